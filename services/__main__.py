@@ -1,0 +1,5 @@
+"""``python -m services`` is the ``delivery-center`` command."""
+
+from services.cli import main
+
+main()

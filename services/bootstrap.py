@@ -1,0 +1,92 @@
+"""The one place that turns settings into clients: broker, database, logging."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+import signal
+import threading
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.middleware import (
+    AsyncIO,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+from pymongo import AsyncMongoClient
+
+from shared.config import Settings
+from shared.domain.engine import Policy
+
+#: Retries of a failing message before it goes to its dead-letter queue.
+MAX_RETRIES = 8
+#: Backoff between retries, in milliseconds (doubling from the minimum).
+MIN_BACKOFF_MS = 250
+MAX_BACKOFF_MS = 30_000
+#: How long one message may run before dramatiq interrupts it, in milliseconds.
+TIME_LIMIT_MS = 60_000
+
+
+class PoisonMessage(Exception):
+    """A message that no retry can mend (it fails validation): straight to the dead letters."""
+
+
+def make_broker(settings: Settings) -> RabbitmqBroker:
+    """A RabbitMQ broker that waits for the broker's confirm on every publish."""
+    broker = RabbitmqBroker(
+        url=settings.amqp_url,
+        confirm_delivery=True,
+        middleware=[
+            TimeLimit(time_limit=TIME_LIMIT_MS),
+            ShutdownNotifications(),
+            Callbacks(),
+            Pipelines(),
+            Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+            CurrentMessage(),
+            AsyncIO(),
+        ],
+    )
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def make_mongo(settings: Settings) -> AsyncMongoClient:
+    # tz_aware: every datetime we store is UTC and must come back aware.
+    return AsyncMongoClient(
+        settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000
+    )
+
+
+def policy_of(settings: Settings) -> Policy:
+    return Policy(confirm_window=settings.confirm_window, reminder_lead=settings.reminder_lead)
+
+
+def configure_logging(settings: Settings, service: str) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pika").setLevel(logging.WARNING)
+
+
+def run_worker_until_signalled(broker: RabbitmqBroker, queues: set[str], threads: int) -> None:
+    """Consume ``queues`` until SIGTERM or SIGINT, then hand back in-flight work and stop."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker = dramatiq.Worker(broker, queues=queues, worker_threads=threads)
+    worker.start()
+    try:
+        stop.wait()
+    finally:
+        worker.stop()
+        broker.close()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

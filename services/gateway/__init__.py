@@ -1,0 +1,1 @@
+"""The HTTP gateway: validates role commands at the door and publishes them onto RabbitMQ."""

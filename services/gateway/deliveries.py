@@ -1,0 +1,177 @@
+"""Routes for deliveries and their commands."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
+
+from services.collections import ATTACHMENTS, COMMANDS, DELIVERIES
+from services.gateway.context import caller, gateway_of, may_see
+from services.gateway.errors import HttpError, validation_error
+from services.gateway.publishing import command_id_for, submit
+from services.gateway.requests import fingerprint, json_body
+from services.gateway.views import delivery_view, summary_view
+from shared.contracts.messages import CommandEnvelope
+from shared.domain.commands import COMMAND_MODELS, PUBLIC_DELIVERY_COMMANDS, OpenDelivery
+from shared.domain.engine import delivery_id_for
+from shared.domain.roles import Role
+from shared.domain.states import State
+
+routes = web.RouteTableDef()
+
+#: Commands only an admin may send; refused at the door, the rest is the domain's to judge.
+ADMIN_ONLY = frozenset({"terminate", "resolve_dispute"})
+_open_adapter = TypeAdapter(OpenDelivery)
+_state_adapter = TypeAdapter(State)
+#: Fields that must agree when an order is opened again.
+_SAME_ORDER = ("order_spec", "product_id", "isv_id", "customer_id", "process")
+
+
+@routes.post("/v1/deliveries")
+async def open_delivery(request: web.Request) -> web.Response:
+    actor = caller(request, Role.MARKETPLACE, Role.ADMIN)
+    body = await json_body(request)
+    body.pop("type", None)
+    try:
+        command = _open_adapter.validate_python(body)
+    except ValidationError as error:
+        raise validation_error(error) from error
+    gateway = gateway_of(request)
+    delivery_id = delivery_id_for(command.order_id)
+    # The same order always yields the same command, so a retried open is applied once.
+    command_id = f"open:{delivery_id}"
+    existing = await gateway.db[DELIVERIES].find_one({"_id": delivery_id}, dict.fromkeys(_SAME_ORDER, 1))
+    if existing is not None:
+        differing = [f for f in _SAME_ORDER if existing.get(f) != getattr(command, f)]
+        if differing:
+            raise HttpError(
+                409,
+                "order_already_open",
+                f"order {command.order_id} already has delivery {delivery_id} with another "
+                + ", ".join(differing),
+                delivery_id=delivery_id,
+            )
+        return web.json_response({"delivery_id": delivery_id, "command_id": command_id}, status=202)
+    envelope = CommandEnvelope(
+        command_id=command_id,
+        delivery_id=delivery_id,
+        actor=actor,
+        issued_at=datetime.now(UTC),
+        command=command,
+    )
+    await submit(gateway, envelope)
+    return web.json_response(
+        {"delivery_id": delivery_id, "command_id": envelope.command_id, "status": "accepted"},
+        status=202,
+    )
+
+
+@routes.get("/v1/deliveries")
+async def list_deliveries(request: web.Request) -> web.Response:
+    actor = caller(request)
+    query: dict[str, Any] = {}
+    if actor.role == Role.CUSTOMER:
+        query["customer_id"] = actor.id
+    elif actor.role == Role.ISV:
+        query["isv_id"] = actor.id
+    if "state" in request.query:
+        try:
+            query["state"] = _state_adapter.validate_python(request.query["state"]).value
+        except ValidationError as error:
+            known = ", ".join(s.value for s in State)
+            raise HttpError(400, "invalid_query", f"state must be one of: {known}") from error
+    limit = _int_query(request, "limit", default=50, low=1, high=500)
+    skip = _int_query(request, "skip", default=0, low=0, high=10**9)
+    cursor = gateway_of(request).db[DELIVERIES].find(
+        query,
+        {"history": 0, "refusals": 0, "outbox": 0, "stages": 0},
+        sort=[("opened_at", -1)],
+        skip=skip,
+        limit=limit,
+    )
+    return web.json_response({"deliveries": [summary_view(d) async for d in cursor]})
+
+
+def _int_query(request: web.Request, name: str, *, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise HttpError(400, "invalid_query", f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+async def _visible_delivery(request: web.Request, actor: Any, **projection: int) -> dict[str, Any]:
+    delivery_id = request.match_info["delivery_id"]
+    document = await gateway_of(request).db[DELIVERIES].find_one(
+        {"_id": delivery_id}, projection or None
+    )
+    # A delivery that is not the caller's looks the same as one that does not exist.
+    if document is None or not may_see(actor, document):
+        raise HttpError(404, "not_found", f"no delivery {delivery_id} for this caller")
+    return document
+
+
+@routes.get("/v1/deliveries/{delivery_id}")
+async def get_delivery(request: web.Request) -> web.Response:
+    actor = caller(request)
+    document = await _visible_delivery(request, actor)
+    ids = list(document.get("attachments", [])) + ([document["contract"]] if document.get("contract") else [])
+    files = {
+        f["_id"]: f async for f in gateway_of(request).db[ATTACHMENTS].find({"_id": {"$in": ids}})
+    }
+    return web.json_response(delivery_view(document, files))
+
+
+@routes.post("/v1/deliveries/{delivery_id}/commands")
+async def send_command(request: web.Request) -> web.Response:
+    actor = caller(request, Role.CUSTOMER, Role.ISV, Role.ADMIN)
+    body = await json_body(request)
+    kind = body.get("type")
+    if kind not in PUBLIC_DELIVERY_COMMANDS:
+        known = ", ".join(sorted(PUBLIC_DELIVERY_COMMANDS))
+        raise HttpError(422, "unknown_command", f"type must be one of: {known}", field="type")
+    try:
+        command = COMMAND_MODELS[kind].model_validate(body)
+    except ValidationError as error:
+        raise validation_error(error) from error
+    if kind in ADMIN_ONLY and actor.role != Role.ADMIN:
+        raise HttpError(403, "forbidden", f"only an admin may {kind}")
+    document = await _visible_delivery(request, actor, customer_id=1, isv_id=1)
+    gateway = gateway_of(request)
+    key = request.headers.get("Idempotency-Key")
+    command_id = await command_id_for(gateway, actor, key, fingerprint(body, document["_id"]))
+    envelope = CommandEnvelope(
+        command_id=command_id,
+        delivery_id=document["_id"],
+        actor=actor,
+        issued_at=datetime.now(UTC),
+        command=command,
+    )
+    await submit(gateway, envelope)
+    return web.json_response({"command_id": command_id, "status": "accepted"}, status=202)
+
+
+@routes.get("/v1/commands/{command_id}")
+async def get_command(request: web.Request) -> web.Response:
+    actor = caller(request)
+    command_id = request.match_info["command_id"]
+    record = await gateway_of(request).db[COMMANDS].find_one({"_id": command_id})
+    sender = record and record.get("actor", {})
+    if record is None or (
+        actor.role != Role.ADMIN and (sender.get("id"), sender.get("role")) != (actor.id, actor.role)
+    ):
+        raise HttpError(404, "not_found", f"no command {command_id} sent by this caller")
+    return web.json_response(
+        {
+            "command_id": command_id,
+            "delivery_id": record["delivery_id"],
+            "type": record["type"],
+            "status": record["status"],
+            "reason": record.get("reason"),
+            "message": record.get("message"),
+        }
+    )

@@ -1,0 +1,17 @@
+"""Local infrastructure: provisions RabbitMQ and FerretDB on this machine, and an SMTP sink."""
+
+from services.infra.provision import (
+    ProvisionError,
+    ensure_ferretdb,
+    ensure_infrastructure,
+    ensure_rabbitmq,
+    is_loopback,
+)
+
+__all__ = [
+    "ProvisionError",
+    "ensure_ferretdb",
+    "ensure_infrastructure",
+    "ensure_rabbitmq",
+    "is_loopback",
+]

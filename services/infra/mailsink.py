@@ -1,0 +1,118 @@
+"""An SMTP server that keeps every message it receives: for tests and local runs."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import threading
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from rich.console import Console
+
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class MailSink:
+    """Accepts all mail at ``host:port``; ``messages`` holds it parsed, oldest first.
+
+    ``port=0`` picks a free port (read it back from ``.port`` after ``start()``).
+    With ``maildir`` each message is also saved as an ``.eml`` file and announced on the console.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 1025, maildir: Path | None = None):
+        self.host = host
+        self.port = port
+        self.maildir = maildir
+        self.messages: list[EmailMessage] = []
+        self._arrived = threading.Condition()
+        self._controller: Controller | None = None
+        self._count = 0
+
+    def start(self) -> MailSink:
+        if self.port == 0:
+            # aiosmtpd's readiness check connects to the configured port, so 0 cannot be passed on.
+            with socket.socket() as probe:
+                probe.bind((self.host, 0))
+                self.port = probe.getsockname()[1]
+        if self.maildir is not None:
+            self.maildir.mkdir(parents=True, exist_ok=True)
+        self._controller = Controller(
+            _Handler(self), hostname=self.host, port=self.port, enable_SMTPUTF8=True
+        )
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> MailSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def clear(self) -> None:
+        with self._arrived:
+            self.messages.clear()
+
+    def wait_for(
+        self, predicate: Callable[[EmailMessage], bool], timeout: float = 10.0, count: int = 1
+    ) -> list[EmailMessage]:
+        """The messages matching ``predicate`` once at least ``count`` have arrived.
+
+        Raises ``TimeoutError`` (listing what did arrive) if they do not within ``timeout`` s.
+        """
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                found = [message for message in self.messages if predicate(message)]
+                remaining = deadline - time.monotonic()
+                if len(found) >= count or remaining <= 0:
+                    break
+                self._arrived.wait(remaining)
+            seen = [(str(m["To"]), str(m["Subject"])) for m in self.messages]
+        if len(found) < count:
+            raise TimeoutError(
+                f"{len(found)} of {count} expected message(s) within {timeout} s; received: {seen}"
+            )
+        return found
+
+    async def wait_for_async(
+        self, predicate: Callable[[EmailMessage], bool], timeout: float = 10.0, count: int = 1
+    ) -> list[EmailMessage]:
+        """``wait_for`` without blocking the caller's event loop."""
+        return await asyncio.to_thread(self.wait_for, predicate, timeout, count)
+
+    def _receive(self, raw: bytes) -> None:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self._arrived:
+            self.messages.append(message)
+            self._count += 1
+            number = self._count
+            self._arrived.notify_all()
+        if self.maildir is not None:
+            path = self.maildir / f"{time.strftime('%Y%m%d-%H%M%S')}-{number:05d}.eml"
+            path.write_bytes(raw)
+            console.print(f"mail to {message['To']}: {message['Subject']}  ({path})")
+
+
+class _Handler:
+    def __init__(self, sink: MailSink):
+        self.sink = sink
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):
+            raw = raw.encode()
+        self.sink._receive(raw or b"")
+        return "250 Message accepted for delivery"

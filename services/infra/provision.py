@@ -1,0 +1,488 @@
+"""Make RabbitMQ and a MongoDB-protocol server (FerretDB) reachable on this machine.
+
+Each ``ensure_*`` first checks whether the configured server already answers and then does
+nothing; only when it does not, and only for a loopback address, does it install, build or
+start what is missing. A fresh Debian machine (as root) ends up with a running broker and
+database; a developer's machine with both already running is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from rich.console import Console
+
+from shared.config import Settings
+
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
+FERRETDB_VERSION = "v1.24.2"
+#: FerretDB 1.24.2's go.mod toolchain line; fetched only when the machine's Go is older than 1.21.
+GO_TOOLCHAIN = "go1.24.3"
+RABBITMQ_TIMEOUT = 90.0
+FERRETDB_TIMEOUT = 60.0
+#: The Debian image's Go lives here even when it is not on PATH.
+GO_FALLBACK = Path("/usr/local/go/bin/go")
+
+
+class ProvisionError(RuntimeError):
+    """Infrastructure could not be made reachable; the message says what and where to look."""
+
+
+# --- addresses -------------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses that can only mean this machine (we never provision anything else)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def amqp_address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    default = 5671 if parts.scheme == "amqps" else 5672
+    return parts.hostname or "localhost", parts.port or default
+
+
+def mongo_address(url: str) -> tuple[str, int]:
+    """The first host of a ``mongodb://`` URL (a replica-set list is never provisioned)."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]
+    first = netloc.split(",")[0]
+    parts = urlsplit(f"//{first}")
+    return parts.hostname or "localhost", parts.port or 27017
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+# --- probes ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Failed probes are expected; keep the client library from logging tracebacks for them."""
+    logger = logging.getLogger(logger_name)
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+def amqp_reachable(url: str, timeout: float = 3.0) -> bool:
+    import pika
+    import pika.exceptions
+
+    params = pika.URLParameters(url)
+    params.connection_attempts = 1
+    params.retry_delay = 0
+    params.socket_timeout = timeout
+    params.stack_timeout = timeout
+    params.blocked_connection_timeout = timeout
+    refused = (
+        pika.exceptions.ProbableAuthenticationError,
+        pika.exceptions.ProbableAccessDeniedError,
+        pika.exceptions.AuthenticationError,
+        pika.exceptions.ConnectionClosedByBroker,
+    )
+    with _quiet("pika"):
+        try:
+            connection = pika.BlockingConnection(params)
+        except refused as error:
+            # A broker answers but says no: starting one would not help, waiting neither.
+            host, port = amqp_address(url)
+            raise ProvisionError(
+                f"RabbitMQ at {host}:{port} refused the login or virtual host of DC_AMQP_URL: "
+                f"{error!r}"
+            ) from error
+        except (pika.exceptions.AMQPError, OSError):
+            return False
+        with contextlib.suppress(Exception):
+            connection.close()
+    return True
+
+
+def mongo_reachable(url: str, timeout_ms: int = 1500) -> bool:
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    client: MongoClient = MongoClient(
+        url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+    )
+    try:
+        client.admin.command("ping")
+        return True
+    except PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+def wait_until(
+    what: str,
+    probe: Callable[[], bool],
+    timeout: float,
+    *,
+    alive: Callable[[], bool] = lambda: True,
+    hint: str = "",
+) -> float:
+    """Poll ``probe`` until it answers; fail early if ``alive`` says the server process died."""
+    started = time.monotonic()
+    with console.status(f"waiting for {what} ..."):
+        while not probe():
+            elapsed = time.monotonic() - started
+            if not alive():
+                raise ProvisionError(f"{what} exited while starting. {hint}".strip())
+            if elapsed > timeout:
+                raise ProvisionError(
+                    f"{what} did not answer within {timeout:.0f} s. {hint}".strip()
+                )
+            time.sleep(0.5)
+    took = time.monotonic() - started
+    console.print(f"waiting for {what} ... ok ({took:.1f} s)")
+    return took
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def run(
+    command: Sequence[str | os.PathLike[str]],
+    what: str,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = 1800,
+    log: Path | None = None,
+) -> str:
+    """Run a command quietly (its output only shown if it fails) and return its stdout.
+
+    With ``log`` the output goes to that file instead of a pipe: a daemon that keeps the
+    pipe open would otherwise make us wait for it until the timeout.
+    """
+    console.print(f"{what} ...")
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(log.open("w+")) if log is not None else subprocess.PIPE
+        try:
+            result = subprocess.run(
+                [os.fspath(part) for part in command],
+                env=None if env is None else {**os.environ, **env},
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT if log is not None else subprocess.PIPE,
+                text=True,
+                timeout=timeout,
+            )
+        except FileNotFoundError as error:
+            raise ProvisionError(f"{what} failed: {error}") from error
+        except subprocess.TimeoutExpired as error:
+            raise ProvisionError(f"{what} did not finish within {timeout:.0f} s") from error
+        output = log.read_text() if log is not None else result.stdout + result.stderr
+    if result.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-25:])
+        raise ProvisionError(f"{what} failed (exit {result.returncode}):\n{tail}")
+    console.print(f"{what} ... ok ({time.monotonic() - started:.1f} s)")
+    return result.stdout or ""
+
+
+_apt_updated = False
+
+
+def apt_install(*packages: str) -> None:
+    if os.geteuid() != 0:
+        raise ProvisionError(
+            f"{' '.join(packages)} is missing and only root can install it: "
+            f"run `apt-get install -y {' '.join(packages)}` as root, or start the server yourself"
+        )
+    global _apt_updated
+    if not _apt_updated:
+        run(["apt-get", "update"], "updating the apt package lists")
+        _apt_updated = True
+    run(
+        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
+        f"installing {' '.join(packages)} with apt-get",
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+    )
+
+
+def find_program(name: str, *also: Path) -> Path | None:
+    # root's PATH has /usr/sbin, a CI job's environment may not.
+    found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
+    if found:
+        return Path(found)
+    return next((path for path in also if path.exists()), None)
+
+
+# --- RabbitMQ --------------------------------------------------------------------------------
+
+
+def ensure_rabbitmq(settings: Settings) -> None:
+    host, port = amqp_address(settings.amqp_url)
+    where = f"{host}:{port}"
+    if amqp_reachable(settings.amqp_url):
+        console.print(f"RabbitMQ: reachable at {where}, nothing to do")
+        return
+    if not is_loopback(host):
+        raise ProvisionError(
+            f"RabbitMQ at {where} (DC_AMQP_URL) is unreachable; only a broker on this machine "
+            "(127.0.0.1/localhost) is started automatically"
+        )
+    console.print(f"RabbitMQ: nothing answers at {where}, provisioning it locally")
+
+    server = find_program("rabbitmq-server")
+    if server is None:
+        apt_install("rabbitmq-server")
+        server = find_program("rabbitmq-server")
+        if server is None:
+            raise ProvisionError("rabbitmq-server is still missing after apt-get install")
+    sbin = server.parent
+
+    env = {"RABBITMQ_NODE_PORT": str(port)} if port != 5672 else {}
+    if _rabbitmq_node_running(sbin):
+        # Started but not yet accepting AMQP (or booting): a second start would only fail.
+        console.print("RabbitMQ: the node is already running, waiting for it")
+    else:
+        run(
+            [sbin / "rabbitmq-plugins", "enable", "--offline", "rabbitmq_management"],
+            "enabling the RabbitMQ management plugin",
+            timeout=120,
+        )
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        run(
+            [server, "-detached"],
+            "starting rabbitmq-server -detached",
+            env=env,
+            timeout=120,
+            log=settings.state_dir / "rabbitmq-start.log",
+        )
+
+    wait_until(
+        f"RabbitMQ at {where}",
+        lambda: amqp_reachable(settings.amqp_url),
+        RABBITMQ_TIMEOUT,
+        hint="See /var/log/rabbitmq/ (startup_err, rabbit@*.log).",
+    )
+
+
+def _rabbitmq_node_running(sbin: Path) -> bool:
+    diagnostics = sbin / "rabbitmq-diagnostics"
+    if not diagnostics.exists():
+        return False
+    try:
+        result = subprocess.run(
+            [diagnostics, "-q", "ping"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+# --- FerretDB --------------------------------------------------------------------------------
+
+
+def ensure_ferretdb(settings: Settings) -> None:
+    host, port = mongo_address(settings.mongo_url)
+    where = f"{host}:{port}"
+    if mongo_reachable(settings.mongo_url):
+        console.print(f"MongoDB: reachable at {where}, nothing to do")
+        return
+    if not is_loopback(host):
+        raise ProvisionError(
+            f"MongoDB at {where} (DC_MONGO_URL) is unreachable; only a server on this machine "
+            "(127.0.0.1/localhost) is started automatically"
+        )
+    if port_open(host, port):
+        raise ProvisionError(
+            f"something listens at {where} but does not answer a MongoDB ping; "
+            "stop it or point DC_MONGO_URL elsewhere"
+        )
+    console.print(f"MongoDB: nothing answers at {where}, starting FerretDB {FERRETDB_VERSION}")
+
+    binary = ferretdb_binary(settings.state_dir)
+    home = settings.state_dir / "ferretdb"
+    data = home / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    log_path = home / "ferretdb.log"
+    command = [
+        os.fspath(binary),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{data}/",
+        f"--state-dir={home}",
+        f"--listen-addr={f'[{host}]' if ':' in host else host}:{port}",
+        "--telemetry=disable",
+        "--log-level=error",  # at warn it logs every client's endSessions
+        # "-" turns the metrics/pprof listener off; its default port 8088 may be taken.
+        "--debug-addr=-",
+    ]
+    with log_path.open("ab") as log:
+        log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    (home / "ferretdb.pid").write_text(f"{process.pid}\n")
+    console.print(f"started FerretDB (pid {process.pid}, data in {data}, log {log_path})")
+    try:
+        wait_until(
+            f"FerretDB at {where}",
+            lambda: mongo_reachable(settings.mongo_url, timeout_ms=500),
+            FERRETDB_TIMEOUT,
+            alive=lambda: process.poll() is None,
+            hint=f"See {log_path}.",
+        )
+    except ProvisionError:
+        if process.poll() is None:
+            process.kill()
+        raise
+
+
+def ferretdb_binary(state_dir: Path) -> Path:
+    """The cached FerretDB binary, built from the Go module proxy's source when missing."""
+    binary = state_dir / "bin" / "ferretdb"
+    if _ferretdb_version_ok(binary):
+        console.print(f"FerretDB: using the cached build {binary}")
+        return binary
+    go = find_go()
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    # The default GOTOOLCHAIN here is "local"; "auto" lets an older Go fetch the 1.24 that
+    # FerretDB's go.mod asks for (from the Go module proxy, like any module).
+    env = {"GOTOOLCHAIN": "auto", "CGO_ENABLED": "0"}
+    with tempfile.TemporaryDirectory(prefix="ferretdb-build-", dir=binary.parent) as tmp:
+        work = Path(tmp)
+        module = f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"
+        out = run(
+            [go, "mod", "download", "-json", module],
+            f"downloading {module} (Go module proxy)",
+            env=env,
+            cwd=work,
+        )
+        source = Path(_json_field(out, "Dir"))
+        tree = work / "src"
+        shutil.copytree(source, tree)
+        _make_writable(tree)
+        # The module ships no version.txt (it is generated from git); without it the binary
+        # panics at start with "Invalid build/version/version.txt file content".
+        (tree / "build" / "version" / "version.txt").write_text(f"{FERRETDB_VERSION}\n")
+        built = work / "ferretdb"
+        run(
+            [go, "build", "-trimpath", "-buildvcs=false", "-o", built, "./cmd/ferretdb"],
+            f"building FerretDB {FERRETDB_VERSION} with {go} (a few minutes the first time)",
+            env=env,
+            cwd=tree,
+        )
+        built.replace(binary)
+    if not _ferretdb_version_ok(binary):
+        raise ProvisionError(f"the FerretDB built at {binary} does not report {FERRETDB_VERSION}")
+    return binary
+
+
+def _ferretdb_version_ok(binary: Path) -> bool:
+    if not binary.exists():
+        return False
+    try:
+        result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0 and f"version: {FERRETDB_VERSION}" in result.stdout
+
+
+def find_go() -> Path:
+    go = find_program("go", GO_FALLBACK)
+    if go is None:
+        apt_install("golang-go")
+        go = find_program("go", Path("/usr/lib/go/bin/go"))
+        if go is None:
+            raise ProvisionError("go is still missing after apt-get install golang-go")
+    if _go_version(go) < (1, 21):
+        # Debian 12's Go is 1.19, too old for FerretDB and for GOTOOLCHAIN switching.
+        go = fetch_go_toolchain(go)
+    return go
+
+
+def _go_version(go: Path) -> tuple[int, int]:
+    try:
+        out = subprocess.run(
+            [go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ProvisionError(f"{go} does not run: {error}") from error
+    match = re.match(r"go(\d+)\.(\d+)", out.strip())
+    return (int(match[1]), int(match[2])) if match else (0, 0)
+
+
+def fetch_go_toolchain(go: Path) -> Path:
+    """The Go release FerretDB asks for, as the Go module proxy serves it (golang.org/toolchain)."""
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    module = f"golang.org/toolchain@v0.0.1-{GO_TOOLCHAIN}.linux-{arch}"
+    with tempfile.TemporaryDirectory() as outside_any_module:
+        out = run(
+            [go, "mod", "download", "-json", module],
+            f"downloading {GO_TOOLCHAIN} (Go module proxy)",
+            cwd=Path(outside_any_module),
+        )
+    root = Path(_json_field(out, "Dir"))
+    # Module zips carry no file modes; `go` does the same chmod when it switches toolchains.
+    for tool in [*root.glob("bin/*"), *root.glob("pkg/tool/*/*")]:
+        tool.chmod(tool.stat().st_mode | 0o555)
+    return root / "bin" / "go"
+
+
+def _json_field(output: str, field: str) -> str:
+    import json
+
+    info = json.loads(output)
+    if info.get("Error"):
+        raise ProvisionError(f"go mod download failed: {info['Error']}")
+    return str(info[field])
+
+
+def _make_writable(tree: Path) -> None:
+    # The module cache is read-only; the copy must be writable to add version.txt and to be
+    # removable afterwards.
+    for path in [tree, *tree.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o200)
+
+
+# --- both ------------------------------------------------------------------------------------
+
+
+def ensure_infrastructure(settings: Settings) -> None:
+    for name, ensure in (("RabbitMQ", ensure_rabbitmq), ("MongoDB", ensure_ferretdb)):
+        started = time.monotonic()
+        ensure(settings)
+        console.print(f"{name}: ready ({time.monotonic() - started:.1f} s)", style="dim")

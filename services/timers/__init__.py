@@ -1,0 +1,1 @@
+"""The timer worker: turns deadlines that fall due into ``expire_deadline`` commands."""

@@ -1,0 +1,3 @@
+from services.timers.main import main
+
+main()

@@ -1,0 +1,55 @@
+"""Entry point of the timer worker: look for due deadlines every ``DC_TIMER_POLL_INTERVAL``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from services.bootstrap import configure_logging, make_broker, make_mongo, utc_now
+from services.bus import command_message, publish
+from services.collections import DEADLINES, database, ensure_indexes
+from services.timers.firing import DeadlineFirer
+from shared.config import Settings, get_settings
+from shared.contracts.messages import CommandEnvelope
+
+log = logging.getLogger(__name__)
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    broker = make_broker(settings)
+    db = database(make_mongo(settings), settings)
+    await ensure_indexes(db)
+
+    async def send(envelope: CommandEnvelope) -> None:
+        await publish(broker, command_message(envelope))
+
+    firer = DeadlineFirer(db[DEADLINES], send, utc_now)
+    interval = settings.timer_poll_interval.total_seconds()
+    while not stop.is_set():
+        try:
+            fired = await firer.fire_due()
+            if fired:
+                log.info("sent %d due deadlines to the workflow", fired)
+        except Exception:
+            # Broker or database unreachable: the leases keep what was claimed safe; try again.
+            log.exception("firing due deadlines failed; retrying")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+    broker.close()
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings, "timers")
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(serve())

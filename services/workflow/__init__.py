@@ -1,0 +1,1 @@
+"""The workflow worker: applies commands to delivery documents through the pure engine."""

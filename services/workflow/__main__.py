@@ -1,0 +1,3 @@
+from services.workflow.main import main
+
+main()

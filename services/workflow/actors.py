@@ -1,0 +1,79 @@
+"""The workflow's dramatiq actor and the sweep that relays outboxes left behind by a crash."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from pydantic import ValidationError
+
+from services.bus import event_message, publish
+from services.bootstrap import PoisonMessage, make_mongo, policy_of, utc_now
+from services.collections import ATTACHMENTS, DEADLINES, database, ensure_indexes
+from services.workflow.apply import CommandApplier
+from services.workflow.relay import OutboxRelay
+from services.workflow.store import DeliveryStore
+from shared.config import Settings
+from shared.contracts.messages import CommandEnvelope
+from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
+from shared.domain.events import Event
+
+log = logging.getLogger(__name__)
+
+#: A delivery whose outbox is older than this is relayed by the sweep.
+STALE_OUTBOX_AFTER = timedelta(seconds=5)
+SWEEP_INTERVAL_SECONDS = 5.0
+
+
+class Workflow:
+    """Wires the applier to the database and broker, lazily inside dramatiq's event loop."""
+
+    def __init__(self, broker: RabbitmqBroker, settings: Settings):
+        self.broker = broker
+        self.settings = settings
+        self._applier: CommandApplier | None = None
+        self._relay: OutboxRelay | None = None
+
+    async def applier(self) -> CommandApplier:
+        if self._applier is None:
+            db = database(make_mongo(self.settings), self.settings)
+            await ensure_indexes(db)
+            store = DeliveryStore(db)
+            self._relay = OutboxRelay(store, db[DEADLINES], self.publish_event)
+            self._applier = CommandApplier(store, self._relay, db[ATTACHMENTS], policy_of(self.settings))
+        return self._applier
+
+    async def publish_event(self, event: Event) -> None:
+        await publish(self.broker, event_message(event))
+
+    async def apply_command(self, payload: dict[str, Any]) -> None:
+        try:
+            envelope = CommandEnvelope.model_validate(payload)
+        except ValidationError as error:
+            raise PoisonMessage(f"invalid command envelope: {error}") from error
+        await (await self.applier()).apply(envelope)
+
+    async def sweep_outboxes(self) -> int:
+        """Relay the outboxes of deliveries whose own relay did not finish."""
+        applier = await self.applier()
+        assert self._relay is not None
+        pending = await applier.store.with_pending_outbox(utc_now() - STALE_OUTBOX_AFTER, limit=500)
+        for document in pending:
+            await self._relay.relay(document["_id"], document.get("outbox", []))
+        return len(pending)
+
+
+def register(broker: RabbitmqBroker, settings: Settings) -> Workflow:
+    workflow = Workflow(broker, settings)
+    dramatiq.Actor(
+        workflow.apply_command,
+        broker=broker,
+        actor_name=APPLY_COMMAND_ACTOR,
+        queue_name=COMMANDS_QUEUE,
+        priority=0,
+        options={"throws": (PoisonMessage,)},
+    )
+    return workflow

@@ -1,0 +1,44 @@
+"""Entry point of the workflow worker: consume ``dc.commands`` until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from dramatiq.asyncio import async_to_sync
+
+from services.bootstrap import configure_logging, make_broker, run_worker_until_signalled
+from services.workflow.actors import SWEEP_INTERVAL_SECONDS, Workflow, register
+from shared.config import get_settings
+from shared.contracts.queues import COMMANDS_QUEUE
+
+log = logging.getLogger(__name__)
+
+#: Worker threads; each holds one delivery's command at a time.
+WORKER_THREADS = 8
+
+
+def _sweep_forever(workflow: Workflow, stop: threading.Event) -> None:
+    sweep = async_to_sync(workflow.sweep_outboxes)
+    while not stop.wait(SWEEP_INTERVAL_SECONDS):
+        try:
+            relayed = sweep()
+            if relayed:
+                log.info("relayed %d outboxes left behind", relayed)
+        except Exception:
+            # Broker or database down: the next sweep tries again.
+            log.exception("outbox sweep failed")
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings, "workflow")
+    broker = make_broker(settings)
+    workflow = register(broker, settings)
+    stop = threading.Event()
+    sweeper = threading.Thread(target=_sweep_forever, args=(workflow, stop), daemon=True)
+    sweeper.start()
+    try:
+        run_worker_until_signalled(broker, {COMMANDS_QUEUE}, WORKER_THREADS)
+    finally:
+        stop.set()

@@ -1,0 +1,156 @@
+"""The delivery documents in MongoDB: compare-and-set writes with the outbox in the same document.
+
+MongoDB-protocol servers without multi-document transactions (FerretDB 1.24) still
+update one document atomically, so a transition, its events and its deadline changes
+are written together, and relayed afterwards.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.collections import COMMANDS, DELIVERIES
+from shared.domain.delivery import Delivery, RefusedEntry
+from shared.domain.engine import Applied
+
+#: Fields of the stored document that are bookkeeping, not part of the delivery.
+_BOOKKEEPING = ("_id", "revision", "outbox", "has_outbox")
+
+
+class Conflict(Exception):
+    """Someone else wrote the delivery since we read it; read again and retry."""
+
+
+class StoredDelivery:
+    """A delivery as read, with the revision a compare-and-set write must match."""
+
+    def __init__(self, document: dict[str, Any]):
+        self.revision: int = document["revision"]
+        self.outbox: list[dict[str, Any]] = document.get("outbox", [])
+        self.delivery = Delivery.model_validate(
+            {k: v for k, v in document.items() if k not in _BOOKKEEPING}
+        )
+
+
+def outbox_entries(applied: Applied) -> list[dict[str, Any]]:
+    entries = [{"entry_id": f"event:{e.event_id}", "event": e.model_dump()} for e in applied.events]
+    version = applied.delivery.version
+    entries += [
+        {
+            "entry_id": f"deadline:{d.deadline_id}:{version}",
+            "deadline": {**d.model_dump(), "delivery_id": applied.delivery.delivery_id, "version": version},
+        }
+        for d in applied.deadline_changes
+    ]
+    return entries
+
+
+class DeliveryStore:
+    def __init__(self, db: AsyncDatabase):
+        self.deliveries = db[DELIVERIES]
+        self.commands = db[COMMANDS]
+
+    async def load(self, delivery_id: str) -> StoredDelivery | None:
+        document = await self.deliveries.find_one({"_id": delivery_id})
+        return StoredDelivery(document) if document else None
+
+    async def create(self, applied: Applied) -> list[dict[str, Any]]:
+        """Insert a new delivery; raises Conflict if its id exists already."""
+        outbox = outbox_entries(applied)
+        document = {
+            "_id": applied.delivery.delivery_id,
+            **applied.delivery.model_dump(),
+            "revision": 1,
+            "outbox": outbox,
+            "has_outbox": bool(outbox),
+        }
+        try:
+            await self.deliveries.insert_one(document)
+        except DuplicateKeyError as error:
+            raise Conflict(applied.delivery.delivery_id) from error
+        return outbox
+
+    async def save_applied(self, stored: StoredDelivery, applied: Applied) -> list[dict[str, Any]]:
+        """Write the new delivery and its outbox if nobody wrote it since ``stored`` was read.
+
+        The caller relays ``stored.outbox`` first, so the new outbox replaces it.
+        """
+        outbox = outbox_entries(applied)
+        result = await self.deliveries.update_one(
+            {"_id": applied.delivery.delivery_id, "revision": stored.revision},
+            {
+                "$set": {
+                    **applied.delivery.model_dump(),
+                    "revision": stored.revision + 1,
+                    "outbox": outbox,
+                    "has_outbox": True,
+                }
+            },
+        )
+        if result.matched_count == 0:
+            raise Conflict(applied.delivery.delivery_id)
+        return outbox
+
+    async def save_refusal(self, stored: StoredDelivery, entry: RefusedEntry) -> None:
+        result = await self.deliveries.update_one(
+            {"_id": stored.delivery.delivery_id, "revision": stored.revision},
+            {
+                "$set": {"revision": stored.revision + 1},
+                "$push": {"refusals": entry.model_dump()},
+            },
+        )
+        if result.matched_count == 0:
+            raise Conflict(stored.delivery.delivery_id)
+
+    async def mark_relayed(self, delivery_id: str, entries: list[dict[str, Any]]) -> None:
+        """Drop relayed entries; entries added meanwhile by a newer command stay."""
+        await self.deliveries.update_one(
+            {"_id": delivery_id}, {"$pullAll": {"outbox": entries}}
+        )
+        await self.deliveries.update_one(
+            {"_id": delivery_id, "outbox": {"$size": 0}}, {"$set": {"has_outbox": False}}
+        )
+
+    async def with_pending_outbox(self, older_than: datetime, limit: int) -> list[dict[str, Any]]:
+        cursor = self.deliveries.find(
+            {"has_outbox": True, "updated_at": {"$lt": older_than}},
+            {"_id": 1, "outbox": 1},
+            limit=limit,
+        )
+        return await cursor.to_list()
+
+    async def record_outcome(
+        self,
+        command_id: str,
+        *,
+        delivery_id: str,
+        command: str,
+        actor: dict[str, Any],
+        status: str,
+        reason: str | None,
+        message: str | None,
+        now: datetime,
+    ) -> None:
+        update = {
+                "$set": {
+                    "status": status,
+                    "reason": reason,
+                    "message": message,
+                    "updated_at": now,
+                },
+                "$setOnInsert": {
+                    "delivery_id": delivery_id,
+                    "type": command,
+                    "actor": actor,
+                    "created_at": now,
+                },
+            }
+        try:
+            await self.commands.update_one({"_id": command_id}, update, upsert=True)
+        except DuplicateKeyError:
+            # The gateway inserted the record between our look and our insert: update it.
+            await self.commands.update_one({"_id": command_id}, update)

@@ -1,0 +1,1 @@
+"""Delivery Center's shared package: the pure domain, the message contracts and the settings."""

@@ -1,0 +1,63 @@
+"""Settings: every `DC_` environment variable, read once and passed down."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _seconds_or_iso(value: object) -> object:
+    """Environment variables arrive as strings; "30" means thirty seconds."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("duration must be positive")
+    return value
+
+
+#: A duration given as whole seconds (``30``) or ISO 8601 (``P14D``, ``PT30S``).
+Duration = Annotated[timedelta, BeforeValidator(_seconds_or_iso), AfterValidator(_positive)]
+
+
+class Settings(BaseSettings):
+    """Delivery Center's configuration; each field is the variable ``DC_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="DC_", extra="ignore", frozen=True)
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    mongo_db: str = "delivery_center"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Delivery Center <delivery-center@localhost>"
+    admin_email: str = "admin@localhost"
+    jwt_secret: str = "dev-only-secret-change-me-in-production"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    confirm_window: Duration = timedelta(days=14)
+    reminder_lead: Duration = timedelta(days=3)
+    #: How often the timer worker looks for due deadlines.
+    timer_poll_interval: Duration = timedelta(seconds=1)
+    #: Largest attachment the gateway accepts, in bytes (contracts have their own 5 MB rule).
+    max_attachment_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    #: Where locally provisioned RabbitMQ/FerretDB data, binaries and caught mail live.
+    state_dir: Path = Path.home() / ".local" / "share" / "delivery-center"
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

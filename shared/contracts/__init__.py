@@ -1,0 +1,1 @@
+"""Message contracts: queue names, the envelopes that travel on them, their JSON Schemas."""

@@ -1,0 +1,30 @@
+"""The bodies that travel on the queues: each the single argument of its dramatiq message."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.domain.commands import Command
+from shared.domain.roles import Actor
+
+CommandId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@-]+$")
+]
+
+
+class CommandEnvelope(BaseModel):
+    """A command addressed to one delivery, with who sent it and its id.
+
+    The ``command_id`` makes the command idempotent: the workflow applies one id once.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command_id: CommandId
+    delivery_id: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{32}$")]
+    actor: Actor
+    issued_at: datetime
+    command: Command = Field(discriminator="type")

@@ -1,0 +1,173 @@
+"""Every command as one frozen pydantic model, discriminated by ``type``.
+
+These are the contract: the gateway validates requests with them, bus publishers
+follow their JSON Schemas, and the engine reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
+
+from shared.config import Duration
+from shared.domain.states import ProcessName
+
+#: One line of text: what may end up in an email header never holds CR or LF.
+SingleLine = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\r\n]*$")
+]
+#: Free text written by a person (demands, reasons, notes).
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+#: An identifier chosen by another system (order, product, party): safe in URLs and document keys.
+ExternalId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
+]
+AttachmentId = Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{32}$")]
+
+
+def _lowercase(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+Email = Annotated[EmailStr, BeforeValidator(_lowercase)]
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: SingleLine
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()./-]{3,40}$")]
+    email: Email
+
+
+class OpenDelivery(_Command):
+    """The marketplace opens a delivery for a paid order."""
+
+    type: Literal["open_delivery"] = "open_delivery"
+    order_id: ExternalId
+    order_spec: Text
+    product_id: ExternalId
+    isv_id: ExternalId
+    customer_id: ExternalId
+    customer_email: Email
+    isv_email: Email
+    process: ProcessName
+    #: Required for ``double_check``: how long the warranty lasts after the first confirmation.
+    warranty_period: Duration | None = None
+
+
+class SubmitDemand(_Command):
+    type: Literal["submit_demand"] = "submit_demand"
+    contact: Contact
+    demands: Text
+    attachments: list[AttachmentId] = Field(default_factory=list, max_length=50)
+
+
+class UploadContract(_Command):
+    type: Literal["upload_contract"] = "upload_contract"
+    attachment: AttachmentId
+
+
+class Finish(_Command):
+    type: Literal["finish"] = "finish"
+    note: Text | None = None
+    attachments: list[AttachmentId] = Field(default_factory=list, max_length=50)
+
+
+class Confirm(_Command):
+    type: Literal["confirm"] = "confirm"
+
+
+class RequestChanges(_Command):
+    type: Literal["request_changes"] = "request_changes"
+    reason: Text
+
+
+class RequestWarrantyService(_Command):
+    type: Literal["request_warranty_service"] = "request_warranty_service"
+    description: Text
+
+
+class ConfirmWarranty(_Command):
+    type: Literal["confirm_warranty"] = "confirm_warranty"
+
+
+class OpenDispute(_Command):
+    type: Literal["open_dispute"] = "open_dispute"
+    reason: Text
+
+
+class ResolveDispute(_Command):
+    type: Literal["resolve_dispute"] = "resolve_dispute"
+    outcome: Literal["continue", "terminate"]
+    note: Text | None = None
+
+
+class Terminate(_Command):
+    type: Literal["terminate"] = "terminate"
+    reason: Text
+
+
+class ExpireDeadline(_Command):
+    """Sent by the timer worker when a deadline falls due; never accepted over HTTP."""
+
+    type: Literal["expire_deadline"] = "expire_deadline"
+    deadline_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+#: Commands sent to an existing delivery.
+DeliveryCommand = Annotated[
+    SubmitDemand
+    | UploadContract
+    | Finish
+    | Confirm
+    | RequestChanges
+    | RequestWarrantyService
+    | ConfirmWarranty
+    | OpenDispute
+    | ResolveDispute
+    | Terminate
+    | ExpireDeadline,
+    Field(discriminator="type"),
+]
+Command = Annotated[OpenDelivery | DeliveryCommand, Field(discriminator="type")]
+
+ALL_COMMAND_MODELS: tuple[type[_Command], ...] = (
+    OpenDelivery,
+    SubmitDemand,
+    UploadContract,
+    Finish,
+    Confirm,
+    RequestChanges,
+    RequestWarrantyService,
+    ConfirmWarranty,
+    OpenDispute,
+    ResolveDispute,
+    Terminate,
+    ExpireDeadline,
+)
+COMMAND_MODELS: dict[str, type[_Command]] = {
+    model.model_fields["type"].default: model for model in ALL_COMMAND_MODELS
+}
+#: Commands a person or the marketplace may send over HTTP to an existing delivery.
+PUBLIC_DELIVERY_COMMANDS = frozenset(COMMAND_MODELS) - {"open_delivery", "expire_deadline"}
+
+command_adapter: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+def warranty_seconds(period: timedelta | None) -> int | None:
+    return None if period is None else int(period.total_seconds())

@@ -1,0 +1,127 @@
+"""The delivery document: everything the brief's "what a delivery holds" lists, and its records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain.commands import Contact
+from shared.domain.roles import Actor
+from shared.domain.states import DeadlineKind, ProcessName, State
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Deadline(_Record):
+    """A deadline of the delivery. ``due_at`` is None while a dispute pauses it."""
+
+    deadline_id: str
+    kind: DeadlineKind
+    status: Literal["active", "paused", "cancelled", "fired"]
+    due_at: datetime | None = None
+    #: Time left when paused, in seconds; restored on ``resolve_dispute continue``.
+    remaining_seconds: float | None = None
+
+
+class Review(_Record):
+    """The customer's (or the clock's) answer to a deliverable."""
+
+    outcome: Literal["confirmed", "changes_requested", "auto_confirmed"]
+    by: Actor
+    at: datetime
+    reason: str | None = None
+
+
+class Stage(_Record):
+    """One deliverable of the ISV (a ``finish``) and the reviews it got."""
+
+    stage: State
+    note: str | None = None
+    attachments: list[str] = Field(default_factory=list)
+    finished_at: datetime
+    reviews: list[Review] = Field(default_factory=list)
+
+
+class Dispute(_Record):
+    status: Literal["open", "resolved"]
+    opened_by: Actor
+    reason: str
+    opened_at: datetime
+    outcome: Literal["continue", "terminate"] | None = None
+    note: str | None = None
+    resolved_by: Actor | None = None
+    resolved_at: datetime | None = None
+
+
+class HistoryEntry(_Record):
+    """An applied command: who, when, from which state to which."""
+
+    command_id: str
+    command: str
+    actor: Actor
+    at: datetime
+    from_state: State | None
+    to_state: State
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class RefusedEntry(_Record):
+    """A refused command and why; it changed nothing else."""
+
+    command_id: str
+    command: str
+    actor: Actor
+    at: datetime
+    state: State
+    code: str
+    message: str
+
+
+class WarrantyRequest(_Record):
+    description: str
+    at: datetime
+
+
+class Delivery(_Record):
+    delivery_id: str
+    order_id: str
+    order_spec: str
+    product_id: str
+    process: ProcessName
+    state: State
+    #: Grows by one with each applied command (opening the delivery is the first).
+    version: int = Field(ge=1)
+    customer_id: str
+    customer_email: str
+    isv_id: str
+    isv_email: str
+    warranty_period_seconds: int | None = None
+    contact: Contact | None = None
+    demands: str | None = None
+    attachments: list[str] = Field(default_factory=list)
+    contract: str | None = None
+    stages: list[Stage] = Field(default_factory=list)
+    warranty_requests: list[WarrantyRequest] = Field(default_factory=list)
+    deadlines: list[Deadline] = Field(default_factory=list)
+    dispute: Dispute | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+    refusals: list[RefusedEntry] = Field(default_factory=list)
+    opened_at: datetime
+    updated_at: datetime
+
+    def party_ids(self) -> frozenset[str]:
+        return frozenset({self.customer_id, self.isv_id})
+
+    def outcome_of(self, command_id: str) -> HistoryEntry | RefusedEntry | None:
+        """The recorded outcome of a command already seen, for idempotent re-delivery."""
+        for entry in self.history:
+            if entry.command_id == command_id:
+                return entry
+        for refused in self.refusals:
+            if refused.command_id == command_id:
+                return refused
+        return None
