@@ -133,9 +133,8 @@ def in_order(wanted: Sequence[State], visited: Sequence[State]) -> bool:
     return all(state in remaining for state in wanted)
 
 
-def path_to(process: Process, target: State) -> list[Row]:
-    """The shortest list of rows leading from ``awaiting_demand`` to ``target`` (BFS over the table)."""
-    start = State.AWAITING_DEMAND
+def path_to(process: Process, target: State, start: State = State.AWAITING_DEMAND) -> list[Row]:
+    """The shortest list of rows leading from ``start`` to ``target`` (BFS over the table)."""
     came_by: dict[State, tuple[State, Row] | None] = {start: None}
     queue = deque([start])
     while queue:
@@ -147,7 +146,7 @@ def path_to(process: Process, target: State) -> list[Row]:
                 came_by[row.to] = (state, row)
                 queue.append(row.to)
     if target not in came_by:
-        raise AssertionError(f"{target} is unreachable in {process.name}")
+        raise AssertionError(f"{target} is unreachable from {start} in {process.name}")
     rows: list[Row] = []
     state = target
     while (step := came_by[state]) is not None:
@@ -217,7 +216,8 @@ class Walker:
         return self.apply(row_command(row, self.delivery), PARTY[row.role])
 
     def walk_to(self, state: State) -> None:
-        for row in path_to(self.process, state):
+        """Walk the shortest path from the current state to ``state``, each row by its party."""
+        for row in path_to(self.process, state, self.delivery.state):
             self.step(row)
         assert self.delivery.state == state
 
