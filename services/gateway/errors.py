@@ -7,12 +7,14 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 
 log = logging.getLogger(__name__)
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": code, "message": message, **extra}, status=status)
+    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
+    return web.json_response({"error": code, "message": message, **extra}, status=status, headers=headers)
 
 
 class HttpError(Exception):
@@ -45,6 +47,11 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         if error.status < 400:
             raise
         return error_response(error.status, error.reason.lower().replace(" ", "_"), error.text or error.reason)
+    except ConnectionFailure as error:
+        log.warning("database unreachable answering %s %s: %s", request.method, request.path, error)
+        return error_response(
+            503, "database_unavailable", "the database is unreachable; retry later", retry_after=5
+        )
     except Exception:
         log.exception("unexpected error answering %s %s", request.method, request.path)
         return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")

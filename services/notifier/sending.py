@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr
 
@@ -23,8 +23,16 @@ from shared.config import Settings
 from shared.domain.events import Event
 
 
+#: How long a "sending" record blocks others; after that its sender is presumed dead.
+SENDING_LEASE = timedelta(seconds=60)
+
+
 class PermanentSmtpFailure(Exception):
     """The SMTP server refused for good (5xx): retrying will not help."""
+
+
+class EmailInFlight(Exception):
+    """Another worker is sending this very email right now; retry to see how it ended."""
 
 
 def message_id(event_id: str, email: str) -> str:
@@ -42,18 +50,30 @@ class Notifier:
         """Email every recipient of ``event`` not yet emailed; returns how many were sent."""
         sent = 0
         for recipient in recipients(event, self.settings.admin_email):
-            if await self._claim(event, recipient):
+            key = f"{event.event_id}:{recipient.email}"
+            if not await self._claim(event, recipient):
+                continue
+            try:
                 await self._send(event, recipient)
-                await self.emails.update_one(
-                    {"_id": f"{event.event_id}:{recipient.email}"},
-                    {"$set": {"status": "sent", "sent_at": self.clock()}},
-                )
-                sent += 1
+            except PermanentSmtpFailure:
+                raise
+            except BaseException:
+                # A transient failure: free the claim so the retry need not wait for the lease.
+                await self.emails.delete_one({"_id": key, "status": "sending"})
+                raise
+            await self.emails.update_one(
+                {"_id": key}, {"$set": {"status": "sent", "sent_at": self.clock()}}
+            )
+            sent += 1
         return sent
 
     async def _claim(self, event: Event, recipient: Recipient) -> bool:
-        """True unless this (event, recipient) was sent already."""
+        """True if this worker is now the one to send this (event, recipient).
+
+        False if it was sent already; raises EmailInFlight while another worker sends it.
+        """
         key = f"{event.event_id}:{recipient.email}"
+        now = self.clock()
         try:
             await self.emails.insert_one(
                 {
@@ -64,13 +84,31 @@ class Notifier:
                     "recipient": recipient.email,
                     "role": recipient.role.value,
                     "status": "sending",
-                    "created_at": self.clock(),
+                    "claimed_at": now,
+                    "created_at": now,
                 }
             )
             return True
         except DuplicateKeyError:
-            existing = await self.emails.find_one({"_id": key})
-            return existing is None or existing.get("status") != "sent"
+            pass
+        # Retry a refused email (its message was requeued by hand), or take over a claim
+        # whose sender has been silent past the lease: it died.
+        taken = await self.emails.update_one(
+            {
+                "_id": key,
+                "$or": [
+                    {"status": "failed"},
+                    {"status": "sending", "claimed_at": {"$lte": now - SENDING_LEASE}},
+                ],
+            },
+            {"$set": {"status": "sending", "claimed_at": now}},
+        )
+        if taken.modified_count:
+            return True
+        existing = await self.emails.find_one({"_id": key}, {"status": 1})
+        if existing is not None and existing["status"] == "sent":
+            return False
+        raise EmailInFlight(key)
 
     def build(self, event: Event, recipient: Recipient) -> EmailMessage:
         rendered = render(event, recipient, public_url=self.settings.public_url, now=self.clock())

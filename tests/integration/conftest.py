@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 from pymongo import MongoClient
 
 from services.infra.mailsink import MailSink
-from services.infra.provision import ensure_infrastructure
-from shared.config import Settings
 from tests.integration.client import Api, Party
-from tests.integration.system import System, free_port, purge_queues, test_environment
-
-JWT_SECRET = "integration-tests-secret-at-least-32-bytes"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+from tests.integration.system import System, running_system
 
 
 @pytest.fixture(scope="session")
@@ -29,30 +21,8 @@ def mail() -> Iterator[MailSink]:
 
 @pytest.fixture(scope="session")
 def system(mail: MailSink) -> Iterator[System]:
-    settings = Settings()
-    ensure_infrastructure(settings)
-    http_port = free_port()
-    db_name = f"dc_test_{os.getpid()}_{int(time.time())}"
-    env = test_environment(db_name=db_name, http_port=http_port, smtp_port=mail.port, secret=JWT_SECRET)
-    log_dir = ARTIFACTS / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    for old in log_dir.glob("*.log"):
-        old.unlink()
-    purge_queues(env["DC_AMQP_URL"])
-    running = System(
-        env=env,
-        base_url=f"http://127.0.0.1:{http_port}",
-        jwt_secret=JWT_SECRET,
-        amqp_url=env["DC_AMQP_URL"],
-        log_dir=log_dir,
-    )
-    try:
-        running.start()
+    with running_system(mail.port, "main") as running:
         yield running
-    finally:
-        running.stop()
-        with MongoClient(env["DC_MONGO_URL"]) as client:
-            client.drop_database(db_name)
 
 
 @pytest.fixture(scope="session")

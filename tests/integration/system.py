@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import socket
@@ -9,16 +11,24 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pika
+from pymongo import MongoClient
+
+from services.infra.provision import ensure_infrastructure
+from shared.config import Settings
 
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 
 SERVICES = ("gateway", "workflow", "timers", "notifier")
 #: Queues each consuming service must be attached to before tests start.
 CONSUMED_QUEUES = {"workflow": COMMANDS_QUEUE, "notifier": NOTIFICATIONS_QUEUE}
+JWT_SECRET = "integration-tests-secret-at-least-32-bytes"
 
 
 def free_port() -> int:
@@ -27,19 +37,33 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def purge_queues(amqp_url: str) -> None:
-    """Start from empty queues: a previous run may have left messages behind."""
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        for queue in (COMMANDS_QUEUE, NOTIFICATIONS_QUEUE):
-            for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
-                try:
-                    channel.queue_purge(name)
-                except pika.exceptions.ChannelClosedByBroker:
-                    channel = connection.channel()  # the queue does not exist yet
-    finally:
-        connection.close()
+def _management(amqp_url: str, method: str, path: str, body: dict | None = None) -> None:
+    """Call RabbitMQ's management API (port 15672) with the AMQP URL's credentials."""
+    parts = urlsplit(amqp_url)
+    request = urllib.request.Request(
+        f"http://{parts.hostname}:15672/api/{path}",
+        method=method,
+        data=json.dumps(body or {}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    credentials = f"{unquote(parts.username or 'guest')}:{unquote(parts.password or 'guest')}"
+    request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def own_vhost(amqp_url: str, name: str) -> str:
+    """A fresh virtual host for one test system, so no two systems share a queue; its URL."""
+    user = unquote(urlsplit(amqp_url).username or "guest")
+    _management(amqp_url, "PUT", f"vhosts/{name}")
+    _management(
+        amqp_url, "PUT", f"permissions/{name}/{user}", {"configure": ".*", "write": ".*", "read": ".*"}
+    )
+    return urlunsplit(urlsplit(amqp_url)._replace(path=f"/{name}"))
+
+
+def drop_vhost(amqp_url: str, name: str) -> None:
+    _management(amqp_url, "DELETE", f"vhosts/{name}")
 
 
 def consumer_count(amqp_url: str, queue: str) -> int:
@@ -128,11 +152,13 @@ class System:
             return False
 
 
-def test_environment(*, db_name: str, http_port: int, smtp_port: int, secret: str) -> dict[str, str]:
+def test_environment(
+    *, amqp_url: str, db_name: str, http_port: int, smtp_port: int, secret: str, **overrides: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DC_")}
     env.update(
         {
-            "DC_AMQP_URL": os.environ.get("DC_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+            "DC_AMQP_URL": amqp_url,
             "DC_MONGO_URL": os.environ.get("DC_MONGO_URL", "mongodb://127.0.0.1:27017/"),
             "DC_MONGO_DB": db_name,
             "DC_HTTP_PORT": str(http_port),
@@ -145,6 +171,47 @@ def test_environment(*, db_name: str, http_port: int, smtp_port: int, secret: st
             "DC_REMINDER_LEAD": "4",
             "DC_TIMER_POLL_INTERVAL": "PT0.2S",
             "DC_ADMIN_EMAIL": "admin@example.com",
+            **overrides,
         }
     )
     return env
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+@contextmanager
+def running_system(smtp_port: int, label: str, **overrides: str) -> Iterator[System]:
+    """A whole system on its own RabbitMQ virtual host and database, stopped and dropped after."""
+    settings = Settings()
+    ensure_infrastructure(settings)
+    name = f"dc_test_{label}_{os.getpid()}_{int(time.time())}"
+    amqp_url = own_vhost(settings.amqp_url, name)
+    http_port = free_port()
+    env = test_environment(
+        amqp_url=amqp_url,
+        db_name=name,
+        http_port=http_port,
+        smtp_port=smtp_port,
+        secret=JWT_SECRET,
+        **overrides,
+    )
+    log_dir = ARTIFACTS / "logs" / label
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for old in log_dir.glob("*.log"):
+        old.unlink()
+    system = System(
+        env=env,
+        base_url=f"http://127.0.0.1:{http_port}",
+        jwt_secret=JWT_SECRET,
+        amqp_url=amqp_url,
+        log_dir=log_dir,
+    )
+    try:
+        system.start()
+        yield system
+    finally:
+        system.stop()
+        with MongoClient(env["DC_MONGO_URL"]) as client:
+            client.drop_database(name)
+        drop_vhost(settings.amqp_url, name)
