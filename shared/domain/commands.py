@@ -24,13 +24,17 @@ from shared.domain.states import ProcessName
 
 #: One line of text: what may end up in an email header never holds CR or LF.
 SingleLine = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\r\n]*$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\r\n]*$"),
 ]
 #: Free text written by a person (demands, reasons, notes).
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 #: An identifier chosen by another system (order, product, party): safe in URLs and document keys.
 ExternalId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$"
+    ),
 ]
 AttachmentId = Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{32}$")]
 
@@ -50,7 +54,9 @@ class Contact(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: SingleLine
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()./-]{3,40}$")]
+    phone: Annotated[
+        str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()./-]{3,40}$")
+    ]
     email: Email
 
 

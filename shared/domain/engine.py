@@ -139,7 +139,9 @@ def open_delivery(
         opened_at=now,
         updated_at=now,
     )
-    event = _event(delivery, EVENT_TYPE_OF_COMMAND[command.type], command, command_id, actor, now, None, {})
+    event = _event(
+        delivery, EVENT_TYPE_OF_COMMAND[command.type], command, command_id, actor, now, None, {}
+    )
     return Applied(delivery, (event,))
 
 
@@ -166,7 +168,13 @@ def decide(
 
 
 def refusal_entry(
-    delivery: Delivery, command: Any, actor: Actor, refused: Refused, *, command_id: str, now: datetime
+    delivery: Delivery,
+    command: Any,
+    actor: Actor,
+    refused: Refused,
+    *,
+    command_id: str,
+    now: datetime,
 ) -> RefusedEntry:
     return RefusedEntry(
         command_id=command_id,
@@ -187,13 +195,19 @@ def _refusal(
 ) -> Refused | None:
     kind = command.type
     if delivery.state in TERMINAL_STATES:
-        return Refused(Reason.TERMINAL_STATE, f"the delivery is {delivery.state} and takes no more commands")
+        return Refused(
+            Reason.TERMINAL_STATE, f"the delivery is {delivery.state} and takes no more commands"
+        )
     if actor.role in (Role.CUSTOMER, Role.ISV) and actor.id != _party_id(delivery, actor.role):
-        return Refused(Reason.NOT_A_PARTY, f"{actor.role} {actor.id} is not a party of this delivery")
+        return Refused(
+            Reason.NOT_A_PARTY, f"{actor.role} {actor.id} is not a party of this delivery"
+        )
     if kind in GLOBAL_COMMANDS:
         return _global_refusal(delivery, kind, actor)
     if delivery.dispute is not None and delivery.dispute.status == "open":
-        return Refused(Reason.DISPUTE_OPEN, "a dispute is open: only an admin may act until it is resolved")
+        return Refused(
+            Reason.DISPUTE_OPEN, "a dispute is open: only an admin may act until it is resolved"
+        )
     process = PROCESSES[delivery.process]
     if kind not in process.commands:
         return Refused(Reason.NOT_IN_PROCESS, f"{kind} is not a step of the {process.name} process")
@@ -219,13 +233,23 @@ def _global_refusal(delivery: Delivery, kind: str, actor: Actor) -> Refused | No
     return None
 
 
-def _matching_row(process: Process, delivery: Delivery, command: Any, actor: Actor) -> Row | Refused:
+def _matching_row(
+    process: Process, delivery: Delivery, command: Any, actor: Actor
+) -> Row | Refused:
     kind = command.type
+    # The role first: whether a command is this role's to send does not depend on its arguments
+    # (a customer's expire_deadline is role_not_allowed whatever deadline it names).
+    roles = {row.role for row in process.rows if row.command == kind}
+    if actor.role not in roles:
+        allowed = " or ".join(sorted(roles))
+        return Refused(Reason.ROLE_NOT_ALLOWED, f"only the {allowed} may {kind}")
     deadline_kind: DeadlineKind | None = None
     if isinstance(command, ExpireDeadline):
         deadline = _active_deadline(delivery, command.deadline_id)
         if deadline is None:
-            return Refused(Reason.DEADLINE_NOT_ACTIVE, f"deadline {command.deadline_id} is not active")
+            return Refused(
+                Reason.DEADLINE_NOT_ACTIVE, f"deadline {command.deadline_id} is not active"
+            )
         deadline_kind = deadline.kind
     in_state = [
         row
@@ -237,11 +261,9 @@ def _matching_row(process: Process, delivery: Delivery, command: Any, actor: Act
             return row
     if in_state:
         return Refused(Reason.ROLE_NOT_ALLOWED, f"only the {in_state[0].role} may {kind} now")
-    roles = {row.role for row in process.rows if row.command == kind}
-    if actor.role not in roles:
-        allowed = " or ".join(sorted(roles))
-        return Refused(Reason.ROLE_NOT_ALLOWED, f"only the {allowed} may {kind}")
-    return Refused(Reason.WRONG_STATE, f"{kind} is not possible while the delivery is {delivery.state}")
+    return Refused(
+        Reason.WRONG_STATE, f"{kind} is not possible while the delivery is {delivery.state}"
+    )
 
 
 def _active_deadline(delivery: Delivery, deadline_id: str) -> Deadline | None:
@@ -261,7 +283,8 @@ def _attachment_refusal(
         facts = files.get(attachment_id)
         if facts is None or facts.delivery_id != delivery.delivery_id:
             return Refused(
-                Reason.UNKNOWN_ATTACHMENT, f"attachment {attachment_id} was not uploaded to this delivery"
+                Reason.UNKNOWN_ATTACHMENT,
+                f"attachment {attachment_id} was not uploaded to this delivery",
             )
     if isinstance(command, UploadContract):
         problem = contract_problem(files[command.attachment])
@@ -287,7 +310,9 @@ def _apply(
         to_state = State.TERMINATED
         details["reason"] = command.reason
         if delivery.dispute and delivery.dispute.status == "open":
-            changes["dispute"] = _resolved(delivery.dispute, "terminate", command.reason, actor, now)
+            changes["dispute"] = _resolved(
+                delivery.dispute, "terminate", command.reason, actor, now
+            )
     elif isinstance(command, OpenDispute):
         to_state = delivery.state
         details["reason"] = command.reason
@@ -306,8 +331,14 @@ def _apply(
             to_state = State.TERMINATED
         else:
             to_state = delivery.state
-            deadlines = [_resumed(d, now) if d.status == "paused" else d for d in deadlines]
-            deadline_changes = [d for d in deadlines if d.status == "active"]
+            # A resumed deadline is a new run of the timer under a new id, and the paused run is
+            # cancelled: a firing of the old run (in flight, or refused while the dispute was
+            # open and so recorded under its command id) can neither fire it early nor block it.
+            paused = [d for d in deadlines if d.status == "paused"]
+            resumed = [_resumed(d, now, _deadline_id(delivery, version, d.kind)) for d in paused]
+            deadlines = [d for d in deadlines if d.status != "paused"] + resumed
+            deadline_changes = [d.model_copy(update={"status": "cancelled"}) for d in paused]
+            deadline_changes += resumed
     else:
         process = PROCESSES[delivery.process]
         row = _matching_row(process, delivery, command, actor)
@@ -362,7 +393,10 @@ def _record(
         return {"contract": command.attachment}
     if isinstance(command, Finish):
         stage = Stage(
-            stage=delivery.state, note=command.note, attachments=command.attachments, finished_at=now
+            stage=delivery.state,
+            note=command.note,
+            attachments=command.attachments,
+            finished_at=now,
         )
         if command.note:
             details["note"] = command.note
@@ -380,7 +414,12 @@ def _record(
     if review.reason:
         details["reason"] = review.reason
     last = delivery.stages[-1]
-    return {"stages": [*delivery.stages[:-1], last.model_copy(update={"reviews": [*last.reviews, review]})]}
+    return {
+        "stages": [
+            *delivery.stages[:-1],
+            last.model_copy(update={"reviews": [*last.reviews, review]}),
+        ]
+    }
 
 
 def _review_of(delivery: Delivery, command: Any, actor: Actor, now: datetime) -> Review | None:
@@ -396,7 +435,8 @@ def _review_of(delivery: Delivery, command: Any, actor: Actor, now: datetime) ->
 
 
 def _merged(existing: list[str], added: list[str]) -> list[str]:
-    return existing + [a for a in added if a not in existing]
+    """``existing`` then the new ones of ``added``, each id once (also if ``added`` repeats one)."""
+    return list(dict.fromkeys([*existing, *added]))
 
 
 def _resolved(
@@ -416,14 +456,26 @@ def _resolved(
 def _paused(deadline: Deadline, now: datetime) -> Deadline:
     assert deadline.due_at is not None
     remaining = max(0.0, (deadline.due_at - now).total_seconds())
-    return deadline.model_copy(update={"status": "paused", "due_at": None, "remaining_seconds": remaining})
+    return deadline.model_copy(
+        update={"status": "paused", "due_at": None, "remaining_seconds": remaining}
+    )
 
 
-def _resumed(deadline: Deadline, now: datetime) -> Deadline:
+def _resumed(deadline: Deadline, now: datetime, deadline_id: str) -> Deadline:
     remaining = timedelta(seconds=deadline.remaining_seconds or 0.0)
     return deadline.model_copy(
-        update={"status": "active", "due_at": now + remaining, "remaining_seconds": None}
+        update={
+            "deadline_id": deadline_id,
+            "status": "active",
+            "due_at": now + remaining,
+            "remaining_seconds": None,
+        }
     )
+
+
+def _deadline_id(delivery: Delivery, version: int, kind: DeadlineKind) -> str:
+    """Unique: one version opens or resumes at most one deadline of each kind."""
+    return f"{delivery.delivery_id}:{version}:{kind}"
 
 
 def _opened_deadlines(
@@ -433,9 +485,13 @@ def _opened_deadlines(
     for kind in PROCESSES[delivery.process].deadlines.get(state, ()):
         due_in = _due_in(delivery, kind, policy)
         if due_in is not None:
-            deadline_id = f"{delivery.delivery_id}:{version}:{kind}"
             opened.append(
-                Deadline(deadline_id=deadline_id, kind=kind, status="active", due_at=now + due_in)
+                Deadline(
+                    deadline_id=_deadline_id(delivery, version, kind),
+                    kind=kind,
+                    status="active",
+                    due_at=now + due_in,
+                )
             )
     return opened
 

@@ -88,7 +88,10 @@ class FileFacts:
 def contract_problem(facts: FileFacts) -> str | None:
     """Why this file cannot be the contract, in words naming the rule; None when it can."""
     if facts.size > CONTRACT_MAX_BYTES:
-        return f"the contract must be at most 5 MB ({CONTRACT_MAX_BYTES} bytes); this file has {facts.size}"
+        return (
+            f"the contract must be at most 5 MB ({CONTRACT_MAX_BYTES} bytes); "
+            f"this file has {facts.size}"
+        )
     allowed = "DOC, DOCX, XLSX, PPT, PPTX, PDF, PNG, ZIP or 7z"
     if facts.detected_type not in CONTRACT_TYPES:
         found = facts.detected_type.upper() if facts.detected_type else "of no known type"

@@ -90,13 +90,13 @@ def files_for(delivery: Delivery) -> dict[str, FileFacts]:
 
 
 def active_deadline(delivery: Delivery, kind: DeadlineKind) -> Deadline | None:
-    return next(
-        (d for d in delivery.deadlines if d.kind == kind and d.status == "active"), None
-    )
+    return next((d for d in delivery.deadlines if d.kind == kind and d.status == "active"), None)
 
 
 def sample_command(kind: str, delivery: Delivery, *, deadline: DeadlineKind | None = None) -> Any:
-    """A valid command of ``kind`` for ``delivery`` (an expiry names its active deadline of that kind)."""
+    """A valid command of ``kind`` for ``delivery``.
+
+    An expiry names its active deadline of that kind."""
     if kind == "submit_demand":
         return SubmitDemand(contact=CONTACT, demands="A shop with 3 pages", attachments=[SPEC_ID])
     if kind == "upload_contract":
@@ -180,7 +180,9 @@ class Walker:
         self.now += by
         return self.now
 
-    def decide(self, command: Any, actor: Actor, *, advance: timedelta = timedelta(hours=1)) -> Decision:
+    def decide(
+        self, command: Any, actor: Actor, *, advance: timedelta = timedelta(hours=1)
+    ) -> Decision:
         """Decide without keeping the outcome."""
         self.tick(advance)
         return decide(
@@ -193,7 +195,9 @@ class Walker:
             files=self.files,
         )
 
-    def send(self, command: Any, actor: Actor, *, advance: timedelta = timedelta(hours=1)) -> Decision:
+    def send(
+        self, command: Any, actor: Actor, *, advance: timedelta = timedelta(hours=1)
+    ) -> Decision:
         """Decide and, if applied, keep the new delivery."""
         decision = self.decide(command, actor, advance=advance)
         if isinstance(decision, Applied):

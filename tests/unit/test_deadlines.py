@@ -1,4 +1,4 @@
-"""Deadlines: opened on entering a state, cancelled on leaving it, paused by disputes, fired once."""
+"""Deadlines: open on entering a state, cancelled on leaving it, paused by disputes, fire once."""
 
 from __future__ import annotations
 
@@ -60,9 +60,12 @@ def test_entering_awaiting_confirmation_opens_window_and_reminder(process: str) 
 
 
 @pytest.mark.parametrize(
-    ("window", "lead"), [(timedelta(seconds=10), timedelta(seconds=10)), (timedelta(seconds=5), timedelta(seconds=30))]
+    ("window", "lead"),
+    [(timedelta(seconds=10), timedelta(seconds=10)), (timedelta(seconds=5), timedelta(seconds=30))],
 )
-def test_no_reminder_when_the_lead_is_not_shorter_than_the_window(window: timedelta, lead: timedelta) -> None:
+def test_no_reminder_when_the_lead_is_not_shorter_than_the_window(
+    window: timedelta, lead: timedelta
+) -> None:
     walker = _into_confirmation("basic", Policy(confirm_window=window, reminder_lead=lead))
     assert [d.kind for d in walker.delivery.deadlines] == [WINDOW]
     assert _one(walker, WINDOW).due_at == walker.now + window
@@ -108,14 +111,18 @@ def test_in_warranty_opens_the_warranty_period() -> None:
     # The second confirmation ends it.
     applied = walker.apply(sample_command("confirm_warranty", walker.delivery), CUSTOMER)
     assert walker.delivery.state == State.COMPLETED and walker.delivery.deadlines == []
-    assert [(d.deadline_id, d.status) for d in applied.deadline_changes] == [(warranty.deadline_id, "cancelled")]
+    assert [(d.deadline_id, d.status) for d in applied.deadline_changes] == [
+        (warranty.deadline_id, "cancelled")
+    ]
 
 
 @pytest.mark.parametrize("process", ALL_PROCESSES)
 def test_window_expiry_confirms_for_the_customer(process: str) -> None:
     walker = _into_confirmation(process)
     window, reminder = _one(walker, WINDOW), _one(walker, REMINDER)
-    applied = walker.apply(ExpireDeadline(deadline_id=window.deadline_id), SYSTEM, advance=timedelta(days=14))
+    applied = walker.apply(
+        ExpireDeadline(deadline_id=window.deadline_id), SYSTEM, advance=timedelta(days=14)
+    )
     expected = State.IN_WARRANTY if process == "double_check" else State.COMPLETED
     assert walker.delivery.state == expected
     (event,) = applied.events
@@ -154,12 +161,18 @@ def test_reminder_expiry_keeps_the_state_and_reminds() -> None:
 def test_a_dispute_pauses_and_continue_resumes_with_the_time_left(opener: Actor) -> None:
     walker = _into_confirmation("basic")
     entered = walker.now
-    window, reminder = _one(walker, WINDOW), _one(walker, REMINDER)
-    applied = walker.apply(sample_command("open_dispute", walker.delivery), opener, advance=timedelta(days=5))
+    window = _one(walker, WINDOW)
+    applied = walker.apply(
+        sample_command("open_dispute", walker.delivery), opener, advance=timedelta(days=5)
+    )
     paused = {d.kind: d for d in walker.delivery.deadlines}
     assert paused[WINDOW].status == paused[REMINDER].status == "paused"
     assert paused[WINDOW].due_at is None
-    assert paused[WINDOW].remaining_seconds == (window.due_at - walker.now).total_seconds() == 9 * 86400
+    assert (
+        paused[WINDOW].remaining_seconds
+        == (window.due_at - walker.now).total_seconds()
+        == 9 * 86400
+    )
     assert paused[REMINDER].remaining_seconds == 6 * 86400
     assert set(applied.deadline_changes) == set(paused.values())
     assert walker.now == entered + timedelta(days=5)
@@ -198,7 +211,9 @@ def test_a_dispute_pauses_and_continue_resumes_with_the_time_left(opener: Actor)
 def test_a_firing_refused_during_a_dispute_does_not_block_the_resumed_deadline() -> None:
     walker = _into_confirmation("basic")
     window = _one(walker, WINDOW)
-    walker.apply(sample_command("open_dispute", walker.delivery), CUSTOMER, advance=timedelta(days=14))
+    walker.apply(
+        sample_command("open_dispute", walker.delivery), CUSTOMER, advance=timedelta(days=14)
+    )
     late = walker.refuse(ExpireDeadline(deadline_id=window.deadline_id), SYSTEM)
     assert late.code == Reason.DISPUTE_OPEN
     walker.apply(ResolveDispute(outcome="continue"), ADMIN)
@@ -213,7 +228,10 @@ def test_warranty_pauses_too() -> None:
     walker = Walker.at("double_check", State.IN_WARRANTY)
     warranty = _one(walker, WARRANTY_KIND)
     walker.apply(sample_command("open_dispute", walker.delivery), ISV, advance=timedelta(days=10))
-    assert _one(walker, WARRANTY_KIND).remaining_seconds == (WARRANTY - timedelta(days=10)).total_seconds()
+    assert (
+        _one(walker, WARRANTY_KIND).remaining_seconds
+        == (WARRANTY - timedelta(days=10)).total_seconds()
+    )
     walker.apply(ResolveDispute(outcome="continue"), ADMIN, advance=timedelta(days=3))
     resumed = _one(walker, WARRANTY_KIND)
     assert resumed.due_at == warranty.due_at + timedelta(days=3)

@@ -32,11 +32,15 @@ def pdf() -> bytes:
 
 def png() -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)  # 1x1, 8-bit greyscale
     pixels = zlib.compress(b"\x00\x7f")
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def _zip(entries: dict[str, str]) -> bytes:
@@ -134,11 +138,14 @@ def test_sniff_type_edge_cases(data: bytes, expected: str | None) -> None:
 
 
 def test_the_allowed_list_is_exactly_the_briefs() -> None:
-    assert CONTRACT_TYPES == {"doc", "docx", "xlsx", "ppt", "pptx", "pdf", "png", "zip", "7z"}
+    allowed = {"doc", "docx", "xlsx", "ppt", "pptx", "pdf", "png", "zip", "7z"}
+    assert allowed == CONTRACT_TYPES
 
 
 def _facts(data: bytes, filename: str, size: int | None = None) -> FileFacts:
-    return FileFacts("a" * 32, "d" * 32, filename, len(data) if size is None else size, sniff_type(data))
+    return FileFacts(
+        "a" * 32, "d" * 32, filename, len(data) if size is None else size, sniff_type(data)
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(CONTRACT_TYPES))
@@ -178,7 +185,12 @@ def test_five_megabytes_at_most() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "filename"),
-    [("pdf", "contract.docx"), ("zip", "contract.docx"), ("docx", "contract.pdf"), ("png", "scan.7z")],
+    [
+        ("pdf", "contract.docx"),
+        ("zip", "contract.docx"),
+        ("docx", "contract.pdf"),
+        ("png", "scan.7z"),
+    ],
 )
 def test_name_and_content_must_agree(kind: str, filename: str) -> None:
     problem = contract_problem(_facts(SAMPLES[kind](), filename))

@@ -184,7 +184,9 @@ def test_admin_terminates_in_every_state(process: Process, state: State) -> None
     new = applied.delivery
     assert new.state == State.TERMINATED and new.version == before.version + 1
     assert new.deadlines == []
-    assert {d.deadline_id for d in applied.deadline_changes} == {d.deadline_id for d in before.deadlines}
+    assert {d.deadline_id for d in applied.deadline_changes} == {
+        d.deadline_id for d in before.deadlines
+    }
     assert all(d.status == "cancelled" for d in applied.deadline_changes)
     (event,) = applied.events
     assert event.type == "delivery_terminated" and event.data == {"reason": "order refunded"}
@@ -250,7 +252,9 @@ def test_an_open_dispute_leaves_only_the_admin(process: Process, state: State) -
 def _terminal_walkers(process: Process) -> list[Walker]:
     completed = Walker.at(process.name, State.COMPLETED)
     terminated_early = Walker(process.name)
-    terminated_early.apply(sample_command("terminate", terminated_early.delivery), PARTY[Role.ADMIN])
+    terminated_early.apply(
+        sample_command("terminate", terminated_early.delivery), PARTY[Role.ADMIN]
+    )
     # Terminated half-way, with its deadlines, by resolving a dispute with "terminate".
     state = path_to(process, State.COMPLETED)[-1].state
     terminated_late = Walker.at(process.name, state)

@@ -18,6 +18,7 @@ from .support import (
     CONTACT,
     CONTRACT_ID,
     CUSTOMER,
+    DELIVERABLE_ID,
     ISV,
     MARKETPLACE,
     OTHER_CUSTOMER,
@@ -41,7 +42,10 @@ def test_wrong_role() -> None:
     assert refused.code == Reason.ROLE_NOT_ALLOWED
     assert "isv" in refused.message
     # A role that never sends this command, in a state where nobody may send it, still hears "role".
-    assert walker.refuse(sample_command("confirm", walker.delivery), ISV).code == Reason.ROLE_NOT_ALLOWED
+    assert (
+        walker.refuse(sample_command("confirm", walker.delivery), ISV).code
+        == Reason.ROLE_NOT_ALLOWED
+    )
 
 
 def test_not_a_party() -> None:
@@ -49,10 +53,16 @@ def test_not_a_party() -> None:
     refused = walker.refuse(sample_command("confirm", walker.delivery), OTHER_CUSTOMER)
     assert refused.code == Reason.NOT_A_PARTY
     assert OTHER_CUSTOMER.id in refused.message
-    assert walker.refuse(sample_command("open_dispute", walker.delivery), OTHER_ISV).code == Reason.NOT_A_PARTY
+    assert (
+        walker.refuse(sample_command("open_dispute", walker.delivery), OTHER_ISV).code
+        == Reason.NOT_A_PARTY
+    )
     # The customer's id in the ISV's role is not the ISV.
     impostor = Actor(id=CUSTOMER.id, role=Role.ISV)
-    assert walker.refuse(sample_command("open_dispute", walker.delivery), impostor).code == Reason.NOT_A_PARTY
+    assert (
+        walker.refuse(sample_command("open_dispute", walker.delivery), impostor).code
+        == Reason.NOT_A_PARTY
+    )
 
 
 def test_wrong_state() -> None:
@@ -75,7 +85,10 @@ def test_not_in_process() -> None:
 
 def test_no_open_dispute() -> None:
     walker = Walker.at("contract", State.AWAITING_CONTRACT)
-    assert walker.refuse(sample_command("resolve_dispute", walker.delivery), ADMIN).code == Reason.NO_OPEN_DISPUTE
+    assert (
+        walker.refuse(sample_command("resolve_dispute", walker.delivery), ADMIN).code
+        == Reason.NO_OPEN_DISPUTE
+    )
     walker.apply(sample_command("open_dispute", walker.delivery), CUSTOMER)
     walker.apply(sample_command("resolve_dispute", walker.delivery), ADMIN)
     refused = walker.refuse(sample_command("resolve_dispute", walker.delivery), ADMIN)
@@ -87,7 +100,10 @@ def test_no_open_dispute() -> None:
 
 def test_deadline_not_active() -> None:
     walker = Walker.at("basic", State.AWAITING_CONFIRMATION)
-    assert walker.refuse(ExpireDeadline(deadline_id=BOGUS_DEADLINE_ID), SYSTEM).code == Reason.DEADLINE_NOT_ACTIVE
+    assert (
+        walker.refuse(ExpireDeadline(deadline_id=BOGUS_DEADLINE_ID), SYSTEM).code
+        == Reason.DEADLINE_NOT_ACTIVE
+    )
     reminder = active_deadline(walker.delivery, DeadlineKind.REMINDER)
     assert reminder is not None
     walker.apply(ExpireDeadline(deadline_id=reminder.deadline_id), SYSTEM)
@@ -96,7 +112,10 @@ def test_deadline_not_active() -> None:
     assert reminder.deadline_id in refused.message
     # No deadline at all in this state.
     early = Walker("basic")
-    assert early.refuse(ExpireDeadline(deadline_id=reminder.deadline_id), SYSTEM).code == Reason.DEADLINE_NOT_ACTIVE
+    assert (
+        early.refuse(ExpireDeadline(deadline_id=reminder.deadline_id), SYSTEM).code
+        == Reason.DEADLINE_NOT_ACTIVE
+    )
 
 
 @pytest.mark.parametrize("actor", [CUSTOMER, ISV, ADMIN, MARKETPLACE])
@@ -124,7 +143,12 @@ def test_unknown_attachment() -> None:
     assert walker.refuse(Finish(attachments=[UNKNOWN_ID]), ISV).code == Reason.UNKNOWN_ATTACHMENT
     # Without the files map at all.
     decision = decide(
-        walker.delivery, Finish(attachments=[SPEC_ID]), ISV, command_id="x", now=walker.now, policy=POLICY
+        walker.delivery,
+        Finish(attachments=[SPEC_ID]),
+        ISV,
+        command_id="x",
+        now=walker.now,
+        policy=POLICY,
     )
     assert isinstance(decision, Refused) and decision.code == Reason.UNKNOWN_ATTACHMENT
 
@@ -144,17 +168,25 @@ def test_unknown_attachment() -> None:
 )
 def test_invalid_contract_file(filename: str, size: int, detected: str | None, words: str) -> None:
     walker = Walker.at("contract", State.AWAITING_CONTRACT)
-    walker.files[CONTRACT_ID] = FileFacts(CONTRACT_ID, walker.delivery.delivery_id, filename, size, detected)
+    walker.files[CONTRACT_ID] = FileFacts(
+        CONTRACT_ID, walker.delivery.delivery_id, filename, size, detected
+    )
     refused = walker.refuse(UploadContract(attachment=CONTRACT_ID), ISV)
     assert refused.code == Reason.INVALID_CONTRACT_FILE
     assert words in refused.message
 
 
-@pytest.mark.parametrize("detected", ["doc", "docx", "xlsx", "ppt", "pptx", "pdf", "png", "zip", "7z"])
+@pytest.mark.parametrize(
+    "detected", ["doc", "docx", "xlsx", "ppt", "pptx", "pdf", "png", "zip", "7z"]
+)
 def test_valid_contract_file_is_kept(detected: str) -> None:
     walker = Walker.at("contract", State.AWAITING_CONTRACT)
     walker.files[CONTRACT_ID] = FileFacts(
-        CONTRACT_ID, walker.delivery.delivery_id, f"contract.{detected}", CONTRACT_MAX_BYTES, detected
+        CONTRACT_ID,
+        walker.delivery.delivery_id,
+        f"contract.{detected}",
+        CONTRACT_MAX_BYTES,
+        detected,
     )
     applied = walker.apply(UploadContract(attachment=CONTRACT_ID), ISV)
     assert applied.delivery.contract == CONTRACT_ID
@@ -189,7 +221,11 @@ def test_opening_a_delivery() -> None:
         assert delivery.warranty_period_seconds == 30 * 24 * 3600
         assert delivery.customer_email == "a@example.com"
         (entry,) = delivery.history
-        assert (entry.from_state, entry.to_state, entry.actor) == (None, State.AWAITING_DEMAND, actor)
+        assert (entry.from_state, entry.to_state, entry.actor) == (
+            None,
+            State.AWAITING_DEMAND,
+            actor,
+        )
         (event,) = applied.events
         assert event.type == "delivery_opened" and event.from_state is None
     again = open_delivery(with_warranty, MARKETPLACE, command_id="c2", now=T0 + timedelta(days=1))
@@ -204,4 +240,18 @@ def test_refusal_entry_records_why() -> None:
     refused = walker.refuse(command, ISV)
     entry = refusal_entry(walker.delivery, command, ISV, refused, command_id="r-1", now=walker.now)
     assert (entry.command_id, entry.command, entry.actor) == ("r-1", "finish", ISV)
-    assert (entry.state, entry.code, entry.message) == (State.AWAITING_DEMAND, "wrong_state", refused.message)
+    assert (entry.state, entry.code, entry.message) == (
+        State.AWAITING_DEMAND,
+        "wrong_state",
+        refused.message,
+    )
+
+
+def test_attachments_are_listed_once() -> None:
+    walker = Walker("basic")
+    walker.apply(
+        SubmitDemand(contact=CONTACT, demands="x", attachments=[SPEC_ID, SPEC_ID]), CUSTOMER
+    )
+    assert walker.delivery.attachments == [SPEC_ID]
+    walker.apply(Finish(attachments=[DELIVERABLE_ID, SPEC_ID, DELIVERABLE_ID]), ISV)
+    assert walker.delivery.attachments == [SPEC_ID, DELIVERABLE_ID]

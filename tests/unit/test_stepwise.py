@@ -1,4 +1,4 @@
-"""Stepwise: each confirm state sends changes back to its stage; stages keep deliverables and reviews."""
+"""Stepwise: changes go back to their stage; stages keep each deliverable and its reviews."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ BACK_TO = {
     S.INSPECTION_ACCEPTANCE: S.DEVELOPMENT_TESTING,
     S.AWAITING_CONFIRMATION: S.DEVELOPMENT_TESTING,
 }
-#: Where the customer's request_changes goes in each process's final confirmation: the ISV's last step.
+#: Where request_changes in each process's final confirmation goes: the ISV's last step.
 LAST_STEP = {
     "basic": S.IN_DELIVERY,
     "double_check": S.IN_DELIVERY,
@@ -34,7 +34,11 @@ def test_request_changes_sends_it_back_to_its_stage(state: State) -> None:
     assert walker.delivery.state == BACK_TO[state]
     assert len(walker.delivery.stages) == stages, "a request for changes adds no deliverable"
     review = walker.delivery.stages[-1].reviews[-1]
-    assert (review.outcome, review.by, review.reason) == ("changes_requested", CUSTOMER, "more contrast please")
+    assert (review.outcome, review.by, review.reason) == (
+        "changes_requested",
+        CUSTOMER,
+        "more contrast please",
+    )
     assert applied.events[0].type == "changes_requested"
     assert applied.events[0].data == {"reason": "more contrast please"}
     assert walker.delivery.history[-1].details == {"reason": "more contrast please"}
@@ -77,7 +81,9 @@ def test_every_stage_records_its_deliverable_and_reviews() -> None:
     for kind, stage in plan:
         if kind == "finish":
             assert walker.delivery.state == stage
-            walker.apply(Finish(note=f"{stage} v{len(finished_at) + 1}", attachments=[DELIVERABLE_ID]), ISV)
+            walker.apply(
+                Finish(note=f"{stage} v{len(finished_at) + 1}", attachments=[DELIVERABLE_ID]), ISV
+            )
             finished_at.append(walker.now)
         elif kind == "confirm":
             walker.apply(Confirm(), CUSTOMER)
