@@ -1,4 +1,9 @@
-"""Names of the MongoDB collections, and their indexes, in one place."""
+"""Names of the MongoDB collections, and their indexes, in one place.
+
+FerretDB 1.24's SQLite backend scans a whole collection for every update or delete, even
+by ``_id``, while an insert costs the same at any size. So records that only grow (command
+records, outcomes, emails) are written once, by insert, and never updated.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.config import Settings
 
 DELIVERIES = "deliveries"
-#: One record per command id: who sent it and its outcome (accepted, applied, rejected).
+#: One record per command accepted over HTTP: who sent it, for which delivery, the body's hash.
 COMMANDS = "commands"
+#: One record per command decided by the workflow: applied, or rejected with a reason.
+COMMAND_OUTCOMES = "command_outcomes"
 ATTACHMENTS = "attachments"
 #: The timer worker's mirror of every deadline, written by the workflow's outbox relay.
 DEADLINES = "deadlines"
-#: One record per (event, recipient): the notifier's proof that an email went out.
+#: One claim per (event, recipient), taken before the SMTP conversation.
 EMAILS = "emails"
-#: Idempotency-Key records of the gateway.
-IDEMPOTENCY = "idempotency_keys"
+#: One record per (event, recipient) whose email the SMTP server accepted.
+EMAILS_SENT = "emails_sent"
 
 
 def database(client: AsyncMongoClient, settings: Settings) -> AsyncDatabase:
@@ -26,6 +33,5 @@ def database(client: AsyncMongoClient, settings: Settings) -> AsyncDatabase:
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[DELIVERIES].create_index([("customer_id", ASCENDING)])
     await db[DELIVERIES].create_index([("isv_id", ASCENDING)])
-    await db[DELIVERIES].create_index([("has_outbox", ASCENDING)])
     await db[DEADLINES].create_index([("status", ASCENDING), ("due_at", ASCENDING)])
     await db[ATTACHMENTS].create_index([("delivery_id", ASCENDING)])

@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
-from services.collections import ATTACHMENTS, COMMANDS, DELIVERIES
+from services.collections import ATTACHMENTS, COMMAND_OUTCOMES, COMMANDS, DELIVERIES
 from services.gateway.context import caller, gateway_of, may_see
 from services.gateway.errors import HttpError, validation_error
-from services.gateway.publishing import command_id_for, submit
+from services.gateway.publishing import accept, command_id_for
 from services.gateway.requests import fingerprint, json_body
 from services.gateway.views import delivery_view, summary_view
 from shared.contracts.messages import CommandEnvelope
@@ -62,7 +62,7 @@ async def open_delivery(request: web.Request) -> web.Response:
         issued_at=datetime.now(UTC),
         command=command,
     )
-    await submit(gateway, envelope)
+    await accept(gateway, envelope, fingerprint(body))
     return web.json_response(
         {"delivery_id": delivery_id, "command_id": envelope.command_id, "status": "accepted"},
         status=202,
@@ -142,8 +142,7 @@ async def send_command(request: web.Request) -> web.Response:
         raise HttpError(403, "forbidden", f"only an admin may {kind}")
     document = await _visible_delivery(request, actor, customer_id=1, isv_id=1)
     gateway = gateway_of(request)
-    key = request.headers.get("Idempotency-Key")
-    command_id = await command_id_for(gateway, actor, key, fingerprint(body, document["_id"]))
+    command_id = command_id_for(actor, request.headers.get("Idempotency-Key"))
     envelope = CommandEnvelope(
         command_id=command_id,
         delivery_id=document["_id"],
@@ -151,7 +150,7 @@ async def send_command(request: web.Request) -> web.Response:
         issued_at=datetime.now(UTC),
         command=command,
     )
-    await submit(gateway, envelope)
+    await accept(gateway, envelope, fingerprint(body, document["_id"]))
     return web.json_response({"command_id": command_id, "status": "accepted"}, status=202)
 
 
@@ -159,19 +158,23 @@ async def send_command(request: web.Request) -> web.Response:
 async def get_command(request: web.Request) -> web.Response:
     actor = caller(request)
     command_id = request.match_info["command_id"]
-    record = await gateway_of(request).db[COMMANDS].find_one({"_id": command_id})
-    sender = record and record.get("actor", {})
-    if record is None or (
-        actor.role != Role.ADMIN and (sender.get("id"), sender.get("role")) != (actor.id, actor.role)
+    db = gateway_of(request).db
+    # Commands sent over HTTP have a record; those from the bus only an outcome.
+    record = await db[COMMANDS].find_one({"_id": command_id}, {"body_hash": 0})
+    outcome = await db[COMMAND_OUTCOMES].find_one({"_id": command_id})
+    known = record or outcome
+    sender = known and known["actor"]
+    if known is None or (
+        actor.role != Role.ADMIN and (sender["id"], sender["role"]) != (actor.id, actor.role)
     ):
         raise HttpError(404, "not_found", f"no command {command_id} sent by this caller")
     return web.json_response(
         {
             "command_id": command_id,
-            "delivery_id": record["delivery_id"],
-            "type": record["type"],
-            "status": record["status"],
-            "reason": record.get("reason"),
-            "message": record.get("message"),
+            "delivery_id": known["delivery_id"],
+            "type": known["type"],
+            "status": outcome["status"] if outcome else "accepted",
+            "reason": outcome and outcome["reason"],
+            "message": outcome and outcome["message"],
         }
     )

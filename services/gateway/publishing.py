@@ -1,4 +1,9 @@
-"""Publish a command and answer only once the broker has confirmed it."""
+"""Accept a command: record it once, publish it, answer only once the broker has confirmed.
+
+The command record doubles as the Idempotency-Key record: with a key, the command id is
+derived from (caller, key), so a retried request finds its own record and is published
+again under the same id, which the workflow applies once.
+"""
 
 from __future__ import annotations
 
@@ -12,68 +17,68 @@ from dramatiq.errors import ConnectionError as BrokerConnectionError
 from pymongo.errors import DuplicateKeyError
 
 from services.bus import command_message, publish
-from services.collections import COMMANDS, IDEMPOTENCY
+from services.collections import COMMANDS
 from services.gateway.context import Gateway
 from services.gateway.errors import HttpError
 from shared.contracts.messages import CommandEnvelope
+from shared.domain.engine import ID_NAMESPACE
 from shared.domain.roles import Actor
 
 log = logging.getLogger(__name__)
 
 #: Seconds a client should wait before retrying when the broker is unreachable.
 RETRY_AFTER_SECONDS = 5
+MAX_IDEMPOTENCY_KEY = 200
 
 
-async def command_id_for(gateway: Gateway, actor: Actor, key: str | None, body_hash: str) -> str:
-    """A new command id, or the one an earlier request with this Idempotency-Key got."""
+def command_id_for(actor: Actor, key: str | None) -> str:
+    """A new command id, or with an Idempotency-Key the same id for every retry."""
     if key is None:
         return uuid.uuid4().hex
-    if not 1 <= len(key) <= 200:
-        raise HttpError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters")
-    record_id = f"{actor.role}:{actor.id}:{key}"
-    record = await gateway.db[IDEMPOTENCY].find_one_and_update(
-        {"_id": record_id},
-        {"$setOnInsert": {"command_id": uuid.uuid4().hex, "body_hash": body_hash, "at": datetime.now(UTC)}},
-        upsert=True,
-        return_document=True,
-    )
-    if record["body_hash"] != body_hash:
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
         raise HttpError(
-            422,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used for a different request; use a new key",
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
         )
-    return record["command_id"]
+    return uuid.uuid5(ID_NAMESPACE, f"idempotency:{actor.role}:{actor.id}:{key}").hex
 
 
-async def submit(gateway: Gateway, envelope: CommandEnvelope) -> None:
-    """Publish with confirm, then record the command as accepted (unless already decided)."""
+async def accept(gateway: Gateway, envelope: CommandEnvelope, body_hash: str) -> None:
+    """Record and publish ``envelope``; 422 if its id was used for another body, 503 if the
+    broker did not confirm (and then nothing is recorded)."""
+    commands = gateway.db[COMMANDS]
+    record = {
+        "_id": envelope.command_id,
+        "delivery_id": envelope.delivery_id,
+        "type": envelope.command.type,
+        "actor": envelope.actor.model_dump(),
+        "body_hash": body_hash,
+        "accepted_at": datetime.now(UTC),
+    }
+    try:
+        await commands.insert_one(record)
+        fresh = True
+    except DuplicateKeyError:
+        fresh = False
+        earlier = await commands.find_one({"_id": envelope.command_id}, {"body_hash": 1})
+        if earlier is not None and earlier["body_hash"] != body_hash:
+            raise HttpError(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request; use a new key",
+            ) from None
     try:
         await publish(gateway.broker, command_message(envelope))
     except (BrokerConnectionError, pika.exceptions.AMQPError) as error:
         log.warning("broker unreachable, command %s not accepted: %s", envelope.command_id, error)
+        if fresh:
+            # Nothing was published: a later GET must not show this command as accepted.
+            with contextlib.suppress(Exception):
+                await commands.delete_one({"_id": envelope.command_id})
         raise HttpError(
             503,
             "broker_unavailable",
             "the message broker is unreachable; nothing was accepted, retry later",
             retry_after=RETRY_AFTER_SECONDS,
         ) from error
-    now = datetime.now(UTC)
-    # The workflow may have decided already; $setOnInsert never overwrites its outcome,
-    # and a duplicate key means the workflow's record won the race to be inserted.
-    with contextlib.suppress(DuplicateKeyError):
-        await gateway.db[COMMANDS].update_one(
-            {"_id": envelope.command_id},
-            {
-                "$setOnInsert": {
-                    "delivery_id": envelope.delivery_id,
-                    "type": envelope.command.type,
-                    "actor": envelope.actor.model_dump(),
-                    "status": "accepted",
-                    "reason": None,
-                    "message": None,
-                    "created_at": now,
-                }
-            },
-            upsert=True,
-        )

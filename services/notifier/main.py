@@ -16,7 +16,7 @@ from services.bootstrap import (
     run_worker_until_signalled,
     utc_now,
 )
-from services.collections import EMAILS, database
+from services.collections import EMAILS, EMAILS_SENT, database
 from services.notifier.sending import Notifier, PermanentSmtpFailure
 from shared.config import Settings, get_settings
 from shared.contracts.queues import NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR
@@ -35,7 +35,8 @@ def register(broker: RabbitmqBroker, settings: Settings) -> None:
         except ValidationError as error:
             raise PoisonMessage(f"invalid event: {error}") from error
         if not notifier:  # created inside dramatiq's event loop, where it will be used
-            notifier.append(Notifier(database(make_mongo(settings), settings)[EMAILS], settings, utc_now))
+            db = database(make_mongo(settings), settings)
+            notifier.append(Notifier(db[EMAILS], db[EMAILS_SENT], settings, utc_now))
         await notifier[0].notify(event)
 
     dramatiq.Actor(
@@ -45,6 +46,7 @@ def register(broker: RabbitmqBroker, settings: Settings) -> None:
         queue_name=NOTIFICATIONS_QUEUE,
         priority=0,
         options={"throws": (PoisonMessage, PermanentSmtpFailure)},
+        # EmailInFlight resolves within seconds; SMTP outages within minutes: retry both.
     )
 
 

