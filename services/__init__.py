@@ -1,1 +1,1 @@
-"""Delivery Center's four services (gateway, workflow, timers, notifier) and the tools around them."""
+"""Delivery Center's four services (gateway, workflow, timers, notifier) and their tools."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 import signal
 import threading
+from datetime import UTC, datetime
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -46,7 +46,9 @@ def make_broker(settings: Settings) -> RabbitmqBroker:
             ShutdownNotifications(),
             Callbacks(),
             Pipelines(),
-            Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+            Retries(
+                max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS
+            ),
             CurrentMessage(),
             AsyncIO(),
         ],

@@ -45,9 +45,13 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=settings.max_attachment_bytes + 1024 * 1024)
+    app = web.Application(
+        middlewares=[json_errors], client_max_size=settings.max_attachment_bytes + 1024 * 1024
+    )
     client = make_mongo(settings)
-    app[GATEWAY] = Gateway(settings=settings, db=database(client, settings), broker=make_broker(settings))
+    app[GATEWAY] = Gateway(
+        settings=settings, db=database(client, settings), broker=make_broker(settings)
+    )
     app.add_routes(routes)
     app.add_routes(deliveries.routes)
     app.add_routes(attachments.routes)

@@ -49,11 +49,15 @@ async def upload(request: web.Request) -> web.Response:
     actor = caller(request, Role.CUSTOMER, Role.ISV)
     gateway = gateway_of(request)
     delivery_id = request.match_info["delivery_id"]
-    delivery = await gateway.db[DELIVERIES].find_one({"_id": delivery_id}, {"customer_id": 1, "isv_id": 1})
+    delivery = await gateway.db[DELIVERIES].find_one(
+        {"_id": delivery_id}, {"customer_id": 1, "isv_id": 1}
+    )
     if delivery is None or not may_see(actor, delivery):
         raise HttpError(404, "not_found", f"no delivery {delivery_id} for this caller")
     if not request.content_type.startswith("multipart/"):
-        raise HttpError(415, "multipart_required", "send the file as multipart/form-data field 'file'")
+        raise HttpError(
+            415, "multipart_required", "send the file as multipart/form-data field 'file'"
+        )
     reader = await request.multipart()
     part = await reader.next()
     while part is not None and (not isinstance(part, BodyPartReader) or part.name != "file"):

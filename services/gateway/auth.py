@@ -17,7 +17,9 @@ class InvalidToken(Exception):
     """The bearer token is missing, malformed, expired, wrongly signed or has an unknown role."""
 
 
-def mint_token(secret: str, *, sub: str, role: Role | str, ttl: timedelta = timedelta(hours=12)) -> str:
+def mint_token(
+    secret: str, *, sub: str, role: Role | str, ttl: timedelta = timedelta(hours=12)
+) -> str:
     role = Role(role)
     if role not in TOKEN_ROLES:
         raise ValueError(f"role must be one of {sorted(r.value for r in TOKEN_ROLES)}")

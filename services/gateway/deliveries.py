@@ -43,7 +43,9 @@ async def open_delivery(request: web.Request) -> web.Response:
     delivery_id = delivery_id_for(command.order_id)
     # The same order always yields the same command, so a retried open is applied once.
     command_id = f"open:{delivery_id}"
-    existing = await gateway.db[DELIVERIES].find_one({"_id": delivery_id}, dict.fromkeys(_SAME_ORDER, 1))
+    existing = await gateway.db[DELIVERIES].find_one(
+        {"_id": delivery_id}, dict.fromkeys(_SAME_ORDER, 1)
+    )
     if existing is not None:
         differing = [f for f in _SAME_ORDER if existing.get(f) != getattr(command, f)]
         if differing:
@@ -85,12 +87,16 @@ async def list_deliveries(request: web.Request) -> web.Response:
             raise HttpError(400, "invalid_query", f"state must be one of: {known}") from error
     limit = _int_query(request, "limit", default=50, low=1, high=500)
     skip = _int_query(request, "skip", default=0, low=0, high=10**9)
-    cursor = gateway_of(request).db[DELIVERIES].find(
-        query,
-        {"history": 0, "refusals": 0, "outbox": 0, "stages": 0},
-        sort=[("opened_at", -1)],
-        skip=skip,
-        limit=limit,
+    cursor = (
+        gateway_of(request)
+        .db[DELIVERIES]
+        .find(
+            query,
+            {"history": 0, "refusals": 0, "outbox": 0, "stages": 0},
+            sort=[("opened_at", -1)],
+            skip=skip,
+            limit=limit,
+        )
     )
     return web.json_response({"deliveries": [summary_view(d) async for d in cursor]})
 
@@ -106,8 +112,8 @@ def _int_query(request: web.Request, name: str, *, default: int, low: int, high:
 
 async def _visible_delivery(request: web.Request, actor: Any, **projection: int) -> dict[str, Any]:
     delivery_id = request.match_info["delivery_id"]
-    document = await gateway_of(request).db[DELIVERIES].find_one(
-        {"_id": delivery_id}, projection or None
+    document = (
+        await gateway_of(request).db[DELIVERIES].find_one({"_id": delivery_id}, projection or None)
     )
     # A delivery that is not the caller's looks the same as one that does not exist.
     if document is None or not may_see(actor, document):
@@ -119,7 +125,9 @@ async def _visible_delivery(request: web.Request, actor: Any, **projection: int)
 async def get_delivery(request: web.Request) -> web.Response:
     actor = caller(request)
     document = await _visible_delivery(request, actor)
-    ids = list(document.get("attachments", [])) + ([document["contract"]] if document.get("contract") else [])
+    ids = list(document.get("attachments", [])) + (
+        [document["contract"]] if document.get("contract") else []
+    )
     files = {
         f["_id"]: f async for f in gateway_of(request).db[ATTACHMENTS].find({"_id": {"$in": ids}})
     }

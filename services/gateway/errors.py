@@ -14,7 +14,9 @@ log = logging.getLogger(__name__)
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
     headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
-    return web.json_response({"error": code, "message": message, **extra}, status=status, headers=headers)
+    return web.json_response(
+        {"error": code, "message": message, **extra}, status=status, headers=headers
+    )
 
 
 class HttpError(Exception):
@@ -46,7 +48,9 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        return error_response(error.status, error.reason.lower().replace(" ", "_"), error.text or error.reason)
+        return error_response(
+            error.status, error.reason.lower().replace(" ", "_"), error.text or error.reason
+        )
     except ConnectionFailure as error:
         log.warning("database unreachable answering %s %s: %s", request.method, request.path, error)
         return error_response(
@@ -54,4 +58,6 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         )
     except Exception:
         log.exception("unexpected error answering %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+        return error_response(
+            500, "internal_error", "an unexpected error occurred; it has been logged"
+        )

@@ -16,10 +16,14 @@ MAX_JSON_BYTES = 256 * 1024
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
-        raise HttpError(413, "body_too_large", f"a JSON body may have at most {MAX_JSON_BYTES} bytes")
+        raise HttpError(
+            413, "body_too_large", f"a JSON body may have at most {MAX_JSON_BYTES} bytes"
+        )
     raw = await request.content.read(MAX_JSON_BYTES + 1)
     if len(raw) > MAX_JSON_BYTES:
-        raise HttpError(413, "body_too_large", f"a JSON body may have at most {MAX_JSON_BYTES} bytes")
+        raise HttpError(
+            413, "body_too_large", f"a JSON body may have at most {MAX_JSON_BYTES} bytes"
+        )
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

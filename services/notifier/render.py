@@ -35,13 +35,22 @@ ACTIONS: dict[tuple[Role, str], str] = {
     (Role.ISV, "awaiting_contract"): "Please upload the contract.",
     (Role.ISV, "in_delivery"): "Please deliver the service and press Finish.",
     (Role.ISV, "functional_design"): "Please submit the functional design.",
-    (Role.CUSTOMER, "confirm_functional_design"): "Please confirm the functional design or ask for changes.",
+    (
+        Role.CUSTOMER,
+        "confirm_functional_design",
+    ): "Please confirm the functional design or ask for changes.",
     (Role.ISV, "ued"): "Please submit the UED (user experience design).",
     (Role.CUSTOMER, "confirm_ued"): "Please confirm the UED or ask for changes.",
     (Role.ISV, "development_testing"): "Please finish development and testing.",
-    (Role.CUSTOMER, "inspection_acceptance"): "Please inspect the result and accept it or ask for changes.",
+    (
+        Role.CUSTOMER,
+        "inspection_acceptance",
+    ): "Please inspect the result and accept it or ask for changes.",
     (Role.CUSTOMER, "awaiting_confirmation"): "Please confirm the delivery or ask for changes.",
-    (Role.CUSTOMER, "in_warranty"): "The service is under warranty; confirm when you are satisfied.",
+    (
+        Role.CUSTOMER,
+        "in_warranty",
+    ): "The service is under warranty; confirm when you are satisfied.",
     (Role.ADMIN, "dispute"): "Please review the dispute and resolve it.",
 }
 

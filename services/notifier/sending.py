@@ -24,7 +24,6 @@ from services.notifier.rules import Recipient, recipients
 from shared.config import Settings
 from shared.domain.events import Event
 
-
 #: How long a "sending" record blocks others; after that its sender is presumed dead.
 SENDING_LEASE = timedelta(seconds=60)
 
@@ -143,5 +142,7 @@ class Notifier:
                     {"_id": f"{event.event_id}:{recipient.email}"},
                     {"$set": {"status": "failed", "error": f"{error.code} {error.message}"}},
                 )
-                raise PermanentSmtpFailure(f"{recipient.email}: {error.code} {error.message}") from error
+                raise PermanentSmtpFailure(
+                    f"{recipient.email}: {error.code} {error.message}"
+                ) from error
             raise

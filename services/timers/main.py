@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -34,10 +35,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         except Exception:
             # Broker or database unreachable: the leases keep what was claimed safe; try again.
             log.exception("firing due deadlines failed; retrying")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            pass
     broker.close()
 
 

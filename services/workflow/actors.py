@@ -10,8 +10,8 @@ import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from pydantic import ValidationError
 
-from services.bus import event_message, publish
 from services.bootstrap import PoisonMessage, make_mongo, policy_of, utc_now
+from services.bus import event_message, publish
 from services.collections import ATTACHMENTS, DEADLINES, database, ensure_indexes
 from services.workflow.apply import CommandApplier
 from services.workflow.relay import OutboxRelay
@@ -43,7 +43,9 @@ class Workflow:
             await ensure_indexes(db)
             store = DeliveryStore(db)
             self._relay = OutboxRelay(store, db[DEADLINES], self.publish_event)
-            self._applier = CommandApplier(store, self._relay, db[ATTACHMENTS], policy_of(self.settings))
+            self._applier = CommandApplier(
+                store, self._relay, db[ATTACHMENTS], policy_of(self.settings)
+            )
         return self._applier
 
     async def publish_event(self, event: Event) -> None:

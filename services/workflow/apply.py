@@ -78,7 +78,11 @@ class CommandApplier:
         command, actor, now = envelope.command, envelope.actor, self.clock()
         if stored is None:
             if not isinstance(command, OpenDelivery):
-                return "rejected", "unknown_delivery", f"there is no delivery {envelope.delivery_id}"
+                return (
+                    "rejected",
+                    "unknown_delivery",
+                    f"there is no delivery {envelope.delivery_id}",
+                )
             decision = open_delivery(command, actor, command_id=envelope.command_id, now=now)
             if isinstance(decision, Refused):
                 return "rejected", decision.code.value, decision.message
@@ -134,4 +138,3 @@ class CommandApplier:
             )
             async for doc in cursor
         }
-

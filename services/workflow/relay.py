@@ -19,7 +19,9 @@ PublishEvent = Callable[[Event], Awaitable[None]]
 
 
 class OutboxRelay:
-    def __init__(self, store: DeliveryStore, deadlines: AsyncCollection, publish_event: PublishEvent):
+    def __init__(
+        self, store: DeliveryStore, deadlines: AsyncCollection, publish_event: PublishEvent
+    ):
         self.store = store
         self.deadlines = deadlines
         self.publish_event = publish_event
@@ -42,7 +44,9 @@ class OutboxRelay:
         """
         fields = {k: v for k, v in deadline.items() if k != "deadline_id"}
         try:
-            await self.deadlines.update_one({"_id": deadline["deadline_id"]}, {"$set": fields}, upsert=True)
+            await self.deadlines.update_one(
+                {"_id": deadline["deadline_id"]}, {"$set": fields}, upsert=True
+            )
         except DuplicateKeyError:
             # A concurrent upsert inserted it first (FerretDB's upsert is not atomic): update it.
             await self.deadlines.update_one({"_id": deadline["deadline_id"]}, {"$set": fields})

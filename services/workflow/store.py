@@ -43,7 +43,11 @@ def outbox_entries(applied: Applied) -> list[dict[str, Any]]:
     entries += [
         {
             "entry_id": f"deadline:{d.deadline_id}:{version}",
-            "deadline": {**d.model_dump(), "delivery_id": applied.delivery.delivery_id, "version": version},
+            "deadline": {
+                **d.model_dump(),
+                "delivery_id": applied.delivery.delivery_id,
+                "version": version,
+            },
         }
         for d in applied.deadline_changes
     ]

@@ -102,5 +102,7 @@ class Api:
             if delivery["state"] == state:
                 return delivery
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"delivery still {delivery['state']}, not {state}, after {timeout} s")
+                raise TimeoutError(
+                    f"delivery still {delivery['state']}, not {state}, after {timeout} s"
+                )
             await asyncio.sleep(0.1)

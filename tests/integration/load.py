@@ -17,7 +17,12 @@ BASIC_STEPS = (
     ("isv", {"type": "finish", "note": "done"}),
     ("customer", {"type": "confirm"}),
 )
-EVENTS_PER_BASIC_DELIVERY = ("delivery_opened", "demand_submitted", "stage_finished", "stage_confirmed")
+EVENTS_PER_BASIC_DELIVERY = (
+    "delivery_opened",
+    "demand_submitted",
+    "stage_finished",
+    "stage_confirmed",
+)
 
 
 #: How often a client asks for a command's outcome (every poll reads the database).
@@ -77,16 +82,22 @@ async def run_one(api: Api, report: LoadReport, timeout: float) -> None:
     outcome = await _outcome(api, opened["command_id"], marketplace, timeout)
     assert outcome["status"] == "applied", outcome
     for role, command in BASIC_STEPS:
-        key = uuid.uuid4().hex
+        # The same key on every retry: a retried request is the same command.
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        party = parties[role]
         answer = await _until_accepted(
             report,
-            lambda: api.send(delivery_id, parties[role], command, headers={"Idempotency-Key": key}),
+            lambda party=party, command=command, headers=headers: api.send(
+                delivery_id, party, command, headers=headers
+            ),
         )
         outcome = await _outcome(api, answer["command_id"], parties[role], timeout)
         assert outcome["status"] == "applied", outcome
 
 
-async def run_basic_deliveries(api: Api, count: int, *, concurrency: int, timeout: float) -> LoadReport:
+async def run_basic_deliveries(
+    api: Api, count: int, *, concurrency: int, timeout: float
+) -> LoadReport:
     report = LoadReport()
     gate = asyncio.Semaphore(concurrency)
 

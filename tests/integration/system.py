@@ -10,8 +10,8 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +23,6 @@ from pymongo import MongoClient
 
 from services.infra.provision import ensure_infrastructure
 from shared.config import Settings
-
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 
 SERVICES = ("gateway", "workflow", "timers", "notifier")
@@ -58,7 +57,10 @@ def own_vhost(amqp_url: str, name: str) -> str:
     user = unquote(urlsplit(amqp_url).username or "guest")
     _management(amqp_url, "PUT", f"vhosts/{name}")
     _management(
-        amqp_url, "PUT", f"permissions/{name}/{user}", {"configure": ".*", "write": ".*", "read": ".*"}
+        amqp_url,
+        "PUT",
+        f"permissions/{name}/{user}",
+        {"configure": ".*", "write": ".*", "read": ".*"},
     )
     return urlunsplit(urlsplit(amqp_url)._replace(path=f"/{name}"))
 

@@ -29,7 +29,11 @@ async def test_a_missing_required_field_is_named(api: Api, parties):
     status, answer = await api.send(
         delivery_id,
         parties["customer"],
-        {"type": "submit_demand", "contact": {"name": "Ann", "phone": "+1 555 0100"}, "demands": "x"},
+        {
+            "type": "submit_demand",
+            "contact": {"name": "Ann", "phone": "+1 555 0100"},
+            "demands": "x",
+        },
     )
     assert status == 422
     assert [f["field"] for f in answer["fields"]] == ["contact.email"]
@@ -47,7 +51,10 @@ async def test_an_unknown_command_type_is_refused(api: Api, parties):
 
 async def test_opening_without_a_required_field_is_refused(api: Api, parties):
     status, answer = await api.request(
-        "POST", "/v1/deliveries", parties["marketplace"], json={"order_id": "o-1", "process": "basic"}
+        "POST",
+        "/v1/deliveries",
+        parties["marketplace"],
+        json={"order_id": "o-1", "process": "basic"},
     )
     assert status == 422
     assert {"order_spec", "customer_email"} <= {f["field"] for f in answer["fields"]}
@@ -82,7 +89,11 @@ async def test_a_command_from_the_wrong_role_is_recorded_as_refused(api: Api, pa
     outcome = await api.command(
         delivery_id,
         parties["isv"],
-        {"type": "submit_demand", "contact": {"name": "I", "phone": "123", "email": "i@x.io"}, "demands": "x"},
+        {
+            "type": "submit_demand",
+            "contact": {"name": "I", "phone": "123", "email": "i@x.io"},
+            "demands": "x",
+        },
     )
     assert outcome["status"] == "rejected"
     assert outcome["reason"] == "role_not_allowed"

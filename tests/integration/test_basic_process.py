@@ -30,7 +30,9 @@ async def test_basic_delivery_runs_from_open_to_completed(api: Api, parties, db,
     assert "submit your demands" in invite.get_body(("plain",)).get_content()
 
     submitted = await api.command(
-        delivery_id, customer, {"type": "submit_demand", "contact": CONTACT, "demands": "Five pages"}
+        delivery_id,
+        customer,
+        {"type": "submit_demand", "contact": CONTACT, "demands": "Five pages"},
     )
     assert submitted["status"] == "applied"
     finished = await api.command(delivery_id, isv, {"type": "finish", "note": "Site is live"})
@@ -54,7 +56,12 @@ async def test_basic_delivery_runs_from_open_to_completed(api: Api, parties, db,
         ("finish", "in_delivery", "awaiting_confirmation"),
         ("confirm", "awaiting_confirmation", "completed"),
     ]
-    assert [h["actor"]["role"] for h in delivery["history"]] == ["marketplace", "customer", "isv", "customer"]
+    assert [h["actor"]["role"] for h in delivery["history"]] == [
+        "marketplace",
+        "customer",
+        "isv",
+        "customer",
+    ]
     assert delivery["stages"][0]["reviews"][0]["outcome"] == "confirmed"
 
     stored = db.deliveries.find_one({"_id": delivery_id})
@@ -76,8 +83,19 @@ async def test_basic_delivery_runs_from_open_to_completed(api: Api, parties, db,
 async def test_the_same_order_opens_one_delivery(api: Api, parties):
     marketplace, customer, isv = parties["marketplace"], parties["customer"], parties["isv"]
     opened = await api.open_delivery(marketplace, customer, isv)
-    body = {k: opened[k] for k in ("order_id", "order_spec", "product_id", "isv_id", "customer_id",
-                                    "customer_email", "isv_email", "process")}
+    body = {
+        k: opened[k]
+        for k in (
+            "order_id",
+            "order_spec",
+            "product_id",
+            "isv_id",
+            "customer_id",
+            "customer_email",
+            "isv_email",
+            "process",
+        )
+    }
     status, again = await api.request("POST", "/v1/deliveries", marketplace, json=body)
     assert status == 202
     assert again["delivery_id"] == opened["delivery_id"]
@@ -110,5 +128,6 @@ async def test_the_confirmation_window_confirms_by_itself(api: Api, parties, mai
     )
     assert reminder["To"] == opened["customer_email"]
     await mail.wait_for_async(
-        lambda m: m["X-Delivery-Id"] == delivery_id and m["X-Event-Type"] == "auto_confirmed", count=2
+        lambda m: m["X-Delivery-Id"] == delivery_id and m["X-Event-Type"] == "auto_confirmed",
+        count=2,
     )

@@ -126,8 +126,10 @@ async def test_killing_the_workflow_loses_and_duplicates_nothing(
         await killer
     assert kills >= 3, f"only {kills} kills happened during the run"
     await _assert_exactly_once(fault_system, mail, report)
-    print(f"\nworkflow kill -9: {len(report.delivery_ids)} deliveries, {kills} kills, "
-          f"{len(report.accepted)} commands accepted, lost 0, duplicated 0")
+    print(
+        f"\nworkflow kill -9: {len(report.delivery_ids)} deliveries, {kills} kills, "
+        f"{len(report.accepted)} commands accepted, lost 0, duplicated 0"
+    )
 
 
 def _rabbitmqctl() -> str:
@@ -144,9 +146,13 @@ async def test_a_rabbitmq_restart_loses_nothing_accepted(
 
     async def restart_broker() -> None:
         await asyncio.sleep(2)
-        await asyncio.to_thread(subprocess.run, [rabbitmqctl, "stop_app"], check=True, capture_output=True)
+        await asyncio.to_thread(
+            subprocess.run, [rabbitmqctl, "stop_app"], check=True, capture_output=True
+        )
         await asyncio.sleep(3)
-        await asyncio.to_thread(subprocess.run, [rabbitmqctl, "start_app"], check=True, capture_output=True)
+        await asyncio.to_thread(
+            subprocess.run, [rabbitmqctl, "start_app"], check=True, capture_output=True
+        )
 
     restart = asyncio.create_task(restart_broker())
     try:
@@ -155,8 +161,10 @@ async def test_a_rabbitmq_restart_loses_nothing_accepted(
         await restart
     assert report.answers[503] > 0, f"the gateway never saw the broker down: {report.answers}"
     await _assert_exactly_once(fault_system, mail, report)
-    print(f"\nRabbitMQ restart: {len(report.delivery_ids)} deliveries, answers {dict(report.answers)}, "
-          "lost 0, duplicated 0")
+    print(
+        f"\nRabbitMQ restart: {len(report.delivery_ids)} deliveries, "
+        f"answers {dict(report.answers)}, lost 0, duplicated 0"
+    )
 
 
 async def test_a_database_outage_loses_and_duplicates_nothing(
@@ -184,8 +192,10 @@ async def test_a_database_outage_loses_and_duplicates_nothing(
     finally:
         await stop_start
     await _assert_exactly_once(fault_system, mail, report)
-    print(f"\nFerretDB outage: {len(report.delivery_ids)} deliveries, answers {dict(report.answers)}, "
-          "lost 0, duplicated 0")
+    print(
+        f"\nFerretDB outage: {len(report.delivery_ids)} deliveries, "
+        f"answers {dict(report.answers)}, lost 0, duplicated 0"
+    )
 
 
 async def test_the_same_message_twice_makes_one_transition_and_one_email(
@@ -208,7 +218,9 @@ async def test_the_same_message_twice_makes_one_transition_and_one_email(
         },
     }
     for _ in range(2):
-        _publish_raw(fault_system.amqp_url, COMMANDS_QUEUE, APPLY_COMMAND_ACTOR, envelope, uuid.uuid4().hex)
+        _publish_raw(
+            fault_system.amqp_url, COMMANDS_QUEUE, APPLY_COMMAND_ACTOR, envelope, uuid.uuid4().hex
+        )
     await api.wait_for_state(delivery_id, customer, "in_delivery")
     await asyncio.sleep(1)  # let the second copy be consumed too
     delivery = await api.delivery(delivery_id, customer)
@@ -217,8 +229,11 @@ async def test_the_same_message_twice_makes_one_transition_and_one_email(
 
     # The same event twice to the notifier: one email per recipient.
     [original] = await mail.wait_for_async(
-        lambda m: m["X-Delivery-Id"] == delivery_id and m["X-Event-Type"] == "demand_submitted"
-        and m["To"] == opened["customer_email"]
+        lambda m: (
+            m["X-Delivery-Id"] == delivery_id
+            and m["X-Event-Type"] == "demand_submitted"
+            and m["To"] == opened["customer_email"]
+        )
     )
     event = {
         "event_id": uuid.uuid4().hex,
@@ -244,9 +259,17 @@ async def test_the_same_message_twice_makes_one_transition_and_one_email(
         },
     }
     for _ in range(2):
-        _publish_raw(fault_system.amqp_url, NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR, event, uuid.uuid4().hex)
+        _publish_raw(
+            fault_system.amqp_url,
+            NOTIFICATIONS_QUEUE,
+            SEND_NOTIFICATIONS_ACTOR,
+            event,
+            uuid.uuid4().hex,
+        )
     await mail.wait_for_async(lambda m: event["event_id"] in m["Message-ID"], count=2)
     await asyncio.sleep(2)
     copies = [m for m in list(mail.messages) if event["event_id"] in m["Message-ID"]]
-    assert sorted(m["To"] for m in copies) == sorted([opened["customer_email"], opened["isv_email"]])
+    assert sorted(m["To"] for m in copies) == sorted(
+        [opened["customer_email"], opened["isv_email"]]
+    )
     assert original["Message-ID"] != copies[0]["Message-ID"]

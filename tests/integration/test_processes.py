@@ -19,7 +19,9 @@ async def _applied(api: Api, delivery_id: str, party: Party, body: dict) -> None
     assert outcome["status"] == "applied", outcome
 
 
-async def _upload(api: Api, delivery_id: str, party: Party, name: str, data: bytes) -> tuple[int, dict]:
+async def _upload(
+    api: Api, delivery_id: str, party: Party, name: str, data: bytes
+) -> tuple[int, dict]:
     form = aiohttp.FormData()
     form.add_field("file", data, filename=name, content_type="application/octet-stream")
     return await api.request("POST", f"/v1/deliveries/{delivery_id}/attachments", party, data=form)
@@ -50,11 +52,16 @@ async def test_double_check_goes_through_warranty_to_completed(api: Api, parties
     assert 29 <= (due - datetime.fromisoformat(delivery["updated_at"])).days <= 30
 
     await _applied(
-        api, delivery_id, customer, {"type": "request_warranty_service", "description": "Cart broken"}
+        api,
+        delivery_id,
+        customer,
+        {"type": "request_warranty_service", "description": "Cart broken"},
     )
     assert (await api.delivery(delivery_id, customer))["state"] == "in_warranty"
     await mail.wait_for_async(
-        lambda m: m["X-Event-Type"] == "warranty_service_requested" and m["To"] == opened["isv_email"]
+        lambda m: (
+            m["X-Event-Type"] == "warranty_service_requested" and m["To"] == opened["isv_email"]
+        )
     )
     await _applied(api, delivery_id, customer, {"type": "confirm_warranty"})
     delivery = await api.delivery(delivery_id, customer)
@@ -86,7 +93,9 @@ async def test_contract_process_checks_the_file_and_runs_to_completed(api: Api, 
 
     status, text_file = await _upload(api, delivery_id, isv, "contract.pdf", b"just some text")
     assert status == 201, text_file
-    refused = await api.command(delivery_id, isv, {"type": "upload_contract", "attachment": text_file["attachment_id"]})
+    refused = await api.command(
+        delivery_id, isv, {"type": "upload_contract", "attachment": text_file["attachment_id"]}
+    )
     assert refused["status"] == "rejected"
     assert refused["reason"] == "invalid_contract_file"
     assert "DOC, DOCX, XLSX, PPT, PPTX, PDF, PNG, ZIP or 7z" in refused["message"]
@@ -94,7 +103,9 @@ async def test_contract_process_checks_the_file_and_runs_to_completed(api: Api, 
     status, contract = await _upload(api, delivery_id, isv, "contract.docx", _docx())
     assert status == 201, contract
     assert contract["size"] > 0 and len(contract["sha256"]) == 64
-    await _applied(api, delivery_id, isv, {"type": "upload_contract", "attachment": contract["attachment_id"]})
+    await _applied(
+        api, delivery_id, isv, {"type": "upload_contract", "attachment": contract["attachment_id"]}
+    )
     await _applied(api, delivery_id, isv, {"type": "finish"})
     await _applied(api, delivery_id, customer, {"type": "confirm"})
 
@@ -102,7 +113,9 @@ async def test_contract_process_checks_the_file_and_runs_to_completed(api: Api, 
     assert delivery["state"] == "completed"
     assert delivery["contract"]["attachment_id"] == contract["attachment_id"]
     assert delivery["contract"]["filename"] == "contract.docx"
-    status, body = await api.request("GET", f"/v1/attachments/{contract['attachment_id']}", customer)
+    status, body = await api.request(
+        "GET", f"/v1/attachments/{contract['attachment_id']}", customer
+    )
     assert status == 200 and body == _docx()
 
 
@@ -130,10 +143,16 @@ async def test_stepwise_confirms_each_stage_and_sends_changes_back(api: Api, par
         assert (await api.delivery(delivery_id, customer))["state"] == state, body
     delivery = await api.delivery(delivery_id, customer)
     assert [s["stage"] for s in delivery["stages"]] == [
-        "functional_design", "functional_design", "ued", "development_testing", "development_testing",
+        "functional_design",
+        "functional_design",
+        "ued",
+        "development_testing",
+        "development_testing",
     ]
     assert delivery["stages"][0]["reviews"][0] == {
-        **delivery["stages"][0]["reviews"][0], "outcome": "changes_requested", "reason": "add a blog"
+        **delivery["stages"][0]["reviews"][0],
+        "outcome": "changes_requested",
+        "reason": "add a blog",
     }
     assert [r["outcome"] for r in delivery["stages"][-1]["reviews"]] == ["confirmed", "confirmed"]
     assert delivery["version"] == 2 + len(steps)
@@ -156,7 +175,9 @@ async def test_a_dispute_pauses_deadlines_until_the_admin_resolves_it(api: Api, 
     delivery_id = opened["delivery_id"]
     await _applied(api, delivery_id, customer, DEMAND)
     await _applied(api, delivery_id, isv, {"type": "finish"})
-    await _applied(api, delivery_id, isv, {"type": "open_dispute", "reason": "customer unreachable"})
+    await _applied(
+        api, delivery_id, isv, {"type": "open_dispute", "reason": "customer unreachable"}
+    )
 
     delivery = await api.delivery(delivery_id, customer)
     assert delivery["dispute"]["status"] == "open"
@@ -183,7 +204,12 @@ async def test_resolving_a_dispute_by_termination(api: Api, parties):
     customer, isv, admin = parties["customer"], parties["isv"], parties["admin"]
     delivery_id = (await api.open_delivery(parties["marketplace"], customer, isv))["delivery_id"]
     await _applied(api, delivery_id, customer, {"type": "open_dispute", "reason": "wrong product"})
-    await _applied(api, delivery_id, admin, {"type": "resolve_dispute", "outcome": "terminate", "note": "refund"})
+    await _applied(
+        api,
+        delivery_id,
+        admin,
+        {"type": "resolve_dispute", "outcome": "terminate", "note": "refund"},
+    )
     delivery = await api.delivery(delivery_id, customer)
     assert delivery["state"] == "terminated"
     assert delivery["dispute"]["status"] == "resolved"
