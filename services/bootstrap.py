@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -19,6 +20,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 from pymongo import AsyncMongoClient
+from pymongo.errors import ConnectionFailure, OperationFailure
 
 from shared.config import Settings
 from shared.domain.engine import Policy
@@ -36,10 +38,23 @@ class PoisonMessage(Exception):
     """A message that no retry can mend (it fails validation): straight to the dead letters."""
 
 
+#: Connection options added to DC_AMQP_URL unless it sets them. Publishing connections are
+#: per thread and sit idle between publishes, so pika never answers heartbeats on them and
+#: RabbitMQ closes them mid-use after 60 s; without heartbeats a dead peer is still seen by
+#: TCP, and a publish blocked by the broker's flow control gives up after 30 s.
+AMQP_DEFAULTS = {"heartbeat": "0", "blocked_connection_timeout": "30"}
+
+
+def amqp_url_with_defaults(url: str) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    return urlunsplit(parts._replace(query=urlencode({**AMQP_DEFAULTS, **query})))
+
+
 def make_broker(settings: Settings) -> RabbitmqBroker:
     """A RabbitMQ broker that waits for the broker's confirm on every publish."""
     broker = RabbitmqBroker(
-        url=settings.amqp_url,
+        url=amqp_url_with_defaults(settings.amqp_url),
         confirm_delivery=True,
         middleware=[
             TimeLimit(time_limit=TIME_LIMIT_MS),
@@ -57,11 +72,27 @@ def make_broker(settings: Settings) -> RabbitmqBroker:
     return broker
 
 
-def make_mongo(settings: Settings) -> AsyncMongoClient:
+def make_mongo(settings: Settings, **options: object) -> AsyncMongoClient:
+    """A client that gives up on an unreachable server after 5 s; ``options`` add to it."""
     # tz_aware: every datetime we store is UTC and must come back aware.
     return AsyncMongoClient(
-        settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000
+        settings.mongo_url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=5000,
+        connectTimeoutMS=5000,
+        **options,
     )
+
+
+#: Server error codes that mean "the database is going away or coming back", not "bad request":
+#: FerretDB answers InternalError (1) for queries cut short by its shutdown.
+TRANSIENT_DB_CODES = frozenset({1, 91, 189, 11600, 11602, 13436})
+
+
+def is_transient_db_error(error: BaseException) -> bool:
+    if isinstance(error, ConnectionFailure):
+        return True
+    return isinstance(error, OperationFailure) and error.code in TRANSIENT_DB_CODES
 
 
 def policy_of(settings: Settings) -> Policy:

@@ -18,8 +18,6 @@ COMMANDS = "commands"
 #: One record per command decided by the workflow: applied, or rejected with a reason.
 COMMAND_OUTCOMES = "command_outcomes"
 ATTACHMENTS = "attachments"
-#: The timer worker's mirror of every deadline, written by the workflow's outbox relay.
-DEADLINES = "deadlines"
 #: One claim per (event, recipient), taken before the SMTP conversation.
 EMAILS = "emails"
 #: One record per (event, recipient) whose email the SMTP server accepted.
@@ -33,5 +31,4 @@ def database(client: AsyncMongoClient, settings: Settings) -> AsyncDatabase:
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[DELIVERIES].create_index([("customer_id", ASCENDING)])
     await db[DELIVERIES].create_index([("isv_id", ASCENDING)])
-    await db[DEADLINES].create_index([("status", ASCENDING), ("due_at", ASCENDING)])
     await db[ATTACHMENTS].create_index([("delivery_id", ASCENDING)])

@@ -1,30 +1,32 @@
-"""Claim due deadlines one at a time with a lease, and send each to the workflow once.
+"""Send every due deadline to the workflow as an ``expire_deadline`` command.
 
-MongoDB holds every deadline (the relay mirrors them there), so a 14-day deadline
-never sits in RabbitMQ, whose ``consumer_timeout`` would not let it. A claim is a
-lease: if the worker dies after claiming, the lease runs out and another claim
-resends; the command id is derived from the deadline, so the workflow applies it once.
+Deadlines wait in MongoDB (see ``book``), never in RabbitMQ, whose ``consumer_timeout``
+would not hold a 14-day delay. Each poll the worker leases each due bucket, sends what is
+due in batches, then forgets it. A worker that dies between sending and forgetting is
+harmless: the next holder of the lease sends again, under the same command id
+(``expire:<deadline id>``), which the workflow applies once.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
-
+from services.timers.book import DeadlineBook
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import ExpireDeadline
 from shared.domain.roles import Actor, Role
 
-#: How long a claimed deadline is ours before another claim may resend it.
-LEASE = timedelta(seconds=30)
+#: How long a bucket is one worker's before another may take it over (a crashed holder).
+LEASE = timedelta(seconds=20)
+#: Deadlines read, sent and forgotten at a time.
+BATCH = 5000
 #: The party recorded in history for what the clock did.
 TIMER_ACTOR = Actor(id="timer", role=Role.SYSTEM)
 
-SendCommand = Callable[[CommandEnvelope], Awaitable[None]]
+SendCommands = Callable[[list[CommandEnvelope]], Awaitable[None]]
 
 
 def expiry_command(deadline: dict[str, Any], now: datetime) -> CommandEnvelope:
@@ -38,34 +40,27 @@ def expiry_command(deadline: dict[str, Any], now: datetime) -> CommandEnvelope:
 
 
 class DeadlineFirer:
-    def __init__(
-        self, deadlines: AsyncCollection, send: SendCommand, clock: Callable[[], datetime]
-    ):
-        self.deadlines = deadlines
+    def __init__(self, book: DeadlineBook, send: SendCommands, clock: Callable[[], datetime]):
+        self.book = book
         self.send = send
         self.clock = clock
-
-    async def claim(self, now: datetime) -> dict[str, Any] | None:
-        return await self.deadlines.find_one_and_update(
-            {
-                "status": "active",
-                "due_at": {"$lte": now},
-                "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
-            },
-            {"$set": {"lease_until": now + LEASE}},
-            sort=[("due_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
+        self.owner = uuid.uuid4().hex
 
     async def fire_due(self) -> int:
         """Send every deadline due now; returns how many were sent."""
+        now = self.clock()
         sent = 0
-        while (deadline := await self.claim(self.clock())) is not None:
-            await self.send(expiry_command(deadline, self.clock()))
-            # The relay later writes "fired" (or "cancelled") with a newer version.
-            await self.deadlines.update_one(
-                {"_id": deadline["_id"], "status": "active"},
-                {"$set": {"status": "sent", "sent_at": self.clock()}},
-            )
-            sent += 1
+        for name in await self.book.due_buckets(now):
+            if not await self.book.claim(name, self.owner, now, LEASE):
+                continue
+            try:
+                while batch := await self.book.due(name, now, BATCH):
+                    await self.send([expiry_command(deadline, now) for deadline in batch])
+                    await self.book.forget(name, [deadline["_id"] for deadline in batch])
+                    sent += len(batch)
+                    if len(batch) < BATCH:
+                        break
+                await self.book.finish_if_settled(name, now)
+            finally:
+                await self.book.release(name, self.owner)
         return sent

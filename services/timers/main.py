@@ -8,13 +8,17 @@ import logging
 import signal
 
 from services.bootstrap import configure_logging, make_broker, make_mongo, utc_now
-from services.bus import command_message, publish
-from services.collections import DEADLINES, database, ensure_indexes
+from services.bus import command_message
+from services.collections import database, ensure_indexes
+from services.timers.book import DeadlineBook
 from services.timers.firing import DeadlineFirer
 from shared.config import Settings, get_settings
 from shared.contracts.messages import CommandEnvelope
 
 log = logging.getLogger(__name__)
+
+#: Threads publishing a burst of due deadlines at once.
+PUBLISH_THREADS = 4
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -22,10 +26,18 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     db = database(make_mongo(settings), settings)
     await ensure_indexes(db)
 
-    async def send(envelope: CommandEnvelope) -> None:
-        await publish(broker, command_message(envelope))
+    def publish_all(envelopes: list[CommandEnvelope]) -> None:
+        for envelope in envelopes:
+            broker.enqueue(command_message(envelope))
 
-    firer = DeadlineFirer(db[DEADLINES], send, utc_now)
+    async def send(envelopes: list[CommandEnvelope]) -> None:
+        # Each publish waits for the broker's confirm, so a burst is spread over a few
+        # threads, each with its own connection (dramatiq's connections are per thread).
+        share = -(-len(envelopes) // PUBLISH_THREADS)
+        chunks = [envelopes[i : i + share] for i in range(0, len(envelopes), share)]
+        await asyncio.gather(*(asyncio.to_thread(publish_all, chunk) for chunk in chunks))
+
+    firer = DeadlineFirer(DeadlineBook(db), send, utc_now)
     interval = settings.timer_poll_interval.total_seconds()
     while not stop.is_set():
         try:

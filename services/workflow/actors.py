@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from services.bootstrap import PoisonMessage, make_mongo, policy_of, utc_now
 from services.bus import event_message, publish
-from services.collections import ATTACHMENTS, DEADLINES, database, ensure_indexes
+from services.collections import ATTACHMENTS, database, ensure_indexes
+from services.timers.book import DeadlineBook
 from services.workflow.apply import CommandApplier
 from services.workflow.relay import OutboxRelay
 from services.workflow.store import DeliveryStore
@@ -42,7 +43,7 @@ class Workflow:
             db = database(make_mongo(self.settings), self.settings)
             await ensure_indexes(db)
             store = DeliveryStore(db)
-            self._relay = OutboxRelay(store, db[DEADLINES], self.publish_event)
+            self._relay = OutboxRelay(store, DeadlineBook(db), self.publish_event)
             self._applier = CommandApplier(
                 store, self._relay, db[ATTACHMENTS], policy_of(self.settings)
             )

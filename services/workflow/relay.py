@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
-
+from services.timers.book import DeadlineBook
 from services.workflow.store import DeliveryStore
 from shared.domain.events import Event
 
@@ -19,11 +17,9 @@ PublishEvent = Callable[[Event], Awaitable[None]]
 
 
 class OutboxRelay:
-    def __init__(
-        self, store: DeliveryStore, deadlines: AsyncCollection, publish_event: PublishEvent
-    ):
+    def __init__(self, store: DeliveryStore, book: DeadlineBook, publish_event: PublishEvent):
         self.store = store
-        self.deadlines = deadlines
+        self.book = book
         self.publish_event = publish_event
 
     async def relay(self, delivery_id: str, entries: list[dict[str, Any]]) -> None:
@@ -33,20 +29,5 @@ class OutboxRelay:
             if "event" in entry:
                 await self.publish_event(Event.model_validate(entry["event"]))
             else:
-                await self.mirror_deadline(entry["deadline"])
+                await self.book.file(entry["deadline"])
         await self.store.mark_relayed(delivery_id, entries)
-
-    async def mirror_deadline(self, deadline: dict[str, Any]) -> None:
-        """Write the deadline's new form for the timer worker.
-
-        Two relays of one delivery may race and write an older form last; that is harmless,
-        since the engine refuses to fire a deadline the delivery no longer holds active.
-        """
-        fields = {k: v for k, v in deadline.items() if k != "deadline_id"}
-        try:
-            await self.deadlines.update_one(
-                {"_id": deadline["deadline_id"]}, {"$set": fields}, upsert=True
-            )
-        except DuplicateKeyError:
-            # A concurrent upsert inserted it first (FerretDB's upsert is not atomic): update it.
-            await self.deadlines.update_one({"_id": deadline["deadline_id"]}, {"$set": fields})

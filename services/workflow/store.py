@@ -37,9 +37,12 @@ class StoredDelivery:
         )
 
 
-def outbox_entries(applied: Applied) -> list[dict[str, Any]]:
+def outbox_entries(applied: Applied, before: Delivery | None = None) -> list[dict[str, Any]]:
+    """The events and deadline changes to relay; each deadline says which due time it was
+    filed under, since a paused one no longer has a due time of its own."""
     entries = [{"entry_id": f"event:{e.event_id}", "event": e.model_dump()} for e in applied.events]
     version = applied.delivery.version
+    filed = {d.deadline_id: d.due_at for d in (before.deadlines if before else [])}
     entries += [
         {
             "entry_id": f"deadline:{d.deadline_id}:{version}",
@@ -47,6 +50,7 @@ def outbox_entries(applied: Applied) -> list[dict[str, Any]]:
                 **d.model_dump(),
                 "delivery_id": applied.delivery.delivery_id,
                 "version": version,
+                "filed_at": d.due_at or filed.get(d.deadline_id),
             },
         }
         for d in applied.deadline_changes
@@ -83,7 +87,7 @@ class DeliveryStore:
 
         The caller relays ``stored.outbox`` first, so the new outbox replaces it.
         """
-        outbox = outbox_entries(applied)
+        outbox = outbox_entries(applied, stored.delivery)
         result = await self.deliveries.update_one(
             {"_id": applied.delivery.delivery_id, "revision": stored.revision},
             {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import signal
 import socket
@@ -16,12 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pika
 from pymongo import MongoClient
 
 from services.infra.provision import ensure_infrastructure
+from services.infra.vhosts import create_vhost, delete_vhost
 from shared.config import Settings
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 
@@ -35,38 +33,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _management(amqp_url: str, method: str, path: str, body: dict | None = None) -> None:
-    """Call RabbitMQ's management API (port 15672) with the AMQP URL's credentials."""
-    parts = urlsplit(amqp_url)
-    request = urllib.request.Request(
-        f"http://{parts.hostname}:15672/api/{path}",
-        method=method,
-        data=json.dumps(body or {}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    credentials = f"{unquote(parts.username or 'guest')}:{unquote(parts.password or 'guest')}"
-    request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
-    with urllib.request.urlopen(request, timeout=10):
-        pass
-
-
-def own_vhost(amqp_url: str, name: str) -> str:
-    """A fresh virtual host for one test system, so no two systems share a queue; its URL."""
-    user = unquote(urlsplit(amqp_url).username or "guest")
-    _management(amqp_url, "PUT", f"vhosts/{name}")
-    _management(
-        amqp_url,
-        "PUT",
-        f"permissions/{name}/{user}",
-        {"configure": ".*", "write": ".*", "read": ".*"},
-    )
-    return urlunsplit(urlsplit(amqp_url)._replace(path=f"/{name}"))
-
-
-def drop_vhost(amqp_url: str, name: str) -> None:
-    _management(amqp_url, "DELETE", f"vhosts/{name}")
 
 
 def consumer_count(amqp_url: str, queue: str) -> int:
@@ -190,7 +156,7 @@ def running_system(smtp_port: int, label: str, **overrides: str) -> Iterator[Sys
     ensure_infrastructure(settings)
     # Database names are short on FerretDB: the label only names the log folder.
     name = f"dc_test_{uuid.uuid4().hex[:12]}"
-    amqp_url = own_vhost(settings.amqp_url, name)
+    amqp_url = create_vhost(settings.amqp_url, name)
     http_port = free_port()
     env = test_environment(
         amqp_url=amqp_url,
@@ -218,4 +184,4 @@ def running_system(smtp_port: int, label: str, **overrides: str) -> Iterator[Sys
         system.stop()
         with MongoClient(env["DC_MONGO_URL"]) as client:
             client.drop_database(name)
-        drop_vhost(settings.amqp_url, name)
+        delete_vhost(settings.amqp_url, name)

@@ -1,0 +1,39 @@
+"""RabbitMQ virtual hosts through the management API: one per test run or benchmark, so no two
+systems on one broker ever share a queue."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+#: The management plugin's HTTP port (enabled by the provisioning).
+MANAGEMENT_PORT = 15672
+
+
+def _management(amqp_url: str, method: str, path: str, body: dict | None = None) -> None:
+    parts = urlsplit(amqp_url)
+    request = urllib.request.Request(
+        f"http://{parts.hostname}:{MANAGEMENT_PORT}/api/{path}",
+        method=method,
+        data=json.dumps(body or {}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    credentials = f"{unquote(parts.username or 'guest')}:{unquote(parts.password or 'guest')}"
+    request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def create_vhost(amqp_url: str, name: str) -> str:
+    """Create virtual host ``name`` with full rights for the URL's user; returns its AMQP URL."""
+    user = unquote(urlsplit(amqp_url).username or "guest")
+    _management(amqp_url, "PUT", f"vhosts/{name}")
+    everything = {"configure": ".*", "write": ".*", "read": ".*"}
+    _management(amqp_url, "PUT", f"permissions/{name}/{user}", everything)
+    return urlunsplit(urlsplit(amqp_url)._replace(path=f"/{name}"))
+
+
+def delete_vhost(amqp_url: str, name: str) -> None:
+    _management(amqp_url, "DELETE", f"vhosts/{name}")

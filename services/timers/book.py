@@ -1,0 +1,163 @@
+"""The deadline book: every deadline in MongoDB, filed in hourly buckets by its due time.
+
+A bucket is a collection, ``deadlines_YYYYMMDDHH`` (UTC). The timer worker only reads the
+buckets already due (this hour's and any earlier one not yet finished), so a million
+deadlines weeks away cost nothing per poll. That matters on FerretDB 1.24, whose SQLite
+backend scans a whole collection for every query, index or not; on MongoDB each bucket
+also has an index on (status, due_at).
+
+A finished bucket is never read again. To keep a late arrival (a relay delayed past the
+hour) from being missed, the writer reopens a bucket after filing into it, and the timer
+marks a bucket "closing" before its last look: either the look sees the deadline, or the
+reopening stops the bucket from being finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+BUCKET_PREFIX = "deadlines_"
+#: One document per bucket: whether it is finished, and which timer worker holds its lease.
+BUCKET_STATES = "deadline_buckets"
+BUCKET_SPAN = timedelta(hours=1)
+#: A bucket is finished this long after its hour ended, once nothing in it is active.
+SETTLE_AFTER = timedelta(minutes=2)
+_FORMAT = "%Y%m%d%H"
+
+
+def bucket_of(due_at: datetime) -> str:
+    return BUCKET_PREFIX + due_at.astimezone(UTC).strftime(_FORMAT)
+
+
+def bucket_start(name: str) -> datetime:
+    return datetime.strptime(name.removeprefix(BUCKET_PREFIX), _FORMAT).replace(tzinfo=UTC)
+
+
+class DeadlineBook:
+    def __init__(self, db: AsyncDatabase):
+        self.db = db
+        self.states = db[BUCKET_STATES]
+        self._indexed: set[str] = set()
+
+    # --- written by the workflow's outbox relay ---------------------------------------------
+
+    async def file(self, deadline: dict[str, Any]) -> None:
+        """Record a deadline's new form: ``active`` ones are filed, others settle their entry.
+
+        ``filed_at`` is the due time the deadline was filed under (a paused deadline has no
+        ``due_at`` of its own any more).
+        """
+        filed_at = deadline.get("due_at") or deadline.get("filed_at")
+        if filed_at is None:
+            return  # never filed (paused before this book knew it): nothing can fire
+        name = bucket_of(filed_at)
+        bucket = self.db[name]
+        if deadline["status"] != "active":
+            await bucket.update_one(
+                {"_id": deadline["deadline_id"]}, {"$set": {"status": deadline["status"]}}
+            )
+            return
+        await self._ensure_index(name)
+        fields = {
+            "delivery_id": deadline["delivery_id"],
+            "kind": deadline["kind"],
+            "status": "active",
+            "due_at": filed_at,
+        }
+        try:
+            await bucket.update_one({"_id": deadline["deadline_id"]}, {"$set": fields}, upsert=True)
+        except DuplicateKeyError:
+            # A concurrent relay inserted it first (an upsert is not atomic on FerretDB).
+            await bucket.update_one({"_id": deadline["deadline_id"]}, {"$set": fields})
+        await self._reopen(name)
+
+    async def _ensure_index(self, name: str) -> None:
+        if name not in self._indexed:
+            await self.db[name].create_index([("status", ASCENDING), ("due_at", ASCENDING)])
+            self._indexed.add(name)
+
+    async def _reopen(self, name: str) -> None:
+        state = await self.states.find_one({"_id": name}, {"state": 1})
+        if state is not None and state.get("state", "open") != "open":
+            await self.states.update_one({"_id": name}, {"$set": {"state": "open"}})
+
+    # --- read by the timer worker -----------------------------------------------------------
+
+    async def due_buckets(self, now: datetime) -> list[str]:
+        """Buckets whose hour has begun and that are not finished, oldest first."""
+        current = bucket_of(now)
+        names = await self.db.list_collection_names()
+        started = {n for n in names if n.startswith(BUCKET_PREFIX) and n <= current}
+        if not started:
+            return []
+        finished = {d["_id"] async for d in self.states.find({"state": "finished"}, {"_id": 1})}
+        return sorted(started - finished)
+
+    async def claim(self, name: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """Hold the bucket for ``lease``, so that two timer workers never send it twice."""
+        try:
+            held = await self.states.find_one_and_update(
+                {
+                    "_id": name,
+                    "$or": [
+                        {"lease_until": None},
+                        {"lease_until": {"$lte": now}},
+                        {"owner": owner},
+                    ],
+                },
+                {"$set": {"owner": owner, "lease_until": now + lease}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return False  # another worker holds it (or just inserted its state)
+        return held is not None
+
+    async def release(self, name: str, owner: str) -> None:
+        await self.states.update_one({"_id": name, "owner": owner}, {"$set": {"lease_until": None}})
+
+    async def due(self, name: str, now: datetime, limit: int) -> list[dict[str, Any]]:
+        cursor = self.db[name].find(
+            {"status": "active", "due_at": {"$lte": now}},
+            sort=[("due_at", ASCENDING)],
+            limit=limit,
+        )
+        return await cursor.to_list()
+
+    async def forget(self, name: str, deadline_ids: list[str]) -> None:
+        """Remove deadlines that were sent; the delivery's history keeps their story.
+
+        One delete of many ids is one pass over the bucket on FerretDB, where an update of
+        many would be a pass per id.
+        """
+        await self.db[name].delete_many({"_id": {"$in": deadline_ids}})
+
+    async def finish_if_settled(self, name: str, now: datetime) -> bool:
+        """Finish a past bucket that holds nothing active, unless a late filing reopens it."""
+        if bucket_start(name) + BUCKET_SPAN + SETTLE_AFTER > now:
+            return False
+        await self.states.update_one({"_id": name}, {"$set": {"state": "closing"}}, upsert=True)
+        if await self.db[name].find_one({"status": "active"}, {"_id": 1}) is not None:
+            await self.states.update_one({"_id": name}, {"$set": {"state": "open"}})
+            return False
+        done = await self.states.update_one(
+            {"_id": name, "state": "closing"}, {"$set": {"state": "finished"}}
+        )
+        if done.modified_count:
+            with contextlib.suppress(Exception):
+                await self.db[name].drop()  # nothing in it can ever fire again
+        return bool(done.modified_count)
+
+    async def pending(self) -> int:
+        """How many deadlines are active across all buckets (for operators; it reads them all)."""
+        total = 0
+        for name in await self.db.list_collection_names():
+            if name.startswith(BUCKET_PREFIX):
+                total += await self.db[name].count_documents({"status": "active"})
+        return total
