@@ -22,6 +22,7 @@ from dramatiq.middleware import (
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure, OperationFailure
 
+from services.deadletters import DeadLetterRecorder
 from shared.config import Settings
 from shared.domain.engine import Policy
 
@@ -61,6 +62,8 @@ def make_broker(settings: Settings) -> RabbitmqBroker:
             ShutdownNotifications(),
             Callbacks(),
             Pipelines(),
+            # "after" hooks run in reverse order: the recorder sees what Retries decided.
+            DeadLetterRecorder(settings),
             Retries(
                 max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS
             ),

@@ -270,6 +270,205 @@ def test(ctx: typer.Context) -> None:
     raise typer.Exit(code)
 
 
+# --- operators ------------------------------------------------------------------------------
+
+delivery_app = typer.Typer(help="One delivery.", no_args_is_help=True)
+deliveries_app = typer.Typer(help="Many deliveries.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: messages that failed for good.", no_args_is_help=True)
+deadlines_app = typer.Typer(help="Deadlines the timer worker will fire.", no_args_is_help=True)
+app.add_typer(delivery_app, name="delivery")
+app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(deadlines_app, name="deadlines")
+
+
+def _database():
+    from pymongo import MongoClient
+
+    settings = load_settings()
+    client = MongoClient(settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000)
+    try:
+        client.admin.command("ping")
+    except Exception as error:
+        fail(f"the database at {settings.mongo_url} is unreachable: {error}")
+    return client[settings.mongo_db]
+
+
+def _when(value: object) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(value, "strftime") else "-"
+
+
+@delivery_app.command("show")
+def delivery_show(delivery_id: str) -> None:
+    """A delivery's facts, deadlines and history."""
+    from rich.table import Table
+
+    from services.ops.reports import find_delivery
+
+    document = find_delivery(_database(), delivery_id)
+    if document is None:
+        fail(f"no delivery {delivery_id}")
+    facts = Table(show_header=False, title=f"delivery {delivery_id}")
+    for field in ("order_id", "product_id", "process", "state", "version", "customer_id", "isv_id"):
+        facts.add_row(field, str(document.get(field)))
+    if document.get("dispute"):
+        facts.add_row(
+            "dispute", f"{document['dispute']['status']}: {document['dispute']['reason']}"
+        )
+    console.print(facts)
+    deadlines = Table("kind", "status", "due at", title="deadlines")
+    for deadline in document.get("deadlines", []):
+        deadlines.add_row(deadline["kind"], deadline["status"], _when(deadline.get("due_at")))
+    console.print(deadlines)
+    history = Table("at", "command", "by", "from", "to", title="history")
+    for entry in document.get("history", []):
+        actor = entry["actor"]
+        history.add_row(
+            _when(entry["at"]),
+            entry["command"],
+            f"{actor['role']} {actor['id']}",
+            str(entry.get("from_state") or "-"),
+            entry["to_state"],
+        )
+    console.print(history)
+    if document.get("refusals"):
+        refused = Table("at", "command", "by", "reason", title="refused commands")
+        for entry in document["refusals"]:
+            refused.add_row(
+                _when(entry["at"]), entry["command"], entry["actor"]["role"], entry["message"]
+            )
+        console.print(refused)
+
+
+@deliveries_app.command("list")
+def deliveries_list(
+    state: Annotated[str | None, typer.Option(help="only deliveries in this state")] = None,
+    overdue: Annotated[bool, typer.Option(help="only those with a deadline past due")] = False,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """Deliveries, newest first."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from services.ops.reports import list_deliveries
+    from shared.domain.states import State
+
+    if state is not None and state not in {s.value for s in State}:
+        fail(f"--state must be one of: {', '.join(s.value for s in State)}")
+    found = list_deliveries(
+        _database(), state=state, overdue=overdue, now=datetime.now(UTC), limit=limit
+    )
+    table = Table("delivery", "order", "process", "state", "next deadline", "updated")
+    for document in found:
+        active = [d for d in document.get("deadlines", []) if d.get("due_at")]
+        soonest = min((d["due_at"] for d in active), default=None)
+        table.add_row(
+            document["_id"],
+            document["order_id"],
+            document["process"],
+            document["state"],
+            _when(soonest),
+            _when(document["updated_at"]),
+        )
+    console.print(table)
+    console.print(f"{len(found)} deliveries", style="dim")
+
+
+@deadlines_app.command("due")
+def deadlines_due(
+    within: Annotated[int, typer.Option(help="seconds ahead to look", min=0)] = 3600,
+) -> None:
+    """Active deadlines that fire within the next hour (or --within seconds), overdue first."""
+    from datetime import UTC, datetime, timedelta
+
+    from rich.table import Table
+
+    from services.ops.reports import deadlines_due as due
+
+    found = due(_database(), datetime.now(UTC), timedelta(seconds=within))
+    table = Table("due at", "kind", "delivery", "deadline")
+    for deadline in found:
+        table.add_row(
+            _when(deadline["due_at"]), deadline["kind"], deadline["delivery_id"], deadline["_id"]
+        )
+    console.print(table)
+    console.print(f"{len(found)} deadlines due within {within} s", style="dim")
+
+
+@app.command()
+def stats() -> None:
+    """Deliveries per process and state, and the median time spent in each state."""
+    from rich.table import Table
+
+    from services.ops.reports import stats as gather
+
+    figures = gather(_database())
+    counts = Table("process", "state", "deliveries", title="deliveries")
+    for (process, state), count in figures["counts"].items():
+        counts.add_row(process, state, str(count))
+    console.print(counts)
+    medians = Table("state", "median time in it", title="time per stage")
+    for state, seconds in figures["median_seconds_in_state"].items():
+        medians.add_row(state, str(timedelta(seconds=round(seconds))))
+    console.print(medians)
+
+
+@dlq_app.command("list")
+def dlq_list() -> None:
+    """Every dead letter: its id, queue, what it was, its error, when, and how many tries."""
+    from rich.table import Table
+
+    from services.ops.dead_letters import browsing
+
+    with browsing(load_settings().amqp_url, _database()) as (_, letters):
+        table = Table("message id", "queue", "message", "error", "dead since", "tries")
+        for letter in letters:
+            table.add_row(
+                letter.message_id,
+                letter.queue,
+                letter.summary,
+                letter.error or "(not recorded)",
+                _when(letter.dead_since),
+                str(letter.tries),
+            )
+        console.print(table)
+        console.print(f"{len(letters)} dead letters", style="dim")
+
+
+@dlq_app.command("requeue")
+def dlq_requeue(
+    message_id: Annotated[str | None, typer.Argument(help="the dead letter to requeue")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="requeue every dead letter")] = False,
+) -> None:
+    """Put dead letters back on their queue, retries reset, to be processed again."""
+    from rich.progress import track
+
+    from services.ops.dead_letters import browsing, requeue
+
+    if (message_id is None) == (not all_):
+        fail("give one message id, or --all")
+    with browsing(load_settings().amqp_url, _database()) as (channel, letters):
+        chosen = letters if all_ else [d for d in letters if d.message_id == message_id]
+        if not chosen:
+            fail(f"no dead letter {message_id}")
+        for letter in track(chosen, description="requeueing", console=err):
+            requeue(channel, letter)
+    console.print(f"requeued {len(chosen)} dead letters")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Delete every dead letter for good."""
+    from services.ops.dead_letters import purge
+
+    if not yes and not typer.confirm("Delete every dead letter for good?"):
+        fail("nothing purged", code=1)
+    console.print(f"purged {purge(load_settings().amqp_url, _database())} dead letters")
+
+
 def main() -> None:
     app()
 

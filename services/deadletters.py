@@ -1,0 +1,64 @@
+"""Why a message was dead-lettered: RabbitMQ moves the message as it was delivered, so the
+error is recorded beside it, in MongoDB, by a dramatiq middleware."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+from dramatiq import Middleware
+from pymongo import MongoClient
+
+from shared.config import Settings
+
+#: One record per dead-lettered message id: its queue, error and tries.
+DEAD_LETTERS = "dead_letters"
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetterRecorder(Middleware):
+    """Records each message that fails for good (retries exhausted, or a poison message)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._client: MongoClient | None = None
+
+    def after_process_message(
+        self,
+        broker: Any,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None or not message.failed:
+            return
+        record = {
+            "queue": message.queue_name,
+            "actor": message.actor_name,
+            "error": f"{type(exception).__name__}: {exception}"[:2000],
+            "traceback": "".join(traceback.format_exception(exception, limit=20))[-8000:],
+            "retries": message.options.get("retries", 0),
+            "failed_at": datetime.now(UTC),
+        }
+        log.error(
+            "message %s dead-lettered: %s",
+            message.message_id,
+            record["error"],
+            extra={"message_id": message.message_id},
+        )
+        try:
+            self._collection().replace_one({"_id": message.message_id}, record, upsert=True)
+        except Exception:
+            # The dead letter itself is safe in RabbitMQ; only its explanation is missing.
+            log.exception("could not record the error of dead letter %s", message.message_id)
+
+    def _collection(self):
+        if self._client is None:
+            self._client = MongoClient(
+                self.settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000
+            )
+        return self._client[self.settings.mongo_db][DEAD_LETTERS]

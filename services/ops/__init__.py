@@ -1,0 +1,1 @@
+"""What operators use from a terminal: reports on deliveries and deadlines, and dead letters."""

@@ -1,0 +1,66 @@
+"""Read-only reports on deliveries and deadlines, straight from the database."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo.database import Database
+
+from services.collections import DELIVERIES
+from services.timers.book import BUCKET_PREFIX, bucket_of
+
+
+def find_delivery(db: Database, delivery_id: str) -> dict[str, Any] | None:
+    return db[DELIVERIES].find_one({"_id": delivery_id}, {"outbox": 0})
+
+
+def list_deliveries(
+    db: Database, *, state: str | None, overdue: bool, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Deliveries, newest first; ``overdue``: with an active deadline already past due."""
+    query: dict[str, Any] = {"state": state} if state else {}
+    projection = {"history": 0, "refusals": 0, "outbox": 0, "stages": 0}
+    found = []
+    for document in db[DELIVERIES].find(query, projection, sort=[("opened_at", -1)]):
+        if overdue and not any(
+            d["status"] == "active" and d.get("due_at") and d["due_at"] < now
+            for d in document.get("deadlines", [])
+        ):
+            continue
+        found.append(document)
+        if len(found) >= limit:
+            break
+    return found
+
+
+def deadlines_due(db: Database, now: datetime, within: timedelta) -> list[dict[str, Any]]:
+    """Active deadlines due before ``now + within`` (overdue ones included), soonest first."""
+    until = now + within
+    last = bucket_of(until)
+    due = []
+    for name in sorted(db.list_collection_names()):
+        if name.startswith(BUCKET_PREFIX) and name <= last:
+            due += db[name].find({"status": "active", "due_at": {"$lte": until}})
+    return sorted(due, key=lambda d: d["due_at"])
+
+
+def stats(db: Database) -> dict[str, Any]:
+    """Counts per process and state, and the median time spent in each state."""
+    counts: Counter[tuple[str, str]] = Counter()
+    durations: dict[str, list[float]] = defaultdict(list)
+    for document in db[DELIVERIES].find({}, {"process": 1, "state": 1, "history": 1}):
+        counts[(document["process"], document["state"])] += 1
+        history = document.get("history", [])
+        for entered, left in zip(history, history[1:], strict=False):
+            if entered["to_state"] != left["to_state"]:
+                seconds = (left["at"] - entered["at"]).total_seconds()
+                durations[entered["to_state"]].append(seconds)
+    return {
+        "counts": dict(sorted(counts.items())),
+        "median_seconds_in_state": {
+            state: statistics.median(values) for state, values in sorted(durations.items())
+        },
+    }

@@ -1,0 +1,127 @@
+"""The operators' command line against a real system: reports, dead letters, requeue, purge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import pika
+
+from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
+from tests.integration.client import Api
+from tests.integration.system import System
+
+CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
+
+
+def cli(system: System, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**system.env, "COLUMNS": "250"}
+    return subprocess.run(
+        [sys.executable, "-m", "services", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _publish(system: System, queue: str, body: dict) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(system.amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(
+            "", queue, json.dumps(body).encode(), pika.BasicProperties(delivery_mode=2)
+        )
+    finally:
+        connection.close()
+
+
+def _message(payload: dict) -> dict:
+    return {
+        "queue_name": COMMANDS_QUEUE,
+        "actor_name": APPLY_COMMAND_ACTOR,
+        "args": [payload],
+        "kwargs": {},
+        "options": {},
+        "message_id": uuid.uuid4().hex,
+        "message_timestamp": int(time.time() * 1000),
+    }
+
+
+async def test_delivery_show_and_list_report_a_delivery(api: Api, parties, system: System):
+    opened = await api.open_delivery(parties["marketplace"], parties["customer"], parties["isv"])
+    delivery_id = opened["delivery_id"]
+    shown = cli(system, "delivery", "show", delivery_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "awaiting_demand" in shown.stdout and "open_delivery" in shown.stdout
+    listed = cli(system, "deliveries", "list", "--state", "awaiting_demand", "--limit", "500")
+    assert listed.returncode == 0 and delivery_id in listed.stdout
+    missing = cli(system, "delivery", "show", "0" * 32)
+    assert missing.returncode == 1 and "no delivery" in missing.stderr
+    wrong = cli(system, "deliveries", "list", "--state", "sleeping")
+    assert wrong.returncode == 1 and "awaiting_demand" in wrong.stderr
+
+
+async def test_deadlines_due_and_stats(api: Api, parties, system: System):
+    customer, isv = parties["customer"], parties["isv"]
+    delivery_id = (await api.open_delivery(parties["marketplace"], customer, isv))["delivery_id"]
+    await api.command(
+        delivery_id, customer, {"type": "submit_demand", "contact": CONTACT, "demands": "x"}
+    )
+    await api.command(delivery_id, isv, {"type": "finish"})
+    due = cli(system, "deadlines", "due", "--within", "60")
+    assert due.returncode == 0, due.stderr
+    assert delivery_id in due.stdout and "confirmation_window" in due.stdout
+    figures = cli(system, "stats")
+    assert figures.returncode == 0, figures.stderr
+    assert "awaiting_confirmation" in figures.stdout and "in_delivery" in figures.stdout
+
+
+async def test_a_dead_letter_is_listed_with_its_error_then_requeued_and_processed(
+    api: Api, parties, system: System
+):
+    customer = parties["customer"]
+    delivery_id = (await api.open_delivery(parties["marketplace"], customer, parties["isv"]))[
+        "delivery_id"
+    ]
+
+    # A poison message: the workflow cannot read it, so it is dead-lettered at once.
+    poison = _message({"command_id": "broken", "delivery_id": delivery_id})
+    _publish(system, COMMANDS_QUEUE, poison)
+    # A good command that died earlier (put straight into the dead-letter queue).
+    good = _message(
+        {
+            "command_id": f"requeued-{uuid.uuid4().hex}",
+            "delivery_id": delivery_id,
+            "actor": {"id": customer.sub, "role": "customer"},
+            "issued_at": "2026-11-25T10:00:00Z",
+            "command": {"type": "submit_demand", "contact": CONTACT, "demands": "x"},
+        }
+    )
+    _publish(system, f"{COMMANDS_QUEUE}.XQ", good)
+
+    for _ in range(50):
+        listed = cli(system, "dlq", "list")
+        if poison["message_id"] in listed.stdout:
+            break
+        await asyncio.sleep(0.3)
+    assert listed.returncode == 0, listed.stderr
+    assert poison["message_id"] in listed.stdout and good["message_id"] in listed.stdout
+    assert "PoisonMessage" in listed.stdout
+
+    requeued = cli(system, "dlq", "requeue", good["message_id"])
+    assert requeued.returncode == 0, requeued.stderr
+    assert "requeued 1" in requeued.stdout
+    await api.wait_for_state(delivery_id, customer, "in_delivery")
+
+    after = cli(system, "dlq", "list")
+    assert poison["message_id"] in after.stdout and good["message_id"] not in after.stdout
+    assert cli(system, "dlq", "requeue").returncode == 1
+    purged = cli(system, "dlq", "purge", "--yes")
+    assert purged.returncode == 0 and "purged" in purged.stdout
+    assert poison["message_id"] not in cli(system, "dlq", "list").stdout
