@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure, OperationFailure
 
 from services.deadletters import DeadLetterRecorder
+from services.metrics import WorkerMetrics
 from shared.config import Settings
 from shared.domain.engine import Policy
 
@@ -62,7 +62,8 @@ def make_broker(settings: Settings) -> RabbitmqBroker:
             ShutdownNotifications(),
             Callbacks(),
             Pipelines(),
-            # "after" hooks run in reverse order: the recorder sees what Retries decided.
+            # "after" hooks run in reverse order: these two see what Retries decided.
+            WorkerMetrics(),
             DeadLetterRecorder(settings),
             Retries(
                 max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS
@@ -100,14 +101,6 @@ def is_transient_db_error(error: BaseException) -> bool:
 
 def policy_of(settings: Settings) -> Policy:
     return Policy(confirm_window=settings.confirm_window, reminder_lead=settings.reminder_lead)
-
-
-def configure_logging(settings: Settings, service: str) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("pika").setLevel(logging.WARNING)
 
 
 def run_worker_until_signalled(broker: RabbitmqBroker, queues: set[str], threads: int) -> None:

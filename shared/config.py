@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     timer_poll_interval: Duration = timedelta(seconds=1)
     #: Largest attachment the gateway accepts, in bytes (contracts have their own 5 MB rule).
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    #: Requests per second each caller (a token's ``sub`` and role) may make on average.
+    rate_limit_per_second: float = Field(default=50.0, gt=0)
+    #: Requests a caller may make at once before the average rate applies.
+    rate_limit_burst: int = Field(default=100, ge=1)
+    #: Ports of the workers' Prometheus endpoints (``/metrics``); 0 turns one off.
+    #: The gateway serves ``/metrics`` on its own HTTP port.
+    workflow_metrics_port: int = Field(default=9101, ge=0, lt=65536)
+    timers_metrics_port: int = Field(default=9102, ge=0, lt=65536)
+    notifier_metrics_port: int = Field(default=9103, ge=0, lt=65536)
     #: Where locally provisioned RabbitMQ/FerretDB data, binaries and caught mail live.
     state_dir: Path = Path.home() / ".local" / "share" / "delivery-center"
     log_level: str = "INFO"

@@ -9,15 +9,28 @@ harmless: the next holder of the lease sends again, under the same command id
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter, Gauge, Histogram
+
 from services.timers.book import DeadlineBook
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import ExpireDeadline
 from shared.domain.roles import Actor, Role
+
+log = logging.getLogger(__name__)
+
+FIRED = Counter("dc_deadlines_fired_total", "Due deadlines sent to the workflow.")
+FIRING_LAG = Histogram(
+    "dc_deadline_firing_lag_seconds",
+    "From a deadline's due time to its sending, in seconds.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, float("inf")),
+)
+DUE_BUCKETS = Gauge("dc_deadline_buckets_due", "Hourly deadline buckets the last poll read.")
 
 #: How long a bucket is one worker's before another may take it over (a crashed holder).
 LEASE = timedelta(seconds=20)
@@ -50,12 +63,23 @@ class DeadlineFirer:
         """Send every deadline due now; returns how many were sent."""
         now = self.clock()
         sent = 0
-        for name in await self.book.due_buckets(now):
+        due_buckets = await self.book.due_buckets(now)
+        DUE_BUCKETS.set(len(due_buckets))
+        for name in due_buckets:
             if not await self.book.claim(name, self.owner, now, LEASE):
                 continue
             try:
                 while batch := await self.book.due(name, now, BATCH):
                     await self.send([expiry_command(deadline, now) for deadline in batch])
+                    FIRED.inc(len(batch))
+                    for deadline in batch:
+                        lag = (now - deadline["due_at"]).total_seconds()
+                        FIRING_LAG.observe(lag)
+                        log.debug(
+                            "deadline %s sent",
+                            deadline["_id"],
+                            extra={"delivery_id": deadline["delivery_id"], "lag_seconds": lag},
+                        )
                     await self.book.forget(name, [deadline["_id"] for deadline in batch])
                     sent += len(batch)
                     if len(batch) < BATCH:

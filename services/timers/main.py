@@ -7,9 +7,11 @@ import contextlib
 import logging
 import signal
 
-from services.bootstrap import configure_logging, make_broker, make_mongo, utc_now
+from services.bootstrap import make_broker, make_mongo, utc_now
 from services.bus import command_message
 from services.collections import database, ensure_indexes
+from services.logs import configure_logging
+from services.metrics import serve_metrics
 from services.timers.book import DeadlineBook
 from services.timers.firing import DeadlineFirer
 from shared.config import Settings, get_settings
@@ -38,6 +40,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await asyncio.gather(*(asyncio.to_thread(publish_all, chunk) for chunk in chunks))
 
     firer = DeadlineFirer(DeadlineBook(db), send, utc_now)
+    serve_metrics(settings.http_host, settings.timers_metrics_port, "timers")
     interval = settings.timer_poll_interval.total_seconds()
     while not stop.is_set():
         try:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from services.bootstrap import PoisonMessage, make_mongo, policy_of, utc_now
 from services.bus import event_message, publish
 from services.collections import ATTACHMENTS, database, ensure_indexes
+from services.logs import bind_ids
 from services.timers.book import DeadlineBook
 from services.workflow.apply import CommandApplier
 from services.workflow.relay import OutboxRelay
@@ -57,7 +58,8 @@ class Workflow:
             envelope = CommandEnvelope.model_validate(payload)
         except ValidationError as error:
             raise PoisonMessage(f"invalid command envelope: {error}") from error
-        await (await self.applier()).apply(envelope)
+        with bind_ids(delivery_id=envelope.delivery_id, command_id=envelope.command_id):
+            await (await self.applier()).apply(envelope)
 
     async def sweep_outboxes(self) -> int:
         """Relay the outboxes of deliveries whose own relay did not finish."""

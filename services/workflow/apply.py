@@ -64,12 +64,10 @@ class CommandApplier:
             now=self.clock(),
         )
         log.info(
-            "command %s %s: %s %s",
+            "command %s %s",
             envelope.command.type,
             status,
-            reason or "",
-            message or "",
-            extra={"delivery_id": envelope.delivery_id, "command_id": envelope.command_id},
+            extra={"command": envelope.command.type, "status": status, "reason": reason},
         )
         return status
 

@@ -7,7 +7,9 @@ import threading
 
 from dramatiq.asyncio import async_to_sync
 
-from services.bootstrap import configure_logging, make_broker, run_worker_until_signalled
+from services.bootstrap import make_broker, run_worker_until_signalled
+from services.logs import configure_logging
+from services.metrics import serve_metrics
 from services.workflow.actors import SWEEP_INTERVAL_SECONDS, Workflow, register
 from shared.config import get_settings
 from shared.contracts.queues import COMMANDS_QUEUE
@@ -38,6 +40,7 @@ def main() -> None:
     stop = threading.Event()
     sweeper = threading.Thread(target=_sweep_forever, args=(workflow, stop), daemon=True)
     sweeper.start()
+    serve_metrics(settings.http_host, settings.workflow_metrics_port, "workflow")
     try:
         run_worker_until_signalled(broker, {COMMANDS_QUEUE}, WORKER_THREADS)
     finally:

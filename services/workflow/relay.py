@@ -6,12 +6,15 @@ half-way go out later; consumers dedupe by event and deadline id.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.timers.book import DeadlineBook
 from services.workflow.store import DeliveryStore
 from shared.domain.events import Event
+
+log = logging.getLogger(__name__)
 
 PublishEvent = Callable[[Event], Awaitable[None]]
 
@@ -27,7 +30,9 @@ class OutboxRelay:
             return
         for entry in entries:
             if "event" in entry:
-                await self.publish_event(Event.model_validate(entry["event"]))
+                event = Event.model_validate(entry["event"])
+                await self.publish_event(event)
+                log.info("event %s relayed", event.type, extra={"event_id": event.event_id})
             else:
                 await self.book.file(entry["deadline"])
         await self.store.mark_relayed(delivery_id, entries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -140,6 +141,9 @@ def test_environment(
             "DC_REMINDER_LEAD": "4",
             "DC_TIMER_POLL_INTERVAL": "PT0.2S",
             "DC_ADMIN_EMAIL": "admin@example.com",
+            "DC_WORKFLOW_METRICS_PORT": str(free_port()),
+            "DC_TIMERS_METRICS_PORT": str(free_port()),
+            "DC_NOTIFIER_METRICS_PORT": str(free_port()),
             **overrides,
         }
     )
@@ -147,6 +151,20 @@ def test_environment(
 
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def _fresh_log_dir(label: str) -> Path:
+    """``tests/artifacts/logs/<label>-<pid>``; folders of test runs that are over are removed."""
+    root = ARTIFACTS / "logs"
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in root.iterdir():
+        owner = folder.name.rpartition("-")[2]
+        if folder.is_dir() and owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+    log_dir = root / f"{label}-{os.getpid()}"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir()
+    return log_dir
 
 
 @contextmanager
@@ -166,10 +184,7 @@ def running_system(smtp_port: int, label: str, **overrides: str) -> Iterator[Sys
         secret=JWT_SECRET,
         **overrides,
     )
-    log_dir = ARTIFACTS / "logs" / label
-    log_dir.mkdir(parents=True, exist_ok=True)
-    for old in log_dir.glob("*.log"):
-        old.unlink()
+    log_dir = _fresh_log_dir(label)
     system = System(
         env=env,
         base_url=f"http://127.0.0.1:{http_port}",

@@ -87,7 +87,9 @@ async def test_deadlines_due_while_the_workflow_is_down_fire_once_when_it_is_bac
 
 
 async def test_two_timer_workers_fire_each_deadline_once(api: Api, parties, system: System, db):
-    second = Service("timers", system.env, system.log_dir / "timers-2.log")
+    # Its own metrics port would clash with the first timer worker's: it needs none.
+    env = {**system.env, "DC_TIMERS_METRICS_PORT": "0"}
+    second = Service("timers", env, system.log_dir / "timers-2.log")
     second.start()
     try:
         delivery_ids = await asyncio.gather(
