@@ -132,6 +132,33 @@ async def test_killing_the_workflow_loses_and_duplicates_nothing(
     )
 
 
+async def test_sigterm_during_load_loses_nothing(
+    fault_system: System, fault_api: Api, mail: MailSink
+):
+    """A graceful stop hands back or finishes in-flight work: restart each worker under load."""
+    stop = asyncio.Event()
+    stops = 0
+
+    async def keep_restarting() -> None:
+        nonlocal stops
+        while not stop.is_set():
+            for name in ("workflow", "notifier", "timers"):
+                await asyncio.sleep(2)
+                await asyncio.to_thread(fault_system.services[name].stop)  # SIGTERM, then wait
+                fault_system.services[name].start()
+                stops += 1
+
+    restarter = asyncio.create_task(keep_restarting())
+    try:
+        report = await run_basic_deliveries(fault_api, 100, concurrency=25, timeout=120)
+    finally:
+        stop.set()
+        await restarter
+    assert stops >= 3, f"only {stops} graceful stops happened during the run"
+    await _assert_exactly_once(fault_system, mail, report)
+    print(f"\nSIGTERM: {len(report.delivery_ids)} deliveries, {stops} graceful restarts, lost 0")
+
+
 def _rabbitmqctl() -> str:
     path = shutil.which("rabbitmqctl")
     if path is None:
