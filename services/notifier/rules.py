@@ -1,43 +1,168 @@
-"""Who is emailed for an event, and whether they must act or are only informed.
+"""Who is emailed for each event, and what each of them is asked to do: the notification table.
 
-Derived from the process tables: whoever has a row leaving the new state must act next;
-the other party is informed; admins hear of disputes and terminations.
+Two tables, read together:
+
+- ``RULES``, keyed by event type: who is emailed (``to``), the subject and the headline
+  (what happened), and the tasks the event itself gives (``asks``: the admin of a new
+  dispute, the ISV of a warranty request).
+- ``ACTIONS``, keyed by (role, state): what the party who must act in that state is asked
+  to do. Who must act is read from the process tables: the human role of a row leaving the
+  new state (``next_actors``). Everyone else emailed is informed.
+
+Every event type has a rule and every state someone acts in has an action text; a unit test
+walks every row of every process, the global commands and the deadline kinds to keep it so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from shared.domain.events import Event
-from shared.domain.processes import PROCESSES, next_actors
+from shared.domain.processes import PROCESSES, Process, next_actors
 from shared.domain.roles import Role
-from shared.domain.states import TERMINAL_STATES
+from shared.domain.states import TERMINAL_STATES, State
 
-#: Events an admin is told of, at ``DC_ADMIN_EMAIL``.
-ADMIN_EVENTS = frozenset({"dispute_opened", "dispute_resolved", "delivery_terminated"})
-#: Events only the customer hears of.
-CUSTOMER_ONLY_EVENTS = frozenset({"confirmation_reminder"})
+CUSTOMER, ISV, ADMIN = Role.CUSTOMER, Role.ISV, Role.ADMIN
+S = State
+
+#: The customer and the ISV.
+PARTIES = (CUSTOMER, ISV)
+#: The parties and the marketplace's administrators (``DC_ADMIN_EMAIL``).
+EVERYONE = (CUSTOMER, ISV, ADMIN)
+
+
+@dataclass(frozen=True)
+class Rule:
+    #: Who is emailed.
+    to: tuple[Role, ...]
+    #: The subject line's words (the delivery ID is added), short.
+    subject: str
+    #: What happened, one sentence. ``{actor}`` is who did it ("You" to that very party),
+    #: ``{stage}`` what it was done to (named after the state the delivery left).
+    headline: str
+    #: Tasks this event gives, whatever the state; they replace the state's task (None: only
+    #: informed, although the state has a task for that role).
+    asks: Mapping[Role, str | None] = field(default_factory=dict)
+    #: Whether whoever must act in the new state is asked to. False when the event leaves
+    #: only an administrator able to act (an open dispute).
+    state_tasks: bool = True
+
+
+RULES: Mapping[str, Rule] = {
+    "delivery_opened": Rule(PARTIES, "New delivery", "{actor} opened a new delivery"),
+    "demand_submitted": Rule(PARTIES, "Demands submitted", "{actor} submitted the demands"),
+    "contract_uploaded": Rule(PARTIES, "Contract uploaded", "{actor} uploaded the contract"),
+    "stage_finished": Rule(PARTIES, "Step finished", "{actor} finished {stage}"),
+    "stage_confirmed": Rule(PARTIES, "Step confirmed", "{actor} confirmed {stage}"),
+    "changes_requested": Rule(PARTIES, "Changes requested", "{actor} asked for changes to {stage}"),
+    "warranty_service_requested": Rule(
+        PARTIES,
+        "Warranty service requested",
+        "{actor} asked for warranty service",
+        # The customer who just asked waits for the ISV: no task for them in this email.
+        asks={
+            ISV: "Please provide the warranty service the customer describes below.",
+            CUSTOMER: None,
+        },
+    ),
+    "warranty_confirmed": Rule(
+        PARTIES, "Warranty confirmed", "{actor} confirmed the warranty: the delivery is completed"
+    ),
+    "dispute_opened": Rule(
+        EVERYONE,
+        "Dispute opened",
+        "{actor} opened a dispute: deadlines are paused until an administrator resolves it",
+        asks={
+            ADMIN: "Please review the dispute and resolve it: let the delivery continue, "
+            "or terminate it."
+        },
+        state_tasks=False,
+    ),
+    "dispute_resolved": Rule(EVERYONE, "Dispute resolved", "{actor} resolved the dispute"),
+    "delivery_terminated": Rule(EVERYONE, "Delivery terminated", "{actor} terminated the delivery"),
+    "auto_confirmed": Rule(
+        PARTIES,
+        "Confirmed automatically",
+        "The confirmation window ran out, so {stage} was confirmed automatically",
+    ),
+    "confirmation_reminder": Rule(
+        (CUSTOMER,),
+        "Automatic confirmation soon",
+        "Reminder: {stage} will soon be confirmed automatically",
+    ),
+    "warranty_expired": Rule(
+        PARTIES, "Warranty ended", "The warranty period has ended: the delivery is completed"
+    ),
+}
+
+#: What the party who must act in a state is asked to do.
+ACTIONS: Mapping[tuple[Role, State], str] = {
+    (CUSTOMER, S.AWAITING_DEMAND): (
+        "Please submit your demands and your contact details (name, phone and email)."
+    ),
+    (ISV, S.AWAITING_CONTRACT): (
+        "Please upload the contract (DOC, DOCX, XLSX, PPT, PPTX, PDF, PNG, ZIP or 7z; "
+        "at most 5 MB)."
+    ),
+    (ISV, S.IN_DELIVERY): "Please deliver the service, then press Finish.",
+    (ISV, S.FUNCTIONAL_DESIGN): "Please write the functional design and submit it with Finish.",
+    (CUSTOMER, S.CONFIRM_FUNCTIONAL_DESIGN): (
+        "Please review the functional design: confirm it, or ask for changes."
+    ),
+    (ISV, S.UED): "Please submit the UED (user experience design) with Finish.",
+    (CUSTOMER, S.CONFIRM_UED): "Please review the UED: confirm it, or ask for changes.",
+    (ISV, S.DEVELOPMENT_TESTING): "Please finish development and testing, then press Finish.",
+    (CUSTOMER, S.INSPECTION_ACCEPTANCE): (
+        "Please inspect the result: accept it, or ask for changes."
+    ),
+    (CUSTOMER, S.AWAITING_CONFIRMATION): "Please confirm the delivery or ask for changes.",
+    (CUSTOMER, S.IN_WARRANTY): (
+        "If everything works as agreed, please confirm the warranty; if something is wrong, "
+        "request warranty service."
+    ),
+}
 
 
 @dataclass(frozen=True)
 class Recipient:
     email: str
     role: Role
-    must_act: bool
+    #: What they are asked to do; None when they are only informed.
+    action: str | None = None
+
+    @property
+    def must_act(self) -> bool:
+        return self.action is not None
+
+
+def audience(event_type: str, process: Process, state: State) -> list[tuple[Role, str | None]]:
+    """Who is emailed for an event that left a delivery of ``process`` in ``state``: each role
+    with its task, or None if it is only informed."""
+    rule = RULES[event_type]
+    acting = (
+        next_actors(process, state)
+        if rule.state_tasks and state not in TERMINAL_STATES
+        else frozenset()
+    )
+    chosen = []
+    for role in rule.to:
+        if role in rule.asks:
+            action = rule.asks[role]
+        else:
+            action = ACTIONS[(role, state)] if role in acting else None
+        chosen.append((role, action))
+    return chosen
 
 
 def recipients(event: Event, admin_email: str) -> list[Recipient]:
+    """The addresses to email for ``event``, once each (an address with two roles gets the
+    email of the one asked to act)."""
     summary = event.delivery
-    dispute_open = event.type == "dispute_opened"
-    acting = (
-        frozenset()
-        if event.to_state in TERMINAL_STATES or dispute_open
-        else next_actors(PROCESSES[summary.process], event.to_state)
-    )
-    parties = [(Role.CUSTOMER, summary.customer_email), (Role.ISV, summary.isv_email)]
-    if event.type in CUSTOMER_ONLY_EVENTS:
-        parties = parties[:1]
-    chosen = [Recipient(email, role, role in acting) for role, email in parties]
-    if event.type in ADMIN_EVENTS:
-        chosen.append(Recipient(admin_email, Role.ADMIN, must_act=dispute_open))
-    return chosen
+    address = {CUSTOMER: summary.customer_email, ISV: summary.isv_email, ADMIN: admin_email}
+    chosen: dict[str, Recipient] = {}
+    for role, action in audience(event.type, PROCESSES[summary.process], event.to_state):
+        email = address[role].strip()
+        if email not in chosen or (action is not None and not chosen[email].must_act):
+            chosen[email] = Recipient(email, role, action)
+    return list(chosen.values())

@@ -1,44 +1,98 @@
-"""Send one email per (event, recipient), whatever is redelivered.
+"""Send one email per (event, recipient), whatever is redelivered or retried.
 
-Before the SMTP conversation a claim is inserted in ``emails``; after the server accepted
-the message a record is inserted in ``emails_sent``. A crash between the two resends on
-redelivery with the same ``Message-ID``, so even that rare duplicate is recognisably the
-same message.
+Every write is an insert (FerretDB's SQLite backend scans a whole collection on each update
+or delete, so the growing ``emails`` collections are never updated):
+
+- ``emails``: before each SMTP attempt, a claim ``<event>:<address>#<attempt>``; a unique
+  ``_id`` makes one worker the sender. A failed attempt is recorded beside its claim as
+  ``<claim>.failed`` with the SMTP error, which frees the next attempt at once. A claim with
+  no outcome whose sender has been silent past ``SENDING_LEASE`` is taken over (its sender died).
+- ``emails_sent``: ``<event>:<address>`` once the SMTP server accepted the email; with it, a
+  redelivered event sends nothing. A crash between acceptance and this insert resends on
+  redelivery with the same ``Message-ID``, so even that rare duplicate is recognisably the same.
+
+The recipients of an event are independent: a failure for one does not stop the others. After
+all were tried, a transient failure (connection, timeout, 4xx) is raised for dramatiq to retry
+the message with backoff (recipients already emailed are skipped); if only permanent refusals
+(5xx) are left, ``PermanentSmtpFailure`` sends the message to the dead letters, naming them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
-from collections.abc import Callable
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr
+from email.utils import format_datetime, getaddresses
+from typing import Any
 
 import aiosmtplib
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from services.notifier.render import render
+from services.notifier.render import one_line, render
 from services.notifier.rules import Recipient, recipients
 from shared.config import Settings
 from shared.domain.events import Event
 
-#: How long a "sending" record blocks others; after that its sender is presumed dead.
+logger = logging.getLogger(__name__)
+
+#: How long a claim without outcome blocks others; after that its sender is presumed dead.
 SENDING_LEASE = timedelta(seconds=60)
+#: Seconds one SMTP conversation may take.
+SMTP_TIMEOUT = 30
+
+#: Sends one message to the given envelope recipients: aiosmtplib in production.
+Transport = Callable[[EmailMessage, str, Sequence[str]], Awaitable[Any]]
+
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class PermanentSmtpFailure(Exception):
-    """The SMTP server refused for good (5xx): retrying will not help."""
+    """The SMTP server refused for good (5xx): retrying will not help. ``failures`` maps each
+    refused address to the server's answer."""
+
+    def __init__(self, failures: Mapping[str, str]):
+        self.failures = dict(failures)
+        super().__init__("; ".join(f"{to}: {error}" for to, error in self.failures.items()))
 
 
 class EmailInFlight(Exception):
     """Another worker is sending this very email right now; retry to see how it ended."""
 
 
+def email_key(event_id: str, email: str) -> str:
+    return f"{event_id}:{email}"
+
+
 def message_id(event_id: str, email: str) -> str:
-    digest = hashlib.sha256(f"{event_id}:{email}".encode()).hexdigest()[:24]
-    return f"<{event_id}.{digest}@delivery-center>"
+    """The same for the same (event, recipient); short enough for one header line (78)."""
+    digest = hashlib.sha256(f"{event_id}:{email}".encode()).hexdigest()[:12]
+    return f"<{_ID_UNSAFE.sub('', event_id)[:40]}.{digest}@delivery-center>"
+
+
+def thread_id(delivery_id: str) -> str:
+    """A Message-ID every email of one delivery refers to, so mail clients thread them."""
+    return f"<delivery.{_ID_UNSAFE.sub('', delivery_id)[:40]}@delivery-center>"
+
+
+def smtp_failure(error: Exception) -> tuple[bool, str] | None:
+    """(permanent?, the server's answer) for an SMTP refusal; None if not a refusal."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        refusals = [smtp_failure(refused) for refused in error.recipients]
+        answers = [failure for failure in refusals if failure is not None]
+        if not answers:
+            return None
+        return all(permanent for permanent, _ in answers), "; ".join(a for _, a in answers)
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return 500 <= error.code < 600, f"{error.code} {one_line(error.message)}"
+    return None
 
 
 class Notifier:
@@ -48,101 +102,186 @@ class Notifier:
         emails_sent: AsyncCollection,
         settings: Settings,
         clock: Callable[[], datetime],
+        transport: Transport | None = None,
     ):
         self.emails = emails
         self.emails_sent = emails_sent
         self.settings = settings
         self.clock = clock
+        self.transport = transport or self._smtp
 
     async def notify(self, event: Event) -> int:
-        """Email every recipient of ``event`` not yet emailed; returns how many were sent."""
+        """Email every recipient of ``event`` not yet emailed; returns how many were sent.
+
+        Raises the first transient failure after trying everyone (to be retried), else
+        ``PermanentSmtpFailure`` naming every refused recipient.
+        """
+        chosen = recipients(event, self.settings.admin_email)
+        # Side by side: each recipient's SMTP conversation is its own, and a slow or failing
+        # one neither delays nor stops the others.
+        outcomes = await asyncio.gather(
+            *(self.notify_one(event, recipient) for recipient in chosen), return_exceptions=True
+        )
         sent = 0
-        for recipient in recipients(event, self.settings.admin_email):
-            key = f"{event.event_id}:{recipient.email}"
-            if await self.emails_sent.find_one({"_id": key}, {"_id": 1}) is not None:
-                continue
-            await self._claim(event, recipient)
-            try:
-                await self._send(event, recipient)
-            except PermanentSmtpFailure:
-                raise
-            except BaseException:
-                # A transient failure: free the claim so the retry need not wait for the lease.
-                await self.emails.delete_one({"_id": key, "status": "sending"})
-                raise
-            with contextlib.suppress(DuplicateKeyError):
-                await self.emails_sent.insert_one({"_id": key, "sent_at": self.clock()})
-            sent += 1
+        refused: dict[str, str] = {}
+        transient: Exception | None = None
+        for recipient, outcome in zip(chosen, outcomes, strict=True):
+            if isinstance(outcome, PermanentSmtpFailure):
+                refused.update(outcome.failures)
+            elif isinstance(outcome, Exception):
+                logger.warning(
+                    "event %s: email to %s failed, will retry: %r",
+                    event.event_id,
+                    recipient.email,
+                    outcome,
+                )
+                transient = transient or outcome
+            elif isinstance(outcome, BaseException):
+                raise outcome  # cancelled or interrupted: not a failure of the email
+            else:
+                sent += outcome
+        if transient is not None:
+            raise transient
+        if refused:
+            logger.error(
+                "event %s (%s, delivery %s): refused for good for %s; the message goes to the "
+                "dead letters",
+                event.event_id,
+                event.type,
+                event.delivery_id,
+                ", ".join(f"{to} ({error})" for to, error in refused.items()),
+            )
+            raise PermanentSmtpFailure(refused)
         return sent
 
-    async def _claim(self, event: Event, recipient: Recipient) -> None:
-        """Make this worker the one to send this (event, recipient), or raise EmailInFlight."""
-        key = f"{event.event_id}:{recipient.email}"
-        now = self.clock()
+    async def notify_one(self, event: Event, recipient: Recipient) -> int:
+        """Email ``recipient`` of ``event`` unless done already; 1 if sent now, else 0."""
+        key = email_key(event.event_id, recipient.email)
+        if await self._sent(key):
+            return 0
+        attempt = await self._claim(event, recipient, key)
+        if attempt > 1 and await self._sent(key):
+            return 0  # the sender we took over from got it out after all
         try:
-            await self.emails.insert_one(
-                {
-                    "_id": key,
-                    "event_id": event.event_id,
-                    "delivery_id": event.delivery_id,
-                    "event_type": event.type,
-                    "recipient": recipient.email,
-                    "role": recipient.role.value,
-                    "status": "sending",
-                    "claimed_at": now,
-                    "created_at": now,
-                }
+            message = self.build(event, recipient)
+        except (ValueError, TypeError, HeaderParseError) as error:
+            answer = f"cannot write this email: {error}"
+            await self._failed(event, recipient, key, attempt, answer, permanent=True)
+            raise PermanentSmtpFailure({recipient.email: answer}) from error
+        try:
+            await self.transport(message, self._sender(), [recipient.email])
+        except Exception as error:
+            failure = smtp_failure(error)
+            permanent, answer = failure if failure is not None else (False, repr(error))
+            if permanent:
+                await self._failed(event, recipient, key, attempt, answer, permanent=True)
+                raise PermanentSmtpFailure({recipient.email: answer}) from error
+            # Record it, which frees the next attempt without waiting for the lease.
+            with contextlib.suppress(Exception):
+                await self._failed(event, recipient, key, attempt, answer, permanent=False)
+            raise
+        with contextlib.suppress(DuplicateKeyError):
+            await self.emails_sent.insert_one(
+                {"_id": key, "sent_at": self.clock(), "attempt": attempt}
             )
-            return
-        except DuplicateKeyError:
-            pass
-        # Retry a refused email (its message was requeued by hand), or take over a claim
-        # whose sender has been silent past the lease: it died.
-        taken = await self.emails.update_one(
-            {
-                "_id": key,
-                "$or": [
-                    {"status": "failed"},
-                    {"status": "sending", "claimed_at": {"$lte": now - SENDING_LEASE}},
-                ],
-            },
-            {"$set": {"status": "sending", "claimed_at": now}},
-        )
-        if not taken.modified_count:
+        logger.info("event %s: emailed %s (%s)", event.event_id, recipient.email, event.type)
+        return 1
+
+    async def _sent(self, key: str) -> bool:
+        return await self.emails_sent.find_one({"_id": key}, {"_id": 1}) is not None
+
+    def _record(self, event: Event, recipient: Recipient, key: str, attempt: int) -> dict:
+        return {
+            "key": key,
+            "attempt": attempt,
+            "event_id": event.event_id,
+            "delivery_id": event.delivery_id,
+            "event_type": event.type,
+            "recipient": recipient.email,
+            "role": recipient.role.value,
+        }
+
+    async def _claim(self, event: Event, recipient: Recipient, key: str) -> int:
+        """Make this worker the sender of the next attempt, or raise EmailInFlight."""
+        now = self.clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            claim_id = f"{key}#{attempt}"
+            try:
+                await self.emails.insert_one(
+                    {
+                        "_id": claim_id,
+                        **self._record(event, recipient, key, attempt),
+                        "status": "sending",
+                        "claimed_at": now,
+                    }
+                )
+                return attempt
+            except DuplicateKeyError:
+                pass
+            if await self.emails.find_one({"_id": f"{claim_id}.failed"}, {"_id": 1}) is not None:
+                continue  # that attempt failed: on to the next
+            claim = await self.emails.find_one({"_id": claim_id}, {"claimed_at": 1})
+            if claim is not None and claim["claimed_at"] <= now - SENDING_LEASE:
+                continue  # its sender has been silent past the lease: it died
             raise EmailInFlight(key)
 
+    async def _failed(
+        self,
+        event: Event,
+        recipient: Recipient,
+        key: str,
+        attempt: int,
+        error: str,
+        *,
+        permanent: bool,
+    ) -> None:
+        with contextlib.suppress(DuplicateKeyError):
+            await self.emails.insert_one(
+                {
+                    "_id": f"{key}#{attempt}.failed",
+                    **self._record(event, recipient, key, attempt),
+                    "status": "failed",
+                    "permanent": permanent,
+                    "error": error,
+                    "failed_at": self.clock(),
+                }
+            )
+
+    def _sender(self) -> str:
+        addresses = getaddresses([self.settings.mail_from])
+        return addresses[0][1] if addresses and addresses[0][1] else self.settings.mail_from
+
     def build(self, event: Event, recipient: Recipient) -> EmailMessage:
+        """The email for ``recipient``: every header written through the default policy (which
+        encodes non-ASCII and refuses CR/LF), every value from the event made one line."""
         rendered = render(event, recipient, public_url=self.settings.public_url, now=self.clock())
         message = EmailMessage()
         message["From"] = self.settings.mail_from
-        message["To"] = formataddr(("", recipient.email))
+        message["To"] = Address(addr_spec=recipient.email)
         message["Subject"] = rendered.subject
+        message["Date"] = format_datetime(self.clock())
         message["Message-ID"] = message_id(event.event_id, recipient.email)
-        message["X-Delivery-Id"] = event.delivery_id
-        message["X-Event-Type"] = event.type
+        message["References"] = thread_id(event.delivery_id)
+        message["Auto-Submitted"] = "auto-generated"
+        message["X-Auto-Response-Suppress"] = "All"
+        message["X-Delivery-Id"] = one_line(event.delivery_id)
+        message["X-Event-Type"] = one_line(event.type)
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
         return message
 
-    async def _send(self, event: Event, recipient: Recipient) -> None:
+    async def _smtp(self, message: EmailMessage, sender: str, to: Sequence[str]) -> None:
         settings = self.settings
-        try:
-            await aiosmtplib.send(
-                self.build(event, recipient),
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username,
-                password=settings.smtp_password,
-                start_tls=settings.smtp_starttls,
-                timeout=30,
-            )
-        except aiosmtplib.SMTPResponseException as error:
-            if 500 <= error.code < 600:
-                await self.emails.update_one(
-                    {"_id": f"{event.event_id}:{recipient.email}"},
-                    {"$set": {"status": "failed", "error": f"{error.code} {error.message}"}},
-                )
-                raise PermanentSmtpFailure(
-                    f"{recipient.email}: {error.code} {error.message}"
-                ) from error
-            raise
+        await aiosmtplib.send(
+            message,
+            sender=sender,
+            recipients=list(to),
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            start_tls=settings.smtp_starttls,
+            timeout=SMTP_TIMEOUT,
+        )

@@ -100,7 +100,8 @@ async def test_contract_process_checks_the_file_and_runs_to_completed(api: Api, 
     assert refused["reason"] == "invalid_contract_file"
     assert "DOC, DOCX, XLSX, PPT, PPTX, PDF, PNG, ZIP or 7z" in refused["message"]
 
-    status, contract = await _upload(api, delivery_id, isv, "contract.docx", _docx())
+    docx = _docx()
+    status, contract = await _upload(api, delivery_id, isv, "contract.docx", docx)
     assert status == 201, contract
     assert contract["size"] > 0 and len(contract["sha256"]) == 64
     await _applied(
@@ -116,7 +117,7 @@ async def test_contract_process_checks_the_file_and_runs_to_completed(api: Api, 
     status, body = await api.request(
         "GET", f"/v1/attachments/{contract['attachment_id']}", customer
     )
-    assert status == 200 and body == _docx()
+    assert status == 200 and body == docx
 
 
 async def test_stepwise_confirms_each_stage_and_sends_changes_back(api: Api, parties):

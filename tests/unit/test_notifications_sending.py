@@ -1,0 +1,210 @@
+"""Sending: one email per (event, recipient) whatever is redelivered or retried; a refusal for
+one recipient never keeps the others from theirs; every write an insert."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import aiosmtplib
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from services.notifier.sending import (
+    SENDING_LEASE,
+    EmailInFlight,
+    Notifier,
+    PermanentSmtpFailure,
+    email_key,
+    smtp_failure,
+)
+from shared.config import Settings
+from shared.domain.events import Event
+from tests.unit.notification_events import EVENTS
+
+ADMIN_EMAIL = "admin@example.com"
+CUSTOMER_EMAIL, ISV_EMAIL = "ada@example.com", "sales@isv.example"
+
+
+class FakeCollection:
+    """The two calls the notifier makes, with MongoDB's unique ``_id``; updates would fail."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    async def insert_one(self, doc: dict[str, Any]) -> None:
+        if doc["_id"] in self.docs:
+            raise DuplicateKeyError(f"duplicate _id {doc['_id']}")
+        self.docs[doc["_id"]] = copy.deepcopy(doc)
+
+    async def find_one(self, query: dict[str, Any], projection: Any = None) -> dict | None:
+        assert set(query) == {"_id"}, "the notifier reads by _id only"
+        found = self.docs.get(query["_id"])
+        return copy.deepcopy(found) if found is not None else None
+
+
+class Server:
+    """A scripted SMTP server: per address, the errors its next attempts raise."""
+
+    def __init__(self) -> None:
+        self.script: dict[str, list[Exception]] = {}
+        self.delivered: list[tuple[str, EmailMessage]] = []
+        self.attempts: list[str] = []
+
+    async def __call__(self, message: EmailMessage, sender: str, to: Sequence[str]) -> None:
+        [address] = to
+        self.attempts.append(address)
+        planned = self.script.get(address)
+        if planned:
+            raise planned.pop(0)
+        self.delivered.append((address, message))
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [message for to, message in self.delivered if to == address]
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _event(label: str) -> Event:
+    return next(event for name, event in EVENTS if name == label)
+
+
+FINISHED = _event("basic:in_delivery:finish")
+DISPUTED = _event("basic:awaiting_confirmation:open_dispute")
+
+
+def _refused(code: int, address: str) -> aiosmtplib.SMTPRecipientsRefused:
+    return aiosmtplib.SMTPRecipientsRefused(
+        [aiosmtplib.SMTPRecipientRefused(code, "5.1.1 no such user", address)]
+    )
+
+
+@pytest.fixture
+def world() -> tuple[Notifier, Server, FakeCollection, FakeCollection, Clock]:
+    emails, sent, server = FakeCollection(), FakeCollection(), Server()
+    clock = Clock(FINISHED.occurred_at)
+    settings = Settings(admin_email=ADMIN_EMAIL, public_url="https://dc.example.com")
+    notifier = Notifier(emails, sent, settings, clock, transport=server)  # type: ignore[arg-type]
+    return notifier, server, emails, sent, clock
+
+
+async def test_each_recipient_once_and_a_redelivery_sends_nothing(world):
+    notifier, server, emails, sent, _ = world
+    assert await notifier.notify(FINISHED) == 2
+    assert await notifier.notify(FINISHED) == 0
+    assert sorted(to for to, _ in server.delivered) == [CUSTOMER_EMAIL, ISV_EMAIL]
+    assert set(sent.docs) == {email_key(FINISHED.event_id, a) for a in (CUSTOMER_EMAIL, ISV_EMAIL)}
+    assert {d["status"] for d in emails.docs.values()} == {"sending"}  # claims only: no failure
+
+
+async def test_a_permanent_refusal_does_not_keep_the_others_from_their_email(world):
+    notifier, server, emails, sent, _ = world
+    server.script[CUSTOMER_EMAIL] = [_refused(550, CUSTOMER_EMAIL)]
+    with pytest.raises(PermanentSmtpFailure) as raised:
+        await notifier.notify(DISPUTED)
+    assert raised.value.failures == {CUSTOMER_EMAIL: "550 5.1.1 no such user"}
+    assert sorted(to for to, _ in server.delivered) == [ADMIN_EMAIL, ISV_EMAIL]
+    [failed] = [d for d in emails.docs.values() if d["status"] == "failed"]
+    assert failed["recipient"] == CUSTOMER_EMAIL and failed["permanent"] is True
+    assert failed["error"] == "550 5.1.1 no such user"
+    assert failed["event_id"] == DISPUTED.event_id and failed["delivery_id"] == DISPUTED.delivery_id
+    assert email_key(DISPUTED.event_id, CUSTOMER_EMAIL) not in sent.docs
+
+    # Requeued by hand once the address is fixed: only the refused recipient is emailed.
+    assert await notifier.notify(DISPUTED) == 1
+    assert sorted(to for to, _ in server.delivered) == sorted(
+        [ADMIN_EMAIL, CUSTOMER_EMAIL, ISV_EMAIL]
+    )
+
+
+async def test_a_transient_failure_is_retried_and_sends_exactly_once(world):
+    notifier, server, emails, sent, _ = world
+    server.script[CUSTOMER_EMAIL] = [
+        aiosmtplib.SMTPDataError(421, "4.3.2 service not available"),
+        aiosmtplib.SMTPDataError(451, "4.3.0 try again later"),
+    ]
+    for _ in range(2):
+        with pytest.raises(aiosmtplib.SMTPDataError):
+            await notifier.notify(FINISHED)
+    assert await notifier.notify(FINISHED) == 1
+    assert await notifier.notify(FINISHED) == 0
+    assert len(server.to(CUSTOMER_EMAIL)) == len(server.to(ISV_EMAIL)) == 1
+    assert server.attempts.count(CUSTOMER_EMAIL) == 3 and server.attempts.count(ISV_EMAIL) == 1
+    failures = sorted(
+        (d["attempt"], d["error"]) for d in emails.docs.values() if d["status"] == "failed"
+    )
+    assert failures == [(1, "421 4.3.2 service not available"), (2, "451 4.3.0 try again later")]
+    assert all(not d["permanent"] for d in emails.docs.values() if d["status"] == "failed")
+
+
+async def test_a_transient_failure_outranks_a_permanent_one_so_the_event_is_retried(world):
+    notifier, server, _, _, _ = world
+    server.script[CUSTOMER_EMAIL] = [_refused(550, CUSTOMER_EMAIL)]
+    server.script[ISV_EMAIL] = [ConnectionRefusedError("smtp down")]
+    with pytest.raises(ConnectionRefusedError):
+        await notifier.notify(DISPUTED)
+    assert [to for to, _ in server.delivered] == [ADMIN_EMAIL]
+    with pytest.raises(PermanentSmtpFailure):
+        server.script[CUSTOMER_EMAIL] = [_refused(554, CUSTOMER_EMAIL)]
+        await notifier.notify(DISPUTED)
+    assert sorted(to for to, _ in server.delivered) == [ADMIN_EMAIL, ISV_EMAIL]
+
+
+async def test_an_email_in_flight_elsewhere_is_waited_for_then_taken_over(world):
+    notifier, server, emails, sent, clock = world
+    key = email_key(FINISHED.event_id, CUSTOMER_EMAIL)
+    await emails.insert_one({"_id": f"{key}#1", "status": "sending", "claimed_at": clock.now})
+    with pytest.raises(EmailInFlight):
+        await notifier.notify(FINISHED)
+    assert [to for to, _ in server.delivered] == [ISV_EMAIL]
+    # The other sender went silent past the lease: it died, and its email is taken over.
+    clock.now += SENDING_LEASE + timedelta(seconds=1)
+    assert await notifier.notify(FINISHED) == 1
+    assert emails.docs[f"{key}#2"]["status"] == "sending"
+    assert len(server.to(CUSTOMER_EMAIL)) == 1 and key in sent.docs
+
+
+async def test_an_address_that_cannot_be_written_is_refused_for_good(world):
+    notifier, server, emails, _, _ = world
+    broken = FINISHED.model_copy(
+        update={
+            "delivery": FINISHED.delivery.model_copy(
+                update={"customer_email": "ada@example.com\r\nBcc: spy@evil.example"}
+            )
+        }
+    )
+    with pytest.raises(PermanentSmtpFailure) as raised:
+        await notifier.notify(broken)
+    [(address, error)] = raised.value.failures.items()
+    assert address.startswith("ada@example.com") and error.startswith("cannot write this email")
+    assert [to for to, _ in server.delivered] == [ISV_EMAIL]
+
+
+async def test_same_address_for_two_roles_gets_one_email(world):
+    notifier, server, _, _, _ = world
+    same = FINISHED.model_copy(
+        update={"delivery": FINISHED.delivery.model_copy(update={"isv_email": CUSTOMER_EMAIL})}
+    )
+    assert await notifier.notify(same) == 1
+    [message] = server.to(CUSTOMER_EMAIL)
+    assert "Action needed" in message["Subject"]
+
+
+def test_smtp_answers_are_classified():
+    assert smtp_failure(aiosmtplib.SMTPDataError(554, "rejected")) == (True, "554 rejected")
+    assert smtp_failure(aiosmtplib.SMTPDataError(451, "later")) == (False, "451 later")
+    assert smtp_failure(aiosmtplib.SMTPSenderRefused(553, "no", "a@b")) == (True, "553 no")
+    assert smtp_failure(_refused(550, "a@b")) == (True, "550 5.1.1 no such user")
+    assert smtp_failure(_refused(450, "a@b")) == (False, "450 5.1.1 no such user")
+    assert smtp_failure(aiosmtplib.SMTPDataError(550, "bad\r\nline")) == (True, "550 bad line")
+    assert smtp_failure(aiosmtplib.SMTPServerDisconnected("gone")) is None
+    assert smtp_failure(ConnectionRefusedError()) is None
