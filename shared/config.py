@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 def _seconds_or_iso(value: object) -> object:
     """Environment variables arrive as strings; "30" means thirty seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is whole seconds or ISO 8601, not true or false")
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return value
@@ -44,6 +46,11 @@ class Settings(BaseSettings):
     mail_from: str = "Delivery Center <delivery-center@localhost>"
     admin_email: str = "admin@localhost"
     jwt_secret: str = "dev-only-secret-change-me-in-production"
+    #: Signs the links in emails that open a delivery's page as one party; **change it outside
+    #: development** (a leaked secret lets anyone forge such links).
+    link_secret: str = "dev-only-link-secret-change-me-in-production"
+    #: How long a link from an email stays valid.
+    link_ttl: Duration = timedelta(days=30)
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str = "http://127.0.0.1:8080"

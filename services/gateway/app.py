@@ -1,4 +1,4 @@
-"""The aiohttp application: routes, error middleware, health and the OpenAPI document."""
+"""The aiohttp application: routes, error middleware, health, the OpenAPI document and /docs."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ from aiohttp import web
 
 from services.bootstrap import make_broker, make_mongo
 from services.collections import database, ensure_indexes
-from services.gateway import attachments, deliveries
+from services.gateway import attachments, deliveries, metrics, pages
 from services.gateway.context import GATEWAY, Gateway, gateway_of
 from services.gateway.errors import error_response, json_errors
-from services.gateway.openapi import openapi_document
+from services.gateway.openapi import docs_page, openapi_document
+from services.gateway.ratelimit import RateLimiter
 from shared.config import Settings
 
 routes = web.RouteTableDef()
+#: Longest wait for one database answer, in milliseconds.
+MONGO_SOCKET_TIMEOUT_MS = 10_000
 
 
 @routes.get("/healthz")
@@ -44,17 +47,33 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
+@routes.get("/docs")
+async def docs(request: web.Request) -> web.Response:
+    return web.Response(
+        text=docs_page(),
+        content_type="text/html",
+        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+    )
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[json_errors], client_max_size=settings.max_attachment_bytes + 1024 * 1024
+        middlewares=[metrics.measured, json_errors],
+        client_max_size=settings.max_attachment_bytes + 1024 * 1024,
     )
-    client = make_mongo(settings)
+    # No database call may hang a request: a stuck socket gives up and answers 503.
+    client = make_mongo(settings, socketTimeoutMS=MONGO_SOCKET_TIMEOUT_MS)
     app[GATEWAY] = Gateway(
-        settings=settings, db=database(client, settings), broker=make_broker(settings)
+        settings=settings,
+        db=database(client, settings),
+        broker=make_broker(settings),
+        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
     )
     app.add_routes(routes)
     app.add_routes(deliveries.routes)
     app.add_routes(attachments.routes)
+    app.add_routes(pages.routes)
+    app.add_routes(metrics.routes)
 
     async def lifecycle(app: web.Application):
         await ensure_indexes(app[GATEWAY].db)

@@ -7,14 +7,16 @@ import re
 import unicodedata
 import uuid
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_urldispatcher import _default_expect_handler
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 
 from services.collections import ATTACHMENTS, DELIVERIES
-from services.gateway.context import caller, gateway_of, may_see
+from services.gateway.context import caller, gateway_of, is_party
 from services.gateway.errors import HttpError
 from services.gateway.views import attachment_view
 from shared.domain.files import content_type_of, sniff_type
@@ -24,47 +26,136 @@ routes = web.RouteTableDef()
 
 #: Bytes read from the upload at a time.
 CHUNK_BYTES = 256 * 1024
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+#: Room for the multipart framing (boundaries, part headers) around the file itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+#: Parts looked at before giving up on finding the field ``file``.
+MAX_PARTS = 16
+MAX_FILENAME_CHARS = 120
+#: Punctuation kept in a file name; everything else that is not a letter or digit becomes "_".
+_KEPT_PUNCTUATION = frozenset("._-()[]+ ")
+_ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9._()\[\]+ -]+")
 
 
 def safe_filename(name: str | None) -> str:
-    """A file name without paths, control characters or anything a header could trip on."""
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
-    cleaned = _UNSAFE.sub("_", ascii_name).strip(" .")[:120]
+    """A file name without folders, control characters, quotes or anything else a path or a
+    header could trip on; letters of every script are kept."""
+    # Clients percent-encode what a header cannot hold (quotes, CR, LF, often non-ASCII).
+    decoded = unicodedata.normalize("NFC", unquote(name or "", errors="replace"))
+    base = re.split(r"[\\/]", decoded)[-1]
+    kept = "".join(
+        ch if unicodedata.category(ch)[0] in "LNM" or ch in _KEPT_PUNCTUATION else "_"
+        for ch in base
+    )
+    cleaned = re.sub(r"_{2,}", "_", kept).strip(" .")[:MAX_FILENAME_CHARS].strip(" .")
     return cleaned or "attachment"
 
 
+def ascii_filename(name: str) -> str:
+    """An ASCII stand-in for ``name``, for clients that ignore ``filename*``."""
+
+    def ascii_of(text: str) -> str:
+        plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+        return re.sub(r"_{2,}", "_", _ASCII_UNSAFE.sub("_", plain)).strip(" ._")
+
+    stem, dot, extension = name.rpartition(".")
+    if not dot:
+        stem, extension = name, ""
+    stem, extension = ascii_of(stem), ascii_of(extension)
+    if not re.search(r"[A-Za-z0-9]", stem):
+        stem = "attachment"
+    return f"{stem}.{extension}" if extension else stem
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII ``filename`` and the exact one as RFC 5987 ``filename*``."""
+    exact = quote(name, safe="")
+    return f"attachment; filename=\"{ascii_filename(name)}\"; filename*=UTF-8''{exact}"
+
+
+#: What aiohttp raises on a multipart body it cannot parse.
+_MALFORMED = (ValueError, AssertionError, KeyError, HttpProcessingError)
+
+
+def _too_large(limit: int) -> HttpError:
+    return HttpError(413, "file_too_large", f"an attachment may have at most {limit} bytes")
+
+
+def _declared_too_large(request: web.Request, limit: int) -> bool:
+    length = request.content_length
+    return length is not None and length > limit + MULTIPART_OVERHEAD_BYTES
+
+
+async def _refuse_large_before_continue(request: web.Request) -> web.StreamResponse | None:
+    """With ``Expect: 100-continue``, refuse a too large body before the client sends it."""
+    limit = gateway_of(request).settings.max_attachment_bytes
+    if _declared_too_large(request, limit):
+        response = _too_large(limit).response()
+        response.force_close()
+        return response
+    await _default_expect_handler(request)
+    return None
+
+
 async def _read_capped(part: BodyPartReader, limit: int) -> bytes:
+    """The part's bytes; 413 as soon as more than ``limit`` arrived, without reading on."""
     data = bytearray()
     while chunk := await part.read_chunk(CHUNK_BYTES):
         data += chunk
         if len(data) > limit:
-            raise HttpError(413, "file_too_large", f"an attachment may have at most {limit} bytes")
+            raise _too_large(limit)
     return bytes(data)
 
 
-@routes.post("/v1/deliveries/{delivery_id}/attachments")
-async def upload(request: web.Request) -> web.Response:
-    actor = caller(request, Role.CUSTOMER, Role.ISV)
-    gateway = gateway_of(request)
-    delivery_id = request.match_info["delivery_id"]
-    delivery = await gateway.db[DELIVERIES].find_one(
-        {"_id": delivery_id}, {"customer_id": 1, "isv_id": 1}
-    )
-    if delivery is None or not may_see(actor, delivery):
-        raise HttpError(404, "not_found", f"no delivery {delivery_id} for this caller")
+async def _file_part(request: web.Request) -> BodyPartReader:
     if not request.content_type.startswith("multipart/"):
         raise HttpError(
             415, "multipart_required", "send the file as multipart/form-data field 'file'"
         )
-    reader = await request.multipart()
-    part = await reader.next()
-    while part is not None and (not isinstance(part, BodyPartReader) or part.name != "file"):
-        part = await reader.next()
-    if part is None:
-        raise HttpError(400, "file_missing", "the multipart body has no field named 'file'")
-    data = await _read_capped(part, gateway.settings.max_attachment_bytes)
+    try:
+        reader = await request.multipart()
+        for _ in range(MAX_PARTS):
+            part = await reader.next()
+            if part is None:
+                break
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                return part
+    except _MALFORMED as error:
+        raise HttpError(
+            400, "malformed_multipart", f"the multipart body is malformed: {error}"
+        ) from error
+    raise HttpError(400, "file_missing", "the multipart body has no field named 'file'")
+
+
+@routes.post(
+    "/v1/deliveries/{delivery_id}/attachments", expect_handler=_refuse_large_before_continue
+)
+async def upload(request: web.Request) -> web.Response:
+    actor = caller(request, Role.CUSTOMER, Role.ISV)
+    gateway = gateway_of(request)
+    limit = gateway.settings.max_attachment_bytes
+    if _declared_too_large(request, limit):
+        # Refused before reading a byte of the body; the connection is closed after the answer.
+        response = _too_large(limit).response()
+        response.force_close()
+        return response
+    delivery_id = request.match_info["delivery_id"]
+    delivery = await gateway.db[DELIVERIES].find_one(
+        {"_id": delivery_id}, {"customer_id": 1, "isv_id": 1}
+    )
+    if delivery is None or not is_party(actor, delivery):
+        raise HttpError(404, "not_found", f"no delivery {delivery_id} for this caller")
+    part = await _file_part(request)
+    try:
+        data = await _read_capped(part, limit)
+    except HttpError as error:
+        response = error.response()
+        # Do not drain the rest of an oversized upload: answer at once and hang up.
+        response.force_close()
+        return response
+    except _MALFORMED as error:
+        raise HttpError(
+            400, "malformed_multipart", f"the multipart body is malformed: {error}"
+        ) from error
     if not data:
         raise HttpError(400, "file_empty", "the uploaded file is empty")
     attachment_id = uuid.uuid4().hex
@@ -88,14 +179,14 @@ async def upload(request: web.Request) -> web.Response:
 
 @routes.get("/v1/attachments/{attachment_id}")
 async def download(request: web.Request) -> web.StreamResponse:
-    actor = caller(request)
+    actor = caller(request, Role.CUSTOMER, Role.ISV, Role.ADMIN)
     gateway = gateway_of(request)
     attachment_id = request.match_info["attachment_id"]
     record = await gateway.db[ATTACHMENTS].find_one({"_id": attachment_id})
     delivery = record and await gateway.db[DELIVERIES].find_one(
         {"_id": record["delivery_id"]}, {"customer_id": 1, "isv_id": 1}
     )
-    if record is None or delivery is None or not may_see(actor, delivery):
+    if record is None or delivery is None or not is_party(actor, delivery):
         raise HttpError(404, "not_found", f"no attachment {attachment_id} for this caller")
     try:
         stream = await AsyncGridFSBucket(gateway.db).open_download_stream(attachment_id)
@@ -105,8 +196,9 @@ async def download(request: web.Request) -> web.StreamResponse:
         headers={
             "Content-Type": record["content_type"],
             "Content-Length": str(record["size"]),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record['filename'])}",
+            "Content-Disposition": content_disposition(record["filename"]),
             "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
         }
     )
     await response.prepare(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import jwt
+from pydantic import ValidationError
 
 from shared.domain.roles import Actor, Role
 
@@ -36,12 +37,11 @@ def actor_from_token(secret: str, token: str) -> Actor:
         raise InvalidToken("token has expired") from error
     except jwt.InvalidTokenError as error:
         raise InvalidToken(f"invalid token: {error}") from error
+    role = claims["role"]
+    if not isinstance(role, str) or role not in TOKEN_ROLES:
+        allowed = ", ".join(sorted(TOKEN_ROLES))
+        raise InvalidToken(f"unknown role {str(role)[:40]!r}; a token's role is one of {allowed}")
     try:
-        role = Role(claims["role"])
-    except ValueError:
-        role = None
-    if role not in TOKEN_ROLES:
-        raise InvalidToken(f"unknown role {claims['role']!r}")
-    if not isinstance(claims["sub"], str) or not claims["sub"]:
-        raise InvalidToken("claim 'sub' must be a non-empty string")
-    return Actor(id=claims["sub"], role=role)
+        return Actor(id=claims["sub"], role=Role(role))
+    except ValidationError as error:
+        raise InvalidToken("claim 'sub' must be a string of 1 to 200 characters") from error

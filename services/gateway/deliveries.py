@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +27,8 @@ routes = web.RouteTableDef()
 ADMIN_ONLY = frozenset({"terminate", "resolve_dispute"})
 _open_adapter = TypeAdapter(OpenDelivery)
 _state_adapter = TypeAdapter(State)
+#: Longest warranty accepted: every deadline must stay a representable date.
+MAX_WARRANTY = timedelta(days=100 * 365)
 #: Fields that must agree when an order is opened again.
 _SAME_ORDER = ("order_spec", "product_id", "isv_id", "customer_id", "process")
 
@@ -34,11 +37,24 @@ _SAME_ORDER = ("order_spec", "product_id", "isv_id", "customer_id", "process")
 async def open_delivery(request: web.Request) -> web.Response:
     actor = caller(request, Role.MARKETPLACE, Role.ADMIN)
     body = await json_body(request)
-    body.pop("type", None)
+    if body.pop("type", "open_delivery") != "open_delivery":
+        raise HttpError(
+            422,
+            "invalid_input",
+            "type: a new delivery is opened with type 'open_delivery' or no type",
+            fields=[{"field": "type", "message": "must be 'open_delivery' or absent"}],
+        )
     try:
         command = _open_adapter.validate_python(body)
     except ValidationError as error:
         raise validation_error(error) from error
+    if command.warranty_period is not None and command.warranty_period > MAX_WARRANTY:
+        raise HttpError(
+            422,
+            "invalid_input",
+            f"warranty_period: may be at most {MAX_WARRANTY.days} days",
+            fields=[{"field": "warranty_period", "message": "too long"}],
+        )
     gateway = gateway_of(request)
     delivery_id = delivery_id_for(command.order_id)
     # The same order always yields the same command, so a retried open is applied once.
@@ -105,7 +121,7 @@ def _int_query(request: web.Request, name: str, *, default: int, low: int, high:
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not re.fullmatch(r"[0-9]{1,10}", raw) or not low <= int(raw) <= high:
         raise HttpError(400, "invalid_query", f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
@@ -139,9 +155,15 @@ async def send_command(request: web.Request) -> web.Response:
     actor = caller(request, Role.CUSTOMER, Role.ISV, Role.ADMIN)
     body = await json_body(request)
     kind = body.get("type")
-    if kind not in PUBLIC_DELIVERY_COMMANDS:
+    if not isinstance(kind, str) or kind not in PUBLIC_DELIVERY_COMMANDS:
         known = ", ".join(sorted(PUBLIC_DELIVERY_COMMANDS))
-        raise HttpError(422, "unknown_command", f"type must be one of: {known}", field="type")
+        raise HttpError(
+            422,
+            "unknown_command",
+            f"type must be one of: {known}",
+            field="type",
+            fields=[{"field": "type", "message": "unknown command type"}],
+        )
     try:
         command = COMMAND_MODELS[kind].model_validate(body)
     except ValidationError as error:

@@ -7,13 +7,18 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
-from pymongo.errors import ConnectionFailure
+
+from services.bootstrap import is_transient_db_error
 
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
-    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
+    headers = dict(headers or {})
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
     return web.json_response(
         {"error": code, "message": message, **extra}, status=status, headers=headers
     )
@@ -48,15 +53,23 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPException as error:
         if error.status < 400:
             raise
+        # Keep the headers that matter to a client, e.g. ``Allow`` on 405.
+        kept = {k: v for k, v in error.headers.items() if k in ("Allow", "Retry-After")}
         return error_response(
-            error.status, error.reason.lower().replace(" ", "_"), error.text or error.reason
+            error.status,
+            error.reason.lower().replace(" ", "_"),
+            error.text or error.reason,
+            headers=kept,
         )
-    except ConnectionFailure as error:
-        log.warning("database unreachable answering %s %s: %s", request.method, request.path, error)
-        return error_response(
-            503, "database_unavailable", "the database is unreachable; retry later", retry_after=5
-        )
-    except Exception:
+    except Exception as error:
+        if is_transient_db_error(error):
+            log.warning("database unreachable for %s %s: %s", request.method, request.path, error)
+            return error_response(
+                503,
+                "database_unavailable",
+                "the database is unreachable; retry later",
+                retry_after=5,
+            )
         log.exception("unexpected error answering %s %s", request.method, request.path)
         return error_response(
             500, "internal_error", "an unexpected error occurred; it has been logged"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.bootstrap import configure_logging
 from services.gateway.app import create_app
+from services.logs import configure_logging
 from shared.config import get_settings
 
 

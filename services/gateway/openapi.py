@@ -1,58 +1,110 @@
-"""The OpenAPI 3.1 document, generated from the same pydantic models that validate requests."""
+"""The OpenAPI 3.1 document, generated from the pydantic models that validate requests (the
+commands) and describe answers (``models.py``), and a plain HTML page listing it."""
 
 from __future__ import annotations
 
+import html
+import json
 from functools import lru_cache
 from typing import Any
 
+from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
+from services.gateway import models, pages
+from services.gateway.publishing import MAX_IDEMPOTENCY_KEY
+from services.gateway.requests import MAX_JSON_BYTES
 from shared.domain.commands import COMMAND_MODELS, PUBLIC_DELIVERY_COMMANDS, OpenDelivery
+from shared.domain.states import State
 
 _REF = "#/components/schemas/{model}"
 
 
-def _error(description: str) -> dict[str, Any]:
+def _ref(model: str) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model)}
+
+
+def _json(model: str, description: str, **extra: Any) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
+        "content": {"application/json": {"schema": _ref(model)}},
+        **extra,
     }
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _error(description: str) -> dict[str, Any]:
+    return _json("Error", description)
 
 
-_OBJECT = {"type": "object"}
-_AUTH_ERRORS = {"401": _error("missing or invalid token"), "403": _error("role not allowed")}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+#: Answers every authenticated operation may give.
+_CALLER_ERRORS = {
+    "401": _error("missing, malformed, expired or wrongly signed token, or unknown role"),
+    "403": _error("the caller's role may not do this"),
+    "429": _json("Error", "the caller's rate limit is spent", headers=_RETRY_AFTER),
+    "503": _json("Error", "the broker or the database is unreachable", headers=_RETRY_AFTER),
+}
+_JSON_BODY_ERRORS = {
+    "400": _error("the body is not a JSON object"),
+    "413": _error(f"the body is larger than {MAX_JSON_BYTES} bytes"),
+    "422": _error("invalid input; `fields` names each field at fault"),
+}
+
+
+def _path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _public(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    return {"summary": summary, "security": [], "responses": responses}
 
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     command_models = [COMMAND_MODELS[name] for name in sorted(PUBLIC_DELIVERY_COMMANDS)]
     _, schemas = models_json_schema(
-        [(model, "validation") for model in [OpenDelivery, *command_models]],
+        [(model, "validation") for model in [OpenDelivery, *command_models]]
+        + [(model, "serialization") for model in models.RESPONSE_MODELS],
         ref_template=_REF,
     )
     components = schemas.get("$defs", {})
-    components["Error"] = {
-        "type": "object",
-        "required": ["error", "message"],
-        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-    }
     command_body = {
-        "oneOf": [{"$ref": _REF.format(model=m.__name__)} for m in command_models],
-        "discriminator": {"propertyName": "type"},
+        "oneOf": [_ref(m.__name__) for m in command_models],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {
+                m.model_fields["type"].default: _REF.format(model=m.__name__)
+                for m in command_models
+            },
+        },
     }
-    delivery_id = {
-        "name": "delivery_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-    }
+    state_schema = TypeAdapter(State).json_schema()
+    delivery_id = _path_id("delivery_id")
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Delivery Center", "version": "1"},
+        "info": {
+            "title": "Delivery Center",
+            "version": "1",
+            "description": (
+                "Commands answer 202 once the broker has confirmed them and are applied "
+                "asynchronously; read their outcome at /v1/commands/{command_id}."
+            ),
+        },
         "components": {
             "schemas": components,
             "securitySchemes": {
@@ -61,75 +113,61 @@ def openapi_document() -> dict[str, Any]:
         },
         "security": [{"bearer": []}],
         "paths": {
+            **pages.openapi_paths(),
             "/v1/deliveries": {
                 "post": {
                     "summary": "Open a delivery for a paid order (marketplace, admin)",
                     "requestBody": {
                         "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": _REF.format(model="OpenDelivery")}
-                            }
-                        },
+                        "content": {"application/json": {"schema": _ref("OpenDelivery")}},
                     },
                     "responses": {
-                        "202": _json(_OBJECT, "accepted: {delivery_id, command_id}"),
-                        "409": _error("order open with other details"),
-                        "422": _error("invalid input"),
-                        "503": _error("broker unavailable"),
-                        **_AUTH_ERRORS,
+                        "202": _json("Opened", "accepted; the same order_id gives the same id"),
+                        "409": _error("the order is already open with other details"),
+                        **_JSON_BODY_ERRORS,
+                        **_CALLER_ERRORS,
                     },
                 },
                 "get": {
                     "summary": "The caller's deliveries (admin and marketplace: all)",
                     "parameters": [
-                        {
-                            "name": "state",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string"},
-                        },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "integer"},
-                        },
-                        {
-                            "name": "skip",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "integer"},
-                        },
+                        _query("state", state_schema, "only deliveries in this state"),
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, ""),
+                        _query("skip", {"type": "integer", "minimum": 0, "maximum": 10**9}, ""),
                     ],
                     "responses": {
-                        "200": _json(_OBJECT, "{deliveries: [...]}"),
+                        "200": _json("DeliveryList", "newest first"),
                         "400": _error("invalid query"),
-                        **_AUTH_ERRORS,
+                        **_CALLER_ERRORS,
                     },
                 },
             },
             "/v1/deliveries/{delivery_id}": {
                 "get": {
-                    "summary": "The whole delivery",
+                    "summary": "The whole delivery (its customer and ISV, admin, marketplace)",
                     "parameters": [delivery_id],
                     "responses": {
-                        "200": _json(_OBJECT, "the delivery"),
+                        "200": _json("DeliveryView", "the delivery"),
                         "404": _error("no such delivery for the caller"),
-                        **_AUTH_ERRORS,
+                        **_CALLER_ERRORS,
                     },
                 }
             },
             "/v1/deliveries/{delivery_id}/commands": {
                 "post": {
-                    "summary": "Send a command; applied asynchronously",
+                    "summary": "Send a command (its customer and ISV, admin); applied later",
                     "parameters": [
                         delivery_id,
                         {
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "schema": {"type": "string"},
+                            "description": "the same key and body give the same command id",
+                            "schema": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": MAX_IDEMPOTENCY_KEY,
+                            },
                         },
                     ],
                     "requestBody": {
@@ -137,35 +175,27 @@ def openapi_document() -> dict[str, Any]:
                         "content": {"application/json": {"schema": command_body}},
                     },
                     "responses": {
-                        "202": _json(_OBJECT, "accepted: {command_id}"),
+                        "202": _json("Accepted", "accepted: read its outcome later"),
                         "404": _error("no such delivery for the caller"),
-                        "422": _error("invalid input"),
-                        "503": _error("broker unavailable"),
-                        **_AUTH_ERRORS,
+                        **_JSON_BODY_ERRORS,
+                        **_CALLER_ERRORS,
                     },
                 }
             },
             "/v1/commands/{command_id}": {
                 "get": {
                     "summary": "A command's outcome: accepted, applied or rejected with reason",
-                    "parameters": [
-                        {
-                            "name": "command_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_path_id("command_id")],
                     "responses": {
-                        "200": _json(_OBJECT, "{command_id, delivery_id, type, status, reason}"),
-                        "404": _error("no such command for the caller"),
-                        **_AUTH_ERRORS,
+                        "200": _json("CommandOutcome", "the outcome so far"),
+                        "404": _error("no such command sent by the caller"),
+                        **_CALLER_ERRORS,
                     },
                 }
             },
             "/v1/deliveries/{delivery_id}/attachments": {
                 "post": {
-                    "summary": "Upload an attachment (multipart field 'file')",
+                    "summary": "Upload an attachment (its customer and ISV)",
                     "parameters": [delivery_id],
                     "requestBody": {
                         "required": True,
@@ -180,53 +210,148 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        "201": _json(
-                            _OBJECT, "{attachment_id, filename, size, content_type, sha256}"
-                        ),
+                        "201": _json("Attachment", "stored; its type judged from its bytes"),
+                        "400": _error("malformed multipart, no field 'file' or an empty file"),
                         "404": _error("no such delivery for the caller"),
-                        "413": _error("file too large"),
-                        **_AUTH_ERRORS,
+                        "413": _error("the file is larger than DC_MAX_ATTACHMENT_BYTES"),
+                        "415": _error("the body is not multipart/form-data"),
+                        **_CALLER_ERRORS,
                     },
                 }
             },
             "/v1/attachments/{attachment_id}": {
                 "get": {
-                    "summary": "Download an attachment's bytes",
-                    "parameters": [
-                        {
-                            "name": "attachment_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "summary": "Download an attachment (its delivery's customer and ISV, admin)",
+                    "parameters": [_path_id("attachment_id")],
                     "responses": {
-                        "200": {"description": "the file"},
+                        "200": {
+                            "description": (
+                                "the file, typed as judged from its bytes "
+                                "(application/octet-stream when unknown), "
+                                "with a safe Content-Disposition"
+                            ),
+                            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                        },
                         "404": _error("no such attachment for the caller"),
-                        **_AUTH_ERRORS,
+                        **_CALLER_ERRORS,
                     },
                 }
             },
             "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "security": [],
-                    "responses": {"200": _json(_OBJECT, "OpenAPI")},
-                }
+                "get": _public(
+                    "This document",
+                    {
+                        "200": {
+                            "description": "OpenAPI 3.1",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                )
+            },
+            "/docs": {
+                "get": _public(
+                    "This document as a page",
+                    {
+                        "200": {
+                            "description": "HTML",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
+                )
             },
             "/healthz": {
-                "get": {
-                    "summary": "The process is up",
-                    "security": [],
-                    "responses": {"200": _json(_OBJECT, "ok")},
-                }
+                "get": _public("The process is up", {"200": _json("Health", "ok")}),
+            },
+            "/metrics": {
+                "get": _public(
+                    "Prometheus metrics of the gateway",
+                    {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                )
             },
             "/readyz": {
-                "get": {
-                    "summary": "Broker and database reachable",
-                    "security": [],
-                    "responses": {"200": _json(_OBJECT, "ready"), "503": _error("not ready")},
-                }
+                "get": _public(
+                    "The broker and the database are reachable",
+                    {"200": _json("Health", "ready"), "503": _error("not ready")},
+                ),
             },
         },
     }
+
+
+_PAGE_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+    "code,pre{font-family:ui-monospace,monospace}pre{background:#f4f4f4;padding:.5rem;"
+    "overflow:auto}h2{margin-top:2rem;border-top:1px solid #ccc;padding-top:1rem}"
+    ".m{font-weight:bold;text-transform:uppercase}"
+)
+
+
+def _schema_name(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    if "oneOf" in schema:
+        return " | ".join(_schema_name(s) for s in schema["oneOf"])
+    return schema.get("type", "any")
+
+
+@lru_cache(maxsize=1)
+def docs_page() -> str:
+    """The document as a page that needs nothing from the network: routes, then schemas."""
+    document = openapi_document()
+    e = html.escape
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{e(document['info']['title'])} API</title><style>{_PAGE_STYLE}</style></head>",
+        f"<body><h1>{e(document['info']['title'])} API</h1>",
+        f"<p>{e(document['info']['description'])}</p>",
+        "<p>Every route but the public ones needs <code>Authorization: Bearer &lt;JWT&gt;</code>"
+        " (HS256, claims <code>sub</code>, <code>role</code>, <code>exp</code>). "
+        "The machine-readable document is <a href='/openapi.json'>/openapi.json</a>.</p>",
+    ]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            parts.append(
+                f"<h2><span class='m'>{e(method)}</span> <code>{e(path)}</code></h2>"
+                f"<p>{e(operation['summary'])}</p>"
+            )
+            if operation.get("security") == []:
+                parts.append("<p>Public: no token needed.</p>")
+            parameters = operation.get("parameters", [])
+            if parameters:
+                parts.append("<p>Parameters:</p><ul>")
+                parts.extend(
+                    f"<li><code>{e(p['name'])}</code> ({e(p['in'])}"
+                    f"{', required' if p.get('required') else ''}) {e(p.get('description', ''))}"
+                    "</li>"
+                    for p in parameters
+                )
+                parts.append("</ul>")
+            if "requestBody" in operation:
+                parts.append("<p>Body:</p><ul>")
+                parts.extend(
+                    f"<li><code>{e(media)}</code>: {e(_schema_name(content['schema']))}</li>"
+                    for media, content in operation["requestBody"]["content"].items()
+                )
+                parts.append("</ul>")
+            parts.append("<p>Answers:</p><ul>")
+            for status, response in operation["responses"].items():
+                shapes = ", ".join(
+                    _schema_name(c["schema"]) for c in response.get("content", {}).values()
+                )
+                parts.append(
+                    f"<li><code>{e(status)}</code> {e(response['description'])}"
+                    f"{' (' + e(shapes) + ')' if shapes else ''}</li>"
+                )
+            parts.append("</ul>")
+    parts.append("<h2>Schemas</h2>")
+    for name, schema in document["components"]["schemas"].items():
+        parts.append(
+            f"<h3 id='{e(name)}'>{e(name)}</h3><pre>{e(json.dumps(schema, indent=2))}</pre>"
+        )
+    parts.append("</body></html>")
+    return "".join(parts)

@@ -7,13 +7,18 @@ again under the same id, which the workflow applies once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
 
 import pika.exceptions
-from dramatiq.errors import ConnectionError as BrokerConnectionError
+
+try:  # dramatiq 2 renamed ConnectionError
+    from dramatiq.errors import BrokerConnectionError
+except ImportError:  # pragma: no cover - dramatiq 1.x
+    from dramatiq.errors import ConnectionError as BrokerConnectionError
 from pymongo.errors import DuplicateKeyError
 
 from services.bus import command_message, publish
@@ -29,6 +34,8 @@ log = logging.getLogger(__name__)
 #: Seconds a client should wait before retrying when the broker is unreachable.
 RETRY_AFTER_SECONDS = 5
 MAX_IDEMPOTENCY_KEY = 200
+#: Seconds to wait for the broker's confirm before answering 503.
+PUBLISH_TIMEOUT_SECONDS = 10.0
 
 
 def command_id_for(actor: Actor, key: str | None) -> str:
@@ -69,7 +76,23 @@ async def accept(gateway: Gateway, envelope: CommandEnvelope, body_hash: str) ->
                 "this Idempotency-Key was used for a different request; use a new key",
             ) from None
     try:
-        await publish(gateway.broker, command_message(envelope))
+        await asyncio.wait_for(
+            publish(gateway.broker, command_message(envelope)), PUBLISH_TIMEOUT_SECONDS
+        )
+    except TimeoutError as error:
+        # The publishing thread cannot be stopped: the command may still reach the queue, and
+        # its outcome then shows under this id. A retry with the same Idempotency-Key is safe.
+        log.warning("broker did not confirm command %s in time", envelope.command_id)
+        if fresh:
+            with contextlib.suppress(Exception):
+                await commands.delete_one({"_id": envelope.command_id})
+        raise HttpError(
+            503,
+            "broker_timeout",
+            f"the message broker did not confirm within {PUBLISH_TIMEOUT_SECONDS:g} s; "
+            "retry later (with an Idempotency-Key a retry is safe)",
+            retry_after=RETRY_AFTER_SECONDS,
+        ) from error
     except (BrokerConnectionError, pika.exceptions.AMQPError) as error:
         log.warning("broker unreachable, command %s not accepted: %s", envelope.command_id, error)
         if fresh:
@@ -82,3 +105,8 @@ async def accept(gateway: Gateway, envelope: CommandEnvelope, body_hash: str) ->
             "the message broker is unreachable; nothing was accepted, retry later",
             retry_after=RETRY_AFTER_SECONDS,
         ) from error
+    log.info(
+        "command %s accepted",
+        envelope.command.type,
+        extra={"delivery_id": envelope.delivery_id, "command_id": envelope.command_id},
+    )

@@ -1,4 +1,5 @@
-"""Reading request bodies: JSON that parses, then a pydantic model that validates."""
+"""Reading request bodies: JSON that parses, keys that cannot become operators or paths in a
+document, then a pydantic model that validates."""
 
 from __future__ import annotations
 
@@ -14,7 +15,28 @@ from services.gateway.errors import HttpError
 MAX_JSON_BYTES = 256 * 1024
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unsafe_key(body: Any) -> str | None:
+    """The path of the first key that starts with ``$``, holds a ``.`` or a NUL, if any."""
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else key
+                if key.startswith("$") or "." in key or "\x00" in key:
+                    return where
+                stack.append((where, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{index}", item) for index, item in enumerate(value))
+    return None
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object: 413 when too large, 400 when not JSON, 422 for unsafe keys."""
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise HttpError(
             413, "body_too_large", f"a JSON body may have at most {MAX_JSON_BYTES} bytes"
@@ -25,11 +47,22 @@ async def json_body(request: web.Request) -> dict[str, Any]:
             413, "body_too_large", f"a JSON body may have at most {MAX_JSON_BYTES} bytes"
         )
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        body = json.loads(raw, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
         raise HttpError(400, "malformed_json", f"the body is not valid JSON: {error}") from error
+    except RecursionError as error:
+        raise HttpError(400, "malformed_json", "the body is nested too deeply") from error
     if not isinstance(body, dict):
         raise HttpError(400, "malformed_json", "the body must be a JSON object")
+    unsafe = _unsafe_key(body)
+    if unsafe is not None:
+        message = "keys may not start with '$' or contain '.' or NUL"
+        raise HttpError(
+            422,
+            "invalid_input",
+            f"{unsafe}: {message}",
+            fields=[{"field": unsafe, "message": message}],
+        )
     return body
 
 

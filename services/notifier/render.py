@@ -175,7 +175,15 @@ def delivery_link(public_url: str, delivery_id: str) -> str:
     return f"{public_url.rstrip('/')}/v1/deliveries/{quote(delivery_id, safe='')}"
 
 
-def render(event: Event, recipient: Recipient, *, public_url: str, now: datetime) -> RenderedEmail:
+def render(
+    event: Event,
+    recipient: Recipient,
+    *,
+    public_url: str,
+    now: datetime,
+    link: str | None = None,
+) -> RenderedEmail:
+    """``link`` is the recipient's own signed link to the delivery's page, when there is one."""
     summary = event.delivery
     deadlines = [
         view for view in (deadline_view(d, now) for d in summary.deadlines) if view is not None
@@ -201,7 +209,7 @@ def render(event: Event, recipient: Recipient, *, public_url: str, now: datetime
         "deadlines": deadlines,
         "facts": facts,
         "details": details,
-        "link": delivery_link(public_url, summary.delivery_id),
+        "link": link or delivery_link(public_url, summary.delivery_id),
         "occurred_at": when(event.occurred_at),
     }
     return RenderedEmail(

@@ -36,10 +36,15 @@ import aiosmtplib
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from services.gateway.links import admin_url, page_url
 from services.notifier.render import one_line, render
 from services.notifier.rules import Recipient, recipients
 from shared.config import Settings
+from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS
 from shared.domain.events import Event
+from shared.domain.processes import PROCESSES
+from shared.domain.roles import Role
+from shared.domain.states import TERMINAL_STATES
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +98,30 @@ def smtp_failure(error: Exception) -> tuple[bool, str] | None:
     if isinstance(error, aiosmtplib.SMTPResponseException):
         return 500 <= error.code < 600, f"{error.code} {one_line(error.message)}"
     return None
+
+
+def recipient_link(settings: Settings, event: Event, recipient: Recipient) -> str | None:
+    """The recipient's signed link to the delivery's page, opening the form of what they are
+    to do next, if anything (opening it never does it: that takes a press)."""
+    summary = event.delivery
+    if recipient.role == Role.ADMIN:
+        return admin_url(settings)
+    party = summary.customer_id if recipient.role == Role.CUSTOMER else summary.isv_id
+    action = None
+    if recipient.must_act and event.to_state not in TERMINAL_STATES:
+        rows = PROCESSES[summary.process].rows_from(event.to_state)
+        action = next(
+            (
+                r.command
+                for r in rows
+                if r.role == recipient.role and r.command in PUBLIC_DELIVERY_COMMANDS
+            ),
+            None,
+        )
+    try:
+        return page_url(settings, summary.delivery_id, party, recipient.role, action)
+    except ValueError:
+        return None  # ids no page can be signed for (only hand-made events): the API link stays
 
 
 class Notifier:
@@ -256,7 +285,13 @@ class Notifier:
     def build(self, event: Event, recipient: Recipient) -> EmailMessage:
         """The email for ``recipient``: every header written through the default policy (which
         encodes non-ASCII and refuses CR/LF), every value from the event made one line."""
-        rendered = render(event, recipient, public_url=self.settings.public_url, now=self.clock())
+        rendered = render(
+            event,
+            recipient,
+            public_url=self.settings.public_url,
+            now=self.clock(),
+            link=recipient_link(self.settings, event, recipient),
+        )
         message = EmailMessage()
         message["From"] = self.settings.mail_from
         message["To"] = Address(addr_spec=recipient.email)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -45,6 +46,18 @@ def _lowercase(value: object) -> object:
 
 Email = Annotated[EmailStr, BeforeValidator(_lowercase)]
 
+#: Longest warranty period: beyond it a due date would not be a date.
+MAX_WARRANTY = timedelta(days=36_500)
+
+
+def _at_most_a_century(value: timedelta) -> timedelta:
+    if value > MAX_WARRANTY:
+        raise ValueError("warranty_period must be at most 100 years (P36500D)")
+    return value
+
+
+WarrantyPeriod = Annotated[Duration, AfterValidator(_at_most_a_century)]
+
 
 class _Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -73,7 +86,7 @@ class OpenDelivery(_Command):
     isv_email: Email
     process: ProcessName
     #: Required for ``double_check``: how long the warranty lasts after the first confirmation.
-    warranty_period: Duration | None = None
+    warranty_period: WarrantyPeriod | None = None
 
 
 class SubmitDemand(_Command):

@@ -32,6 +32,9 @@ async def test_every_worker_serves_its_named_series(api: Api, parties, system: S
     assert (
         "dc_deadlines_fired_total" in timers and "dc_deadline_firing_lag_seconds_bucket" in timers
     )
+    gateway = _metrics(system.env["DC_HTTP_PORT"])
+    assert 'route="/v1/deliveries/{delivery_id}/commands",status="202"' in gateway
+    assert "dc_http_request_seconds_bucket" in gateway
     notifier = _metrics(system.env["DC_NOTIFIER_METRICS_PORT"])
     assert "dc_emails_sent_total" in notifier and "dc_emails_failed_total" in notifier
 

@@ -1,0 +1,217 @@
+"""Signed links: an email's one click opens a delivery's page as one party, for a while.
+
+A link carries a token signed with ``DC_LINK_SECRET`` (itsdangerous, URL-safe, timestamped)
+that names one delivery, one party and their role; it is valid for ``DC_LINK_TTL`` after it was
+signed. An admin's link names no delivery (``*``) and opens every page and ``/admin``.
+
+Following a link never changes anything (mail scanners follow links): a press on the page is a
+POST that carries, besides the token, a CSRF token derived from it (:func:`csrf_token`).
+
+``python -m services.gateway.links admin`` prints an admin link;
+``python -m services.gateway.links delivery <delivery_id> <party_id> <role> [action]`` prints
+a party's link, both signed with the settings of the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote, urlencode
+
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from shared.config import Settings
+from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS
+from shared.domain.roles import Actor, Role
+
+#: Separates these tokens from anything else ever signed with the same secret.
+SALT = "delivery-center.link.v1"
+#: The delivery an admin's link names: all of them.
+ALL_DELIVERIES = "*"
+ADMIN_PARTY = "admin"
+#: Roles a link may carry: the people who get emails.
+LINK_ROLES = frozenset({Role.CUSTOMER, Role.ISV, Role.ADMIN})
+#: Where a delivery's page lives, under the public URL.
+PAGE_PREFIX = "/d/"
+_DELIVERY_ID = re.compile(r"^[a-f0-9]{32}$")
+_PARTY_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a valid link's token says."""
+
+    delivery_id: str
+    party_id: str
+    role: Role
+    signed_at: datetime
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(id=self.party_id, role=self.role)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def opens(self, delivery_id: str) -> bool:
+        """This link may open ``delivery_id``'s page (its party is checked against the delivery
+        separately)."""
+        if self.is_admin:
+            return self.delivery_id == ALL_DELIVERIES
+        return self.delivery_id == delivery_id
+
+
+class LinkError(Exception):
+    """The token is not a valid link; ``kind`` is ``malformed``, ``tampered`` or ``expired``."""
+
+    def __init__(self, kind: str, message: str, expired_at: datetime | None = None):
+        super().__init__(message)
+        self.kind, self.message, self.expired_at = kind, message, expired_at
+
+
+def _serializer(settings: Settings, signed_at: datetime | None = None) -> URLSafeTimedSerializer:
+    if signed_at is None:
+        return URLSafeTimedSerializer(settings.link_secret, salt=SALT)
+    stamp = int(signed_at.timestamp())
+
+    class _SignedAt(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return stamp
+
+    return URLSafeTimedSerializer(settings.link_secret, salt=SALT, signer=_SignedAt)
+
+
+def _check(delivery_id: str, party_id: str, role: Role) -> None:
+    if role not in LINK_ROLES:
+        allowed = ", ".join(sorted(LINK_ROLES))
+        raise ValueError(f"a link's role is one of {allowed}, not {role}")
+    if role == Role.ADMIN:
+        if delivery_id != ALL_DELIVERIES:
+            raise ValueError("an admin link names every delivery ('*')")
+    elif not _DELIVERY_ID.fullmatch(delivery_id):
+        raise ValueError(f"not a delivery id: {delivery_id!r}")
+    if not isinstance(party_id, str) or not _PARTY_ID.fullmatch(party_id):
+        raise ValueError("a party id is 1 to 200 characters without control characters")
+
+
+def sign_link(
+    settings: Settings,
+    delivery_id: str,
+    party_id: str,
+    role: Role | str,
+    *,
+    signed_at: datetime | None = None,
+) -> str:
+    """The token of a link to ``delivery_id`` for ``party_id`` as ``role``.
+
+    ``signed_at`` backdates the signature (tests of expiry); by default it is now.
+    """
+    role = Role(role)
+    _check(delivery_id, party_id, role)
+    payload = {"d": delivery_id, "p": party_id, "r": role.value}
+    return _serializer(settings, signed_at).dumps(payload)
+
+
+def sign_admin_link(settings: Settings, *, signed_at: datetime | None = None) -> str:
+    return sign_link(settings, ALL_DELIVERIES, ADMIN_PARTY, Role.ADMIN, signed_at=signed_at)
+
+
+def read_link(settings: Settings, token: str) -> Link:
+    """The link ``token`` stands for; :class:`LinkError` if it was changed, is too old or is
+    not a link at all."""
+    if not token:
+        raise LinkError("malformed", "the link has no token")
+    if len(token) > 2000:
+        raise LinkError("malformed", "the link's token is far too long")
+    serializer = _serializer(settings)
+    max_age = int(settings.link_ttl.total_seconds())
+    try:
+        payload, stamp = serializer.loads(token, max_age=max_age, return_timestamp=True)
+    except SignatureExpired as error:
+        signed = error.date_signed
+        expired_at = signed + settings.link_ttl if signed else None
+        raise LinkError("expired", "the link has expired", expired_at) from error
+    except BadData as error:
+        raise LinkError("tampered", "the link has been changed or was not signed here") from error
+    try:
+        delivery_id, party_id, role = payload["d"], payload["p"], Role(payload["r"])
+        _check(delivery_id, party_id, role)
+    except (KeyError, TypeError, ValueError) as error:
+        raise LinkError("malformed", "the link's token does not name a delivery") from error
+    return Link(delivery_id, party_id, role, stamp.astimezone(UTC))
+
+
+def _base(settings: Settings) -> str:
+    return settings.public_url.rstrip("/")
+
+
+def page_path(delivery_id: str, token: str, action: str | None = None, **query: str) -> str:
+    """The path (and query) of a delivery's page for a link token, relative to the site."""
+    params = {"t": token}
+    if action is not None:
+        params["action"] = action
+    params.update(query)
+    fragment = f"#act-{action}" if action is not None else ""
+    return f"{PAGE_PREFIX}{quote(delivery_id, safe='')}?{urlencode(params)}{fragment}"
+
+
+def page_url(
+    settings: Settings,
+    delivery_id: str,
+    party_id: str,
+    role: Role | str,
+    action: str | None = None,
+) -> str:
+    """The absolute URL (under ``DC_PUBLIC_URL``) of ``delivery_id``'s page, signed for
+    ``party_id`` as ``role``; with ``action`` (a command type) the page opens with that
+    action's form ready. Opening it never performs the action.
+
+    For ``role="admin"`` (the emails to ``DC_ADMIN_EMAIL``) the token is an admin's, which
+    opens every delivery's page and ``/admin``; ``party_id`` is then the admin's name
+    (``"admin"``)."""
+    if action is not None and action not in PUBLIC_DELIVERY_COMMANDS:
+        known = ", ".join(sorted(PUBLIC_DELIVERY_COMMANDS))
+        raise ValueError(f"action must be one of: {known}")
+    if not _DELIVERY_ID.fullmatch(delivery_id):
+        raise ValueError(f"not a delivery id: {delivery_id!r}")
+    scope = ALL_DELIVERIES if Role(role) == Role.ADMIN else delivery_id
+    token = sign_link(settings, scope, party_id, role)
+    return _base(settings) + page_path(delivery_id, token, action)
+
+
+def admin_url(settings: Settings) -> str:
+    """The absolute URL of the administrators' list of deliveries, signed for an admin."""
+    return f"{_base(settings)}/admin?{urlencode({'t': sign_admin_link(settings)})}"
+
+
+def csrf_token(settings: Settings, token: str, delivery_id: str) -> str:
+    """The form token a POST for ``delivery_id`` under link ``token`` must carry."""
+    message = f"csrf\x00{delivery_id}\x00{token}".encode()
+    return hmac.new(settings.link_secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def csrf_ok(settings: Settings, token: str, delivery_id: str, given: str | None) -> bool:
+    if not given:
+        return False
+    return hmac.compare_digest(csrf_token(settings, token, delivery_id), given)
+
+
+def main(argv: list[str]) -> int:
+    settings = Settings()
+    if argv[:1] == ["admin"] and len(argv) == 1:
+        print(admin_url(settings))
+        return 0
+    if argv[:1] == ["delivery"] and len(argv) in (4, 5):
+        print(page_url(settings, *argv[1:]))
+        return 0
+    print(__doc__.split("\n\n")[-1], file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover - a command for people
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,38 @@
+"""ensure_chromium: uses the Chromium that is there, installs Debian's when it is not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.infra import browser
+from services.infra.provision import ProvisionError
+
+
+def test_an_installed_chromium_is_used_as_is(monkeypatch, tmp_path: Path):
+    launcher = tmp_path / "chromium"
+    launcher.touch()
+    monkeypatch.setattr(browser, "CHROMIUM", launcher)
+    monkeypatch.setattr(browser, "apt_install", lambda *p: pytest.fail("nothing to install"))
+    assert browser.ensure_chromium() == launcher
+
+
+def test_a_missing_chromium_is_installed_with_apt(monkeypatch, tmp_path: Path):
+    launcher = tmp_path / "chromium"
+    installed: list[tuple[str, ...]] = []
+    monkeypatch.setattr(browser, "CHROMIUM", launcher)
+    monkeypatch.setattr(browser, "find_program", lambda name, *also: None)
+    monkeypatch.setattr(
+        browser, "apt_install", lambda *packages: (installed.append(packages), launcher.touch())
+    )
+    assert browser.ensure_chromium() == launcher
+    assert installed == [("chromium",)]
+
+
+def test_an_install_that_leaves_no_chromium_is_an_error(monkeypatch, tmp_path: Path):
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "chromium")
+    monkeypatch.setattr(browser, "find_program", lambda name, *also: None)
+    monkeypatch.setattr(browser, "apt_install", lambda *packages: None)
+    with pytest.raises(ProvisionError, match="no chromium launcher"):
+        browser.ensure_chromium()

@@ -1,0 +1,78 @@
+"""HTTP by hand over a socket, for what a polite client never does: lie about sizes, stop
+sending half way, put odd bytes in part headers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass
+class RawAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+async def read_answer(reader: asyncio.StreamReader, timeout: float = 10.0) -> RawAnswer:
+    """One HTTP/1.1 answer; interim ``100 Continue`` answers are skipped."""
+    async with asyncio.timeout(timeout):
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            headers = {}
+            for line in lines[1:]:
+                if line:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+            if status != 100:
+                break
+        length = int(headers.get("content-length", "0"))
+        body = await reader.readexactly(length) if length else b""
+    return RawAnswer(status, headers, body)
+
+
+async def connect(base_url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    parts = urlsplit(base_url)
+    return await asyncio.open_connection(parts.hostname, parts.port)
+
+
+def request_head(method: str, path: str, headers: dict[str, str]) -> bytes:
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: gateway",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def send(
+    base_url: str, method: str, path: str, headers: dict[str, str], body: bytes = b""
+) -> RawAnswer:
+    reader, writer = await connect(base_url)
+    try:
+        writer.write(request_head(method, path, {**headers, "Content-Length": str(len(body))}))
+        writer.write(body)
+        await writer.drain()
+        return await read_answer(reader)
+    finally:
+        writer.close()
+
+
+BOUNDARY = "dc-test-boundary-7f3a"
+
+
+def multipart_file(content: bytes, disposition: str) -> tuple[dict[str, str], bytes]:
+    """A multipart/form-data body with one part whose Content-Disposition is ``disposition``
+    exactly as given (raw bytes, no client escaping)."""
+    body = (
+        (
+            f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+    return {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}, body
