@@ -67,7 +67,11 @@ class Workflow:
         assert self._relay is not None
         pending = await applier.store.with_pending_outbox(utc_now() - STALE_OUTBOX_AFTER, limit=500)
         for document in pending:
-            await self._relay.relay(document["_id"], document.get("outbox", []))
+            async with applier.locks.hold(document["_id"]):
+                # Read again under the lock: a command may have relayed it meanwhile.
+                stored = await applier.store.load(document["_id"])
+                if stored is not None:
+                    await self._relay.relay(document["_id"], stored.outbox)
         return len(pending)
 
 

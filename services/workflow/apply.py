@@ -10,6 +10,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.bootstrap import utc_now
+from services.workflow.locks import KeyedLocks
 from services.workflow.relay import OutboxRelay
 from services.workflow.store import Conflict, DeliveryStore
 from shared.contracts.messages import CommandEnvelope
@@ -36,7 +37,9 @@ class CommandApplier:
         attachments: AsyncCollection,
         policy: Policy,
         clock: Callable[[], datetime] = utc_now,
+        locks: KeyedLocks | None = None,
     ):
+        self.locks = locks or KeyedLocks()
         self.store = store
         self.relay = relay
         self.attachments = attachments
@@ -45,14 +48,15 @@ class CommandApplier:
 
     async def apply(self, envelope: CommandEnvelope) -> str:
         """Apply the command and record its outcome; returns ``applied`` or ``rejected``."""
-        for _ in range(MAX_CONFLICT_RETRIES):
-            try:
-                status, reason, message = await self._attempt(envelope)
-                break
-            except Conflict:
-                continue
-        else:
-            raise ConflictsExhausted(envelope.delivery_id)
+        async with self.locks.hold(envelope.delivery_id):
+            for _ in range(MAX_CONFLICT_RETRIES):
+                try:
+                    status, reason, message = await self._attempt(envelope)
+                    break
+                except Conflict:
+                    continue
+            else:
+                raise ConflictsExhausted(envelope.delivery_id)
         await self.store.record_outcome(
             envelope.command_id,
             delivery_id=envelope.delivery_id,

@@ -231,7 +231,7 @@ async def test_each_process_emails_whom_the_rules_say_and_nobody_else(
         assert delivery_id in message["Subject"]
         for part in (text, html):
             assert delivery_id in part and opened["order_id"] in part
-            assert f"/v1/deliveries/{delivery_id}" in part
+            assert f"/d/{delivery_id}?t=" in part  # the reader's own signed link
         assert ("What to do next:" in text) == ("Action needed" in message["Subject"])
 
 

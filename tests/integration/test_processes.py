@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 from datetime import datetime
@@ -214,3 +215,24 @@ async def test_resolving_a_dispute_by_termination(api: Api, parties):
     delivery = await api.delivery(delivery_id, customer)
     assert delivery["state"] == "terminated"
     assert delivery["dispute"]["status"] == "resolved"
+
+
+async def test_concurrent_commands_on_one_delivery_are_all_kept(api: Api, parties):
+    """Ten requests at once on one delivery: each is applied, none overwrites another."""
+    customer, isv = parties["customer"], parties["isv"]
+    opened = await api.open_delivery(
+        parties["marketplace"], customer, isv, process="double_check", warranty_period="P30D"
+    )
+    delivery_id = opened["delivery_id"]
+    await _applied(api, delivery_id, customer, DEMAND)
+    await _applied(api, delivery_id, isv, {"type": "finish"})
+    await _applied(api, delivery_id, customer, {"type": "confirm"})
+    before = (await api.delivery(delivery_id, customer))["version"]
+    bodies = [{"type": "request_warranty_service", "description": f"issue {n}"} for n in range(10)]
+    outcomes = await asyncio.gather(*(api.command(delivery_id, customer, b) for b in bodies))
+    assert {o["status"] for o in outcomes} == {"applied"}
+    delivery = await api.delivery(delivery_id, customer)
+    assert delivery["version"] == before + 10
+    assert sorted(r["description"] for r in delivery["warranty_requests"]) == sorted(
+        b["description"] for b in bodies
+    )
