@@ -73,7 +73,7 @@ def content_disposition(name: str) -> str:
 
 
 #: What aiohttp raises on a multipart body it cannot parse.
-_MALFORMED = (ValueError, AssertionError, KeyError, HttpProcessingError)
+MALFORMED_MULTIPART = (ValueError, AssertionError, KeyError, HttpProcessingError)
 
 
 def _too_large(limit: int) -> HttpError:
@@ -119,7 +119,7 @@ async def _file_part(request: web.Request) -> BodyPartReader:
                 break
             if isinstance(part, BodyPartReader) and part.name == "file":
                 return part
-    except _MALFORMED as error:
+    except MALFORMED_MULTIPART as error:
         raise HttpError(
             400, "malformed_multipart", f"the multipart body is malformed: {error}"
         ) from error
@@ -152,7 +152,7 @@ async def upload(request: web.Request) -> web.Response:
         # Do not drain the rest of an oversized upload: answer at once and hang up.
         response.force_close()
         return response
-    except _MALFORMED as error:
+    except MALFORMED_MULTIPART as error:
         raise HttpError(
             400, "malformed_multipart", f"the multipart body is malformed: {error}"
         ) from error

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from services.bootstrap import is_transient_db_error
 from services.collections import ATTACHMENTS, COMMAND_OUTCOMES, COMMANDS, DELIVERIES
-from services.gateway.attachments import content_disposition, safe_filename
+from services.gateway.attachments import MALFORMED_MULTIPART, content_disposition, safe_filename
 from services.gateway.context import Gateway, gateway_of, is_party
 from services.gateway.errors import HttpError
 from services.gateway.links import (
@@ -922,7 +922,12 @@ async def press(request: web.Request) -> web.StreamResponse:
     """A button on the page: validate, store files, accept the command, go to its outcome."""
     delivery_id = request.match_info["delivery_id"]
     gateway = gateway_of(request)
-    form = await request.post()
+    try:
+        form = await request.post()
+    except MALFORMED_MULTIPART as error:
+        raise PageError(
+            400, "This form could not be read", "The browser sent a form we cannot read."
+        ) from error
     token = _text(form, "t")
     link = link_of(request, token, delivery_id)
     if not csrf_ok(gateway.settings, token, delivery_id, _text(form, "csrf")):
@@ -1175,6 +1180,7 @@ def openapi_paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "303": {"description": "accepted: see the page for the outcome"},
+                    "400": html("the form could not be read"),
                     "413": html("a file is too large"),
                     "422": html("the form again, each field's problem beside it"),
                     "503": html("the broker or the database is unreachable; nothing was done"),

@@ -36,7 +36,7 @@ import aiosmtplib
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from services.gateway.links import admin_url, page_url
+from services.gateway.links import page_url
 from services.notifier.render import one_line, render
 from services.notifier.rules import Recipient, recipients
 from shared.config import Settings
@@ -104,9 +104,9 @@ def recipient_link(settings: Settings, event: Event, recipient: Recipient) -> st
     """The recipient's signed link to the delivery's page, opening the form of what they are
     to do next, if anything (opening it never does it: that takes a press)."""
     summary = event.delivery
-    if recipient.role == Role.ADMIN:
-        return admin_url(settings)
-    party = summary.customer_id if recipient.role == Role.CUSTOMER else summary.isv_id
+    party = {Role.CUSTOMER: summary.customer_id, Role.ISV: summary.isv_id}.get(
+        recipient.role, "admin"  # an admin link opens every delivery's page, and /admin
+    )
     action = None
     if recipient.must_act and event.to_state not in TERMINAL_STATES:
         rows = PROCESSES[summary.process].rows_from(event.to_state)
