@@ -14,6 +14,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_urldispatcher import _default_expect_handler
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
+from pymongo.asynchronous.database import AsyncDatabase
 
 from services.collections import ATTACHMENTS, DELIVERIES
 from services.gateway.context import caller, gateway_of, is_party
@@ -189,9 +190,16 @@ async def download(request: web.Request) -> web.StreamResponse:
     if record is None or delivery is None or not is_party(actor, delivery):
         raise HttpError(404, "not_found", f"no attachment {attachment_id} for this caller")
     try:
-        stream = await AsyncGridFSBucket(gateway.db).open_download_stream(attachment_id)
+        return await stream_file(request, gateway.db, record)
     except NoFile as error:
         raise HttpError(404, "not_found", f"attachment {attachment_id} has no content") from error
+
+
+async def stream_file(
+    request: web.Request, db: AsyncDatabase, record: dict, **headers: str
+) -> web.StreamResponse:
+    """Stream a stored file with safe headers; raises NoFile if its content is missing."""
+    stream = await AsyncGridFSBucket(db).open_download_stream(record["_id"])
     response = web.StreamResponse(
         headers={
             "Content-Type": record["content_type"],
@@ -199,6 +207,7 @@ async def download(request: web.Request) -> web.StreamResponse:
             "Content-Disposition": content_disposition(record["filename"]),
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",
+            **headers,
         }
     )
     await response.prepare(request)

@@ -28,7 +28,11 @@ from pydantic import ValidationError
 
 from services.bootstrap import is_transient_db_error
 from services.collections import ATTACHMENTS, COMMAND_OUTCOMES, COMMANDS, DELIVERIES
-from services.gateway.attachments import MALFORMED_MULTIPART, content_disposition, safe_filename
+from services.gateway.attachments import (
+    MALFORMED_MULTIPART,
+    safe_filename,
+    stream_file,
+)
 from services.gateway.context import Gateway, gateway_of, is_party
 from services.gateway.errors import HttpError
 from services.gateway.links import (
@@ -756,25 +760,14 @@ async def delivery_file(request: web.Request) -> web.StreamResponse:
     if record is None or record.get("delivery_id") != delivery_id:
         raise PageError(404, "No such file", "This delivery has no such file.")
     try:
-        stream = await AsyncGridFSBucket(gateway.db).open_download_stream(attachment_id)
+        return await stream_file(
+            request,
+            gateway.db,
+            record,
+            **{"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
+        )
     except NoFile as error:
         raise PageError(404, "No such file", "This file's content is missing.") from error
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": record["content_type"],
-            "Content-Length": str(record["size"]),
-            "Content-Disposition": content_disposition(record["filename"]),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-store",
-        }
-    )
-    await response.prepare(request)
-    while chunk := await stream.readchunk():
-        await response.write(chunk)
-    await response.write_eof()
-    return response
 
 
 # --- presses ---------------------------------------------------------------------------------
