@@ -105,7 +105,8 @@ def recipient_link(settings: Settings, event: Event, recipient: Recipient) -> st
     to do next, if anything (opening it never does it: that takes a press)."""
     summary = event.delivery
     party = {Role.CUSTOMER: summary.customer_id, Role.ISV: summary.isv_id}.get(
-        recipient.role, "admin"  # an admin link opens every delivery's page, and /admin
+        recipient.role,
+        "admin",  # an admin link opens every delivery's page, and /admin
     )
     action = None
     if recipient.must_act and event.to_state not in TERMINAL_STATES:

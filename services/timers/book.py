@@ -153,11 +153,3 @@ class DeadlineBook:
             with contextlib.suppress(Exception):
                 await self.db[name].drop()  # nothing in it can ever fire again
         return bool(done.modified_count)
-
-    async def pending(self) -> int:
-        """How many deadlines are active across all buckets (for operators; it reads them all)."""
-        total = 0
-        for name in await self.db.list_collection_names():
-            if name.startswith(BUCKET_PREFIX):
-                total += await self.db[name].count_documents({"status": "active"})
-        return total

@@ -186,7 +186,3 @@ COMMAND_MODELS: dict[str, type[_Command]] = {
 PUBLIC_DELIVERY_COMMANDS = frozenset(COMMAND_MODELS) - {"open_delivery", "expire_deadline"}
 
 command_adapter: TypeAdapter[Command] = TypeAdapter(Command)
-
-
-def warranty_seconds(period: timedelta | None) -> int | None:
-    return None if period is None else int(period.total_seconds())
