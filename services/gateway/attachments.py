@@ -21,7 +21,7 @@ from services.gateway.context import caller, gateway_of, is_party
 from services.gateway.errors import HttpError
 from services.gateway.views import attachment_view
 from shared.domain.files import content_type_of, sniff_type
-from shared.domain.roles import Role
+from shared.domain.roles import Actor, Role
 
 routes = web.RouteTableDef()
 
@@ -159,12 +159,21 @@ async def upload(request: web.Request) -> web.Response:
         ) from error
     if not data:
         raise HttpError(400, "file_empty", "the uploaded file is empty")
+    record = await store_file(gateway.db, delivery_id, part.filename, data, actor)
+    return web.json_response(attachment_view(record), status=201)
+
+
+async def store_file(
+    db: AsyncDatabase, delivery_id: str, filename: str | None, data: bytes, actor: Actor
+) -> dict:
+    """Keep an uploaded file: its bytes in GridFS, its facts (size, sniffed type, sha256)
+    beside them; returns the facts."""
     attachment_id = uuid.uuid4().hex
     detected = sniff_type(data)
     record = {
         "_id": attachment_id,
         "delivery_id": delivery_id,
-        "filename": safe_filename(part.filename),
+        "filename": safe_filename(filename),
         "size": len(data),
         "detected_type": detected,
         "content_type": content_type_of(detected),
@@ -172,10 +181,9 @@ async def upload(request: web.Request) -> web.Response:
         "uploaded_by": actor.model_dump(),
         "uploaded_at": datetime.now(UTC),
     }
-    bucket = AsyncGridFSBucket(gateway.db)
-    await bucket.upload_from_stream_with_id(attachment_id, record["filename"], data)
-    await gateway.db[ATTACHMENTS].insert_one(record)
-    return web.json_response(attachment_view(record), status=201)
+    await AsyncGridFSBucket(db).upload_from_stream_with_id(attachment_id, record["filename"], data)
+    await db[ATTACHMENTS].insert_one(record)
+    return record
 
 
 @routes.get("/v1/attachments/{attachment_id}")

@@ -10,7 +10,6 @@ which shows the command as pending until its outcome is recorded, then applied o
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 import uuid
@@ -21,7 +20,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import ValidationError
@@ -30,9 +28,9 @@ from services.bootstrap import is_transient_db_error
 from services.collections import ATTACHMENTS, COMMAND_OUTCOMES, COMMANDS, DELIVERIES
 from services.gateway.attachments import (
     MALFORMED_MULTIPART,
-    safe_filename,
     stream_file,
 )
+from services.gateway.attachments import store_file as keep_attachment
 from services.gateway.context import Gateway, gateway_of, is_party
 from services.gateway.errors import HttpError
 from services.gateway.links import (
@@ -47,7 +45,6 @@ from services.gateway.publishing import accept, command_id_for
 from services.gateway.requests import fingerprint
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import COMMAND_MODELS
-from shared.domain.files import content_type_of, sniff_type
 from shared.domain.processes import GLOBAL_COMMANDS, PROCESSES, next_actors
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, DeadlineKind, ProcessName, State
@@ -856,23 +853,8 @@ async def store_file(
         return None, f"The file {part.filename} is too large: at most {size_words(limit)} each"
     if not data:
         return None, f"The file {part.filename} is empty"
-    attachment_id = uuid.uuid4().hex
-    detected = sniff_type(data)
-    record = {
-        "_id": attachment_id,
-        "delivery_id": delivery_id,
-        "filename": safe_filename(part.filename),
-        "size": len(data),
-        "detected_type": detected,
-        "content_type": content_type_of(detected),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "uploaded_by": link.actor.model_dump(),
-        "uploaded_at": datetime.now(UTC),
-    }
-    bucket = AsyncGridFSBucket(gateway.db)
-    await bucket.upload_from_stream_with_id(attachment_id, record["filename"], data)
-    await gateway.db[ATTACHMENTS].insert_one(record)
-    return attachment_id, None
+    record = await keep_attachment(gateway.db, delivery_id, part.filename, data, link.actor)
+    return record["_id"], None
 
 
 def _upload_problems(uploads: list[web.FileField], limit: int) -> dict[str, str]:
