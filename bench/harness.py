@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import pika
 from pymongo import MongoClient
 
 from services.bus import command_message
 from services.infra.mailsink import MailSink
-from services.infra.vhosts import MANAGEMENT_PORT, create_vhost, delete_vhost
+from services.infra.vhosts import MANAGEMENT_PORT, consumer_count, create_vhost, delete_vhost
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import Confirm, Contact, Finish, OpenDelivery, SubmitDemand
@@ -160,17 +159,6 @@ def isolated(settings: Settings, prefix: str = "dc_bench") -> Iterator[Isolated]
             client.drop_database(name)
         with contextlib.suppress(Exception):
             delete_vhost(settings.amqp_url, name)
-
-
-def consumer_count(amqp_url: str, queue: str) -> int:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        return connection.channel().queue_declare(queue, passive=True).method.consumer_count
-    except pika.exceptions.ChannelClosedByBroker:
-        return 0
-    finally:
-        with contextlib.suppress(Exception):
-            connection.close()
 
 
 def free_port() -> int:

@@ -1,5 +1,5 @@
 """RabbitMQ virtual hosts through the management API: one per test run or benchmark, so no two
-systems on one broker ever share a queue."""
+systems on one broker ever share a queue; and how many consumers a queue has."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import base64
 import json
 import urllib.request
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+import pika
 
 #: The management plugin's HTTP port (enabled by the provisioning).
 MANAGEMENT_PORT = 15672
@@ -37,3 +39,15 @@ def create_vhost(amqp_url: str, name: str) -> str:
 
 def delete_vhost(amqp_url: str, name: str) -> None:
     _management(amqp_url, "DELETE", f"vhosts/{name}")
+
+
+def consumer_count(amqp_url: str, queue: str) -> int:
+    """Consumers attached to ``queue`` (0 if it does not exist yet)."""
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        return connection.channel().queue_declare(queue, passive=True).method.consumer_count
+    except pika.exceptions.ChannelClosedByBroker:
+        return 0
+    finally:
+        if connection.is_open:
+            connection.close()

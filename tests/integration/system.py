@@ -16,11 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pika
 from pymongo import MongoClient
 
 from services.infra.provision import ensure_infrastructure
-from services.infra.vhosts import create_vhost, delete_vhost
+from services.infra.vhosts import consumer_count, create_vhost, delete_vhost
 from shared.config import Settings
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 
@@ -34,16 +33,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def consumer_count(amqp_url: str, queue: str) -> int:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        return connection.channel().queue_declare(queue, passive=True).method.consumer_count
-    except pika.exceptions.ChannelClosedByBroker:
-        return 0
-    finally:
-        connection.close()
 
 
 @dataclass
