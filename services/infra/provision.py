@@ -9,18 +9,21 @@ database; a developer's machine with both already running is left alone.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from rich.console import Console
@@ -309,13 +312,34 @@ def _rabbitmq_node_running(sbin: Path) -> bool:
 
 # --- FerretDB --------------------------------------------------------------------------------
 
+#: Our changes to FerretDB, applied in name order at build time; each file's header says why.
+FERRETDB_PATCHES = tuple(sorted((Path(__file__).parent / "ferretdb_patches").glob("*.patch")))
+
 
 def ensure_ferretdb(settings: Settings) -> None:
+    """Make ``DC_MONGO_URL`` answer: start the project's FerretDB build when nothing does.
+
+    A FerretDB that this project started earlier from another build (an older one, or one
+    without today's patches) is stopped and started again on the current build; any other
+    server that answers is the user's and left alone.
+    """
     host, port = mongo_address(settings.mongo_url)
     where = f"{host}:{port}"
+    home = settings.state_dir / "ferretdb"
     if mongo_reachable(settings.mongo_url):
-        console.print(f"MongoDB: reachable at {where}, nothing to do")
-        return
+        running = _our_ferretdb(home)
+        if running is None:
+            console.print(f"MongoDB: reachable at {where}, nothing to do")
+            return
+        binary = ferretdb_binary(settings.state_dir)
+        if running.executable == binary:
+            console.print(f"MongoDB: our FerretDB build {binary.name} answers at {where}")
+            return
+        console.print(
+            f"MongoDB: our FerretDB at {where} runs {running.executable.name}, not the current "
+            f"build {binary.name}; restarting it"
+        )
+        stop_ferretdb(running.pid)
     if not is_loopback(host):
         raise ProvisionError(
             f"MongoDB at {where} (DC_MONGO_URL) is unreachable; only a server on this machine "
@@ -327,9 +351,59 @@ def ensure_ferretdb(settings: Settings) -> None:
             "stop it or point DC_MONGO_URL elsewhere"
         )
     console.print(f"MongoDB: nothing answers at {where}, starting FerretDB {FERRETDB_VERSION}")
+    start_ferretdb(ferretdb_binary(settings.state_dir), host, port, home)
 
-    binary = ferretdb_binary(settings.state_dir)
-    home = settings.state_dir / "ferretdb"
+
+class RunningFerretDB(NamedTuple):
+    pid: int
+    #: The binary the process runs (``/proc/<pid>/exe``).
+    executable: Path
+
+
+def _our_ferretdb(home: Path) -> RunningFerretDB | None:
+    """The FerretDB process this project started with ``home`` as its state dir, if it runs."""
+    try:
+        pid = int((home / "ferretdb.pid").read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        executable = Path(os.readlink(f"/proc/{pid}/exe"))
+    except (OSError, ValueError):
+        return None
+    if f"--state-dir={home}".encode() not in command:
+        return None  # the pid was reused by another process
+    # A binary replaced on disk shows as "<path> (deleted)": it is not the current build.
+    return RunningFerretDB(pid, executable)
+
+
+def stop_ferretdb(pid: int, timeout: float = 30.0) -> None:
+    """Stop a FerretDB process: SIGTERM, then SIGKILL if it is still there after ``timeout`` s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists():
+        if _is_zombie(pid):
+            return
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.1)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def start_ferretdb(binary: Path, host: str, port: int, home: Path) -> subprocess.Popen[bytes]:
+    """Start ``binary`` on ``host:port`` with its SQLite files under ``home/data``.
+
+    Returns the running process once it answers a ping; raises ProvisionError (after killing
+    it) if it exits or does not answer within FERRETDB_TIMEOUT seconds. The pid goes to
+    ``home/ferretdb.pid`` and the output to ``home/ferretdb.log``.
+    """
+    where = f"{host}:{port}"
     data = home / "data"
     data.mkdir(parents=True, exist_ok=True)
     log_path = home / "ferretdb.log"
@@ -357,11 +431,12 @@ def ensure_ferretdb(settings: Settings) -> None:
             start_new_session=True,
         )
     (home / "ferretdb.pid").write_text(f"{process.pid}\n")
-    console.print(f"started FerretDB (pid {process.pid}, data in {data}, log {log_path})")
+    console.print(f"started FerretDB {binary.name} (pid {process.pid}, data in {data})")
+    url = f"mongodb://{f'[{host}]' if ':' in host else host}:{port}/"
     try:
         wait_until(
             f"FerretDB at {where}",
-            lambda: mongo_reachable(settings.mongo_url, timeout_ms=500),
+            lambda: mongo_reachable(url, timeout_ms=500),
             FERRETDB_TIMEOUT,
             alive=lambda: process.poll() is None,
             hint=f"See {log_path}.",
@@ -370,13 +445,29 @@ def ensure_ferretdb(settings: Settings) -> None:
         if process.poll() is None:
             process.kill()
         raise
+    return process
 
 
-def ferretdb_binary(state_dir: Path) -> Path:
-    """The cached FerretDB binary, built from the Go module proxy's source when missing."""
-    binary = state_dir / "bin" / "ferretdb"
+def ferretdb_build_id(patches: Sequence[Path] = FERRETDB_PATCHES) -> str:
+    """The name of a build: FerretDB's version and a digest of the patches' names and text.
+
+    ``v1.24.2-published`` without patches; otherwise ``v1.24.2-<12 hex digits>``, so editing,
+    adding or removing a patch makes another binary.
+    """
+    if not patches:
+        return f"{FERRETDB_VERSION}-published"
+    digest = hashlib.sha256()
+    for patch in patches:
+        digest.update(patch.name.encode() + b"\0" + patch.read_bytes() + b"\0")
+    return f"{FERRETDB_VERSION}-{digest.hexdigest()[:12]}"
+
+
+def ferretdb_binary(state_dir: Path, patches: Sequence[Path] = FERRETDB_PATCHES) -> Path:
+    """The cached FerretDB binary for ``patches``, built from the Go module proxy's source
+    with them applied (``git apply``) when missing: ``<state_dir>/bin/ferretdb-<build id>``.
+    """
+    binary = state_dir / "bin" / f"ferretdb-{ferretdb_build_id(patches)}"
     if _ferretdb_version_ok(binary):
-        console.print(f"FerretDB: using the cached build {binary}")
         return binary
     go = find_go()
     binary.parent.mkdir(parents=True, exist_ok=True)
@@ -399,10 +490,11 @@ def ferretdb_binary(state_dir: Path) -> Path:
         # The module ships no version.txt (it is generated from git); without it the binary
         # panics at start with "Invalid build/version/version.txt file content".
         (tree / "build" / "version" / "version.txt").write_text(f"{FERRETDB_VERSION}\n")
+        _apply_patches(tree, patches)
         built = work / "ferretdb"
         run(
             [go, "build", "-trimpath", "-buildvcs=false", "-o", built, "./cmd/ferretdb"],
-            f"building FerretDB {FERRETDB_VERSION} with {go} (a few minutes the first time)",
+            f"building FerretDB {binary.name} with {go} (a minute or two the first time)",
             env=env,
             cwd=tree,
         )
@@ -410,6 +502,20 @@ def ferretdb_binary(state_dir: Path) -> Path:
     if not _ferretdb_version_ok(binary):
         raise ProvisionError(f"the FerretDB built at {binary} does not report {FERRETDB_VERSION}")
     return binary
+
+
+def _apply_patches(tree: Path, patches: Sequence[Path]) -> None:
+    if not patches:
+        return
+    git = find_program("git")
+    if git is None:
+        apt_install("git")
+        git = find_program("git")
+        if git is None:
+            raise ProvisionError("git is still missing after apt-get install git")
+    for patch in patches:
+        # `git apply` works outside a repository and refuses a patch that does not fit.
+        run([git, "apply", "--whitespace=nowarn", patch], f"applying {patch.name}", cwd=tree)
 
 
 def _ferretdb_version_ok(binary: Path) -> bool:
