@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
-from services.infra.provision import amqp_address, is_loopback, mongo_address
+from services.infra.provision import (
+    FERRETDB_PATCHES,
+    FERRETDB_VERSION,
+    _our_ferretdb,
+    amqp_address,
+    ferretdb_binary,
+    ferretdb_build_id,
+    is_loopback,
+    mongo_address,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,3 +59,40 @@ def test_amqp_address(url: str, address: tuple[str, int]) -> None:
 )
 def test_mongo_address(url: str, address: tuple[str, int]) -> None:
     assert mongo_address(url) == address
+
+
+def test_the_build_id_names_the_version_and_changes_with_any_patch(tmp_path: Path) -> None:
+    first, second = tmp_path / "0001-a.patch", tmp_path / "0002-b.patch"
+    first.write_text("one")
+    second.write_text("two")
+    both = ferretdb_build_id([first, second])
+    assert ferretdb_build_id([]) == f"{FERRETDB_VERSION}-published"
+    assert both.startswith(f"{FERRETDB_VERSION}-") and both == ferretdb_build_id([first, second])
+    assert ferretdb_build_id([first]) != both
+    renamed = second.rename(tmp_path / "0003-b.patch")
+    assert ferretdb_build_id([first, renamed]) != both
+    renamed.write_text("two, edited")
+    assert ferretdb_build_id([first, renamed]) not in (both, ferretdb_build_id([first]))
+
+
+def test_the_provisioned_build_carries_the_repository_patches() -> None:
+    assert [p.name[:4] for p in FERRETDB_PATCHES] == ["0001", "0002", "0003"]
+    assert ferretdb_binary.__defaults__ == (FERRETDB_PATCHES,)
+
+
+def test_only_a_process_started_with_our_state_dir_counts_as_our_ferretdb(tmp_path: Path) -> None:
+    home = tmp_path / "ferretdb"
+    home.mkdir()
+    assert _our_ferretdb(home) is None  # no pid file
+    (home / "ferretdb.pid").write_text("not a pid\n")
+    assert _our_ferretdb(home) is None
+    # A live process that is not FerretDB started by us: this very test runner.
+    (home / "ferretdb.pid").write_text(f"{os.getpid()}\n")
+    assert _our_ferretdb(home) is None
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        (home / "ferretdb.pid").write_text(f"{sleeper.pid}\n")
+        assert _our_ferretdb(home) is None  # its command line does not name our state dir
+    finally:
+        sleeper.kill()
+        sleeper.wait()

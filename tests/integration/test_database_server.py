@@ -1,0 +1,218 @@
+"""The database server keeps MongoDB's semantics where our FerretDB patches change its plans.
+
+The patches (services/infra/ferretdb_patches/) let SQLite serve equality and ``$in`` filters
+from an index and make read-modify-write commands atomic. Each check here compares a
+collection with an index on the field against the same documents without one: the results
+must be identical, whatever the values' types. On FerretDB the plan must also show the index.
+The same checks pass on MongoDB 7 (``DC_MONGO_URL``), where only the plan assertions are off.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from bson import Int64, ObjectId
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from services.infra.provision import ensure_infrastructure
+from shared.config import Settings
+
+pytestmark = pytest.mark.integration
+
+OBJECT_ID = ObjectId()
+
+#: Stored values of every kind a field may hold, including look-alikes of each other.
+STORED: list[Any] = [
+    "a",
+    "A",
+    "é",
+    "e\u0301",
+    "<>&",
+    'q"uote',
+    "back\\slash",
+    "line\nbreak",
+    "\u2028",
+    "😀",
+    "\x01",
+    "",
+    "5",
+    "a b",
+    "[a]",
+    "true",
+    str(OBJECT_ID),
+    OBJECT_ID,
+    5,
+    5.0,
+    Int64(5),
+    -0.0,
+    0,
+    None,
+    True,
+    False,
+    ["a", "x"],
+    ["é"],
+    [5, "5"],
+    [OBJECT_ID],
+    [True],
+    [],
+    {"a": 1},
+    {"nested": "a"},
+]
+
+#: Values asked for: every stored scalar and some that match nothing.
+ASKED: list[Any] = [v for v in STORED if not isinstance(v, list | dict)] + ["x", "ä", ObjectId()]
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[Database]:
+    settings = Settings()
+    ensure_infrastructure(settings)
+    name = f"dc_test_{uuid.uuid4().hex[:12]}"
+    with MongoClient(settings.mongo_url) as client:
+        yield client[name]
+        client.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def on_ferretdb(database: Database) -> bool:
+    return "ferretdbVersion" in database.client.admin.command("buildInfo")
+
+
+@pytest.fixture(scope="module")
+def pair(database: Database) -> tuple[str, str]:
+    """Two collections with the same documents: ``indexed`` has an index on ``k``."""
+    documents = [{"_id": i, "k": value} for i, value in enumerate(STORED)]
+    documents.append({"_id": len(documents)})  # no k at all
+    database["indexed"].create_index("k")
+    database["indexed"].insert_many(documents)
+    database["plain"].insert_many(documents)
+    return "indexed", "plain"
+
+
+def _ids(database: Database, collection: str, query: dict[str, Any]) -> list[Any]:
+    return sorted(d["_id"] for d in database[collection].find(query))
+
+
+def _conditions(value: Any) -> list[dict[str, Any]]:
+    return [
+        {"k": value},
+        {"k": {"$eq": value}},
+        {"k": {"$in": [value]}},
+        {"k": {"$in": [value, "a", True]}},
+        {"k": value, "_id": {"$ne": 3}},
+    ]
+
+
+@pytest.mark.parametrize("value", ASKED, ids=repr)
+def test_equality_on_an_indexed_field_finds_what_a_scan_finds(
+    database: Database, pair: tuple[str, str], value: Any
+) -> None:
+    indexed, plain = pair
+    for query in _conditions(value):
+        assert _ids(database, indexed, query) == _ids(database, plain, query), query
+
+
+@pytest.mark.parametrize("value", ["a", str(OBJECT_ID), OBJECT_ID, True, 5, "nothing"], ids=repr)
+def test_updates_and_deletes_through_the_index_touch_what_a_scan_touches(
+    database: Database, value: Any
+) -> None:
+    results = {}
+    for name, indexed in (("u_indexed", True), ("u_plain", False)):
+        collection = database[name]
+        collection.drop()
+        if indexed:
+            collection.create_index("k")
+        collection.insert_many([{"_id": i, "k": v} for i, v in enumerate(STORED)])
+        many = collection.update_many({"k": value}, {"$set": {"seen": 1}})
+        one = collection.find_one_and_update({"k": value}, {"$inc": {"seen": 1}}, sort=[("_id", 1)])
+        deleted = collection.delete_many({"k": {"$in": [value]}, "seen": 2})
+        results[indexed] = (
+            many.matched_count,
+            one and one["_id"],
+            deleted.deleted_count,
+            sorted(d["_id"] for d in collection.find()),
+        )
+    assert results[True] == results[False]
+
+
+def _plan(database: Database, collection: str, query: dict[str, Any]) -> str:
+    explained = database.command("explain", {"find": collection, "filter": query})
+    return " | ".join(explained["queryPlanner"]["Plan"])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"_id": "x"},
+        {"_id": OBJECT_ID},
+        {"_id": {"$in": ["x", "y"]}},
+        {"_id": "x", "revision": 3},
+        {"k": "a"},
+        {"k": {"$eq": OBJECT_ID}},
+        {"k": {"$in": ["a", "b"]}},
+        {"k": True},
+        {"other": 1, "k": "a"},
+    ],
+    ids=repr,
+)
+def test_ferretdb_serves_equality_from_an_index(
+    database: Database, pair: tuple[str, str], on_ferretdb: bool, query: dict[str, Any]
+) -> None:
+    if not on_ferretdb:
+        pytest.skip("SQLite plans are FerretDB's; MongoDB chooses its own")
+    plan = _plan(database, pair[0], query)
+    assert "USING INDEX" in plan and " SCAN " not in f" {plan}", plan
+
+
+@pytest.mark.parametrize(
+    "query", [{"k": 5}, {"k": None}, {"k": {"$gt": "a"}}, {"k.x": "a"}, {"plain": "a"}], ids=repr
+)
+def test_ferretdb_leaves_what_it_cannot_push_down_to_a_scan(
+    database: Database, pair: tuple[str, str], on_ferretdb: bool, query: dict[str, Any]
+) -> None:
+    if not on_ferretdb:
+        pytest.skip("SQLite plans are FerretDB's; MongoDB chooses its own")
+    assert "SCAN" in _plan(database, pair[0], query)
+
+
+def test_concurrent_compare_and_sets_never_both_succeed(database: Database) -> None:
+    """Eight clients race to move one revision forward; every success must be a real step."""
+    clients, rounds = 8, 40
+    counter = database["cas"]
+    counter.drop()
+    counter.insert_one({"_id": "d", "revision": 0, "steps": []})
+    successes: list[int] = []
+    failures: list[BaseException] = []
+
+    def race(worker: int) -> None:
+        try:
+            with MongoClient(Settings().mongo_url) as client:
+                mine = client[database.name]["cas"]
+                for _ in range(rounds):
+                    while True:
+                        seen = mine.find_one({"_id": "d"})["revision"]
+                        result = mine.update_one(
+                            {"_id": "d", "revision": seen},
+                            {"$set": {"revision": seen + 1}, "$push": {"steps": worker}},
+                        )
+                        if result.matched_count:
+                            successes.append(worker)
+                            break
+        except BaseException as error:  # reported below: a thread's failure must fail the test
+            failures.append(error)
+
+    threads = [threading.Thread(target=race, args=(w,)) for w in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    final = counter.find_one({"_id": "d"})
+    assert len(successes) == clients * rounds
+    assert final["revision"] == clients * rounds
+    assert len(final["steps"]) == clients * rounds
