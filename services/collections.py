@@ -22,6 +22,11 @@ ATTACHMENTS = "attachments"
 EMAILS = "emails"
 #: One record per (event, recipient) whose email the SMTP server accepted.
 EMAILS_SENT = "emails_sent"
+#: One record per one-off data migration done, so that it runs once per database.
+MIGRATIONS = "migrations"
+#: A delivery's flag, true while its outbox holds entries not relayed yet: the outbox sweep
+#: finds those through its index (see ``services.workflow.store``).
+HAS_OUTBOX = "has_outbox"
 
 
 def database(client: AsyncMongoClient, settings: Settings) -> AsyncDatabase:
@@ -32,3 +37,5 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[DELIVERIES].create_index([("customer_id", ASCENDING)])
     await db[DELIVERIES].create_index([("isv_id", ASCENDING)])
     await db[ATTACHMENTS].create_index([("delivery_id", ASCENDING)])
+    # The workflow's outbox sweep: deliveries whose outbox is not relayed yet.
+    await db[DELIVERIES].create_index([(HAS_OUTBOX, ASCENDING)])

@@ -44,6 +44,9 @@ class Workflow:
             db = database(make_mongo(self.settings), self.settings)
             await ensure_indexes(db)
             store = DeliveryStore(db)
+            flagged = await store.flag_outboxes_stored_before_the_flag(utc_now())
+            if flagged:
+                log.info("flagged %d unrelayed outboxes stored before the flag", flagged)
             self._relay = OutboxRelay(store, DeadlineBook(db), self.publish_event)
             self._applier = CommandApplier(
                 store, self._relay, db[ATTACHMENTS], policy_of(self.settings)
@@ -62,16 +65,24 @@ class Workflow:
             await (await self.applier()).apply(envelope)
 
     async def sweep_outboxes(self) -> int:
-        """Relay the outboxes of deliveries whose own relay did not finish."""
+        """Relay the outboxes of deliveries whose own relay did not finish; returns how many.
+
+        Another process's sweep may relay the same outbox at the same time: consumers dedupe
+        events by id and deadlines by id and version, so that costs only the duplicates.
+        """
         applier = await self.applier()
         assert self._relay is not None
         pending = await applier.store.with_pending_outbox(utc_now() - STALE_OUTBOX_AFTER, limit=500)
         for document in pending:
+            # The lock only spares relaying what this process's own command is relaying.
             async with applier.locks.hold(document["_id"]):
-                # Read again under the lock: a command may have relayed it meanwhile.
+                # Read again: a command may have relayed it meanwhile.
                 stored = await applier.store.load(document["_id"])
-                if stored is not None:
+                if stored is not None and stored.outbox:
                     await self._relay.relay(document["_id"], stored.outbox)
+                elif stored is not None:
+                    # Relayed, but its relay stopped before lowering the flag.
+                    await applier.store.lower_outbox_flag(document["_id"])
         return len(pending)
 
 

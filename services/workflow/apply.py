@@ -1,12 +1,26 @@
-"""Apply one command envelope to its delivery: idempotent, serialised by compare-and-set."""
+"""Apply one command envelope to its delivery: idempotent, serialised by compare-and-set.
+
+Correctness across any number of workflow processes rests on the delivery's ``revision``:
+a command is decided against the delivery as read and written only if the revision has
+not moved (``DeliveryStore.save_applied``/``save_refusal`` raise ``Conflict`` otherwise),
+so two writers never both win and none undoes another. The loser reads the delivery again
+and decides again; after ``MAX_ATTEMPTS`` it raises ``ConflictsExhausted`` and dramatiq
+retries the message. A command is applied at most once because its id is looked up in
+the delivery's history and refusals before deciding (``Delivery.outcome_of``), inside the
+same compare-and-set loop. This needs update atomicity on the server: MongoDB has it, and
+FerretDB 1.24 has it with ``services/infra/ferretdb_patches`` (issue 14).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.bootstrap import utc_now
@@ -21,12 +35,44 @@ from shared.domain.files import FileFacts
 
 log = logging.getLogger(__name__)
 
-#: Attempts at a compare-and-set write before giving up (the message is then retried).
-MAX_CONFLICT_RETRIES = 20
+#: Attempts at deciding and writing a command before giving up (dramatiq then retries the
+#: message). Each lost attempt means another command was written, so this many losses in a
+#: row only happen when a delivery gets about this many commands at once.
+MAX_ATTEMPTS = 20
+#: Pause before attempt n+1: ``FIRST_BACKOFF * 2**n`` up to ``LONGEST_BACKOFF``, times a
+#: random factor in [0.5, 1.5) so that processes which collided do not collide again.
+#: All pauses together stay near 3 s, well inside dramatiq's time limit.
+FIRST_BACKOFF = timedelta(milliseconds=5)
+LONGEST_BACKOFF = timedelta(milliseconds=200)
+#: An outbox younger than this is presumed to be relayed right now by the process that
+#: wrote it, so the next writer waits for it rather than publishing the same events again;
+#: an older one was left behind (its writer died or failed) and is relayed by whoever comes.
+OUTBOX_RELAY_LEASE = timedelta(seconds=1)
+
+CONFLICTS = Counter(
+    "dc_workflow_conflicts_total",
+    "Compare-and-set writes that found the delivery written meanwhile, so the command was "
+    "decided again.",
+)
+OUTBOX_WAITS = Counter(
+    "dc_workflow_outbox_waits_total",
+    "Reads that found another writer's outbox still being relayed, so the command waited.",
+)
 
 
 class ConflictsExhausted(Exception):
     """The delivery kept changing under us; dramatiq retries the message later."""
+
+
+class OutboxInFlight(Exception):
+    """The delivery's outbox was written moments ago and its writer is presumably relaying
+    it: read again shortly, so its events are published once and before the next ones."""
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Jittered exponential pause after ``attempt`` (0-based) lost attempts, in seconds."""
+    ceiling = min(LONGEST_BACKOFF, FIRST_BACKOFF * 2**attempt).total_seconds()
+    return ceiling * random.uniform(0.5, 1.5)
 
 
 class CommandApplier:
@@ -39,6 +85,8 @@ class CommandApplier:
         clock: Callable[[], datetime] = utc_now,
         locks: KeyedLocks | None = None,
     ):
+        #: Saves this process's own commands for one delivery from losing compare-and-sets
+        #: to each other; correctness does not depend on it (see the module docstring).
         self.locks = locks or KeyedLocks()
         self.store = store
         self.relay = relay
@@ -47,16 +95,13 @@ class CommandApplier:
         self.clock = clock
 
     async def apply(self, envelope: CommandEnvelope) -> str:
-        """Apply the command and record its outcome; returns ``applied`` or ``rejected``."""
+        """Apply the command and record its outcome; returns ``applied`` or ``rejected``.
+
+        Raises ``ConflictsExhausted`` after ``MAX_ATTEMPTS`` lost compare-and-sets; nothing
+        of the command is written then, and a retry decides it afresh.
+        """
         async with self.locks.hold(envelope.delivery_id):
-            for _ in range(MAX_CONFLICT_RETRIES):
-                try:
-                    status, reason, message = await self._attempt(envelope)
-                    break
-                except Conflict:
-                    continue
-            else:
-                raise ConflictsExhausted(envelope.delivery_id)
+            status, reason, message = await self._decide_and_write(envelope)
         await self.store.record_outcome(
             envelope.command_id,
             delivery_id=envelope.delivery_id,
@@ -75,7 +120,27 @@ class CommandApplier:
         )
         return status
 
-    async def _attempt(self, envelope: CommandEnvelope) -> tuple[str, str | None, str | None]:
+    async def _decide_and_write(
+        self, envelope: CommandEnvelope
+    ) -> tuple[str, str | None, str | None]:
+        for attempt in range(MAX_ATTEMPTS):
+            last = attempt == MAX_ATTEMPTS - 1
+            try:
+                return await self._attempt(envelope, may_wait_for_relay=not last)
+            except Conflict:
+                CONFLICTS.inc()
+                log.info("delivery written meanwhile; deciding again", extra={"attempt": attempt})
+            except OutboxInFlight:
+                OUTBOX_WAITS.inc()
+            if not last:
+                await asyncio.sleep(backoff_seconds(attempt))
+        raise ConflictsExhausted(envelope.delivery_id)
+
+    async def _attempt(
+        self, envelope: CommandEnvelope, *, may_wait_for_relay: bool
+    ) -> tuple[str, str | None, str | None]:
+        """One read, decision and compare-and-set write; raises ``Conflict`` if the write
+        lost, ``OutboxInFlight`` if another writer is still relaying (only if allowed)."""
         stored = await self.store.load(envelope.delivery_id)
         command, actor, now = envelope.command, envelope.actor, self.clock()
         if stored is None:
@@ -94,7 +159,14 @@ class CommandApplier:
             await self.relay.relay(envelope.delivery_id, outbox)
             return "applied", None, None
 
-        # Whatever the outcome, first finish relaying what an earlier attempt left behind.
+        # Whatever the outcome, first finish relaying what an earlier write left behind, so
+        # its events go out before ours and the new outbox may replace it.
+        if (
+            may_wait_for_relay
+            and stored.outbox
+            and now - stored.delivery.updated_at < OUTBOX_RELAY_LEASE
+        ):
+            raise OutboxInFlight(envelope.delivery_id)
         await self.relay.relay(envelope.delivery_id, stored.outbox)
         earlier = stored.delivery.outcome_of(envelope.command_id)
         if earlier is not None:

@@ -1,11 +1,14 @@
-"""One writer per delivery at a time within a workflow process.
+"""One command per delivery at a time within a workflow process: an optimisation only.
 
-FerretDB 1.24 computes an update from a read made outside the write's transaction, so two
-concurrent updates of one document can both "match" and the later one silently undoes
-the earlier (the compare-and-set on ``revision`` is atomic on MongoDB, not there). All
-writes to a delivery in this process (applying a command, relaying its outbox) therefore
-take the delivery's lock; with several workflow processes on FerretDB, the same delivery's
-commands must not be applied concurrently (on MongoDB the compare-and-set suffices).
+Correctness does not depend on it. Commands for one delivery are serialised by the
+compare-and-set on its ``revision`` (``services.workflow.apply``), across any number of
+workflow processes; that needs atomic updates, which MongoDB has and FerretDB 1.24 has with
+the project's patches. Without this lock, a process's worker threads would race each other
+on a busy delivery and all but one would lose the compare-and-set, read and decide again.
+Measured on FerretDB with 40 commands on one delivery, 8 at a time (2026-11-30): in one
+process the lock took lost compare-and-sets from 59 to 0 (2.0 s to 1.7 s); with two
+appliers, from 105 to 10-16 (3.3 s to 1.3-2.0 s), and without it one command even ran
+out of attempts and would have waited for dramatiq's retry.
 """
 
 from __future__ import annotations

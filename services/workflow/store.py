@@ -14,12 +14,17 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.collections import COMMAND_OUTCOMES, DELIVERIES
+from services.collections import COMMAND_OUTCOMES, DELIVERIES, HAS_OUTBOX, MIGRATIONS
 from shared.domain.delivery import Delivery, RefusedEntry
 from shared.domain.engine import Applied
 
 #: Fields of the stored document that are bookkeeping, not part of the delivery.
-_BOOKKEEPING = ("_id", "revision", "outbox")
+_BOOKKEEPING = ("_id", "revision", "outbox", HAS_OUTBOX)
+
+
+#: The record in ``migrations`` saying that deliveries stored before ``HAS_OUTBOX`` existed
+#: were flagged (see ``DeliveryStore.flag_outboxes_stored_before_the_flag``).
+OUTBOX_FLAG_MIGRATION = "has_outbox_backfilled"
 
 
 class Conflict(Exception):
@@ -62,6 +67,7 @@ class DeliveryStore:
     def __init__(self, db: AsyncDatabase):
         self.deliveries = db[DELIVERIES]
         self.outcomes = db[COMMAND_OUTCOMES]
+        self.migrations = db[MIGRATIONS]
 
     async def load(self, delivery_id: str) -> StoredDelivery | None:
         document = await self.deliveries.find_one({"_id": delivery_id})
@@ -75,6 +81,7 @@ class DeliveryStore:
             **applied.delivery.model_dump(),
             "revision": 1,
             "outbox": outbox,
+            HAS_OUTBOX: bool(outbox),
         }
         try:
             await self.deliveries.insert_one(document)
@@ -95,6 +102,7 @@ class DeliveryStore:
                     **applied.delivery.model_dump(),
                     "revision": stored.revision + 1,
                     "outbox": outbox,
+                    HAS_OUTBOX: bool(outbox),
                 }
             },
         )
@@ -116,14 +124,48 @@ class DeliveryStore:
     async def mark_relayed(self, delivery_id: str, entries: list[dict[str, Any]]) -> None:
         """Drop relayed entries; entries added meanwhile by a newer command stay."""
         await self.deliveries.update_one({"_id": delivery_id}, {"$pullAll": {"outbox": entries}})
+        await self.lower_outbox_flag(delivery_id)
+
+    async def lower_outbox_flag(self, delivery_id: str) -> None:
+        """Lower ``HAS_OUTBOX`` if the outbox is empty at this moment: each update is atomic,
+        so a newer command's outbox written just before keeps the flag raised."""
+        await self.deliveries.update_one(
+            {"_id": delivery_id, "outbox": []}, {"$set": {HAS_OUTBOX: False}}
+        )
 
     async def with_pending_outbox(self, older_than: datetime, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` ``{_id, outbox}`` of deliveries last written before ``older_than``
+        whose outbox is not relayed yet. Served by the index on ``HAS_OUTBOX``, so a sweep
+        reads the few flagged deliveries, not every delivery (the outbox itself is not
+        indexable: FerretDB serves only equality on strings, ObjectIds and booleans)."""
         cursor = self.deliveries.find(
-            {"outbox": {"$ne": []}, "updated_at": {"$lt": older_than}},
+            {HAS_OUTBOX: True, "updated_at": {"$lt": older_than}},
             {"_id": 1, "outbox": 1},
             limit=limit,
         )
         return await cursor.to_list()
+
+    async def flag_outboxes_stored_before_the_flag(self, now: datetime) -> int:
+        """Raise ``HAS_OUTBOX`` on deliveries stored before the flag existed whose outbox a
+        crash left unrelayed; returns how many. Without it the sweep, which reads flagged
+        deliveries only, would never relay them, and a deadline filed from such an outbox
+        would never fire unless another command came for the delivery.
+
+        It scans the deliveries, so it runs once per database: a record in ``migrations``
+        says it was done (two processes starting together may both run it, harmlessly).
+        Workflow processes of a version before the flag must be stopped first.
+        """
+        if await self.migrations.find_one({"_id": OUTBOX_FLAG_MIGRATION}) is not None:
+            return 0
+        result = await self.deliveries.update_many(
+            {HAS_OUTBOX: {"$exists": False}, "outbox": {"$ne": []}},
+            {"$set": {HAS_OUTBOX: True}},
+        )
+        with contextlib.suppress(DuplicateKeyError):
+            await self.migrations.insert_one(
+                {"_id": OUTBOX_FLAG_MIGRATION, "done_at": now, "flagged": result.modified_count}
+            )
+        return result.modified_count
 
     async def record_outcome(
         self,
