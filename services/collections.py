@@ -1,8 +1,13 @@
 """Names of the MongoDB collections, and their indexes, in one place.
 
-FerretDB 1.24's SQLite backend scans a whole collection for every update or delete, even
-by ``_id``, while an insert costs the same at any size. So records that only grow (command
-records, outcomes, emails) are written once, by insert, and never updated.
+Records that only grow (command records, outcomes, emails) are written once, by insert, and
+never updated: FerretDB 1.24 without the project's patches scanned a whole collection for
+every update or delete, even by ``_id``.
+
+The patched FerretDB serves a query from an index only for ``_id`` or the first field of an
+index, compared with a string, ObjectId or bool (``v``, ``$eq``, ``$in``), and never sorts
+through an index. Every query the product makes is shaped that way and each field it filters
+on has an index here; ``tests/integration/test_indexed_queries.py`` checks both.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.delivery_days import OPENED_DAY, UPDATED_DAY
 from shared.config import Settings
 
 DELIVERIES = "deliveries"
@@ -27,6 +33,11 @@ MIGRATIONS = "migrations"
 #: A delivery's flag, true while its outbox holds entries not relayed yet: the outbox sweep
 #: finds those through its index (see ``services.workflow.store``).
 HAS_OUTBOX = "has_outbox"
+#: One record per UTC day on which a delivery was opened or changed (see ``delivery_days``).
+DELIVERY_DAYS = "delivery_days"
+#: GridFS's collections for the attachments' bytes (PyMongo's default bucket ``fs``).
+GRIDFS_FILES = "fs.files"
+GRIDFS_CHUNKS = "fs.chunks"
 
 
 def database(client: AsyncMongoClient, settings: Settings) -> AsyncDatabase:
@@ -34,8 +45,19 @@ def database(client: AsyncMongoClient, settings: Settings) -> AsyncDatabase:
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
+    """Create every index the product's queries need; creating an existing one is a no-op."""
+    # Lists of one customer's or ISV's deliveries, and lists of one state.
     await db[DELIVERIES].create_index([("customer_id", ASCENDING)])
     await db[DELIVERIES].create_index([("isv_id", ASCENDING)])
+    await db[DELIVERIES].create_index([("state", ASCENDING)])
+    # Newest-first lists of every delivery walk these day by day.
+    await db[DELIVERIES].create_index([(OPENED_DAY, ASCENDING)])
+    await db[DELIVERIES].create_index([(UPDATED_DAY, ASCENDING)])
     await db[ATTACHMENTS].create_index([("delivery_id", ASCENDING)])
     # The workflow's outbox sweep: deliveries whose outbox is not relayed yet.
     await db[DELIVERIES].create_index([(HAS_OUTBOX, ASCENDING)])
+    # PyMongo creates GridFS's indexes only on the first upload into an empty bucket; a
+    # download reads the chunks by files_id, so make sure they exist whatever happened before.
+    # Same keys and options as PyMongo's, so either may come first.
+    await db[GRIDFS_CHUNKS].create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)
+    await db[GRIDFS_FILES].create_index([("filename", ASCENDING), ("uploadDate", ASCENDING)])

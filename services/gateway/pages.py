@@ -25,7 +25,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import ValidationError
 
 from services.bootstrap import is_transient_db_error
-from services.collections import ATTACHMENTS, COMMAND_OUTCOMES, COMMANDS, DELIVERIES
+from services.collections import (
+    ATTACHMENTS,
+    COMMAND_OUTCOMES,
+    COMMANDS,
+    DELIVERIES,
+    DELIVERY_DAYS,
+)
+from services.delivery_days import newest_first, without_day_fields
 from services.gateway.attachments import (
     MALFORMED_MULTIPART,
     stream_file,
@@ -1004,6 +1011,31 @@ def overdue(document: dict[str, Any], now: datetime, patience: timedelta) -> str
     return None
 
 
+async def recently_updated(
+    gateway: Gateway, query: dict[str, Any], limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` deliveries matching ``query`` (``{}`` or ``{"state": ...}``), the most
+    recently changed first."""
+    projection = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0})
+    if query:
+        # Served by the state index; that state's deliveries are sorted in memory.
+        cursor = gateway.db[DELIVERIES].find(
+            query, projection, sort=[("updated_at", -1)], limit=limit
+        )
+        return await cursor.to_list()
+    found: list[dict[str, Any]] = []
+    async for document in newest_first(
+        gateway.db[DELIVERIES],
+        gateway.db[DELIVERY_DAYS],
+        sort_field="updated_at",
+        projection=projection,
+    ):
+        found.append(document)
+        if len(found) >= limit:
+            break
+    return found
+
+
 @routes.get("/admin")
 @html_errors
 async def admin_page(request: web.Request) -> web.Response:
@@ -1021,15 +1053,9 @@ async def admin_page(request: web.Request) -> web.Response:
             notice = f"There is no state “{state}”; showing every state."
             state = ""
     only_overdue = request.query.get("overdue") in ("1", "on", "yes", "true")
-    cursor = gateway.db[DELIVERIES].find(
-        query,
-        {"history": 0, "refusals": 0, "outbox": 0, "stages": 0},
-        sort=[("updated_at", -1)],
-        limit=ADMIN_LIST_LIMIT,
-    )
     rows = []
     patience = gateway.settings.confirm_window
-    async for document in cursor:
+    for document in await recently_updated(gateway, query, ADMIN_LIST_LIMIT):
         late = overdue(document, now, patience)
         if only_overdue and late is None:
             continue

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from services.delivery_days import DAY_FIELDS
+
 #: Stored fields that are bookkeeping and never shown.
-_HIDDEN = frozenset({"_id", "revision", "outbox", "has_outbox"})
+_HIDDEN = frozenset({"_id", "revision", "outbox", "has_outbox", *DAY_FIELDS})
 
 
 def _jsonable(value: Any) -> Any:

@@ -85,10 +85,9 @@ def browsing(
                         tries=int((body.get("options") or {}).get("retries", 0)) + 1,
                     )
                 )
-        errors = {
-            r["_id"]: r
-            for r in db[DEAD_LETTERS].find({"_id": {"$in": [d.message_id for d in letters]}})
-        }
+        # No letters, no question: FerretDB would scan the records for an empty $in.
+        ids = [d.message_id for d in letters]
+        errors = {r["_id"]: r for r in db[DEAD_LETTERS].find({"_id": {"$in": ids}})} if ids else {}
         for letter in letters:
             record = errors.get(letter.message_id)
             letter.error = record["error"] if record else None

@@ -9,7 +9,8 @@ from typing import Any
 
 from pymongo.database import Database
 
-from services.collections import DELIVERIES
+from services.collections import DELIVERIES, DELIVERY_DAYS
+from services.delivery_days import newest_first_sync, without_day_fields
 from services.timers.book import BUCKET_PREFIX, bucket_of
 
 
@@ -20,11 +21,19 @@ def find_delivery(db: Database, delivery_id: str) -> dict[str, Any] | None:
 def list_deliveries(
     db: Database, *, state: str | None, overdue: bool, now: datetime, limit: int
 ) -> list[dict[str, Any]]:
-    """Deliveries, newest first; ``overdue``: with an active deadline already past due."""
-    query: dict[str, Any] = {"state": state} if state else {}
-    projection = {"history": 0, "refusals": 0, "outbox": 0, "stages": 0}
+    """Up to ``limit`` deliveries, the most recently opened first; ``state``: only those in
+    it (served by the state index); ``overdue``: only those with an active deadline already
+    past due. Without a state, the deliveries are read day by day (``newest_first_sync``), so
+    the usual short list costs a few days' reads, not the whole collection."""
+    projection = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0})
+    if state:
+        candidates = db[DELIVERIES].find({"state": state}, projection, sort=[("opened_at", -1)])
+    else:
+        candidates = newest_first_sync(
+            db[DELIVERIES], db[DELIVERY_DAYS], sort_field="opened_at", projection=projection
+        )
     found = []
-    for document in db[DELIVERIES].find(query, projection, sort=[("opened_at", -1)]):
+    for document in candidates:
         if overdue and not any(
             d["status"] == "active" and d.get("due_at") and d["due_at"] < now
             for d in document.get("deadlines", [])
@@ -48,7 +57,12 @@ def deadlines_due(db: Database, now: datetime, within: timedelta) -> list[dict[s
 
 
 def stats(db: Database) -> dict[str, Any]:
-    """Counts per process and state, and the median time spent in each state."""
+    """Counts per process and state, and the median time spent in each state.
+
+    Reads every delivery (its process, state and history) on purpose: the figures are about
+    all of them, and no index makes a full read cheaper. An operator's occasional report, never
+    a request path.
+    """
     counts: Counter[tuple[str, str]] = Counter()
     durations: dict[str, list[float]] = defaultdict(list)
     for document in db[DELIVERIES].find({}, {"process": 1, "state": 1, "history": 1}):

@@ -47,6 +47,9 @@ class Workflow:
             flagged = await store.flag_outboxes_stored_before_the_flag(utc_now())
             if flagged:
                 log.info("flagged %d unrelayed outboxes stored before the flag", flagged)
+            dated = await store.date_deliveries_stored_before_the_days(utc_now())
+            if dated:
+                log.info("dated %d deliveries stored before the day fields", dated)
             self._relay = OutboxRelay(store, DeadlineBook(db), self.publish_event)
             self._applier = CommandApplier(
                 store, self._relay, db[ATTACHMENTS], policy_of(self.settings)

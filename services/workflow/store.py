@@ -14,17 +14,27 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.collections import COMMAND_OUTCOMES, DELIVERIES, HAS_OUTBOX, MIGRATIONS
+from services.collections import (
+    COMMAND_OUTCOMES,
+    DELIVERIES,
+    DELIVERY_DAYS,
+    HAS_OUTBOX,
+    MIGRATIONS,
+)
+from services.delivery_days import DAY_FIELDS, UPDATED_DAY, day_fields
 from shared.domain.delivery import Delivery, RefusedEntry
 from shared.domain.engine import Applied
 
 #: Fields of the stored document that are bookkeeping, not part of the delivery.
-_BOOKKEEPING = ("_id", "revision", "outbox", HAS_OUTBOX)
+_BOOKKEEPING = ("_id", "revision", "outbox", HAS_OUTBOX, *DAY_FIELDS)
 
 
 #: The record in ``migrations`` saying that deliveries stored before ``HAS_OUTBOX`` existed
 #: were flagged (see ``DeliveryStore.flag_outboxes_stored_before_the_flag``).
 OUTBOX_FLAG_MIGRATION = "has_outbox_backfilled"
+#: The record in ``migrations`` saying that deliveries stored before their day fields existed
+#: were given them (see ``DeliveryStore.date_deliveries_stored_before_the_days``).
+DAYS_MIGRATION = "delivery_days_backfilled"
 
 
 class Conflict(Exception):
@@ -68,6 +78,9 @@ class DeliveryStore:
         self.deliveries = db[DELIVERIES]
         self.outcomes = db[COMMAND_OUTCOMES]
         self.migrations = db[MIGRATIONS]
+        self.days = db[DELIVERY_DAYS]
+        #: Days already in ``delivery_days``, so that only a day's first write records it.
+        self._recorded_days: set[str] = set()
 
     async def load(self, delivery_id: str) -> StoredDelivery | None:
         document = await self.deliveries.find_one({"_id": delivery_id})
@@ -76,13 +89,17 @@ class DeliveryStore:
     async def create(self, applied: Applied) -> list[dict[str, Any]]:
         """Insert a new delivery; raises Conflict if its id exists already."""
         outbox = outbox_entries(applied)
+        days = day_fields(applied.delivery.opened_at, applied.delivery.updated_at)
         document = {
             "_id": applied.delivery.delivery_id,
             **applied.delivery.model_dump(),
+            **days,
             "revision": 1,
             "outbox": outbox,
             HAS_OUTBOX: bool(outbox),
         }
+        for day in set(days.values()):
+            await self._record_day(day)
         try:
             await self.deliveries.insert_one(document)
         except DuplicateKeyError as error:
@@ -95,11 +112,16 @@ class DeliveryStore:
         The caller relays ``stored.outbox`` first, so the new outbox replaces it.
         """
         outbox = outbox_entries(applied, stored.delivery)
+        # Both days, so that a delivery stored before the day fields existed gets them whole.
+        days = day_fields(applied.delivery.opened_at, applied.delivery.updated_at)
+        for day in set(days.values()):
+            await self._record_day(day)
         result = await self.deliveries.update_one(
             {"_id": applied.delivery.delivery_id, "revision": stored.revision},
             {
                 "$set": {
                     **applied.delivery.model_dump(),
+                    **days,
                     "revision": stored.revision + 1,
                     "outbox": outbox,
                     HAS_OUTBOX: bool(outbox),
@@ -109,6 +131,46 @@ class DeliveryStore:
         if result.matched_count == 0:
             raise Conflict(applied.delivery.delivery_id)
         return outbox
+
+    async def _record_day(self, day: str) -> None:
+        """Put ``day`` in ``delivery_days`` before a delivery names it: a listing that walks
+        the days then never misses a delivery (a day recorded by a write that then failed
+        only costs the listing one empty read)."""
+        if day in self._recorded_days:
+            return
+        with contextlib.suppress(DuplicateKeyError):
+            await self.days.insert_one({"_id": day})
+        self._recorded_days.add(day)
+
+    async def date_deliveries_stored_before_the_days(self, now: datetime) -> int:
+        """Give the deliveries stored before ``opened_day`` and ``updated_day`` existed those
+        fields, and record their days, so that the newest-first lists (which walk the days)
+        show them; returns how many were dated.
+
+        It scans the deliveries, so it runs once per database: a record in ``migrations``
+        says it was done (two processes starting together may both run it, harmlessly).
+        Workflow processes of a version before the day fields must be stopped first.
+        """
+        if await self.migrations.find_one({"_id": DAYS_MIGRATION}) is not None:
+            return 0
+        dated = 0
+        undated = self.deliveries.find(
+            {UPDATED_DAY: {"$exists": False}}, {"opened_at": 1, "updated_at": 1}
+        )
+        async for document in undated:
+            days = day_fields(document["opened_at"], document["updated_at"])
+            for day in set(days.values()):
+                await self._record_day(day)
+            # A command written since the read dated it already, with a newer updated_day.
+            result = await self.deliveries.update_one(
+                {"_id": document["_id"], UPDATED_DAY: {"$exists": False}}, {"$set": days}
+            )
+            dated += result.modified_count
+        with contextlib.suppress(DuplicateKeyError):
+            await self.migrations.insert_one(
+                {"_id": DAYS_MIGRATION, "done_at": now, "dated": dated}
+            )
+        return dated
 
     async def save_refusal(self, stored: StoredDelivery, entry: RefusedEntry) -> None:
         result = await self.deliveries.update_one(

@@ -3,11 +3,15 @@ same command path as the API."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.async_api import Page, expect
+from pymongo.errors import DuplicateKeyError
 
+from services.collections import DELIVERY_DAYS
+from services.delivery_days import UPDATED_DAY, day_fields
 from services.gateway.links import admin_url, page_url
 from shared.config import Settings
 from shared.domain.delivery import Delivery
@@ -94,8 +98,13 @@ async def test_admin_filters_overdue_deliveries(api: Api, parties, page: Page, s
         opened_at=long_ago,
         updated_at=long_ago,
     )
+    # Stored as the workflow stores a delivery: with its days, and its day among the active
+    # ones, or the admin list (which walks the days) would never reach it.
+    days = day_fields(stale.opened_at, stale.updated_at)
+    with contextlib.suppress(DuplicateKeyError):
+        db[DELIVERY_DAYS].insert_one({"_id": days[UPDATED_DAY]})
     db.deliveries.insert_one(
-        {"_id": stale.delivery_id, **stale.model_dump(), "revision": 1, "outbox": []}
+        {"_id": stale.delivery_id, **stale.model_dump(), **days, "revision": 1, "outbox": []}
     )
     await page.goto(admin_url(settings) + "&overdue=1")
     row = page.locator(f"#row-{stale.delivery_id}")
