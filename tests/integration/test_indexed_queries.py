@@ -509,6 +509,7 @@ async def exercised() -> AsyncIterator[Exercised]:
     monitoring.register(recorder)  # before the product makes its clients
     sync_client = MongoClient(settings.mongo_url, tz_aware=True)
     mongo = make_mongo(settings)
+    broker = make_broker(settings)
     now = datetime.now(UTC)
     try:
         db = database(mongo, settings)
@@ -530,7 +531,7 @@ async def exercised() -> AsyncIterator[Exercised]:
         )
 
         # The workflow's own startup, a command through its actor, and its sweep.
-        workflow = Workflow(make_broker(settings), settings)
+        workflow = Workflow(broker, settings)
         await workflow.apply_command(
             _open("order-live", _customer(1), _isv(1), now).model_dump(mode="json")
         )
@@ -591,6 +592,7 @@ async def exercised() -> AsyncIterator[Exercised]:
         yield done
     finally:
         recorder.database_name = ""  # stop recording before cleaning up
+        broker.close()
         await mongo.close()
         sync_client.drop_database(name)
         sync_client.close()
