@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from email.errors import HeaderParseError
@@ -34,7 +35,7 @@ from typing import Any
 
 import aiosmtplib
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.gateway.links import page_url
 from services.notifier.render import one_line, render
@@ -52,6 +53,9 @@ logger = logging.getLogger(__name__)
 SENDING_LEASE = timedelta(seconds=60)
 #: Seconds one SMTP conversation may take.
 SMTP_TIMEOUT = 30
+#: How long a sender keeps trying to record an accepted email while the database is down.
+#: Within its lease nobody else sends, so a record made in time prevents a second email.
+RECORD_SENT_PATIENCE = SENDING_LEASE / 2
 
 #: Sends one message to the given envelope recipients: aiosmtplib in production.
 Transport = Callable[[EmailMessage, str, Sequence[str]], Awaitable[Any]]
@@ -210,12 +214,30 @@ class Notifier:
             with contextlib.suppress(Exception):
                 await self._failed(event, recipient, key, attempt, answer, permanent=False)
             raise
-        with contextlib.suppress(DuplicateKeyError):
-            await self.emails_sent.insert_one(
-                {"_id": key, "sent_at": self.clock(), "attempt": attempt}
-            )
+        await self._record_sent(key, attempt)
         logger.info("event %s: emailed %s (%s)", event.event_id, recipient.email, event.type)
         return 1
+
+    async def _record_sent(self, key: str, attempt: int) -> None:
+        """Record that the SMTP server accepted the email. It is out: without the record it
+        would be sent again once the lease ends, so a database outage or error is waited out
+        (for ``RECORD_SENT_PATIENCE``) rather than failing the message."""
+        deadline = time.monotonic() + RECORD_SENT_PATIENCE.total_seconds()
+        while True:
+            try:
+                await self.emails_sent.insert_one(
+                    {"_id": key, "sent_at": self.clock(), "attempt": attempt}
+                )
+                return
+            except DuplicateKeyError:
+                return
+            except PyMongoError as error:
+                # Unreachable, or failing while it stops ("context canceled" from FerretDB):
+                # the insert has one fixed id, so trying it again is always safe.
+                if time.monotonic() > deadline:
+                    raise
+                logger.warning("email %s sent but not recorded yet: %r", key, error)
+                await asyncio.sleep(0.5)
 
     async def _sent(self, key: str) -> bool:
         return await self.emails_sent.find_one({"_id": key}, {"_id": 1}) is not None

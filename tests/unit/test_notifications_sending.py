@@ -3,6 +3,7 @@ one recipient never keeps the others from theirs; every write an insert."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from typing import Any
 
 import aiosmtplib
 import pytest
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 
 from services.notifier.sending import (
     SENDING_LEASE,
@@ -144,6 +145,41 @@ async def test_a_transient_failure_is_retried_and_sends_exactly_once(world):
     )
     assert failures == [(1, "421 4.3.2 service not available"), (2, "451 4.3.0 try again later")]
     assert all(not d["permanent"] for d in emails.docs.values() if d["status"] == "failed")
+
+
+class FlakySentRecords(FakeCollection):
+    """``emails_sent`` on a database that fails the next ``failures`` inserts."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def insert_one(self, doc: dict[str, Any]) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        await super().insert_one(doc)
+
+
+async def test_an_email_sent_while_the_database_fails_is_recorded_once_it_is_back(
+    world, monkeypatch
+):
+    notifier, server, _, _, _ = world
+    monkeypatch.setattr(asyncio, "sleep", _no_wait)
+    # Unreachable, then failing as it stops: the email is out, so the record is insisted on.
+    notifier.emails_sent = FlakySentRecords(
+        [AutoReconnect("connection refused"), OperationFailure("context canceled")] * 2
+    )
+    assert await notifier.notify(FINISHED) == 2
+    assert set(notifier.emails_sent.docs) == {
+        email_key(FINISHED.event_id, a) for a in (CUSTOMER_EMAIL, ISV_EMAIL)
+    }
+    # A redelivery finds the records: nobody is emailed twice.
+    assert await notifier.notify(FINISHED) == 0
+    assert len(server.to(CUSTOMER_EMAIL)) == len(server.to(ISV_EMAIL)) == 1
+
+
+async def _no_wait(seconds: float) -> None:
+    """``asyncio.sleep`` for a test that must not wait for real time."""
 
 
 async def test_a_transient_failure_outranks_a_permanent_one_so_the_event_is_retried(world):
