@@ -260,14 +260,32 @@ def token(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
 def test(ctx: typer.Context) -> None:
-    """Provision the infrastructure, then run pytest (extra arguments go to pytest)."""
+    """Provision the infrastructure, then run pytest (extra arguments go to pytest).
+
+    The suite runs in ``TEST_WORKERS`` processes (pytest-xdist), one test file per worker
+    at a time; ``-n 0`` runs it in this one.
+    """
     provision(load_settings())
-    command = [sys.executable, "-m", "pytest", *ctx.args]
+    command = [sys.executable, "-m", "pytest", *_parallel(ctx.args), *ctx.args]
     err.print(f"running {' '.join(command[1:])}", style="dim")
     code = subprocess.call(command)
     if code == 5:
         fail("pytest collected no tests (exit 5): nothing was tested")
     raise typer.Exit(code)
+
+
+#: Much of an integration test is waiting for the system under test (a deadline, a restart,
+#: a broker node booting); a second worker fills that time. Measured on 2 cores: about a
+#: quarter faster than one process. Each worker starts its own systems.
+TEST_WORKERS = 2
+
+
+def _parallel(args: list[str]) -> list[str]:
+    """pytest-xdist options, unless the caller chose a number of workers."""
+    if any(a.startswith(("-n", "--numprocesses", "--dist")) for a in args):
+        return []
+    # loadfile: a module's tests share a module-scoped system, so they stay on one worker.
+    return ["-n", str(TEST_WORKERS), "--dist", "loadfile"]
 
 
 # --- operators ------------------------------------------------------------------------------

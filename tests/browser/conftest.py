@@ -12,13 +12,19 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from services.infra.browser import CHROMIUM_ARGS, ensure_chromium
 from services.infra.mailsink import MailSink
 from shared.config import Settings
 from tests.integration.conftest import api, db, mail, parties  # noqa: F401  (fixtures)
 from tests.integration.system import ARTIFACTS, System, running_system
+from tests.integration.waiting import PATIENCE
+
+#: Playwright's waits (actions, navigations, ``expect``) default to 5-30 s, sized for a quiet
+#: machine; what the page waits for comes from the whole system, so they get its patience.
+PAGE_PATIENCE_MS = int(PATIENCE * 1000)
+expect.set_options(timeout=PAGE_PATIENCE_MS)
 
 LINK_SECRET = "browser-tests-link-secret-at-least-32-bytes"
 SCREENSHOTS = ARTIFACTS / "screenshots"
@@ -57,7 +63,7 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport={"width": 1200, "height": 900})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(PAGE_PATIENCE_MS)
     opened = await context.new_page()
     yield opened
     await context.close()

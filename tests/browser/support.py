@@ -92,4 +92,4 @@ def form_fields(settings: Settings, token: str, delivery_id: str, **fields: str)
 
 async def wait_for_outcome(page: Page, text: str) -> None:
     """The page refreshes itself while the command is pending; wait for its outcome."""
-    await expect(page.locator("#outcome")).to_contain_text(text, timeout=20_000)
+    await expect(page.locator("#outcome")).to_contain_text(text)

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 
 from services.gateway.auth import mint_token
+from tests.integration.waiting import PATIENCE
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ class Api:
         assert status == 202, answer
         return await self.outcome(answer["command_id"], party)
 
-    async def outcome(self, command_id: str, party: Party, timeout: float = 15.0) -> dict[str, Any]:
+    async def outcome(
+        self, command_id: str, party: Party, timeout: float = PATIENCE
+    ) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             status, answer = await self.request("GET", f"/v1/commands/{command_id}", party)
@@ -94,7 +97,7 @@ class Api:
         return answer
 
     async def wait_for_state(
-        self, delivery_id: str, party: Party, state: str, timeout: float = 20.0
+        self, delivery_id: str, party: Party, state: str, timeout: float = PATIENCE
     ) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

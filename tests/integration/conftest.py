@@ -11,11 +11,23 @@ from pymongo import MongoClient
 from services.infra.mailsink import MailSink
 from tests.integration.client import Api, Party
 from tests.integration.system import System, running_system
+from tests.integration.waiting import PATIENCE
+
+
+class PatientMailSink(MailSink):
+    """The SMTP sink, waiting ``PATIENCE`` seconds for an email unless a test says otherwise:
+    a loaded machine may take much longer than the sink's default to deliver one."""
+
+    def wait_for(self, predicate, timeout: float = PATIENCE, count: int = 1):
+        return super().wait_for(predicate, timeout, count)
+
+    async def wait_for_async(self, predicate, timeout: float = PATIENCE, count: int = 1):
+        return await super().wait_for_async(predicate, timeout, count)
 
 
 @pytest.fixture(scope="session")
 def mail() -> Iterator[MailSink]:
-    with MailSink("127.0.0.1", 0) as sink:
+    with PatientMailSink("127.0.0.1", 0) as sink:
         yield sink
 
 

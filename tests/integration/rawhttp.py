@@ -7,6 +7,8 @@ import asyncio
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from tests.integration.waiting import PATIENCE
+
 
 @dataclass
 class RawAnswer:
@@ -15,7 +17,7 @@ class RawAnswer:
     body: bytes
 
 
-async def read_answer(reader: asyncio.StreamReader, timeout: float = 10.0) -> RawAnswer:
+async def read_answer(reader: asyncio.StreamReader, timeout: float = PATIENCE) -> RawAnswer:
     """One HTTP/1.1 answer; interim ``100 Continue`` answers are skipped."""
     async with asyncio.timeout(timeout):
         while True:

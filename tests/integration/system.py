@@ -22,6 +22,7 @@ from services.infra.provision import ensure_infrastructure
 from services.infra.vhosts import consumer_count, create_vhost, delete_vhost
 from shared.config import Settings
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
+from tests.integration.waiting import PATIENCE
 
 SERVICES = ("gateway", "workflow", "timers", "notifier")
 #: Queues each consuming service must be attached to before tests start.
@@ -51,10 +52,18 @@ class Service:
             stderr=subprocess.STDOUT,
         )
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.signal(sig)
+        self.wait_stopped()
+
+    def signal(self, sig: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+
+    def wait_stopped(self, timeout: float = PATIENCE) -> None:
+        """Until the process has exited; killed if it is still there after ``timeout`` s."""
+        if self.process is None:
             return
-        self.process.send_signal(sig)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -87,10 +96,13 @@ class System:
         self.wait_ready()
 
     def stop(self) -> None:
+        # All at once: each takes a while to finish its work and exit, and none waits for another.
         for service in self.services.values():
-            service.stop()
+            service.signal(signal.SIGTERM)
+        for service in self.services.values():
+            service.wait_stopped()
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = PATIENCE) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for service in self.services.values():
@@ -157,13 +169,20 @@ def _fresh_log_dir(label: str) -> Path:
 
 
 @contextmanager
-def running_system(smtp_port: int, label: str, **overrides: str) -> Iterator[System]:
-    """A whole system on its own RabbitMQ virtual host and database, stopped and dropped after."""
+def running_system(
+    smtp_port: int, label: str, *, own_broker_url: str | None = None, **overrides: str
+) -> Iterator[System]:
+    """A whole system on its own RabbitMQ virtual host and database, stopped and dropped after.
+
+    ``own_broker_url`` runs it on a broker of the caller's own (whose default virtual host
+    nobody else uses) instead of a virtual host on the shared one; ``DC_MONGO_URL`` among the
+    overrides, on a database server of the caller's own.
+    """
     settings = Settings()
     ensure_infrastructure(settings)
     # Database names are short on FerretDB: the label only names the log folder.
     name = f"dc_test_{uuid.uuid4().hex[:12]}"
-    amqp_url = create_vhost(settings.amqp_url, name)
+    amqp_url = own_broker_url or create_vhost(settings.amqp_url, name)
     http_port = free_port()
     env = test_environment(
         amqp_url=amqp_url,
@@ -188,4 +207,5 @@ def running_system(smtp_port: int, label: str, **overrides: str) -> Iterator[Sys
         system.stop()
         with MongoClient(env["DC_MONGO_URL"]) as client:
             client.drop_database(name)
-        delete_vhost(settings.amqp_url, name)
+        if own_broker_url is None:
+            delete_vhost(settings.amqp_url, name)

@@ -118,7 +118,7 @@ async def test_the_confirmation_window_confirms_by_itself(api: Api, parties, mai
     await api.command(delivery_id, isv, {"type": "finish"})
 
     # DC_CONFIRM_WINDOW is 8 s and DC_REMINDER_LEAD 4 s in the test environment.
-    delivery = await api.wait_for_state(delivery_id, customer, "completed", timeout=30)
+    delivery = await api.wait_for_state(delivery_id, customer, "completed")
     fired = [h for h in delivery["history"] if h["command"] == "expire_deadline"]
     assert [h["to_state"] for h in fired] == ["awaiting_confirmation", "completed"]
     assert all(h["actor"] == {"id": "timer", "role": "system"} for h in fired)

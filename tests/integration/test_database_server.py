@@ -24,7 +24,9 @@ from shared.config import Settings
 
 pytestmark = pytest.mark.integration
 
-OBJECT_ID = ObjectId()
+# Fixed, not drawn: it appears in test ids, which parallel workers (pytest-xdist) must agree on.
+OBJECT_ID = ObjectId("6b0d2c85b0e9952f54d7d0ac")
+UNSTORED_ID = ObjectId("6b0d2c85b0e9952f54d7d0ad")
 
 #: Stored values of every kind a field may hold, including look-alikes of each other.
 STORED: list[Any] = [
@@ -65,7 +67,7 @@ STORED: list[Any] = [
 ]
 
 #: Values asked for: every stored scalar and some that match nothing.
-ASKED: list[Any] = [v for v in STORED if not isinstance(v, list | dict)] + ["x", "ä", ObjectId()]
+ASKED: list[Any] = [v for v in STORED if not isinstance(v, list | dict)] + ["x", "ä", UNSTORED_ID]
 
 
 @pytest.fixture(scope="module")

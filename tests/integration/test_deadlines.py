@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import UTC, datetime
 
 from services.timers.book import BUCKET_PREFIX
 from tests.integration.client import Api
 from tests.integration.system import Service, System
+from tests.integration.waiting import until
 
 CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
 DEMAND = {"type": "submit_demand", "contact": CONTACT, "demands": "Logo"}
@@ -41,13 +43,23 @@ def _filed(db, delivery_id: str) -> list[dict]:
     ]
 
 
+async def _filed_both(db, delivery_id: str) -> list[dict]:
+    """The delivery's confirmation window and reminder, once the workflow has filed both."""
+    await until(lambda: len(_filed(db, delivery_id)) == 2, "both deadlines filed")
+    return _filed(db, delivery_id)
+
+
 async def test_a_customer_who_confirms_first_cancels_the_deadlines(api: Api, parties, db):
     delivery_id = await _awaiting_confirmation(api, parties)
-    assert {d["status"] for d in _filed(db, delivery_id)} == {"active"}
+    assert {d["status"] for d in await _filed_both(db, delivery_id)} == {"active"}
     assert (await api.command(delivery_id, parties["customer"], {"type": "confirm"}))[
         "status"
     ] == "applied"
-    await asyncio.sleep(10)  # past the window's end
+    # Past the window's end: a second delivery, filed after ours, whose window the clock
+    # closes. Its deadlines fall due after ours, so once it is completed the timer worker
+    # has polled past our due times, and would have fired ours were they still active.
+    later = await _awaiting_confirmation(api, parties)
+    await api.wait_for_state(later, parties["customer"], "completed")
     delivery = await api.delivery(delivery_id, parties["customer"])
     assert delivery["state"] == "completed"
     assert _expiries(delivery) == [] and delivery["refusals"] == []
@@ -57,13 +69,14 @@ async def test_a_customer_who_confirms_first_cancels_the_deadlines(api: Api, par
     }
 
 
-async def _restarted_while_pending(api: Api, parties, system: System, name: str) -> dict:
+async def _restarted_while_pending(api: Api, parties, system: System, db, name: str) -> dict:
     delivery_id = await _awaiting_confirmation(api, parties)
+    last_due = max(d["due_at"] for d in await _filed_both(db, delivery_id))
     service: Service = system.services[name]
-    service.stop(signal.SIGTERM)
-    await asyncio.sleep(11)  # both deadlines fall due while it is down
+    await asyncio.to_thread(service.stop, signal.SIGTERM)
+    await until(lambda: datetime.now(UTC) > last_due, "both deadlines due while it is down")
     await asyncio.to_thread(system.restart, name)
-    delivery = await api.wait_for_state(delivery_id, parties["customer"], "completed", timeout=40)
+    delivery = await api.wait_for_state(delivery_id, parties["customer"], "completed")
     # Both were overdue together: the window fires once; the reminder, moot by then, is
     # applied at most once (before the window) or refused as no longer active.
     fired = _expiries(delivery)
@@ -75,15 +88,15 @@ async def _restarted_while_pending(api: Api, parties, system: System, name: str)
 
 
 async def test_deadlines_due_while_the_timer_worker_is_down_fire_once_when_it_is_back(
-    api: Api, parties, system: System
+    api: Api, parties, system: System, db
 ):
-    await _restarted_while_pending(api, parties, system, "timers")
+    await _restarted_while_pending(api, parties, system, db, "timers")
 
 
 async def test_deadlines_due_while_the_workflow_is_down_fire_once_when_it_is_back(
-    api: Api, parties, system: System
+    api: Api, parties, system: System, db
 ):
-    await _restarted_while_pending(api, parties, system, "workflow")
+    await _restarted_while_pending(api, parties, system, db, "workflow")
 
 
 async def test_two_timer_workers_fire_each_deadline_once(api: Api, parties, system: System, db):
@@ -96,16 +109,16 @@ async def test_two_timer_workers_fire_each_deadline_once(api: Api, parties, syst
             *(_awaiting_confirmation(api, parties) for _ in range(6))
         )
         for delivery_id in delivery_ids:
-            delivery = await api.wait_for_state(
-                delivery_id, parties["customer"], "completed", timeout=30
-            )
+            delivery = await api.wait_for_state(delivery_id, parties["customer"], "completed")
             assert len(_expiries(delivery)) == 2
             assert delivery["refusals"] == []
-        outcomes = list(
-            db.command_outcomes.find(
-                {"delivery_id": {"$in": delivery_ids}, "type": "expire_deadline"}
-            )
+        # Outcome records are written after the delivery: until each expiry has its own (one
+        # per command id, so a deadline fired twice could not add one).
+        expiry_outcomes = {"delivery_id": {"$in": delivery_ids}, "type": "expire_deadline"}
+        await until(
+            lambda: db.command_outcomes.count_documents(expiry_outcomes) >= 2 * len(delivery_ids),
+            "an outcome recorded for every expiry",
         )
-        assert len(outcomes) == 2 * len(delivery_ids)
+        assert db.command_outcomes.count_documents(expiry_outcomes) == 2 * len(delivery_ids)
     finally:
         second.stop()

@@ -17,6 +17,7 @@ from tests.integration import rawhttp
 from tests.integration.client import Api
 from tests.integration.gateway_support import PDF, upload
 from tests.integration.system import System
+from tests.integration.waiting import PATIENCE
 
 #: DC_MAX_ATTACHMENT_BYTES of the session's system (the default, 20 MiB).
 CAP = 20 * 1024 * 1024
@@ -75,7 +76,7 @@ async def test_an_upload_whose_content_length_exceeds_the_cap_is_refused_unread(
             )
         )
         await writer.drain()
-        answer = await rawhttp.read_answer(reader, timeout=5)
+        answer = await rawhttp.read_answer(reader, timeout=PATIENCE)
     finally:
         writer.close()
     assert answer.status == 413
@@ -102,7 +103,7 @@ async def test_expect_100_continue_is_refused_when_the_body_would_exceed_the_cap
         )
         await writer.drain()
         # The first answer is the refusal, not "100 Continue".
-        first = await asyncio.wait_for(reader.readline(), 5)
+        first = await asyncio.wait_for(reader.readline(), PATIENCE)
     finally:
         writer.close()
     assert first.startswith(b"HTTP/1.1 413"), first
@@ -143,7 +144,7 @@ async def test_a_streamed_upload_is_cut_off_with_413_as_soon_as_it_passes_the_ca
             writer.write(chunk(block))
             sent += len(block)
             await writer.drain()
-        answer = await rawhttp.read_answer(reader, timeout=10)
+        answer = await rawhttp.read_answer(reader, timeout=PATIENCE)
     finally:
         writer.close()
     assert answer.status == 413 and b"file_too_large" in answer.body

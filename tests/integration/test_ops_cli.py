@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pika
 from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
 from tests.integration.client import Api
 from tests.integration.system import System
+from tests.integration.waiting import PATIENCE, until
 
 CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
 
@@ -25,7 +25,7 @@ def cli(system: System, *args: str) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE,
     )
 
 
@@ -105,11 +105,11 @@ async def test_a_dead_letter_is_listed_with_its_error_then_requeued_and_processe
     )
     _publish(system, f"{COMMANDS_QUEUE}.XQ", good)
 
-    for _ in range(50):
-        listed = cli(system, "dlq", "list")
-        if poison["message_id"] in listed.stdout:
-            break
-        await asyncio.sleep(0.3)
+    def dead_lettered() -> bool:
+        return poison["message_id"] in cli(system, "dlq", "list").stdout
+
+    await until(dead_lettered, "the poison message is dead-lettered")
+    listed = cli(system, "dlq", "list")
     assert listed.returncode == 0, listed.stderr
     assert poison["message_id"] in listed.stdout and good["message_id"] in listed.stdout
     assert "PoisonMessage" in listed.stdout

@@ -80,7 +80,7 @@ async def test_the_warranty_period_ends_by_itself(api: Api, parties):
     await _applied(api, delivery_id, customer, DEMAND)
     await _applied(api, delivery_id, isv, {"type": "finish"})
     await _applied(api, delivery_id, customer, {"type": "confirm"})
-    delivery = await api.wait_for_state(delivery_id, customer, "completed", timeout=20)
+    delivery = await api.wait_for_state(delivery_id, customer, "completed")
     assert delivery["history"][-1]["command"] == "expire_deadline"
     assert delivery["history"][-1]["from_state"] == "in_warranty"
 
