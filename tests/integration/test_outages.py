@@ -1,0 +1,131 @@
+"""Nothing accepted is lost when RabbitMQ restarts or the database goes away under load.
+
+Each test stops a server of its own (``own_servers``), never the machine's shared broker or
+database that other test runs use at the same time, and runs a whole system on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from services.infra.mailsink import MailSink
+from tests.integration.client import Api
+from tests.integration.faults import (
+    CALM,
+    CONCURRENCY,
+    api_for,
+    assert_exactly_once,
+    label,
+    progress_points,
+)
+from tests.integration.load import (
+    STALL_TIMEOUT,
+    LoadReport,
+    run_basic_deliveries,
+    run_one,
+    work_timeout,
+)
+from tests.integration.own_servers import OwnFerretDB, OwnRabbitMQ, own_ferretdb, own_rabbitmq
+from tests.integration.system import System, running_system
+from tests.integration.waiting import until
+
+#: Enough deliveries that the outage meets ``CONCURRENCY`` commands in flight.
+RESTART_DELIVERIES = 40
+OUTAGE_DELIVERIES = 40
+
+
+@pytest.fixture
+def own_broker() -> Iterator[OwnRabbitMQ]:
+    with own_rabbitmq() as broker:
+        yield broker
+
+
+@pytest.fixture
+def system_on_own_broker(mail: MailSink, request, own_broker: OwnRabbitMQ) -> Iterator[System]:
+    with running_system(
+        mail.port, label(request), own_broker_url=own_broker.amqp_url, **CALM
+    ) as system:
+        yield system
+
+
+@pytest.fixture
+def own_database() -> Iterator[OwnFerretDB]:
+    with own_ferretdb() as server:
+        yield server
+
+
+@pytest.fixture
+def system_on_own_database(mail: MailSink, request, own_database: OwnFerretDB) -> Iterator[System]:
+    with running_system(
+        mail.port, label(request), DC_MONGO_URL=own_database.mongo_url, **CALM
+    ) as system:
+        yield system
+
+
+@pytest.mark.timeout(work_timeout(RESTART_DELIVERIES))
+async def test_a_rabbitmq_restart_loses_nothing_accepted(
+    own_broker: OwnRabbitMQ, system_on_own_broker: System, mail: MailSink
+):
+    report = LoadReport()
+
+    async def restart_broker(api: Api) -> None:
+        [applied] = progress_points(RESTART_DELIVERIES, 1)
+        await report.wait_until_applied(applied)
+        refused_before = report.answers[503]
+        await asyncio.to_thread(own_broker.stop_app)
+        try:
+            # The run's clients are all waiting for outcomes now; one more marketplace opens
+            # a delivery, and is refused until the broker is back. Down until it was refused.
+            late_opening = asyncio.create_task(run_one(api, report))
+            await until(
+                lambda: report.answers[503] > refused_before,
+                "the gateway answers 503 while the broker is down",
+                timeout=STALL_TIMEOUT,
+            )
+        finally:
+            await asyncio.to_thread(own_broker.start_app)
+        await late_opening
+
+    async with api_for(system_on_own_broker) as api, asyncio.TaskGroup() as running:
+        running.create_task(
+            run_basic_deliveries(api, RESTART_DELIVERIES, concurrency=CONCURRENCY, report=report)
+        )
+        running.create_task(restart_broker(api))
+    assert report.answers[503] > 0, f"the gateway never saw the broker down: {report.answers}"
+    await assert_exactly_once(system_on_own_broker, mail, report)
+    print(
+        f"\nRabbitMQ restart: {len(report.delivery_ids)} deliveries, "
+        f"answers {dict(report.answers)}, lost 0, duplicated 0"
+    )
+
+
+@pytest.mark.timeout(work_timeout(OUTAGE_DELIVERIES))
+async def test_a_database_outage_loses_and_duplicates_nothing(
+    own_database: OwnFerretDB, system_on_own_database: System, mail: MailSink
+):
+    report = LoadReport()
+
+    async def outage() -> None:
+        [applied] = progress_points(OUTAGE_DELIVERIES, 1)
+        await report.wait_until_applied(applied)
+        refused_before = report.refusals()
+        await asyncio.to_thread(own_database.stop)
+        try:
+            # Down until a client has been refused for it.
+            await report.wait_for_refusal(more_than=refused_before)
+        finally:
+            await asyncio.to_thread(own_database.start)
+
+    async with api_for(system_on_own_database) as api, asyncio.TaskGroup() as running:
+        running.create_task(
+            run_basic_deliveries(api, OUTAGE_DELIVERIES, concurrency=CONCURRENCY, report=report)
+        )
+        running.create_task(outage())
+    await assert_exactly_once(system_on_own_database, mail, report)
+    print(
+        f"\nFerretDB outage: {len(report.delivery_ids)} deliveries, "
+        f"answers {dict(report.answers)}, polls {dict(report.polls)}, lost 0, duplicated 0"
+    )
