@@ -36,12 +36,11 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import jwt
 import pika
 from harness import (
     BASIC_STEPS,
@@ -50,6 +49,7 @@ from harness import (
     PySpy,
     ServiceProcess,
     TimedMailSink,
+    command_path_env,
     completed_delivery_document,
     cpu_seconds,
     database_version,
@@ -61,8 +61,8 @@ from harness import (
     rabbitmq_version,
     rounded,
     server_pids,
-    service_env,
     submit_demand_envelope,
+    token,
     wait_ready,
     write_results,
 )
@@ -77,7 +77,6 @@ from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 from shared.domain.engine import delivery_id_for
 from shared.domain.roles import Actor, Role
 
-JWT_SECRET = "bench-secret-" + "x" * 32
 #: Emails per basic delivery: customer and ISV for each of its four transitions.
 EMAILS_PER_DELIVERY = 8
 #: Seconds each raw rate is measured for.
@@ -87,6 +86,8 @@ RAW_CONCURRENCY = 8
 #: dramatiq's prefetch for 8 worker threads.
 CONSUME_PREFETCH = 16
 RAW_QUEUE = "bench.raw"
+#: Ids asked for in one ``$in`` when reading a run's records back.
+ID_BATCH = 500
 #: Seconds a party waits for the email asking it to act before giving the delivery up.
 STEP_TIMEOUT = 120.0
 #: Deliveries per run, and how many run at once: sized so that every run fits in ten minutes
@@ -289,11 +290,6 @@ class MailWatch:
             return False
 
 
-def token(sub: str, role: str) -> str:
-    claims = {"sub": sub, "role": role, "exp": datetime.now(UTC) + timedelta(hours=2)}
-    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
-
-
 def parties(run: str, index: int) -> dict[str, str]:
     return {
         "marketplace": f"shop-{run}-{index}",
@@ -480,9 +476,21 @@ def cpu_now(services: list[ServiceProcess], servers: dict[str, int]) -> dict[str
     return used
 
 
-def run_path(settings: Settings, run: Run, probe: bool) -> dict:
-    """Start the services, drive the deliveries over ``run.mode``, read the figures back."""
-    log_dir = LOGS / f"commands-{run.label}"
+def run_path(
+    settings: Settings,
+    run: Run,
+    probe: bool,
+    on: Isolated | None = None,
+    servers: dict[str, int] | None = None,
+    logs: str = "commands",
+) -> dict:
+    """Start the services, drive the deliveries over ``run.mode``, read the figures back.
+
+    On a fresh vhost and database, or ``on`` an existing one (whose other documents stay);
+    ``servers`` names the FerretDB and RabbitMQ pids whose CPU time is counted (by default the
+    configured ones); service logs go to bench/logs/<logs>-<label>/.
+    """
+    log_dir = LOGS / f"{logs}-{run.label}"
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*"):
         old.unlink()
@@ -491,25 +499,11 @@ def run_path(settings: Settings, run: Run, probe: bool) -> dict:
         f"{run.deliveries} deliveries, {run.concurrency} at a time",
         flush=True,
     )
-    with isolated(settings) as iso, TimedMailSink() as sink:
+    with contextlib.ExitStack() as stack:
+        iso = on or stack.enter_context(isolated(settings))
+        sink = stack.enter_context(TimedMailSink())
         port = free_port()
-        env = service_env(
-            iso,
-            DC_HTTP_PORT=str(port),
-            DC_PUBLIC_URL=f"http://127.0.0.1:{port}",
-            DC_SMTP_HOST="127.0.0.1",
-            DC_SMTP_PORT=str(sink.port),
-            DC_JWT_SECRET=JWT_SECRET,
-            # Long deadlines: only the parties act.
-            DC_CONFIRM_WINDOW="P14D",
-            DC_REMINDER_LEAD="P3D",
-            DC_RATE_LIMIT_PER_SECOND="1000000",
-            DC_RATE_LIMIT_BURST="1000000",
-            # No metrics endpoints: several workers (and other runs) share this machine.
-            DC_WORKFLOW_METRICS_PORT="0",
-            DC_TIMERS_METRICS_PORT="0",
-            DC_NOTIFIER_METRICS_PORT="0",
-        )
+        env = command_path_env(iso, port, sink.port)
 
         def service(name: str, probed: bool) -> ServiceProcess:
             probe_file = log_dir / f"probe-{name}.json" if probed and probe else None
@@ -519,7 +513,7 @@ def run_path(settings: Settings, run: Run, probe: bool) -> dict:
         services += [service("timers", False), service("notifier", False)]
         if run.mode == "http":
             services.insert(0, service("gateway", True))
-        servers = server_pids(settings)
+        servers = server_pids(settings) if servers is None else servers
         sampler = Sampler(services, iso.amqp_url)
         profiles: dict[str, PySpy] = {}
         try:
@@ -574,18 +568,26 @@ def run_path(settings: Settings, run: Run, probe: bool) -> dict:
         return figures
 
 
-def _stored(iso: Isolated) -> tuple[dict, dict, dict]:
-    """(accepted_at by command, outcome by command, history ``at`` by command) from the run's
-    database, read once, after the services stopped."""
+def _stored(iso: Isolated, drive: Drive) -> tuple[dict, dict, dict]:
+    """(accepted_at by command, outcome by command, history ``at`` by command) of the commands
+    ``drive`` sent, read once from the run's database after the services stopped; by ``_id``,
+    so the documents of other runs (or a million stored ones) are not read."""
+    command_ids = sorted({s.command_id for s in drive.sent})
+    delivery_ids = sorted({s.delivery_id for s in drive.sent})
+    accepted: dict[str, float] = {}
+    outcomes: dict[str, dict] = {}
+    history: dict[str, float] = {}
     with MongoClient(iso.mongo_url, tz_aware=True) as client:
         db = client[iso.name]
-        accepted = {d["_id"]: d["accepted_at"].timestamp() for d in db.commands.find()}
-        outcomes = {d["_id"]: d for d in db.command_outcomes.find()}
-        history = {
-            entry["command_id"]: entry["at"].timestamp()
-            for d in db.deliveries.find({}, {"history": 1})
-            for entry in d.get("history", [])
-        }
+        for start in range(0, len(command_ids), ID_BATCH):
+            ids = {"_id": {"$in": command_ids[start : start + ID_BATCH]}}
+            accepted.update((d["_id"], d["accepted_at"].timestamp()) for d in db.commands.find(ids))
+            outcomes.update((d["_id"], d) for d in db.command_outcomes.find(ids))
+        for start in range(0, len(delivery_ids), ID_BATCH):
+            ids = {"_id": {"$in": delivery_ids[start : start + ID_BATCH]}}
+            for d in db.deliveries.find(ids, {"history": 1}):
+                for entry in d.get("history", []):
+                    history[entry["command_id"]] = entry["at"].timestamp()
     return accepted, outcomes, history
 
 
@@ -638,7 +640,7 @@ def analyse(
     depths: list[int],
     log_dir: Path,
 ) -> dict[str, Any]:
-    accepted, outcomes, history = _stored(iso)
+    accepted, outcomes, history = _stored(iso, drive)
     probed = _probes(log_dir)
     applied = [s for s in drive.sent if outcomes.get(s.command_id, {}).get("status") == "applied"]
     decided = {s.command_id: outcomes[s.command_id]["decided_at"].timestamp() for s in applied}

@@ -1,5 +1,6 @@
-"""Helpers shared by the benchmarks: an isolated vhost and database, service processes, memory,
-server versions, realistic documents and messages, figures written to bench/results."""
+"""Helpers shared by the benchmarks: an isolated vhost and database (on the shared server or on
+a FerretDB of the benchmark's own), service processes and their environment, memory, server
+versions, realistic documents and messages, figures written to bench/results."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -26,15 +28,27 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import jwt
 from pymongo import MongoClient
 
 from services.bus import command_message
+from services.collections import DELIVERIES
+from services.delivery_days import DAY_FIELDS, day_fields
 from services.infra.mailsink import MailSink
+from services.infra.provision import start_ferretdb, stop_ferretdb
 from services.infra.vhosts import MANAGEMENT_PORT, consumer_count, create_vhost, delete_vhost
+from services.workflow.store import DeliveryStore
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
-from shared.domain.commands import Confirm, Contact, Finish, OpenDelivery, SubmitDemand
-from shared.domain.engine import Applied, Policy, decide, open_delivery
+from shared.domain.commands import (
+    Confirm,
+    Contact,
+    Finish,
+    OpenDelivery,
+    RequestChanges,
+    SubmitDemand,
+)
+from shared.domain.engine import Applied, Policy, decide, delivery_id_for, open_delivery
 from shared.domain.roles import Actor, Role
 
 BENCH = Path(__file__).resolve().parent
@@ -58,9 +72,11 @@ def rounded(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def write_results(prefix: str, figures: dict[str, Any]) -> Path:
+def write_results(prefix: str, figures: dict[str, Any], out: Path | None = None) -> Path:
+    """Write ``figures`` to bench/results/<prefix>-<time>.json, or over ``out`` (a benchmark
+    that saves as it goes); returns the path."""
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    out = out or RESULTS / f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     out.write_text(json.dumps(figures, indent=2, default=str) + "\n")
     return out
 
@@ -85,6 +101,16 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     # Fields 14 and 15 of stat (utime, stime), counted after the ``(comm)`` field.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, all) CPU seconds the whole machine has spent since boot, summed over its cores
+    (``/proc/stat``; idle and I/O wait are not busy)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = user + nice + system + irq + softirq + steal
+    return busy / tick, (busy + idle + iowait) / tick
 
 
 def server_pids(settings: Settings) -> dict[str, int]:
@@ -148,14 +174,18 @@ class Isolated:
 
 
 @contextlib.contextmanager
-def isolated(settings: Settings, prefix: str = "dc_bench") -> Iterator[Isolated]:
-    """A fresh vhost and database (names short enough for FerretDB), deleted and dropped after."""
+def isolated(
+    settings: Settings, prefix: str = "dc_bench", mongo_url: str | None = None
+) -> Iterator[Isolated]:
+    """A fresh vhost and database (names short enough for FerretDB), deleted and dropped after;
+    the database on ``mongo_url`` (a server of the benchmark's own) or on the configured one."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    mongo_url = mongo_url or settings.mongo_url
     amqp_url = create_vhost(settings.amqp_url, name)
     try:
-        yield Isolated(name, amqp_url, settings.mongo_url)
+        yield Isolated(name, amqp_url, mongo_url)
     finally:
-        with contextlib.suppress(Exception), MongoClient(settings.mongo_url) as client:
+        with contextlib.suppress(Exception), MongoClient(mongo_url) as client:
             client.drop_database(name)
         with contextlib.suppress(Exception):
             delete_vhost(settings.amqp_url, name)
@@ -167,7 +197,80 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@dataclass
+class PrivateFerretDB:
+    """A FerretDB process of the benchmark's own, with its SQLite files under ``data``."""
+
+    url: str
+    pid: int
+    home: Path
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    def file_bytes(self) -> dict[str, int]:
+        """Bytes its SQLite files take on disk: ``total``, and of those the write-ahead logs
+        (``wal``), which SQLite reuses but does not shrink after a burst of writes."""
+        files = [f for f in self.data.rglob("*") if f.is_file()]
+        wal = sum(f.stat().st_blocks * 512 for f in files if f.name.endswith("-wal"))
+        return {"total": sum(f.stat().st_blocks * 512 for f in files), "wal": wal}
+
+
+@contextlib.contextmanager
+def private_ferretdb(binary: Path, parent: Path, keep: bool = False) -> Iterator[PrivateFerretDB]:
+    """``binary`` started on a free loopback port with its files in a new directory under
+    ``parent``; stopped afterwards and its files deleted unless ``keep``.
+
+    A benchmark that stores a million documents must not put them in the server that others
+    use, nor stop or restart that one.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix=f"{binary.name}-", dir=parent))
+    port = free_port()
+    process = start_ferretdb(binary, "127.0.0.1", port, home)
+    try:
+        yield PrivateFerretDB(f"mongodb://127.0.0.1:{port}/", process.pid, home)
+    finally:
+        stop_ferretdb(process.pid)
+        process.wait()
+        if keep:
+            print(f"kept {binary.name}'s files in {home}", flush=True)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
 # --- service processes -------------------------------------------------------------------------
+
+#: The gateway's token secret in every benchmark run.
+JWT_SECRET = "bench-secret-" + "x" * 32
+
+
+def token(sub: str, role: str) -> str:
+    """A bearer token for ``sub`` in ``role``, valid for two hours."""
+    claims = {"sub": sub, "role": role, "exp": datetime.now(UTC) + timedelta(hours=2)}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
+def command_path_env(isolated: Isolated, http_port: int, smtp_port: int) -> dict[str, str]:
+    """The services' environment for driving deliveries: only the parties act (long deadlines),
+    no rate limit, mail to the benchmark's SMTP sink, no metrics listeners."""
+    return service_env(
+        isolated,
+        DC_HTTP_PORT=str(http_port),
+        DC_PUBLIC_URL=f"http://127.0.0.1:{http_port}",
+        DC_SMTP_HOST="127.0.0.1",
+        DC_SMTP_PORT=str(smtp_port),
+        DC_JWT_SECRET=JWT_SECRET,
+        DC_CONFIRM_WINDOW="P14D",
+        DC_REMINDER_LEAD="P3D",
+        DC_RATE_LIMIT_PER_SECOND="1000000",
+        DC_RATE_LIMIT_BURST="1000000",
+        # Several workers (and other runs) share this machine: their default ports would clash.
+        DC_WORKFLOW_METRICS_PORT="0",
+        DC_TIMERS_METRICS_PORT="0",
+        DC_NOTIFIER_METRICS_PORT="0",
+    )
 
 
 def service_env(isolated: Isolated, **settings: str) -> dict[str, str]:
@@ -336,11 +439,12 @@ BASIC_STEPS = (
 )
 
 
-def completed_delivery_document() -> dict[str, Any]:
-    """A delivery as the workflow stores it once the basic process has completed (its largest
-    form in the command-path run), built by the engine itself."""
-    now = datetime.now(UTC)
-    customer, isv = f"customer-{uuid.uuid4().hex[:8]}", f"isv-{uuid.uuid4().hex[:8]}"
+def delivery_documents_along(
+    steps: Sequence[tuple[Role, Any]], customer: str, isv: str, now: datetime
+) -> list[dict[str, Any]]:
+    """The documents the workflow stores for one delivery: after opening and after each of
+    ``steps`` (role, command), each with its revision and an empty (relayed) outbox, built by
+    the engine itself."""
     decision = open_delivery(
         open_command(f"order-{uuid.uuid4().hex}", customer, isv),
         Actor(id="shop", role=Role.MARKETPLACE),
@@ -350,7 +454,8 @@ def completed_delivery_document() -> dict[str, Any]:
     assert isinstance(decision, Applied)
     delivery = decision.delivery
     policy = Policy(confirm_window=timedelta(days=14), reminder_lead=timedelta(days=3))
-    for step, (role, command) in enumerate(BASIC_STEPS, start=1):
+    stored = [delivery]
+    for step, (role, command) in enumerate(steps, start=1):
         actor = Actor(id=customer if role == Role.CUSTOMER else isv, role=role)
         decision = decide(
             delivery,
@@ -362,7 +467,161 @@ def completed_delivery_document() -> dict[str, Any]:
         )
         assert isinstance(decision, Applied), decision
         delivery = decision.delivery
-    return {"_id": delivery.delivery_id, **delivery.model_dump(), "revision": 4, "outbox": []}
+        stored.append(delivery)
+    return [
+        {"_id": d.delivery_id, **d.model_dump(), "revision": revision, "outbox": []}
+        for revision, d in enumerate(stored, start=1)
+    ]
+
+
+def completed_delivery_document() -> dict[str, Any]:
+    """A delivery as the workflow stores it once the basic process has completed (its largest
+    form in the command-path run), built by the engine itself."""
+    customer, isv = f"customer-{uuid.uuid4().hex[:8]}", f"isv-{uuid.uuid4().hex[:8]}"
+    return delivery_documents_along(BASIC_STEPS, customer, isv, datetime.now(UTC))[-1]
+
+
+#: The basic process with one round of changes: open, submit, finish, request changes,
+#: finish again, confirm.
+REWORKED_STEPS = (
+    BASIC_STEPS[0],
+    BASIC_STEPS[1],
+    (
+        Role.CUSTOMER,
+        RequestChanges(reason="The contact form does not send anything; the German pages miss."),
+    ),
+    (Role.ISV, Finish(note="Contact form fixed and German pages added; please review again.")),
+    BASIC_STEPS[2],
+)
+
+
+async def stored_along(
+    db: Any, steps: Sequence[tuple[Role, Any]], customer: str, isv: str, now: datetime
+) -> list[dict[str, Any]]:
+    """The documents the workflow's own store (``DeliveryStore``) writes for one delivery in
+    ``db``: after opening and after each of ``steps`` (role, command), each read back once its
+    outbox was relayed (``mark_relayed``), so they carry every bookkeeping field the product
+    keeps. The delivery is deleted afterwards."""
+    store = DeliveryStore(db)
+    policy = Policy(confirm_window=timedelta(days=14), reminder_lead=timedelta(days=3))
+    decision = open_delivery(
+        open_command(f"order-{uuid.uuid4().hex}", customer, isv),
+        Actor(id="shop", role=Role.MARKETPLACE),
+        command_id=uuid.uuid4().hex,
+        now=now,
+    )
+    assert isinstance(decision, Applied)
+    delivery_id = decision.delivery.delivery_id
+    outbox = await store.create(decision)
+    documents = []
+    for step, (role, command) in enumerate([(Role.MARKETPLACE, None), *steps]):
+        if command is not None:
+            stored = await store.load(delivery_id)
+            assert stored is not None
+            actor = Actor(id=customer if role == Role.CUSTOMER else isv, role=role)
+            decision = decide(
+                stored.delivery,
+                command,
+                actor,
+                command_id=uuid.uuid4().hex,
+                now=now + timedelta(seconds=step),
+                policy=policy,
+            )
+            assert isinstance(decision, Applied), decision
+            outbox = await store.save_applied(stored, decision)
+        await store.mark_relayed(delivery_id, outbox)
+        documents.append(await db[DELIVERIES].find_one({"_id": delivery_id}))
+    await db[DELIVERIES].delete_one({"_id": delivery_id})
+    return documents
+
+
+@dataclass
+class StoredDeliveries:
+    """Realistic delivery documents, numbered: copies of documents the workflow's store wrote
+    once (a mix of states: 30% in progress, 70% completed, a third of those after a round of
+    changes), each with its own ids, parties and times (``build``).
+
+    Delivery ``k`` belongs to ``customer_of(k)``: every customer has ten deliveries, a hundred
+    rows apart (so listing one is not one contiguous read), and to one of a thousand ISVs.
+    Delivery ``k`` opened ``k`` minutes after 2024-01-01: 1,440 a day.
+    """
+
+    templates: list[dict[str, Any]]
+    epoch: datetime = datetime(2024, 1, 1, tzinfo=UTC)
+    #: Customers per block of a thousand deliveries (ten deliveries each).
+    CUSTOMERS_PER_BLOCK = 100
+    ISVS = 1000
+
+    @classmethod
+    async def build(cls, db: Any) -> StoredDeliveries:
+        """Templates written and read back through the product's store in ``db``."""
+        now = datetime.now(UTC)
+        basic = await stored_along(db, BASIC_STEPS, "customer-x", "isv-x", now)
+        reworked = await stored_along(db, REWORKED_STEPS, "customer-x", "isv-x", now)
+        # awaiting_demand, in_delivery, awaiting_confirmation, completed x4, reworked x3
+        mix = [basic[0], basic[1], basic[2]] + [basic[3]] * 4 + [reworked[-1]] * 3
+        return cls([{k: v for k, v in t.items() if k not in _VARIED} for t in mix])
+
+    @staticmethod
+    def delivery_id(k: int) -> str:
+        return delivery_id_for(StoredDeliveries.order_id(k))
+
+    @staticmethod
+    def order_id(k: int) -> str:
+        return f"bench-order-{k}"
+
+    @classmethod
+    def customer_of(cls, k: int) -> str:
+        block, row = divmod(k, 1000)
+        return f"customer-{block * cls.CUSTOMERS_PER_BLOCK + row % cls.CUSTOMERS_PER_BLOCK}"
+
+    @classmethod
+    def isv_of(cls, k: int) -> str:
+        return f"isv-{k % cls.ISVS}"
+
+    def revision_of(self, k: int) -> int:
+        return self.templates[k % len(self.templates)]["revision"]
+
+    def opened_at(self, k: int) -> datetime:
+        return self.epoch + timedelta(minutes=k)
+
+    def document(self, k: int) -> dict[str, Any]:
+        """Delivery ``k`` as stored; a shallow copy of its template (the nested values are
+        shared, which is fine for encoding)."""
+        template = self.templates[k % len(self.templates)]
+        delivery_id = self.delivery_id(k)
+        customer, isv = self.customer_of(k), self.isv_of(k)
+        opened = self.opened_at(k)
+        # Changed within the hour it opened: its day fields are those of the opening.
+        updated = opened + timedelta(seconds=template["version"])
+        return {
+            **template,
+            "_id": delivery_id,
+            "delivery_id": delivery_id,
+            "order_id": self.order_id(k),
+            "customer_id": customer,
+            "customer_email": f"{customer}@customer.example.com",
+            "isv_id": isv,
+            "isv_email": f"{isv}@isv.example.com",
+            "opened_at": opened,
+            "updated_at": updated,
+            **day_fields(opened, updated),
+        }
+
+
+#: The fields StoredDeliveries sets per document.
+_VARIED = (
+    "_id",
+    "delivery_id",
+    "order_id",
+    "customer_id",
+    "customer_email",
+    "isv_id",
+    "isv_email",
+    "opened_at",
+    "updated_at",
+    *DAY_FIELDS,
+)
 
 
 def submit_demand_envelope() -> CommandEnvelope:
