@@ -108,22 +108,26 @@ async def test_a_database_outage_loses_and_duplicates_nothing(
 ):
     report = LoadReport()
 
-    async def outage() -> None:
+    async def outage(api: Api) -> None:
         [applied] = progress_points(OUTAGE_DELIVERIES, 1)
         await report.wait_until_applied(applied)
         refused_before = report.refusals()
         await asyncio.to_thread(own_database.stop)
         try:
-            # Down until a client has been refused for it.
+            # The run's clients may all be waiting on outcome polls, which need not be refused
+            # soon; a marketplace opening a delivery now is, as its command cannot be recorded.
+            # Down until a client was refused.
+            late_opening = asyncio.create_task(run_one(api, report))
             await report.wait_for_refusal(more_than=refused_before)
         finally:
             await asyncio.to_thread(own_database.start)
+        await late_opening
 
     async with api_for(system_on_own_database) as api, asyncio.TaskGroup() as running:
         running.create_task(
             run_basic_deliveries(api, OUTAGE_DELIVERIES, concurrency=CONCURRENCY, report=report)
         )
-        running.create_task(outage())
+        running.create_task(outage(api))
     await assert_exactly_once(system_on_own_database, mail, report)
     print(
         f"\nFerretDB outage: {len(report.delivery_ids)} deliveries, "
