@@ -35,6 +35,8 @@ OUTBOX_FLAG_MIGRATION = "has_outbox_backfilled"
 #: The record in ``migrations`` saying that deliveries stored before their day fields existed
 #: were given them (see ``DeliveryStore.date_deliveries_stored_before_the_days``).
 DAYS_MIGRATION = "delivery_days_backfilled"
+#: Deliveries a migration writes at once: each write holds the collection's lock briefly.
+MIGRATION_BATCH = 500
 
 
 class Conflict(Exception):
@@ -154,6 +156,8 @@ class DeliveryStore:
         if await self.migrations.find_one({"_id": DAYS_MIGRATION}) is not None:
             return 0
         dated = 0
+        # The read takes no lock; each write below is one short compare-and-set, so
+        # commands go on while a large collection is being dated.
         undated = self.deliveries.find(
             {UPDATED_DAY: {"$exists": False}}, {"opened_at": 1, "updated_at": 1}
         )
@@ -219,14 +223,30 @@ class DeliveryStore:
         """
         if await self.migrations.find_one({"_id": OUTBOX_FLAG_MIGRATION}) is not None:
             return 0
-        result = await self.deliveries.update_many(
-            {HAS_OUTBOX: {"$exists": False}, "outbox": {"$ne": []}},
-            {"$set": {HAS_OUTBOX: True}},
-        )
+        unflagged = {HAS_OUTBOX: {"$exists": False}, "outbox": {"$ne": []}}
+        # One update_many over the collection would hold FerretDB's write lock on the
+        # deliveries for the whole scan (minutes at a million), stopping every command. The
+        # read takes no lock; each batch's write is short and checks the condition again.
+        flagged = 0
+        candidates = self.deliveries.find(unflagged, {"_id": 1}, batch_size=MIGRATION_BATCH)
+        batch: list[str] = []
+        async for document in candidates:
+            batch.append(document["_id"])
+            if len(batch) == MIGRATION_BATCH:
+                flagged += await self._flag_outboxes(batch, unflagged)
+                batch = []
+        if batch:
+            flagged += await self._flag_outboxes(batch, unflagged)
         with contextlib.suppress(DuplicateKeyError):
             await self.migrations.insert_one(
-                {"_id": OUTBOX_FLAG_MIGRATION, "done_at": now, "flagged": result.modified_count}
+                {"_id": OUTBOX_FLAG_MIGRATION, "done_at": now, "flagged": flagged}
             )
+        return flagged
+
+    async def _flag_outboxes(self, delivery_ids: list[str], unflagged: dict[str, Any]) -> int:
+        result = await self.deliveries.update_many(
+            {"_id": {"$in": delivery_ids}, **unflagged}, {"$set": {HAS_OUTBOX: True}}
+        )
         return result.modified_count
 
     async def record_outcome(

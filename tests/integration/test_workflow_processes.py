@@ -34,7 +34,7 @@ from services.timers.book import DeadlineBook
 from services.workflow import apply as apply_module
 from services.workflow.apply import CommandApplier, ConflictsExhausted
 from services.workflow.relay import OutboxRelay
-from services.workflow.store import Conflict, DeliveryStore, StoredDelivery
+from services.workflow.store import MIGRATION_BATCH, Conflict, DeliveryStore, StoredDelivery
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
 from shared.contracts.queues import COMMANDS_QUEUE
@@ -476,6 +476,28 @@ async def test_an_outbox_stored_before_the_flag_is_flagged_once(scratch_db):
     assert pending["_id"] == delivery_id
     await scratch_db.deliveries.update_one({"_id": delivery_id}, {"$unset": {HAS_OUTBOX: ""}})
     assert await store.flag_outboxes_stored_before_the_flag(now) == 0
+
+
+async def test_flagging_old_outboxes_in_batches_flags_exactly_the_unrelayed_ones(scratch_db):
+    """More deliveries than one batch, mixed: only unflagged ones with entries get the flag."""
+    store = DeliveryStore(scratch_db)
+    entry = {"entry_id": "event:left-behind", "event": {"event_id": "left-behind"}}
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    count = 2 * MIGRATION_BATCH + 3
+    documents = [
+        {
+            "_id": f"old-{i:05d}",
+            "outbox": [entry] if i % 3 else [],
+            "updated_at": long_ago,
+            **({HAS_OUTBOX: False} if i % 7 == 0 else {}),
+        }
+        for i in range(count)
+    ]
+    await scratch_db.deliveries.insert_many(documents)
+    expected = {d["_id"] for d in documents if d["outbox"] and HAS_OUTBOX not in d}
+    assert await store.flag_outboxes_stored_before_the_flag(datetime.now(UTC)) == len(expected)
+    flagged = {d["_id"] async for d in scratch_db.deliveries.find({HAS_OUTBOX: True})}
+    assert flagged == expected
 
 
 async def test_the_outbox_flag_stays_raised_while_a_newer_outbox_waits(scratch_db):
