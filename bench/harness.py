@@ -605,7 +605,7 @@ class StoredDeliveries:
             "isv_email": f"{isv}@isv.example.com",
             "opened_at": opened,
             "updated_at": updated,
-            **day_fields(opened, updated),
+            **day_fields(opened, updated, state=template["state"], isv_id=isv),
         }
 
 

@@ -78,7 +78,7 @@ from pymongo import AsyncMongoClient, MongoClient  # noqa: E402
 from pymongo.errors import DuplicateKeyError, PyMongoError  # noqa: E402
 
 from services.collections import DELIVERIES, DELIVERY_DAYS, ensure_indexes  # noqa: E402
-from services.delivery_days import DAY_FIELDS, without_day_fields  # noqa: E402
+from services.delivery_days import listed_days, without_day_fields  # noqa: E402
 from services.gateway.attachments import store_file  # noqa: E402
 from services.infra.provision import (  # noqa: E402
     FERRETDB_PATCHES,
@@ -144,7 +144,7 @@ async def load(
             await db[DELIVERIES].insert_many(documents, ordered=False)
             # As the workflow's store does: each day a delivery names has its record, which
             # the newest-first listings walk.
-            for day in {d[f] for d in documents for f in DAY_FIELDS} - days_recorded:
+            for day in set().union(*map(listed_days, documents)) - days_recorded:
                 days_recorded.add(day)
                 with contextlib.suppress(DuplicateKeyError):
                     await db[DELIVERY_DAYS].insert_one({"_id": day})

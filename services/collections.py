@@ -15,7 +15,7 @@ from __future__ import annotations
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.delivery_days import OPENED_DAY, UPDATED_DAY
+from services.delivery_days import DAY_FIELDS
 from shared.config import Settings
 
 DELIVERIES = "deliveries"
@@ -50,9 +50,9 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[DELIVERIES].create_index([("customer_id", ASCENDING)])
     await db[DELIVERIES].create_index([("isv_id", ASCENDING)])
     await db[DELIVERIES].create_index([("state", ASCENDING)])
-    # Newest-first lists of every delivery walk these day by day.
-    await db[DELIVERIES].create_index([(OPENED_DAY, ASCENDING)])
-    await db[DELIVERIES].create_index([(UPDATED_DAY, ASCENDING)])
+    # Newest-first lists walk these day by day: every delivery, or one state's or ISV's.
+    for day_field in DAY_FIELDS:
+        await db[DELIVERIES].create_index([(day_field, ASCENDING)])
     await db[ATTACHMENTS].create_index([("delivery_id", ASCENDING)])
     # The workflow's outbox sweep: deliveries whose outbox is not relayed yet.
     await db[DELIVERIES].create_index([(HAS_OUTBOX, ASCENDING)])

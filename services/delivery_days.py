@@ -23,10 +23,21 @@ from pymongo.collection import Collection
 
 OPENED_DAY = "opened_day"
 UPDATED_DAY = "updated_day"
+#: Lists that name a state or an ISV walk the days through one key per (value, day), such as
+#: ``"completed/2026-11-30"``: each day's read then returns only the rows listed, so a common
+#: state or a large ISV costs its newest rows, not all of them. Keyed by (field, sort field).
+PARTITIONED_DAY = {
+    ("isv_id", "opened_at"): "isv_opened_day",
+    ("state", "opened_at"): "state_opened_day",
+    ("state", "updated_at"): "state_updated_day",
+}
 #: Stored on every delivery for the listings, never shown.
-DAY_FIELDS = (OPENED_DAY, UPDATED_DAY)
+DAY_FIELDS = (OPENED_DAY, UPDATED_DAY, *PARTITIONED_DAY.values())
 #: The day field that serves a listing sorted newest first by each date field.
 DAY_FIELD_OF = {"opened_at": OPENED_DAY, "updated_at": UPDATED_DAY}
+#: A filtered list with fewer matches than this reads them all through the filter's own index
+#: and sorts them in memory: cheaper than probing every day for a rare state or a small ISV.
+SMALL_LIST = 500
 
 
 def day_of(when: datetime) -> str:
@@ -35,9 +46,26 @@ def day_of(when: datetime) -> str:
     return aware.astimezone(UTC).strftime("%Y-%m-%d")
 
 
-def day_fields(opened_at: datetime, updated_at: datetime) -> dict[str, str]:
-    """The day fields of a delivery: ``{"opened_day": "2026-11-30", "updated_day": ...}``."""
-    return {OPENED_DAY: day_of(opened_at), UPDATED_DAY: day_of(updated_at)}
+def day_fields(
+    opened_at: datetime, updated_at: datetime, *, state: str, isv_id: str
+) -> dict[str, str]:
+    """The listing fields of a delivery: ``{"opened_day": "2026-11-30", ...,
+    "state_opened_day": "completed/2026-11-30", ...}`` (every name in ``DAY_FIELDS``)."""
+    days = {"opened_at": day_of(opened_at), "updated_at": day_of(updated_at)}
+    values = {"state": state, "isv_id": isv_id}
+    return {
+        OPENED_DAY: days["opened_at"],
+        UPDATED_DAY: days["updated_at"],
+        **{
+            name: f"{values[field]}/{days[sort_field]}"
+            for (field, sort_field), name in PARTITIONED_DAY.items()
+        },
+    }
+
+
+def listed_days(fields: Mapping[str, str]) -> set[str]:
+    """The days that ``day_fields`` names, to be recorded in ``delivery_days``."""
+    return {fields[OPENED_DAY], fields[UPDATED_DAY]}
 
 
 def without_day_fields(projection: Mapping[str, int]) -> dict[str, int]:
@@ -49,20 +77,41 @@ def _newest_day_first(day_ids: list[str]) -> list[str]:
     return sorted(day_ids, reverse=True)
 
 
+def _day_filter(where: Mapping[str, str], sort_field: str, day: str) -> dict[str, str]:
+    """The filter that reads ``day``'s rows of a list, its indexed key first (FerretDB pushes
+    the first indexed equality down to SQLite; the rest is checked on the rows it returns)."""
+    for (field, partitioned_by), name in PARTITIONED_DAY.items():
+        if partitioned_by == sort_field and field in where:
+            return {name: f"{where[field]}/{day}", **where}
+    return {DAY_FIELD_OF[sort_field]: day, **where}
+
+
 async def newest_first(
     deliveries: AsyncCollection,
     days: AsyncCollection,
     *,
     sort_field: str,
     projection: Mapping[str, int],
+    where: Mapping[str, str] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every delivery, newest ``sort_field`` (``opened_at`` or ``updated_at``) first, read one
-    day at a time; stop iterating to stop reading. KeyError for another ``sort_field``."""
-    day_field = DAY_FIELD_OF[sort_field]
+    """The deliveries matching ``where`` (``{}``, or equalities on ``state`` and/or
+    ``isv_id``), newest ``sort_field`` (``opened_at`` or ``updated_at``) first, read one day
+    at a time; stop iterating to stop reading. KeyError for another ``sort_field``."""
+    where = dict(where or {})
+    if where:
+        few = await deliveries.find(where, {"_id": 1}, limit=SMALL_LIST).to_list()
+        if len(few) < SMALL_LIST:
+            for document in await deliveries.find(
+                where, projection, sort=[(sort_field, -1)]
+            ).to_list():
+                yield document
+            return
     # The day records are few (one per active day) and read whole on purpose.
     day_ids = [record["_id"] async for record in days.find({}, {"_id": 1})]
     for day in _newest_day_first(day_ids):
-        cursor = deliveries.find({day_field: day}, projection, sort=[(sort_field, -1)])
+        cursor = deliveries.find(
+            _day_filter(where, sort_field, day), projection, sort=[(sort_field, -1)]
+        )
         for document in await cursor.to_list():
             yield document
 
@@ -73,9 +122,15 @@ def newest_first_sync(
     *,
     sort_field: str,
     projection: Mapping[str, int],
+    where: Mapping[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """``newest_first`` for a synchronous client (the operators' command line)."""
-    day_field = DAY_FIELD_OF[sort_field]
+    where = dict(where or {})
+    if where and len(list(deliveries.find(where, {"_id": 1}, limit=SMALL_LIST))) < SMALL_LIST:
+        yield from deliveries.find(where, projection, sort=[(sort_field, -1)])
+        return
     day_ids = [record["_id"] for record in days.find({}, {"_id": 1})]
     for day in _newest_day_first(day_ids):
-        yield from deliveries.find({day_field: day}, projection, sort=[(sort_field, -1)])
+        yield from deliveries.find(
+            _day_filter(where, sort_field, day), projection, sort=[(sort_field, -1)]
+        )

@@ -1017,18 +1017,13 @@ async def recently_updated(
     """Up to ``limit`` deliveries matching ``query`` (``{}`` or ``{"state": ...}``), the most
     recently changed first."""
     projection = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0})
-    if query:
-        # Served by the state index; that state's deliveries are sorted in memory.
-        cursor = gateway.db[DELIVERIES].find(
-            query, projection, sort=[("updated_at", -1)], limit=limit
-        )
-        return await cursor.to_list()
     found: list[dict[str, Any]] = []
     async for document in newest_first(
         gateway.db[DELIVERIES],
         gateway.db[DELIVERY_DAYS],
         sort_field="updated_at",
         projection=projection,
+        where=query,
     ):
         found.append(document)
         if len(found) >= limit:

@@ -22,16 +22,17 @@ def list_deliveries(
     db: Database, *, state: str | None, overdue: bool, now: datetime, limit: int
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` deliveries, the most recently opened first; ``state``: only those in
-    it (served by the state index); ``overdue``: only those with an active deadline already
-    past due. Without a state, the deliveries are read day by day (``newest_first_sync``), so
-    the usual short list costs a few days' reads, not the whole collection."""
+    it; ``overdue``: only those with an active deadline already past due. The deliveries are
+    read day by day (``newest_first_sync``), so the usual short list costs a few days' reads,
+    not the whole collection."""
     projection = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0})
-    if state:
-        candidates = db[DELIVERIES].find({"state": state}, projection, sort=[("opened_at", -1)])
-    else:
-        candidates = newest_first_sync(
-            db[DELIVERIES], db[DELIVERY_DAYS], sort_field="opened_at", projection=projection
-        )
+    candidates = newest_first_sync(
+        db[DELIVERIES],
+        db[DELIVERY_DAYS],
+        sort_field="opened_at",
+        projection=projection,
+        where={"state": state} if state else None,
+    )
     found = []
     for document in candidates:
         if overdue and not any(

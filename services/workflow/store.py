@@ -21,7 +21,7 @@ from services.collections import (
     HAS_OUTBOX,
     MIGRATIONS,
 )
-from services.delivery_days import DAY_FIELDS, UPDATED_DAY, day_fields
+from services.delivery_days import DAY_FIELDS, UPDATED_DAY, day_fields, listed_days
 from shared.domain.delivery import Delivery, RefusedEntry
 from shared.domain.engine import Applied
 
@@ -37,6 +37,15 @@ OUTBOX_FLAG_MIGRATION = "has_outbox_backfilled"
 DAYS_MIGRATION = "delivery_days_backfilled"
 #: Deliveries a migration writes at once: each write holds the collection's lock briefly.
 MIGRATION_BATCH = 500
+
+
+def _listing_fields(delivery: Delivery) -> dict[str, str]:
+    return day_fields(
+        delivery.opened_at,
+        delivery.updated_at,
+        state=delivery.state.value,
+        isv_id=delivery.isv_id,
+    )
 
 
 class Conflict(Exception):
@@ -91,7 +100,7 @@ class DeliveryStore:
     async def create(self, applied: Applied) -> list[dict[str, Any]]:
         """Insert a new delivery; raises Conflict if its id exists already."""
         outbox = outbox_entries(applied)
-        days = day_fields(applied.delivery.opened_at, applied.delivery.updated_at)
+        days = _listing_fields(applied.delivery)
         document = {
             "_id": applied.delivery.delivery_id,
             **applied.delivery.model_dump(),
@@ -100,7 +109,7 @@ class DeliveryStore:
             "outbox": outbox,
             HAS_OUTBOX: bool(outbox),
         }
-        for day in set(days.values()):
+        for day in listed_days(days):
             await self._record_day(day)
         try:
             await self.deliveries.insert_one(document)
@@ -114,9 +123,9 @@ class DeliveryStore:
         The caller relays ``stored.outbox`` first, so the new outbox replaces it.
         """
         outbox = outbox_entries(applied, stored.delivery)
-        # Both days, so that a delivery stored before the day fields existed gets them whole.
-        days = day_fields(applied.delivery.opened_at, applied.delivery.updated_at)
-        for day in set(days.values()):
+        # All of them, so that a delivery stored before they existed gets them whole.
+        days = _listing_fields(applied.delivery)
+        for day in listed_days(days):
             await self._record_day(day)
         result = await self.deliveries.update_one(
             {"_id": applied.delivery.delivery_id, "revision": stored.revision},
@@ -159,11 +168,17 @@ class DeliveryStore:
         # The read takes no lock; each write below is one short compare-and-set, so
         # commands go on while a large collection is being dated.
         undated = self.deliveries.find(
-            {UPDATED_DAY: {"$exists": False}}, {"opened_at": 1, "updated_at": 1}
+            {UPDATED_DAY: {"$exists": False}},
+            {"opened_at": 1, "updated_at": 1, "state": 1, "isv_id": 1},
         )
         async for document in undated:
-            days = day_fields(document["opened_at"], document["updated_at"])
-            for day in set(days.values()):
+            days = day_fields(
+                document["opened_at"],
+                document["updated_at"],
+                state=document["state"],
+                isv_id=document["isv_id"],
+            )
+            for day in listed_days(days):
                 await self._record_day(day)
             # A command written since the read dated it already, with a newer updated_day.
             result = await self.deliveries.update_one(

@@ -100,7 +100,9 @@ async def test_admin_filters_overdue_deliveries(api: Api, parties, page: Page, s
     )
     # Stored as the workflow stores a delivery: with its days, and its day among the active
     # ones, or the admin list (which walks the days) would never reach it.
-    days = day_fields(stale.opened_at, stale.updated_at)
+    days = day_fields(
+        stale.opened_at, stale.updated_at, state=stale.state.value, isv_id=stale.isv_id
+    )
     with contextlib.suppress(DuplicateKeyError):
         db[DELIVERY_DAYS].insert_one({"_id": days[UPDATED_DAY]})
     db.deliveries.insert_one(

@@ -24,6 +24,7 @@ import json
 import re
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pika
@@ -40,6 +42,7 @@ from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
 import services
+from services import delivery_days
 from services.bootstrap import make_broker, make_mongo, policy_of
 from services.collections import (
     ATTACHMENTS,
@@ -442,17 +445,21 @@ async def _use_the_gateway(settings: Settings, delivery_id: str) -> None:
             attachment_id = (await response.json())["attachment_id"]
         assert await get(f"/v1/attachments/{attachment_id}", customer) == PDF
 
-        for path, headers in [
-            ("/v1/deliveries?limit=10", admin),
-            ("/v1/deliveries?limit=10&skip=45", auth("marketplace", "marketplace")),
-            ("/v1/deliveries?state=awaiting_demand&limit=10", admin),
-            ("/v1/deliveries", customer),
-            ("/v1/deliveries?state=in_delivery", customer),
-            ("/v1/deliveries", auth("isv", _isv(0))),
-            (f"/v1/deliveries/{delivery_id}", customer),
-            (f"/v1/deliveries/{delivery_id}", admin),
-        ]:
-            await get(path, headers)
+        # Lists of one state or ISV read small ones directly, large ones day by day: both.
+        for small_list in (delivery_days.SMALL_LIST, 1):
+            with mock.patch.object(delivery_days, "SMALL_LIST", small_list):
+                for path, headers in [
+                    ("/v1/deliveries?limit=10", admin),
+                    ("/v1/deliveries?limit=10&skip=45", auth("marketplace", "marketplace")),
+                    ("/v1/deliveries?state=awaiting_demand&limit=10", admin),
+                    ("/v1/deliveries", customer),
+                    ("/v1/deliveries?state=in_delivery", customer),
+                    ("/v1/deliveries", auth("isv", _isv(0))),
+                    ("/v1/deliveries?state=in_delivery", auth("isv", _isv(0))),
+                    (f"/v1/deliveries/{delivery_id}", customer),
+                    (f"/v1/deliveries/{delivery_id}", admin),
+                ]:
+                    await get(path, headers)
 
         # Accepting: a new order, the same order again, a command; each is recorded.
         opened = {
@@ -474,7 +481,9 @@ async def _use_the_gateway(settings: Settings, delivery_id: str) -> None:
 
         admin_token = sign_admin_link(settings)
         await get(f"/admin?t={admin_token}")
-        await get(f"/admin?t={admin_token}&state=in_delivery&overdue=1")
+        for small_list in (delivery_days.SMALL_LIST, 1):
+            with mock.patch.object(delivery_days, "SMALL_LIST", small_list):
+                await get(f"/admin?t={admin_token}&state=in_delivery&overdue=1")
         await get(f"/admin?t={admin_token}&command={command_id}")
         link = sign_link(settings, delivery_id, _customer(0), Role.CUSTOMER)
         await get(f"/d/{delivery_id}?t={link}")
@@ -559,7 +568,11 @@ async def exercised() -> AsyncIterator[Exercised]:
         assert reports.find_delivery(ops_db, ids[0]) is not None
         reports.list_deliveries(ops_db, state=None, overdue=False, now=now, limit=20)
         reports.list_deliveries(ops_db, state=None, overdue=True, now=now, limit=5)
-        reports.list_deliveries(ops_db, state="in_delivery", overdue=False, now=now, limit=5)
+        for small_list in (delivery_days.SMALL_LIST, 1):
+            with mock.patch.object(delivery_days, "SMALL_LIST", small_list):
+                reports.list_deliveries(
+                    ops_db, state="in_delivery", overdue=False, now=now, limit=5
+                )
         reports.deadlines_due(ops_db, now, timedelta(days=60))
         reports.stats(ops_db)
 
@@ -667,6 +680,15 @@ async def test_newest_first_lists_are_one_sort_of_every_delivery(exercised: Exer
                 reports.list_deliveries(db, state=None, overdue=False, now=now, limit=limit)
                 == by_opening[:limit]
             )
+        for small_list in (delivery_days.SMALL_LIST, 1):
+            with mock.patch.object(delivery_days, "SMALL_LIST", small_list):
+                for state in ("in_delivery", "completed"):
+                    in_state = [d for d in by_opening if d["state"] == state]
+                    for limit in (1, 7, 10_000):
+                        listed = reports.list_deliveries(
+                            db, state=state, overdue=False, now=now, limit=limit
+                        )
+                        assert listed == in_state[:limit], (state, small_list, limit)
         overdue_ones = [
             d
             for d in by_opening
@@ -685,8 +707,13 @@ async def test_newest_first_lists_are_one_sort_of_every_delivery(exercised: Exer
         gateway = SimpleNamespace(db=database(mongo, settings))
         for limit in (1, 7, PER_DAY + 3, 10_000):
             assert await recently_updated(gateway, {}, limit) == by_change[:limit]
-        in_state = [d for d in by_change if d["state"] == "in_delivery"]
-        assert await recently_updated(gateway, {"state": "in_delivery"}, 5) == in_state[:5]
+        for state in ("in_delivery", "completed", "awaiting_demand"):
+            in_state = [d for d in by_change if d["state"] == state]
+            for small_list in (delivery_days.SMALL_LIST, 1):
+                with mock.patch.object(delivery_days, "SMALL_LIST", small_list):
+                    for limit in (1, 5, 10_000):
+                        listed = await recently_updated(gateway, {"state": state}, limit)
+                        assert listed == in_state[:limit], (state, small_list, limit)
     finally:
         await mongo.close()
 
@@ -702,5 +729,29 @@ async def test_newest_first_lists_are_one_sort_of_every_delivery(exercised: Exer
             ) as response:
                 listed = [d["delivery_id"] for d in (await response.json())["deliveries"]]
             assert listed == [d["_id"] for d in by_opening[skip : skip + limit]]
+        # One ISV's and one state's lists, read directly (small) and day by day (large).
+        isv = _isv(1)
+        isv_headers = {
+            "Authorization": f"Bearer {mint_token(settings.jwt_secret, sub=isv, role='isv')}"
+        }
+        isv_rows = [d for d in by_opening if d["isv_id"] == isv]
+        [(isv_state, _)] = Counter(d["state"] for d in isv_rows).most_common(1)
+        cases = [
+            ("", isv_headers, isv_rows),
+            (f"&state={isv_state}", isv_headers, [d for d in isv_rows if d["state"] == isv_state]),
+            ("&state=in_delivery", admin, [d for d in by_opening if d["state"] == "in_delivery"]),
+        ]
+        for small_list in (delivery_days.SMALL_LIST, 1):
+            with mock.patch.object(delivery_days, "SMALL_LIST", small_list):
+                for query, headers, expected in cases:
+                    assert expected, query
+                    for skip, limit in ((0, 1), (0, 50), (7, 20), (0, 500)):
+                        async with client.get(
+                            f"/v1/deliveries?skip={skip}&limit={limit}{query}", headers=headers
+                        ) as response:
+                            page = (await response.json())["deliveries"]
+                        listed = [d["delivery_id"] for d in page]
+                        wanted = [d["_id"] for d in expected[skip : skip + limit]]
+                        assert listed == wanted, (query, small_list, skip, limit)
     finally:
         await client.close()
