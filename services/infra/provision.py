@@ -327,9 +327,16 @@ def ensure_ferretdb(settings: Settings) -> None:
     where = f"{host}:{port}"
     home = settings.state_dir / "ferretdb"
     if mongo_reachable(settings.mongo_url):
-        running = _our_ferretdb(home)
+        running = _our_ferretdb(home, _listen_addr(host, port))
         if running is None:
             console.print(f"MongoDB: reachable at {where}, nothing to do")
+            if _is_ferretdb(settings.mongo_url):
+                console.print(
+                    f"MongoDB: the FerretDB at {where} was not started by this project; unless "
+                    "it carries the patches in services/infra/ferretdb_patches, its queries "
+                    "scan and its updates are not atomic (README: The local database)",
+                    style="yellow",
+                )
             return
         binary = ferretdb_binary(settings.state_dir)
         if running.executable == binary:
@@ -354,14 +361,30 @@ def ensure_ferretdb(settings: Settings) -> None:
     start_ferretdb(ferretdb_binary(settings.state_dir), host, port, home)
 
 
+def _is_ferretdb(url: str) -> bool:
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    try:
+        with MongoClient(url, serverSelectionTimeoutMS=1500) as client:
+            return "ferretdbVersion" in client.admin.command("buildInfo")
+    except PyMongoError:
+        return False
+
+
 class RunningFerretDB(NamedTuple):
     pid: int
     #: The binary the process runs (``/proc/<pid>/exe``).
     executable: Path
 
 
-def _our_ferretdb(home: Path) -> RunningFerretDB | None:
-    """The FerretDB process this project started with ``home`` as its state dir, if it runs."""
+def _listen_addr(host: str, port: int) -> str:
+    return f"{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _our_ferretdb(home: Path, listen_addr: str) -> RunningFerretDB | None:
+    """The FerretDB process this project started with ``home`` as its state dir, listening
+    at ``listen_addr`` (``host:port``), if it runs."""
     try:
         pid = int((home / "ferretdb.pid").read_text().strip())
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -370,6 +393,8 @@ def _our_ferretdb(home: Path) -> RunningFerretDB | None:
         return None
     if f"--state-dir={home}".encode() not in command:
         return None  # the pid was reused by another process
+    if f"--listen-addr={listen_addr}".encode() not in command:
+        return None  # ours, but serving another address than the one asked for
     # A binary replaced on disk shows as "<path> (deleted)": it is not the current build.
     return RunningFerretDB(pid, executable)
 
@@ -414,7 +439,7 @@ def start_ferretdb(binary: Path, host: str, port: int, home: Path) -> subprocess
         # tests) but not a power cut; it doubles FerretDB's write rate on this small disk.
         f"--sqlite-url=file:{data}/?_pragma=synchronous(normal)",
         f"--state-dir={home}",
-        f"--listen-addr={f'[{host}]' if ':' in host else host}:{port}",
+        f"--listen-addr={_listen_addr(host, port)}",
         "--telemetry=disable",
         "--log-level=error",  # at warn it logs every client's endSessions
         # "-" turns the metrics/pprof listener off; its default port 8088 may be taken.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,16 +84,30 @@ def test_the_provisioned_build_carries_the_repository_patches() -> None:
 def test_only_a_process_started_with_our_state_dir_counts_as_our_ferretdb(tmp_path: Path) -> None:
     home = tmp_path / "ferretdb"
     home.mkdir()
-    assert _our_ferretdb(home) is None  # no pid file
+    address = "127.0.0.1:27017"
+    assert _our_ferretdb(home, address) is None  # no pid file
     (home / "ferretdb.pid").write_text("not a pid\n")
-    assert _our_ferretdb(home) is None
+    assert _our_ferretdb(home, address) is None
     # A live process that is not FerretDB started by us: this very test runner.
     (home / "ferretdb.pid").write_text(f"{os.getpid()}\n")
-    assert _our_ferretdb(home) is None
-    sleeper = subprocess.Popen(["sleep", "30"])
+    assert _our_ferretdb(home, address) is None
+    # A stand-in whose command line names our state dir, listening at 27017.
+    stand_in = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(30)",
+            f"--state-dir={home}",
+            f"--listen-addr={address}",
+        ]
+    )
     try:
-        (home / "ferretdb.pid").write_text(f"{sleeper.pid}\n")
-        assert _our_ferretdb(home) is None  # its command line does not name our state dir
+        (home / "ferretdb.pid").write_text(f"{stand_in.pid}\n")
+        running = _our_ferretdb(home, address)
+        assert running is not None and running.pid == stand_in.pid
+        # Ours, but not the server asked for: another port is somebody else's.
+        assert _our_ferretdb(home, "127.0.0.1:27037") is None
+        assert _our_ferretdb(tmp_path / "elsewhere", address) is None
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        stand_in.kill()
+        stand_in.wait()
