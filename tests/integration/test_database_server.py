@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 from bson import Int64, ObjectId
+from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 
 from services.infra.provision import ensure_infrastructure
 from shared.config import Settings
@@ -140,6 +142,91 @@ def test_updates_and_deletes_through_the_index_touch_what_a_scan_touches(
             sorted(d["_id"] for d in collection.find()),
         )
     assert results[True] == results[False]
+
+
+@pytest.mark.parametrize("field", ["rowid", "OID", "_rowid_", "RowId"])
+def test_field_names_sqlite_knows_as_columns_find_what_a_scan_finds(
+    database: Database, field: str
+) -> None:
+    """SQLite reads a double-quoted rowid, oid or _rowid_ (any case) as the row number."""
+    documents = [{"_id": 1, field: "x"}, {"_id": 2, field: ["x"]}, {"_id": 3, field: True}]
+    answers = {}
+    for indexed in (True, False):
+        collection = database[f"names_{field}_{indexed}"]
+        collection.drop()
+        if indexed:
+            collection.create_index(field)
+        collection.insert_many(documents)
+        found = sorted(d["_id"] for d in collection.find({field: "x"}))
+        counted = collection.count_documents({field: {"$in": ["x", True]}})
+        updated = collection.update_many({field: "x"}, {"$set": {"seen": 1}}).modified_count
+        collection.update_one({field: True}, {"$set": {"seen": 2}}, upsert=True)
+        deleted = collection.delete_many({field: "x"}).deleted_count
+        answers[indexed] = (found, counted, updated, deleted, collection.count_documents({}))
+    assert answers[True] == answers[False] == ([1, 2], 3, 2, 2, 1)
+
+
+def _raw(*elements: bytes) -> RawBSONDocument:
+    """A BSON document from its encoded elements, as a client that does not check would send."""
+    body = b"".join(elements)
+    return RawBSONDocument((len(body) + 5).to_bytes(4, "little") + body + b"\x00")
+
+
+def _int32(name: str, value: int) -> bytes:
+    return b"\x10" + name.encode() + b"\x00" + value.to_bytes(4, "little", signed=True)
+
+
+def _string(name: str, data: bytes) -> bytes:
+    size = (len(data) + 1).to_bytes(4, "little")
+    return b"\x02" + name.encode() + b"\x00" + size + data + b"\x00"
+
+
+@pytest.mark.parametrize(
+    "stored", [b"\xff", b"a\xc3", "\ufffd".encode(), "x\ufffdy".encode()], ids=repr
+)
+def test_strings_with_invalid_utf8_or_a_replacement_character_find_what_a_scan_finds(
+    database: Database, stored: bytes
+) -> None:
+    """Invalid UTF-8 is stored as the escape \\ufffd, a real U+FFFD as itself: one value, two
+    texts, so neither may be looked up by its text."""
+    wanted = stored.decode(errors="replace")
+    answers = {}
+    for indexed in (True, False):
+        collection = database[f"utf8_{indexed}"]
+        collection.drop()
+        if indexed:
+            collection.create_index("f")
+        collection.insert_many([_raw(_int32("_id", 1), _string("f", stored)), {"_id": 2, "f": "a"}])
+        answers[indexed] = (
+            sorted(d["_id"] for d in collection.find({"f": wanted})),
+            collection.count_documents({"f": {"$in": [wanted, "zz"]}}),
+            collection.update_many({"f": wanted}, {"$set": {"seen": 1}}).modified_count,
+        )
+    assert answers[True] == answers[False]
+    assert answers[True][0] == [1]
+
+
+@pytest.mark.parametrize(
+    "filter_",
+    [
+        _raw(_string("_id", b"a"), _string("_id", b"b")),
+        _raw(_int32("_id", 1), _int32("_id", 1)),
+        _raw(_string("k", b"a"), _string("_id", b"a"), _string("_id", b"a")),
+        _raw(_string("k", b"a"), _string("k", b"b")),
+    ],
+    ids=["two-string-ids", "two-int-ids", "indexed-and-two-ids", "indexed-twice"],
+)
+def test_a_filter_with_a_key_twice_gets_an_answer_not_a_dropped_connection(
+    database: Database, pair: tuple[str, str], filter_: RawBSONDocument
+) -> None:
+    answers = []
+    for name in pair:
+        try:
+            answers.append(sorted(d["_id"] for d in database[name].find(filter_)))
+        except OperationFailure as error:  # refusing such a filter is an answer too
+            answers.append(error.code)
+    assert answers[0] == answers[1]
+    assert database.command("ping")["ok"] == 1
 
 
 def _plan(database: Database, collection: str, query: dict[str, Any]) -> str:
