@@ -400,18 +400,19 @@ def _our_ferretdb(home: Path, listen_addr: str) -> RunningFerretDB | None:
 
 
 def stop_ferretdb(pid: int, timeout: float = 30.0) -> None:
-    """Stop a FerretDB process: SIGTERM, then SIGKILL if it is still there after ``timeout`` s."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists():
-        if _is_zombie(pid):
+    """Stop a FerretDB process: SIGTERM, then SIGKILL if it is still there after ``timeout``
+    seconds; ProvisionError if even SIGKILL leaves it running ``timeout`` seconds later."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        else:
             return
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            deadline = float("inf")
-        time.sleep(0.1)
+    raise ProvisionError(f"FerretDB (pid {pid}) does not stop, even after SIGKILL")
 
 
 def _is_zombie(pid: int) -> bool:

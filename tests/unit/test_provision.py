@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from services.infra.provision import (
     ferretdb_build_id,
     is_loopback,
     mongo_address,
+    stop_ferretdb,
 )
 
 
@@ -111,3 +113,24 @@ def test_only_a_process_started_with_our_state_dir_counts_as_our_ferretdb(tmp_pa
     finally:
         stand_in.kill()
         stand_in.wait()
+
+
+def test_stopping_a_server_that_ignores_sigterm_ends_with_sigkill() -> None:
+    stubborn = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert stubborn.stdout is not None and stubborn.stdout.readline() == b"ready\n"
+        stop_ferretdb(stubborn.pid, timeout=0.5)
+        assert stubborn.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        stubborn.kill()
+        stubborn.wait()
