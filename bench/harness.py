@@ -34,8 +34,8 @@ from pymongo import MongoClient
 from services.bus import command_message
 from services.collections import DELIVERIES
 from services.delivery_days import DAY_FIELDS, day_fields
+from services.infra.ferretdb import start_ferretdb, stop_ferretdb
 from services.infra.mailsink import MailSink
-from services.infra.provision import start_ferretdb, stop_ferretdb
 from services.infra.vhosts import MANAGEMENT_PORT, consumer_count, create_vhost, delete_vhost
 from services.workflow.store import DeliveryStore
 from shared.config import Settings

@@ -1,8 +1,8 @@
 """Local infrastructure: provisions RabbitMQ and FerretDB on this machine, and an SMTP sink."""
 
+from services.infra.ferretdb import ensure_ferretdb
 from services.infra.provision import (
     ProvisionError,
-    ensure_ferretdb,
     ensure_infrastructure,
     ensure_rabbitmq,
     is_loopback,

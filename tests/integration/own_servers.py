@@ -19,14 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.infra.provision import (
-    amqp_reachable,
-    ferretdb_binary,
-    find_program,
-    mongo_reachable,
-    start_ferretdb,
-    stop_ferretdb,
-)
+from services.infra.ferretdb import ferretdb_binary, start_ferretdb, stop_ferretdb
+from services.infra.provision import amqp_reachable, find_program, mongo_reachable
 from shared.config import Settings
 from tests.integration.system import free_port
 

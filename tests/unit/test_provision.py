@@ -10,17 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from services.infra.provision import (
+from services.infra.ferretdb import (
     FERRETDB_PATCHES,
     FERRETDB_VERSION,
     _our_ferretdb,
-    amqp_address,
     ferretdb_binary,
     ferretdb_build_id,
-    is_loopback,
-    mongo_address,
     stop_ferretdb,
 )
+from services.infra.provision import amqp_address, is_loopback, mongo_address
 
 
 @pytest.mark.parametrize(
