@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import struct
-import zipfile
 import zlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.domain.files import (
     CONTRACT_MAX_BYTES,
@@ -18,9 +18,20 @@ from shared.domain.files import (
     extension_of,
     sniff_type,
 )
+from tests.unit.ole2_builder import compound_file
+from tests.unit.ooxml_builder import (
+    MAIN_PARTS,
+    RELATIONSHIP,
+    content_types,
+    docx,
+    package,
+    pptx,
+    relationships,
+    xlsx,
+    zip_of,
+)
 
 ALLOWED_WORDS = "DOC, DOCX, XLSX, PPT, PPTX, PDF, PNG, ZIP or 7z"
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def pdf() -> bytes:
@@ -43,58 +54,21 @@ def png() -> bytes:
     )
 
 
-def _zip(entries: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in entries.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
-
-
-_CONTENT_TYPES_XML = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="xml" ContentType="application/xml"/></Types>'
-)
-_RELS = '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"/>'
-
-
-def ooxml(folder: str, part: str) -> bytes:
-    return _zip(
-        {
-            "[Content_Types].xml": _CONTENT_TYPES_XML,
-            "_rels/.rels": _RELS,
-            "docProps/core.xml": "<coreProperties/>",
-            f"{folder}{part}": "<root/>",
-        }
-    )
-
-
-def docx() -> bytes:
-    return ooxml("word/", "document.xml")
-
-
-def xlsx() -> bytes:
-    return ooxml("xl/", "workbook.xml")
-
-
-def pptx() -> bytes:
-    return ooxml("ppt/", "presentation.xml")
-
-
 def plain_zip() -> bytes:
-    return _zip({"site/index.html": "<html></html>", "README.txt": "hello"})
+    return zip_of({"site/index.html": "<html></html>", "README.txt": "hello"})
 
 
-def ole2(stream: str) -> bytes:
-    """A compound-file header, then a directory entry naming the main stream in UTF-16LE."""
-    header = OLE2_MAGIC + b"\x00" * 16 + b"\x3e\x00\x03\x00\xfe\xff\x09\x00" + b"\x00" * (512 - 32)
-    entry = stream.encode("utf-16-le").ljust(64, b"\x00") + struct.pack("<H", 2 * (len(stream) + 1))
-    return header + entry.ljust(128, b"\x00")
+def ole2(stream: str, content: bytes = b"") -> bytes:
+    """A real compound file with one root-level stream."""
+    return compound_file({stream: content})
 
 
-def seven_zip() -> bytes:
-    return b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\x00" * 24
+def seven_zip(next_header: bytes = b"\x01\x04\x06\x00\x01\x09\x00\x00") -> bytes:
+    """A 7z signature header (CRC over the next-header fields) and the next header after it."""
+    fields = struct.pack("<QQI", 0, len(next_header), zlib.crc32(next_header))
+    return (
+        b"7z\xbc\xaf\x27\x1c\x00\x04" + struct.pack("<I", zlib.crc32(fields)) + fields + next_header
+    )
 
 
 SAMPLES = {
@@ -120,16 +94,23 @@ def test_sniff_type_reads_the_bytes(kind: str) -> None:
     ("data", "expected"),
     [
         (ole2("Book"), "xls"),  # Excel 5/95 workbooks name their stream "Book"
-        (ole2("SummaryInformation"), None),  # a compound file, but none we know
+        (ole2("\x05SummaryInformation"), None),  # a compound file, but none we know
         (b"PK\x03\x04 this is not really a zip", None),
-        (_zip({}), "zip"),  # an empty archive is only its end record: PK\x05\x06
-        (_zip({"[Content_Types].xml": _CONTENT_TYPES_XML, "data.bin": "x"}), "zip"),
-        (_zip({"word/document.xml": "<w/>"}), "zip"),  # OOXML folders without content types
+        (zip_of({}), "zip"),  # an empty archive is only its end record: PK\x05\x06
         (b"Hello, this is a plain text contract.\n", None),
         (b"", None),
-        (b"%PDF", None),  # the header is "%PDF-"
+        (b"%PDF", None),  # the header is "%PDF-" and a version
+        (b"%PDF-", None),
+        (b"%PDF-x.y\n", None),
+        (b" %PDF-1.4\n", None),
+        (b"%PDF-2.0\n%%EOF\n", "pdf"),
         (b"\x89PNG", None),
+        (b"\x89PNG\r\n\x1a\n", None),  # the signature alone: no IHDR chunk
+        (png()[:8] + png()[33:], None),  # the IDAT chunk first: not a PNG
         (b"GIF89a\x01\x00\x01\x00", None),
+        (b"7z\xbc\xaf\x27\x1c" + b"\x00" * 26, None),  # a signature with a wrong CRC
+        (seven_zip()[:-1], None),  # the next header is cut off
+        (b"7z\xbc\xaf\x27\x1c", None),
     ],
     ids=lambda v: repr(v)[:30] if isinstance(v, bytes) else str(v),
 )
@@ -212,3 +193,273 @@ def test_content_types_and_extensions() -> None:
     assert extension_of("a.b.DOCX") == "docx"
     assert extension_of("noext") == ""
     assert extension_of(".hidden") == "hidden"
+
+
+# --- OLE2: the directory, not a search of the bytes (issue 15, kind 7) ----------------------
+
+#: The issue's example: an Excel workbook whose cell text says "WordDocument" (in UTF-16LE,
+#: as BIFF8 stores strings), so the old byte search took it for a Word document.
+SPREADSHEET_SAYING_WORDDOCUMENT = compound_file(
+    {"Workbook": b"\x09\x08" + "see the WordDocument attached".encode("utf-16-le")}
+)
+
+
+def test_an_ole2_spreadsheet_whose_text_says_worddocument_is_xls() -> None:
+    assert "WordDocument".encode("utf-16-le") in SPREADSHEET_SAYING_WORDDOCUMENT
+    assert sniff_type(SPREADSHEET_SAYING_WORDDOCUMENT) == "xls"
+
+
+@pytest.mark.parametrize(
+    ("streams", "storages", "expected"),
+    [
+        ({"WordDocument": b"w", "1Table": b"t"}, None, "doc"),
+        ({"PowerPoint Document": b"p", "Current User": b"u"}, None, "ppt"),
+        ({"Workbook": b"b", "Book": b"b"}, None, "xls"),  # Excel "97 & 5.0/95" writes both
+        ({"WORDDOCUMENT": b"w"}, None, "doc"),  # [MS-CFB] names compare case-insensitively
+        # Each text mentions the others; only the directory counts.
+        ({"PowerPoint Document": "Workbook Book WordDocument".encode("utf-16-le")}, None, "ppt"),
+        # A Word file with an embedded workbook: that one lives in a storage, not at the root.
+        ({"WordDocument": b"w"}, {"ObjectPool": {"Workbook": b"b"}}, "doc"),
+        ({"Contents": b"c"}, {"ObjectPool": {"WordDocument": b"w"}}, None),
+        # Two applications' main streams at the root: no application wrote this.
+        ({"WordDocument": b"w", "Workbook": b"b"}, None, None),
+        # A storage (folder) named like a main stream is not one.
+        ({"Contents": b"c"}, {"WordDocument": {"x": b"x"}}, None),
+        # An encrypted OOXML file is an OLE2 container of its own kind.
+        ({"EncryptionInfo": b"i", "EncryptedPackage": b"p"}, None, None),
+    ],
+)
+def test_ole2_types_come_from_root_level_streams(streams, storages, expected) -> None:
+    assert sniff_type(compound_file(streams, storages)) == expected
+
+
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        OLE2_MAGIC,
+        OLE2_MAGIC + b"/etc/passwd",  # short bytes: olefile would take them for a path
+        # The old test sample: a header and a directory entry, but no FAT, no sectors.
+        OLE2_MAGIC
+        + b"\x00" * 16
+        + b"\x3e\x00\x03\x00\xfe\xff\x09\x00"
+        + b"\x00" * (512 - 32)
+        + "WordDocument".encode("utf-16-le").ljust(128, b"\x00"),
+        ole2("WordDocument")[:700],  # cut inside the FAT
+        ole2("WordDocument")[:1024],  # cut before the directory
+        OLE2_MAGIC + b"\xff" * 4096,
+    ],
+    ids=["magic", "short", "header-only", "cut-in-fat", "cut-before-directory", "all-ones"],
+)
+def test_a_damaged_compound_file_is_of_no_type(data: bytes) -> None:
+    assert sniff_type(data) is None
+
+
+def test_a_compound_file_whose_directory_is_elsewhere_is_of_no_type() -> None:
+    data = bytearray(ole2("WordDocument"))
+    struct.pack_into("<I", data, 0x30, 4000)  # the first directory sector, past the end
+    assert sniff_type(bytes(data)) is None
+    struct.pack_into("<I", data, 0x30, 3)  # a sector of stream data, not directory entries
+    assert sniff_type(bytes(data)) is None
+
+
+def test_a_compound_file_whose_chains_loop_is_judged_without_hanging() -> None:
+    data = bytearray(ole2("WordDocument"))
+    struct.pack_into("<I", data, 512 + 4 * 1, 1)  # the directory's chain: sector 1 -> 1
+    struct.pack_into("<I", data, 512 + 4 * 5, 3)  # the stream's chain loops back
+    # olefile reads the directory's one sector and stops: its entries are still there.
+    assert sniff_type(bytes(data)) == "doc"
+
+
+# --- Office Open XML: the package's main part, not a folder name (issue 15, kind 7) -------
+
+OOXML = "application/vnd.openxmlformats-officedocument"
+STRICT_RELATIONSHIP = "http://purl.oclc.org/ooxml/officeDocument/relationships/officeDocument"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (package("docx", target="/word/document.xml"), "docx"),  # absolute target
+        (package("docx", target="./word/document.xml"), "docx"),
+        (package("xlsx", extra={"word/document.xml": "<w/>"}), "xlsx"),  # a stray word/ folder
+        # The main part's type from the Default for its extension, no Override.
+        (
+            zip_of(
+                {
+                    "[Content_Types].xml": '<Types xmlns="http://schemas.openxmlformats.org/'
+                    'package/2006/content-types"><Default Extension="XML" '
+                    f'ContentType="{OOXML}.presentationml.presentation.main+xml"/></Types>',
+                    "_rels/.rels": relationships({"deck/main.xml": RELATIONSHIP}),
+                    "deck/main.xml": "<p/>",
+                }
+            ),
+            "pptx",
+        ),
+        # ISO/IEC 29500 strict packages name the relationship differently.
+        (
+            zip_of(
+                {
+                    "[Content_Types].xml": content_types(
+                        {"/word/document.xml": MAIN_PARTS["docx"][1]}
+                    ),
+                    "_rels/.rels": relationships({"word/document.xml": STRICT_RELATIONSHIP}),
+                    "word/document.xml": "<w/>",
+                }
+            ),
+            "docx",
+        ),
+    ],
+    ids=["absolute-target", "dot-target", "stray-word-folder", "default-type", "strict"],
+)
+def test_ooxml_types_come_from_the_main_part(data: bytes, expected: str) -> None:
+    assert sniff_type(data) == expected
+
+
+def _bomb_xml() -> str:
+    entities = '<!ENTITY a0 "lol">' + "".join(
+        f'<!ENTITY a{n} "{("&a" + str(n - 1) + ";") * 10}">' for n in range(1, 10)
+    )
+    return f'<?xml version="1.0"?><!DOCTYPE Types [{entities}]><Types>&a9;</Types>'
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # The old rule's "docx": content types and a word/ folder, no package structure.
+        zip_of({"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>"}),
+        zip_of({"word/document.xml": "<w/>"}),
+        zip_of({"[Content_Types].xml": content_types({}), "xl/workbook.xml": "<w/>"}),
+        package("docx", with_main_part=False),  # names a main part that is not there
+        package("docx", content_type="application/xml"),  # the main part is plain XML
+        # Macro-enabled documents have a main part of another type: not a docx.
+        package("docx", content_type="application/vnd.ms-word.document.macroEnabled.main+xml"),
+        package("docx", target="word/missing.xml"),
+        # Two main parts: OPC allows one.
+        zip_of(
+            {
+                "[Content_Types].xml": content_types(
+                    {"/word/document.xml": MAIN_PARTS["docx"][1], "/xl/workbook.xml": "x"}
+                ),
+                "_rels/.rels": relationships(
+                    {"word/document.xml": RELATIONSHIP, "xl/workbook.xml": RELATIONSHIP}
+                ),
+                "word/document.xml": "<w/>",
+                "xl/workbook.xml": "<w/>",
+            }
+        ),
+        # An external target is not a part of the package.
+        zip_of(
+            {
+                "[Content_Types].xml": content_types({"/word/document.xml": MAIN_PARTS["docx"][1]}),
+                "_rels/.rels": relationships({}).replace(
+                    "</Relationships>",
+                    f'<Relationship Id="r" Type="{RELATIONSHIP}" Target="word/document.xml" '
+                    'TargetMode="External"/></Relationships>',
+                ),
+                "word/document.xml": "<w/>",
+            }
+        ),
+        package("docx", extra={"[Content_Types].xml": _bomb_xml()}),
+        package("docx", extra={"_rels/.rels": "<Relationships><unclosed>"}),
+        package("docx", extra={"_rels/.rels": b"\xff\xfe\x00garbage"}),
+    ],
+    ids=[
+        "old-rule",
+        "word-folder-only",
+        "content-types-and-xl-folder",
+        "missing-main-part",
+        "plain-xml-main-part",
+        "macro-enabled",
+        "wrong-target",
+        "two-main-parts",
+        "external-target",
+        "entity-bomb",
+        "broken-rels",
+        "binary-rels",
+    ],
+)
+def test_a_zip_without_an_office_main_part_is_a_zip(data: bytes) -> None:
+    assert sniff_type(data) == "zip"
+
+
+def _lying_sizes(data: bytes, member: str, claimed: int) -> bytes:
+    """``data`` with ``member``'s uncompressed size rewritten, in its local and central headers."""
+    patched = bytearray(data)
+    name = member.encode()
+    for signature, size_at, name_at in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+        at = patched.find(signature)
+        while at != -1:
+            if patched[at + name_at : at + name_at + len(name)] == name:
+                struct.pack_into("<I", patched, at + size_at, claimed)
+            at = patched.find(signature, at + 1)
+    return bytes(patched)
+
+
+def test_a_huge_package_part_is_never_decompressed() -> None:
+    huge = content_types({"/word/document.xml": MAIN_PARTS["docx"][1]}).replace(
+        "</Types>", "<!--" + " " * (64 * 1024 * 1024) + "--></Types>"
+    )
+    data = package("docx", extra={"[Content_Types].xml": huge})
+    assert len(data) < 1024 * 1024  # 64 MiB of text, compressed
+    assert sniff_type(data) == "zip"
+    # A part that claims to be small but inflates to 64 MiB: read up to the cap, then given up.
+    lying = _lying_sizes(data, "[Content_Types].xml", 2000)
+    assert sniff_type(lying) == "zip"
+
+
+def test_an_encrypted_or_cut_zip_is_no_office_file() -> None:
+    data = bytearray(docx())
+    at = data.find(b"PK\x01\x02")
+    while at != -1:  # every member marked encrypted in the central directory
+        data[at + 8] |= 0x01
+        at = data.find(b"PK\x01\x02", at + 1)
+    assert sniff_type(bytes(data)) == "zip"
+    assert sniff_type(docx()[:-30]) is None  # the end record is cut off
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from([docx(), xlsx(), ole2("WordDocument"), SPREADSHEET_SAYING_WORDDOCUMENT]),
+    st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=8),
+    st.integers(min_value=0),
+)
+def test_damaged_office_files_never_raise(original: bytes, flips, cut: int) -> None:
+    data = bytearray(original)
+    for at, value in flips:
+        data[at % len(data)] = value
+    data = data[: len(data) - cut % 64]
+    assert sniff_type(bytes(data)) in CONTRACT_TYPES | {"xls", None}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([b"", b"%PDF-", b"\x89PNG\r\n\x1a\n", b"7z\xbc\xaf\x27\x1c", OLE2_MAGIC])
+    | st.sampled_from([b"PK\x03\x04", b"PK\x05\x06"]),
+    st.binary(max_size=2048),
+)
+def test_any_bytes_have_a_known_type_or_none(prefix: bytes, rest: bytes) -> None:
+    assert sniff_type(prefix + rest) in CONTRACT_TYPES | {"xls", None}
+
+
+# --- the contract rule with these files -------------------------------------------------
+
+
+def test_the_issues_spreadsheet_is_no_contract() -> None:
+    # XLS is not among the contract types, whatever the file is named.
+    for name in ("contract.doc", "contract.xls", "contract"):
+        problem = contract_problem(_facts(SPREADSHEET_SAYING_WORDDOCUMENT, name))
+        assert problem is not None and ALLOWED_WORDS in problem and "this file is XLS" in problem
+    real_doc = compound_file({"WordDocument": b"w", "1Table": "Workbook".encode("utf-16-le")})
+    assert contract_problem(_facts(real_doc, "contract.doc")) is None
+
+
+def test_a_zip_with_a_word_folder_is_no_docx_contract() -> None:
+    fake = zip_of({"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>"})
+    problem = contract_problem(_facts(fake, "contract.docx"))
+    assert problem is not None and "named .docx but its content is ZIP" in problem
+    assert contract_problem(_facts(fake, "contract.zip")) is None
+    assert contract_problem(_facts(docx(), "contract.docx")) is None
+    assert contract_problem(_facts(pptx(), "contract.pptx")) is None
