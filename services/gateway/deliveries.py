@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -19,13 +20,19 @@ from services.collections import (
 from services.delivery_days import newest_first, without_day_fields
 from services.gateway.context import caller, gateway_of, may_see
 from services.gateway.errors import HttpError, validation_error
-from services.gateway.publishing import accept, command_id_for
+from services.gateway.publishing import (
+    accept,
+    accepted_response,
+    command_id_for,
+    command_location,
+)
 from services.gateway.requests import fingerprint, json_body
-from services.gateway.views import delivery_view, summary_view
+from services.gateway.views import PendingDelivery, delivery_view, summary_view
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import COMMAND_MODELS, PUBLIC_DELIVERY_COMMANDS, OpenDelivery
-from shared.domain.engine import delivery_id_for
-from shared.domain.roles import Role
+from shared.domain.engine import Reason, Refused, delivery_id_for
+from shared.domain.engine import open_delivery as decide_open
+from shared.domain.roles import Actor, Role
 from shared.domain.states import State
 
 routes = web.RouteTableDef()
@@ -34,14 +41,59 @@ routes = web.RouteTableDef()
 ADMIN_ONLY = frozenset({"terminate", "resolve_dispute"})
 _open_adapter = TypeAdapter(OpenDelivery)
 _state_adapter = TypeAdapter(State)
-#: Longest warranty accepted: every deadline must stay a representable date.
-MAX_WARRANTY = timedelta(days=100 * 365)
-#: Fields that must agree when an order is opened again.
-_SAME_ORDER = ("order_spec", "product_id", "isv_id", "customer_id", "process")
+#: What an order is: the delivery's fields an open sets, named as the delivery stores them.
+#: ``type`` is not among them (absent and ``open_delivery`` are the same request), and each
+#: value is the domain's normal form (trimmed text, lower-case email, a period in seconds).
+ORDER_FIELDS = (
+    "order_id",
+    "order_spec",
+    "product_id",
+    "isv_id",
+    "customer_id",
+    "customer_email",
+    "isv_email",
+    "process",
+    "warranty_period_seconds",
+)
+#: Stored names that differ from the request's.
+_REQUEST_NAMES = {"warranty_period_seconds": "warranty_period"}
+#: Request fields the domain's refusals of an open are about.
+_REFUSED_FIELDS = {Reason.WARRANTY_PERIOD_REQUIRED: "warranty_period"}
+#: Seconds after which to ask again about a delivery whose open is not applied yet.
+PENDING_RETRY_AFTER = 1
+
+
+def open_command_id(delivery_id: str) -> str:
+    """The id of the command that opens ``delivery_id`` over HTTP: one order, one command."""
+    return f"open:{delivery_id}"
+
+
+def order_differences(known: Mapping[str, Any], order: Mapping[str, Any]) -> list[str]:
+    """The request fields in which ``order`` differs from ``known`` (a delivery document, or
+    the order kept with an accepted open); both hold ``ORDER_FIELDS`` as stored."""
+    return [_REQUEST_NAMES.get(f, f) for f in ORDER_FIELDS if known.get(f) != order.get(f)]
+
+
+def _already_open(order_id: str, delivery_id: str, differing: list[str] | None) -> HttpError:
+    """409: the order has its delivery, opened or accepted, with other details."""
+    which = ", ".join(differing) if differing else "details"
+    fields = [{"field": f, "message": "differs from the open order"} for f in differing or []]
+    return HttpError(
+        409,
+        "order_already_open",
+        f"order {order_id} already has delivery {delivery_id} with another {which}; "
+        "an order is opened once, and a retry must repeat the same order",
+        delivery_id=delivery_id,
+        **({"fields": fields} if fields else {}),
+    )
 
 
 @routes.post("/v1/deliveries")
 async def open_delivery(request: web.Request) -> web.Response:
+    """Open a delivery for an order: 202 ``{delivery_id, command_id, status}`` for the first
+    open and every repeat of the same order (its ``order_id`` is the idempotency key; an
+    ``Idempotency-Key`` header changes nothing), 409 ``order_already_open`` for the same
+    ``order_id`` with other details, whether or not the first open is applied yet."""
     actor = caller(request, Role.MARKETPLACE, Role.ADMIN)
     body = await json_body(request)
     if body.pop("type", "open_delivery") != "open_delivery":
@@ -55,43 +107,51 @@ async def open_delivery(request: web.Request) -> web.Response:
         command = _open_adapter.validate_python(body)
     except ValidationError as error:
         raise validation_error(error) from error
-    if command.warranty_period is not None and command.warranty_period > MAX_WARRANTY:
+    delivery_id = delivery_id_for(command.order_id)
+    command_id = open_command_id(delivery_id)
+    now = datetime.now(UTC)
+    # The domain's own judgement, so that an accepted open is one the workflow applies.
+    decision = decide_open(command, actor, command_id=command_id, now=now)
+    if isinstance(decision, Refused):
+        field = _REFUSED_FIELDS.get(decision.code)
         raise HttpError(
             422,
             "invalid_input",
-            f"warranty_period: may be at most {MAX_WARRANTY.days} days",
-            fields=[{"field": "warranty_period", "message": "too long"}],
+            f"{field}: {decision.message}" if field else decision.message,
+            **({"fields": [{"field": field, "message": decision.message}]} if field else {}),
         )
+    order = decision.delivery.model_dump(mode="json", include=set(ORDER_FIELDS))
     gateway = gateway_of(request)
-    delivery_id = delivery_id_for(command.order_id)
-    # The same order always yields the same command, so a retried open is applied once.
-    command_id = f"open:{delivery_id}"
+    answer = {"delivery_id": delivery_id, "command_id": command_id, "status": "accepted"}
     existing = await gateway.db[DELIVERIES].find_one(
-        {"_id": delivery_id}, dict.fromkeys(_SAME_ORDER, 1)
+        {"_id": delivery_id}, {**dict.fromkeys(ORDER_FIELDS, 1), "history": 1}
     )
     if existing is not None:
-        differing = [f for f in _SAME_ORDER if existing.get(f) != getattr(command, f)]
+        differing = order_differences(existing, order)
         if differing:
-            raise HttpError(
-                409,
-                "order_already_open",
-                f"order {command.order_id} already has delivery {delivery_id} with another "
-                + ", ".join(differing),
-                delivery_id=delivery_id,
-            )
-        return web.json_response({"delivery_id": delivery_id, "command_id": command_id}, status=202)
+            raise _already_open(command.order_id, delivery_id, differing)
+        # An order opened on the bus was opened by a command of its publisher's choosing.
+        history = existing.get("history") or [{}]
+        opened_by = history[0].get("command_id", command_id)
+        return accepted_response({**answer, "command_id": opened_by}, opened_by)
+
+    def pending_conflict(earlier: Mapping[str, Any]) -> HttpError:
+        kept = earlier.get("order")
+        return _already_open(
+            command.order_id, delivery_id, order_differences(kept, order) if kept else None
+        )
+
     envelope = CommandEnvelope(
-        command_id=command_id,
-        delivery_id=delivery_id,
-        actor=actor,
-        issued_at=datetime.now(UTC),
-        command=command,
+        command_id=command_id, delivery_id=delivery_id, actor=actor, issued_at=now, command=command
     )
-    await accept(gateway, envelope, fingerprint(body))
-    return web.json_response(
-        {"delivery_id": delivery_id, "command_id": envelope.command_id, "status": "accepted"},
-        status=202,
+    await accept(
+        gateway,
+        envelope,
+        fingerprint(order),
+        details={"order": order},
+        conflict=pending_conflict,
     )
+    return accepted_response(answer, command_id)
 
 
 @routes.get("/v1/deliveries")
@@ -145,21 +205,80 @@ def _int_query(request: web.Request, name: str, *, default: int, low: int, high:
     return int(raw)
 
 
+class DeliveryPending(HttpError):
+    """The delivery's open is accepted but not applied yet: 409 ``delivery_pending`` to a
+    command sent to it, and a 202 to ``GET /v1/deliveries/{id}`` (see ``pending_response``)."""
+
+    def __init__(self, delivery_id: str, command_id: str, opening: Mapping[str, Any]):
+        super().__init__(
+            409,
+            "delivery_pending",
+            f"delivery {delivery_id} is accepted but not opened yet; send this again once "
+            f"its open, command {command_id}, is applied",
+            delivery_id=delivery_id,
+            command_id=command_id,
+            retry_after=PENDING_RETRY_AFTER,
+        )
+        self.delivery_id, self.command_id = delivery_id, command_id
+        self.order_id = (opening.get("order") or {}).get("order_id")
+        self.sender = opening.get("actor") or {}
+
+
 async def _visible_delivery(request: web.Request, actor: Any, **projection: int) -> dict[str, Any]:
+    """The delivery named in the path, if ``actor`` may see it; else 404, or
+    ``DeliveryPending`` when its open is accepted and not applied yet.
+
+    Who may see a pending delivery is who may see it once applied (``may_see``), judged on the
+    parties its accepted open names: those are the delivery's parties once it is applied.
+    """
     delivery_id = request.match_info["delivery_id"]
-    document = (
-        await gateway_of(request).db[DELIVERIES].find_one({"_id": delivery_id}, projection or None)
-    )
+    db = gateway_of(request).db
+    for _ in range(2):
+        document = await db[DELIVERIES].find_one({"_id": delivery_id}, projection or None)
+        if document is not None:
+            break
+        command_id = open_command_id(delivery_id)
+        opening = await db[COMMANDS].find_one({"_id": command_id}, {"order": 1, "actor": 1})
+        order = (opening or {}).get("order") or {}
+        if opening is None or not may_see(actor, order):
+            break
+        outcome = await db[COMMAND_OUTCOMES].find_one({"_id": command_id}, {"status": 1})
+        if outcome is None:
+            raise DeliveryPending(delivery_id, command_id, opening)
+        if outcome["status"] != "applied":
+            raise HttpError(
+                404,
+                "not_found",
+                f"no delivery {delivery_id}: its open, command {command_id}, was rejected",
+                command_id=command_id,
+            )
+        # Applied since the first read: read the delivery again.
     # A delivery that is not the caller's looks the same as one that does not exist.
     if document is None or not may_see(actor, document):
         raise HttpError(404, "not_found", f"no delivery {delivery_id} for this caller")
     return document
 
 
+def pending_response(pending: DeliveryPending, actor: Actor) -> web.Response:
+    """202 ``{delivery_id, order_id, state: null, command_id, status: "accepted"}`` for a
+    delivery not applied yet; ``Location`` names its open only to whoever may read that
+    command (its sender, an admin)."""
+    headers = {"Retry-After": str(PENDING_RETRY_AFTER)}
+    if may_read_command(actor, pending.sender):
+        headers["Location"] = command_location(pending.command_id)
+    view = PendingDelivery(
+        delivery_id=pending.delivery_id, order_id=pending.order_id, command_id=pending.command_id
+    )
+    return web.json_response(view.model_dump(mode="json"), status=202, headers=headers)
+
+
 @routes.get("/v1/deliveries/{delivery_id}")
 async def get_delivery(request: web.Request) -> web.Response:
     actor = caller(request)
-    document = await _visible_delivery(request, actor)
+    try:
+        document = await _visible_delivery(request, actor)
+    except DeliveryPending as pending:
+        return pending_response(pending, actor)
     ids = list(document.get("attachments", [])) + (
         [document["contract"]] if document.get("contract") else []
     )
@@ -200,7 +319,15 @@ async def send_command(request: web.Request) -> web.Response:
         command=command,
     )
     await accept(gateway, envelope, fingerprint(body, document["_id"]))
-    return web.json_response({"command_id": command_id, "status": "accepted"}, status=202)
+    return accepted_response({"command_id": command_id, "status": "accepted"}, command_id)
+
+
+def may_read_command(actor: Actor, sender: Mapping[str, Any]) -> bool:
+    """A command's status is its sender's and an admin's to read."""
+    return actor.role == Role.ADMIN or (sender.get("id"), sender.get("role")) == (
+        actor.id,
+        actor.role,
+    )
 
 
 @routes.get("/v1/commands/{command_id}")
@@ -209,14 +336,17 @@ async def get_command(request: web.Request) -> web.Response:
     command_id = request.match_info["command_id"]
     db = gateway_of(request).db
     # Commands sent over HTTP have a record; those from the bus only an outcome.
-    record = await db[COMMANDS].find_one({"_id": command_id}, {"body_hash": 0})
+    record = await db[COMMANDS].find_one({"_id": command_id}, {"body_hash": 0, "order": 0})
     outcome = await db[COMMAND_OUTCOMES].find_one({"_id": command_id})
     known = record or outcome
-    sender = known and known["actor"]
-    if known is None or (
-        actor.role != Role.ADMIN and (sender["id"], sender["role"]) != (actor.id, actor.role)
-    ):
-        raise HttpError(404, "not_found", f"no command {command_id} sent by this caller")
+    if known is None or not may_read_command(actor, known.get("actor") or {}):
+        # A command published on the bus has no record until the workflow has decided it.
+        raise HttpError(
+            404,
+            "not_found",
+            f"no command {command_id} sent by this caller; one published on the bus "
+            "shows here once the workflow has decided it",
+        )
     return web.json_response(
         {
             "command_id": command_id,

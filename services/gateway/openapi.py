@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 from services.gateway import models, pages
 from services.gateway.publishing import MAX_IDEMPOTENCY_KEY
 from services.gateway.requests import MAX_JSON_BYTES
+from services.gateway.views import PendingDelivery
 from shared.domain.commands import COMMAND_MODELS, PUBLIC_DELIVERY_COMMANDS, OpenDelivery
 from shared.domain.states import State
 
@@ -40,6 +41,12 @@ _RETRY_AFTER = {
     "Retry-After": {
         "description": "seconds to wait before retrying",
         "schema": {"type": "integer", "minimum": 1},
+    }
+}
+_LOCATION = {
+    "Location": {
+        "description": "where the command's status is read: /v1/commands/{command_id}",
+        "schema": {"type": "string", "format": "uri-reference"},
     }
 }
 #: Answers every authenticated operation may give.
@@ -79,7 +86,7 @@ def openapi_document() -> dict[str, Any]:
     command_models = [COMMAND_MODELS[name] for name in sorted(PUBLIC_DELIVERY_COMMANDS)]
     _, schemas = models_json_schema(
         [(model, "validation") for model in [OpenDelivery, *command_models]]
-        + [(model, "serialization") for model in models.RESPONSE_MODELS],
+        + [(model, "serialization") for model in (*models.RESPONSE_MODELS, PendingDelivery)],
         ref_template=_REF,
     )
     components = schemas.get("$defs", {})
@@ -122,8 +129,15 @@ def openapi_document() -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ref("OpenDelivery")}},
                     },
                     "responses": {
-                        "202": _json("Opened", "accepted; the same order_id gives the same id"),
-                        "409": _error("the order is already open with other details"),
+                        "202": _json(
+                            "Opened",
+                            "accepted, or accepted before: the same order gives the same ids",
+                            headers=_LOCATION,
+                        ),
+                        "409": _error(
+                            "order_already_open: the order is open or accepted with other "
+                            "details; `delivery_id` names its delivery, `fields` what differs"
+                        ),
                         **_JSON_BODY_ERRORS,
                         **_CALLER_ERRORS,
                     },
@@ -148,6 +162,11 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [delivery_id],
                     "responses": {
                         "200": _json("DeliveryView", "the delivery"),
+                        "202": _json(
+                            "PendingDelivery",
+                            "its open is accepted, not applied yet; ask again",
+                            headers={**_RETRY_AFTER, **_LOCATION},
+                        ),
                         "404": _error("no such delivery for the caller"),
                         **_CALLER_ERRORS,
                     },
@@ -175,8 +194,16 @@ def openapi_document() -> dict[str, Any]:
                         "content": {"application/json": {"schema": command_body}},
                     },
                     "responses": {
-                        "202": _json("Accepted", "accepted: read its outcome later"),
+                        "202": _json(
+                            "Accepted", "accepted: read its outcome later", headers=_LOCATION
+                        ),
                         "404": _error("no such delivery for the caller"),
+                        "409": _json(
+                            "Error",
+                            "delivery_pending: its open is accepted, not applied yet; "
+                            "nothing was published, send again later",
+                            headers=_RETRY_AFTER,
+                        ),
                         **_JSON_BODY_ERRORS,
                         **_CALLER_ERRORS,
                     },

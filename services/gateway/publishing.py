@@ -2,7 +2,9 @@
 
 The command record doubles as the Idempotency-Key record: with a key, the command id is
 derived from (caller, key), so a retried request finds its own record and is published
-again under the same id, which the workflow applies once.
+again under the same id, which the workflow applies once. An open's command id is derived
+from its order instead (see ``deliveries.open_delivery``), and its record keeps the order,
+so a second open of the order is judged against the first whether or not it is applied yet.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
 
 import pika.exceptions
+from aiohttp import web
 
 try:  # dramatiq 2 renamed ConnectionError
     from dramatiq.errors import BrokerConnectionError
@@ -38,6 +44,17 @@ MAX_IDEMPOTENCY_KEY = 200
 PUBLISH_TIMEOUT_SECONDS = 10.0
 
 
+def command_location(command_id: str) -> str:
+    """Where a command's status is read: the ``Location`` of every 202 that accepts one
+    (RFC 9110 section 15.3.3: a 202 should point to a status monitor)."""
+    return f"/v1/commands/{quote(command_id, safe=':@')}"
+
+
+def accepted_response(answer: dict[str, Any], command_id: str) -> web.Response:
+    """The 202 answer for an accepted command: ``answer`` as JSON, ``Location`` its status."""
+    return web.json_response(answer, status=202, headers={"Location": command_location(command_id)})
+
+
 def command_id_for(actor: Actor, key: str | None) -> str:
     """A new command id, or with an Idempotency-Key the same id for every retry."""
     if key is None:
@@ -51,11 +68,33 @@ def command_id_for(actor: Actor, key: str | None) -> str:
     return uuid.uuid5(ID_NAMESPACE, f"idempotency:{actor.role}:{actor.id}:{key}").hex
 
 
-async def accept(gateway: Gateway, envelope: CommandEnvelope, body_hash: str) -> None:
-    """Record and publish ``envelope``; 422 if its id was used for another body, 503 if the
-    broker did not confirm (and then nothing is recorded)."""
+def _key_reused(earlier: Mapping[str, Any]) -> HttpError:
+    return HttpError(
+        422,
+        "idempotency_key_reused",
+        "this Idempotency-Key was used for a different request; use a new key",
+    )
+
+
+async def accept(
+    gateway: Gateway,
+    envelope: CommandEnvelope,
+    body_hash: str,
+    *,
+    details: Mapping[str, Any] | None = None,
+    conflict: Callable[[Mapping[str, Any]], HttpError] = _key_reused,
+) -> None:
+    """Record and publish ``envelope``; 503 if the broker did not confirm (and then nothing
+    is recorded).
+
+    ``details`` are kept in the record beside its fixed fields. When the command id is
+    recorded already with another ``body_hash``, nothing is published and
+    ``conflict(earlier record)`` is raised: by default 422 ``idempotency_key_reused``. With
+    the same hash the command is published again under its id, which the workflow applies once.
+    """
     commands = gateway.db[COMMANDS]
     record = {
+        **(details or {}),
         "_id": envelope.command_id,
         "delivery_id": envelope.delivery_id,
         "type": envelope.command.type,
@@ -63,18 +102,20 @@ async def accept(gateway: Gateway, envelope: CommandEnvelope, body_hash: str) ->
         "body_hash": body_hash,
         "accepted_at": datetime.now(UTC),
     }
-    try:
-        await commands.insert_one(record)
-        fresh = True
-    except DuplicateKeyError:
-        fresh = False
-        earlier = await commands.find_one({"_id": envelope.command_id}, {"body_hash": 1})
-        if earlier is not None and earlier["body_hash"] != body_hash:
-            raise HttpError(
-                422,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used for a different request; use a new key",
-            ) from None
+    fresh = False
+    # Twice at most: an earlier record may vanish in between, when its broker publish failed.
+    for _ in range(2):
+        try:
+            await commands.insert_one(record)
+            fresh = True
+            break
+        except DuplicateKeyError:
+            earlier = await commands.find_one({"_id": envelope.command_id})
+            if earlier is None:
+                continue
+            if earlier["body_hash"] != body_hash:
+                raise conflict(earlier) from None
+            break
     try:
         await asyncio.wait_for(
             publish(gateway.broker, command_message(envelope)), PUBLISH_TIMEOUT_SECONDS

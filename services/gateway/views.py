@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from services.delivery_days import DAY_FIELDS
 
@@ -71,3 +73,14 @@ def delivery_view(document: dict[str, Any], files: dict[str, dict[str, Any]]) ->
     view["attachments"] = [file(a) for a in document.get("attachments", [])]
     view["contract"] = file(document["contract"]) if document.get("contract") else None
     return view
+
+
+class PendingDelivery(BaseModel):
+    """A delivery whose open is accepted and not applied yet: ``GET /v1/deliveries/{id}``
+    answers it with 202 until the workflow has opened it."""
+
+    delivery_id: str
+    order_id: str | None = Field(description="null only for opens accepted before it was kept")
+    state: None = Field(default=None, description="null until the open is applied")
+    command_id: str = Field(description="the open; its status is at /v1/commands/{command_id}")
+    status: Literal["accepted"] = "accepted"
