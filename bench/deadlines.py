@@ -142,7 +142,7 @@ def main() -> None:
             "DC_AMQP_URL": amqp_url,
             "DC_MONGO_URL": settings.mongo_url,
             "DC_MONGO_DB": name,
-            "DC_TIMER_POLL_INTERVAL": "PT0.5S",
+            "DC_TIMER_POLL_INTERVAL": "1",
         }
         timer = subprocess.Popen([sys.executable, "-m", "services.timers"], env=env)
         arrivals: list[float] = []

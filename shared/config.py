@@ -7,27 +7,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.durations import Duration
 
-def _seconds_or_iso(value: object) -> object:
-    """Environment variables arrive as strings; "30" means thirty seconds."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is whole seconds or ISO 8601, not true or false")
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return value
-
-
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("duration must be positive")
-    return value
-
-
-#: A duration given as whole seconds (``30``) or ISO 8601 (``P14D``, ``PT30S``).
-Duration = Annotated[timedelta, BeforeValidator(_seconds_or_iso), AfterValidator(_positive)]
+#: Bounds of the duration settings (grammar: shared.durations): beyond them a value is a typo.
+UpToAYear = Annotated[timedelta, Duration(at_most=timedelta(days=365))]
+#: A deadline fires up to one poll interval late: more than an hour is no longer a timer.
+UpToAnHour = Annotated[timedelta, Duration(at_most=timedelta(hours=1))]
 
 
 class Settings(BaseSettings):
@@ -50,14 +38,14 @@ class Settings(BaseSettings):
     #: development** (a leaked secret lets anyone forge such links).
     link_secret: str = "dev-only-link-secret-change-me-in-production"
     #: How long a link from an email stays valid.
-    link_ttl: Duration = timedelta(days=30)
+    link_ttl: UpToAYear = timedelta(days=30)
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
-    confirm_window: Duration = timedelta(days=14)
-    reminder_lead: Duration = timedelta(days=3)
+    confirm_window: UpToAYear = timedelta(days=14)
+    reminder_lead: UpToAYear = timedelta(days=3)
     #: How often the timer worker looks for due deadlines.
-    timer_poll_interval: Duration = timedelta(seconds=1)
+    timer_poll_interval: UpToAnHour = timedelta(seconds=1)
     #: Largest attachment the gateway accepts, in bytes (contracts have their own 5 MB rule).
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     #: Requests per second each caller (a token's ``sub`` and role) may make on average.

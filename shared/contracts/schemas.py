@@ -68,20 +68,10 @@ _ENVELOPE_NOTES = {
 
 
 class _Generator(GenerateJsonSchema):
-    """pydantic's generator, saying two things the models accept that it would leave out."""
+    """pydantic's generator, saying what the models accept that it would leave out.
 
-    def timedelta_schema(self, schema: core_schema.TimedeltaSchema) -> JsonSchemaValue:
-        # Durations are whole seconds or ISO 8601 (shared.config.Duration), always positive.
-        return {
-            "anyOf": [
-                {"type": "integer", "minimum": 1, "description": "whole seconds, e.g. 1209600"},
-                {
-                    "type": "string",
-                    "format": "duration",
-                    "description": "ISO 8601 duration, e.g. P14D or PT30S",
-                },
-            ]
-        }
+    Durations bring their own schema (shared.durations.Duration), the parser's grammar.
+    """
 
     def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
         json_schema = super().str_schema(schema)

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,8 +19,8 @@ from pydantic import (
     TypeAdapter,
 )
 
-from shared.config import Duration
 from shared.domain.states import ProcessName
+from shared.durations import Duration
 
 #: One line of text: what may end up in an email header never holds CR or LF.
 SingleLine = Annotated[
@@ -46,17 +45,10 @@ def _lowercase(value: object) -> object:
 
 Email = Annotated[EmailStr, BeforeValidator(_lowercase)]
 
-#: Longest warranty period: beyond it a due date would not be a date.
+#: Longest warranty period, 100 years: beyond it a due date would not be a date.
 MAX_WARRANTY = timedelta(days=36_500)
-
-
-def _at_most_a_century(value: timedelta) -> timedelta:
-    if value > MAX_WARRANTY:
-        raise ValueError("warranty_period must be at most 100 years (P36500D)")
-    return value
-
-
-WarrantyPeriod = Annotated[Duration, AfterValidator(_at_most_a_century)]
+#: A warranty period: whole seconds or ISO 8601 (P365D), see shared.durations.
+WarrantyPeriod = Annotated[timedelta, Duration(at_most=MAX_WARRANTY)]
 
 
 class _Command(BaseModel):

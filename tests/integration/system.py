@@ -140,7 +140,7 @@ def test_environment(
             # Short deadlines so the clock's work is seen within a test.
             "DC_CONFIRM_WINDOW": "8",
             "DC_REMINDER_LEAD": "4",
-            "DC_TIMER_POLL_INTERVAL": "PT0.2S",
+            "DC_TIMER_POLL_INTERVAL": "1",
             "DC_ADMIN_EMAIL": "admin@example.com",
             "DC_WORKFLOW_METRICS_PORT": str(free_port()),
             "DC_TIMERS_METRICS_PORT": str(free_port()),

@@ -193,7 +193,28 @@ def test_submit_demand_fields(change: dict[str, Any], valid: bool) -> None:
 
 @pytest.mark.parametrize(
     ("warranty_period", "valid"),
-    [(30 * 86400, True), ("P30D", True), ("PT30S", True), (None, True), (0, False), (-5, False)],
+    [
+        (30 * 86400, True),
+        ("P30D", True),
+        ("PT30S", True),
+        ("2592000", True),
+        ("P2W", True),
+        (36500 * 86400, True),
+        (None, True),
+        (0, False),
+        (-5, False),
+        (0.5, False),
+        (True, False),
+        (36500 * 86400 + 1, False),
+        ("PT0.5S", False),
+        ("P1Y", False),
+        ("P1M", False),
+        ("-P1D", False),
+        ("PT0S", False),
+        ("1:00:00", False),
+        ("P1D\n", False),
+        (" P1D", False),
+    ],
 )
 def test_open_delivery_durations(warranty_period: Any, valid: bool) -> None:
     document = example("open_delivery")

@@ -1,0 +1,193 @@
+"""Durations at the edges: whole seconds or an ISO 8601 duration in whole units, positive, bounded.
+
+One grammar serves settings (``DC_CONFIRM_WINDOW`` ...), commands (``warranty_period``) and the
+CLI's ``token --ttl``; the bus's JSON Schemas carry the same grammar as :data:`DURATION_PATTERN`.
+
+Accepted:
+
+* whole seconds: a JSON integer (``30``; also ``30.0``, which JSON Schema counts an integer,
+  Validation 2020-12 §6.1.1) or a string of decimal digits (``"30"``), as environment
+  variables arrive;
+* an ISO 8601 duration (ISO 8601-1:2019 §5.5.2.4, the form of RFC 3339 Appendix A) with the
+  designators ``W`` alone, or ``D``, ``H``, ``M``, ``S`` in that order, e.g. ``P14D``,
+  ``PT30S``, ``P1DT12H``, ``P2W``.
+
+Refused: fractions (``PT0.5S``, ``0.5``), years and months (``P1Y``, ``P1M``: their length in
+days varies), signs, zero, whitespace, lower case, leading zeros, ``true``/``false``, clock forms
+such as ``1:00:00``, and anything above the bound each use declares.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+
+_NUMBER = r"(?:0|[1-9][0-9]*)"
+#: The grammar of a duration written as text (JSON Schema ``pattern``, ECMA-262 and Python).
+#: ``(?=.*[1-9])`` refuses zero: a duration is zero exactly when it has no non-zero digit.
+#: ``$(?!\n)``: Python's ``$`` also matches before a final newline, ECMA-262's does not.
+DURATION_PATTERN = (
+    r"^(?:[1-9][0-9]*"
+    rf"|P(?=.*[1-9])(?:{_NUMBER}W"
+    rf"|(?:{_NUMBER}D)?(?:T(?=[0-9])(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?))$(?!\n)"
+)
+_GRAMMAR = re.compile(DURATION_PATTERN)
+_PARTS = re.compile(r"([0-9]+)([WDHMS])")
+#: In the grammar M follows T, so it is always minutes.
+_SECONDS_IN = {"W": 7 * 86400, "D": 86400, "H": 3600, "M": 60, "S": 1}
+#: Numbers of more digits are beyond every bound (the largest is 100 years, 10 digits of
+#: seconds); they count as this many seconds instead of being converted.
+_LONGEST_NUMBER = 15
+_BEYOND_EVERY_BOUND = 10**_LONGEST_NUMBER
+
+RULE = (
+    "a duration is whole seconds (like 30) or ISO 8601 like P14D or PT30S, in weeks, days, "
+    "hours, minutes and seconds; fractions are not allowed"
+)
+
+
+class DurationError(ValueError):
+    """A value that is not a duration this project accepts; the message names the rule."""
+
+
+def _refuse(reason: str) -> DurationError:
+    return DurationError(f"{reason}; {RULE}")
+
+
+def _why_text_is_refused(text: str) -> str:
+    shown = repr(text[:40])
+    if any(c.isspace() for c in text):
+        return f"{shown} holds whitespace"
+    if "." in text or "," in text:
+        return f"{shown} has a fraction"
+    if text.startswith(("+", "-")):
+        return f"{shown} has a sign; a duration is positive and unsigned"
+    if text.startswith(("P", "p")) and re.search("[YyMm]", text.upper().partition("T")[0]):
+        return f"{shown} counts years or months, which vary in length; give days (P365D)"
+    if ":" in text:
+        return f"{shown} is a clock time, not a duration"
+    if re.search("W.", text):
+        return f"{shown} combines weeks with other units; write P2W alone, or days (P16D)"
+    if _GRAMMAR.match(text.upper()):
+        return f"{shown} has lower case letters; designators are upper case"
+    if re.search(r"(?<![0-9])0[0-9]", text):
+        return f"{shown} has a number with a leading zero"
+    zero_only = re.fullmatch(r"[0-9]+|P(?:[0-9]+[WDHMS]|T)*", text) and "0" in text
+    if zero_only and not re.search("[1-9]", text):
+        return f"{shown} is zero; a duration is more than zero"
+    return f"{shown} is not a duration"
+
+
+def seconds_of(text: str) -> int:
+    """The whole seconds ``text`` names: ``"30"`` → 30, ``"P1DT1H"`` → 90000.
+
+    Numbers of more than 15 digits count as 10**15 s (over every bound). Raises
+    :class:`DurationError` for text outside :data:`DURATION_PATTERN` (zero included).
+    """
+    if not _GRAMMAR.match(text):
+        raise _refuse(_why_text_is_refused(text))
+    parts = [(text, "S")] if text[0] != "P" else _PARTS.findall(text)
+    if any(len(digits) > _LONGEST_NUMBER for digits, _ in parts):
+        return _BEYOND_EVERY_BOUND
+    return sum(int(digits) * _SECONDS_IN[designator] for digits, designator in parts)
+
+
+def parse_duration(value: object, *, at_most: timedelta) -> timedelta:
+    """A duration from a JSON value, an environment string or a :class:`timedelta`.
+
+    ``value``: an int or integral float of seconds, a string (see the module's grammar) or a
+    timedelta of whole seconds. Returns a timedelta of whole seconds in ``1 s .. at_most``.
+    Raises :class:`DurationError` naming the rule that ``value`` breaks.
+    """
+    if isinstance(value, bool):
+        raise _refuse("true and false are not durations")
+    if isinstance(value, timedelta):
+        if value.microseconds:
+            raise _refuse(f"{value} has a fraction of a second")
+        seconds = value.days * 86400 + value.seconds
+    elif isinstance(value, int):
+        seconds = value
+    elif isinstance(value, float):
+        if not (math.isfinite(value) and value.is_integer()):
+            raise _refuse(f"{value!r} is not a whole number")
+        seconds = int(value)
+    elif isinstance(value, str):
+        seconds = seconds_of(value)
+    else:
+        raise _refuse(f"a {type(value).__name__} is not a duration")
+    if seconds < 1:
+        raise _refuse(f"{seconds} is not more than zero")
+    longest = int(at_most.total_seconds())
+    if seconds > longest:
+        raise DurationError(
+            f"{str(value)[:40]!r} is too long here: at most {format_duration(at_most)} "
+            f"({longest} seconds)"
+        )
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The ISO 8601 form this module reads back: ``P14D``, ``PT1M30S``, ``P1DT1H``.
+
+    Unlike pydantic's own rendering it never writes years (``P100Y`` for 36500 days), so what
+    one service sends, another accepts. Raises :class:`DurationError` for fractions or ≤ 0.
+    """
+    if value.microseconds or value <= timedelta(0):
+        raise _refuse("only positive whole seconds can be written")
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    date = f"{value.days}D" if value.days else ""
+    time = "".join(f"{n}{d}" for n, d in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
+    return f"P{date}" + (f"T{time}" if time else "")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """Marks a ``timedelta`` field as a duration of this grammar, at most ``at_most``.
+
+    Usage: ``Annotated[timedelta, Duration(at_most=timedelta(days=365))]``. Validation goes
+    through :func:`parse_duration`; JSON output is :func:`format_duration`; the JSON Schema is
+    an integer ``1..at_most`` or a string matching :data:`DURATION_PATTERN`.
+    """
+
+    at_most: timedelta
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            self._validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                format_duration, when_used="json"
+            ),
+        )
+
+    def _validate(self, value: object) -> timedelta:
+        try:
+            return parse_duration(value, at_most=self.at_most)
+        except DurationError as error:
+            # A custom error keeps pydantic from prefixing "Value error, " to the rule.
+            raise PydanticCustomError("duration", str(error)) from None
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        longest = int(self.at_most.total_seconds())
+        return {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": longest},
+                {"type": "string", "pattern": DURATION_PATTERN},
+            ],
+            "description": (
+                f"{RULE[0].upper()}{RULE[1:]}; years and months are refused (their length "
+                f"varies). At least 1 second, at most {format_duration(self.at_most)} "
+                f"({longest} seconds)."
+            ),
+        }
