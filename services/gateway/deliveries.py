@@ -74,6 +74,22 @@ def order_differences(known: Mapping[str, Any], order: Mapping[str, Any]) -> lis
     return [_REQUEST_NAMES.get(f, f) for f in ORDER_FIELDS if known.get(f) != order.get(f)]
 
 
+def order_of(command: OpenDelivery, actor: Actor, now: datetime) -> dict[str, Any]:
+    """The order ``command`` opens, as its delivery will store it (``ORDER_FIELDS``, JSON
+    values); 422 ``invalid_input`` if the domain would refuse to open it (e.g. a
+    ``double_check`` without ``warranty_period``), so that an accepted open is applied."""
+    decision = decide_open(command, actor, command_id="judged-at-the-door", now=now)
+    if isinstance(decision, Refused):
+        field = _REFUSED_FIELDS.get(decision.code)
+        raise HttpError(
+            422,
+            "invalid_input",
+            f"{field}: {decision.message}" if field else decision.message,
+            **({"fields": [{"field": field, "message": decision.message}]} if field else {}),
+        )
+    return decision.delivery.model_dump(mode="json", include=set(ORDER_FIELDS))
+
+
 def _already_open(order_id: str, delivery_id: str, differing: list[str] | None) -> HttpError:
     """409: the order has its delivery, opened or accepted, with other details."""
     which = ", ".join(differing) if differing else "details"
@@ -110,17 +126,7 @@ async def open_delivery(request: web.Request) -> web.Response:
     delivery_id = delivery_id_for(command.order_id)
     command_id = open_command_id(delivery_id)
     now = datetime.now(UTC)
-    # The domain's own judgement, so that an accepted open is one the workflow applies.
-    decision = decide_open(command, actor, command_id=command_id, now=now)
-    if isinstance(decision, Refused):
-        field = _REFUSED_FIELDS.get(decision.code)
-        raise HttpError(
-            422,
-            "invalid_input",
-            f"{field}: {decision.message}" if field else decision.message,
-            **({"fields": [{"field": field, "message": decision.message}]} if field else {}),
-        )
-    order = decision.delivery.model_dump(mode="json", include=set(ORDER_FIELDS))
+    order = order_of(command, actor, now)
     gateway = gateway_of(request)
     answer = {"delivery_id": delivery_id, "command_id": command_id, "status": "accepted"}
     existing = await gateway.db[DELIVERIES].find_one(

@@ -20,14 +20,21 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pika
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from services.gateway.deliveries import order_differences, order_of
 from services.gateway.openapi import openapi_document
+from services.gateway.requests import fingerprint
 from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
+from shared.domain.commands import OpenDelivery
 from shared.domain.engine import delivery_id_for
+from shared.domain.roles import Actor, Role
 from tests.integration.client import Api, Party
 from tests.integration.system import System
 from tests.integration.waiting import until
@@ -117,6 +124,45 @@ def _assert_already_open(
         assert answer["delivery_id"] == delivery_id
         assert field in answer["message"]
         assert field in {f["field"] for f in answer["fields"]}, answer
+
+
+def _judged(body: dict[str, Any]) -> dict[str, Any]:
+    """The order as the gateway keeps it, as ``open_delivery`` judges it (``type`` dropped)."""
+    body = {k: v for k, v in body.items() if k != "type"}
+    marketplace = Actor(id="shop", role=Role.MARKETPLACE)
+    return order_of(OpenDelivery.model_validate(body), marketplace, datetime.now(UTC))
+
+
+_PARTIES = {
+    "customer": Party("customer", "c-1", ""),
+    "isv": Party("isv", "i-1", ""),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(variant=st.integers(0, 5), spaces=st.text(" \t\n", max_size=3))
+def test_the_same_order_written_otherwise_is_the_same_order(variant: int, spaces: str):
+    body = _order(_PARTIES)
+    other = _same_order_written_otherwise(body)[variant]
+    other["order_spec"] = spaces + other["order_spec"] + spaces
+    assert order_differences(_judged(body), _judged(other)) == []
+    # The kept fingerprint, the same for every retry of the order, is what accept compares.
+    assert fingerprint(_judged(body)) == fingerprint(_judged(other))
+
+
+@settings(max_examples=60, deadline=None)
+@given(change=st.sampled_from(OTHER_ORDERS), other=st.sampled_from(OTHER_ORDERS))
+def test_another_order_under_the_same_id_names_what_differs(change, other):
+    body = _order(_PARTIES)
+    (fields, field), (more, _) = change, other
+    differing = order_differences(_judged(body), _judged({**body, **fields}))
+    assert field in differing and set(differing) <= {"process", "warranty_period", field}
+    assert fingerprint(_judged(body)) != fingerprint(_judged({**body, **fields}))
+    # Differences are named on either side, whichever open came first.
+    both = {**body, **fields, **more}
+    assert set(order_differences(_judged(both), _judged(body))) == set(
+        order_differences(_judged(body), _judged(both))
+    )
 
 
 @pytest.fixture
