@@ -165,7 +165,13 @@ def openapi_document() -> dict[str, Any]:
                         "202": _json(
                             "PendingDelivery",
                             "its open is accepted, not applied yet; ask again",
-                            headers={**_RETRY_AFTER, **_LOCATION},
+                            headers={
+                                **_RETRY_AFTER,
+                                "Location": {
+                                    **_LOCATION["Location"],
+                                    "description": "the open's status, to its sender and admins",
+                                },
+                            },
                         ),
                         "404": _error("no such delivery for the caller"),
                         **_CALLER_ERRORS,
