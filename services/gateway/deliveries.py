@@ -252,12 +252,8 @@ async def _visible_delivery(request: web.Request, actor: Any, **projection: int)
         if outcome is None:
             raise DeliveryPending(delivery_id, command_id, opening)
         if outcome["status"] != "applied":
-            raise HttpError(
-                404,
-                "not_found",
-                f"no delivery {delivery_id}: its open, command {command_id}, was rejected",
-                command_id=command_id,
-            )
+            # Rejected (only before opens were judged at the door): there is no delivery.
+            break
         # Applied since the first read: read the delivery again.
     # A delivery that is not the caller's looks the same as one that does not exist.
     if document is None or not may_see(actor, document):
