@@ -236,19 +236,18 @@ def token(
     role: Annotated[str, typer.Option(help="marketplace, customer, isv or admin")],
     sub: Annotated[str, typer.Option(help="the party's id (the token's `sub` claim)")],
     ttl: Annotated[
-        str, typer.Option(help="lifetime: whole seconds or ISO 8601 (PT12H, P7D)")
-    ] = "43200",
+        str,
+        typer.Option(help="lifetime: whole seconds or ISO 8601 (PT12H, P7D), at most P30D"),
+    ] = "PT12H",
 ) -> None:
     """Print a development JWT signed with DC_JWT_SECRET."""
-    from pydantic import TypeAdapter, ValidationError
-
-    from services.gateway.auth import mint_token
-    from shared.config import Duration
+    from services.gateway.auth import MAX_TOKEN_LIFETIME, mint_token
+    from shared.durations import DurationError, parse_duration
 
     try:
-        lifetime: timedelta = TypeAdapter(Duration).validate_python(ttl)
-    except ValidationError:
-        fail(f"--ttl {ttl!r} is not a positive number of seconds or an ISO 8601 duration")
+        lifetime = parse_duration(ttl, at_most=MAX_TOKEN_LIFETIME)
+    except DurationError as error:
+        fail(f"--ttl {ttl!r}: {error}")
     try:
         value = mint_token(load_settings().jwt_secret, sub=sub, role=role, ttl=lifetime)
     except ValueError as error:

@@ -8,7 +8,7 @@ from aiohttp import web
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.gateway.auth import InvalidToken, actor_from_token
+from services.gateway.auth import Unauthenticated, actor_from_token, bearer_token
 from services.gateway.errors import HttpError
 from services.gateway.ratelimit import RateLimiter
 from shared.config import Settings
@@ -24,6 +24,22 @@ class Gateway:
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
+#: The protection space named in every Bearer challenge (RFC 7235 §2.2).
+REALM = "delivery-center"
+
+
+def challenge(problem: Unauthenticated) -> str:
+    """The ``WWW-Authenticate`` value of a 401 (RFC 6750 §3): ``Bearer realm=..., error=...``.
+
+    ``error`` is ``invalid_request`` for a missing or malformed Authorization header (§3.1 says
+    a request with no credentials SHOULD get no error code; we name one so that every 401 says
+    why) and ``invalid_token`` for a token that is not accepted.
+    """
+    # error_description is a quoted-string of %x20-21 / %x23-5B / %x5D-7E only (§3).
+    description = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in str(problem))
+    return (
+        f'Bearer realm="{REALM}", error="{problem.error}", error_description="{description[:200]}"'
+    )
 
 
 def gateway_of(request: web.Request) -> Gateway:
@@ -31,17 +47,19 @@ def gateway_of(request: web.Request) -> Gateway:
 
 
 def caller(request: web.Request, *roles: Role) -> Actor:
-    """The authenticated caller; 401 without a valid token, 429 over its rate limit, 403 if its
-    role is not in ``roles``."""
+    """The authenticated caller; 401 without a valid token (with a ``WWW-Authenticate``
+    challenge), 429 over its rate limit, 403 if its role is not in ``roles``."""
     gateway = gateway_of(request)
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HttpError(401, "unauthenticated", "send 'Authorization: Bearer <JWT>'")
     try:
-        actor = actor_from_token(gateway.settings.jwt_secret, token.strip())
-    except InvalidToken as error:
-        raise HttpError(401, "unauthenticated", str(error)) from error
+        token = bearer_token(request.headers.getall("Authorization", []))
+        actor = actor_from_token(gateway.settings.jwt_secret, token)
+    except Unauthenticated as problem:
+        raise HttpError(
+            401,
+            "unauthenticated",
+            str(problem),
+            headers={"WWW-Authenticate": challenge(problem)},
+        ) from problem
     wait = gateway.limiter.take((actor.role.value, actor.id))
     if wait:
         raise HttpError(
