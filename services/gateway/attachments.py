@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 import uuid
 from datetime import UTC, datetime
-from urllib.parse import quote, unquote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_urldispatcher import _default_expect_handler
 from gridfs import AsyncGridFSBucket
@@ -19,6 +16,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.collections import ATTACHMENTS, DELIVERIES
 from services.gateway.context import caller, gateway_of, is_party
 from services.gateway.errors import HttpError
+from services.gateway.filenames import (
+    DispositionError,
+    content_disposition,
+    form_data_field,
+    safe_filename,
+)
 from services.gateway.views import attachment_view
 from shared.domain.files import content_type_of, sniff_type
 from shared.domain.roles import Actor, Role
@@ -31,48 +34,6 @@ CHUNK_BYTES = 256 * 1024
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 #: Parts looked at before giving up on finding the field ``file``.
 MAX_PARTS = 16
-MAX_FILENAME_CHARS = 120
-#: Punctuation kept in a file name; everything else that is not a letter or digit becomes "_".
-_KEPT_PUNCTUATION = frozenset("._-()[]+ ")
-_ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9._()\[\]+ -]+")
-
-
-def safe_filename(name: str | None) -> str:
-    """A file name without folders, control characters, quotes or anything else a path or a
-    header could trip on; letters of every script are kept."""
-    # Clients percent-encode what a header cannot hold (quotes, CR, LF, often non-ASCII).
-    decoded = unicodedata.normalize("NFC", unquote(name or "", errors="replace"))
-    base = re.split(r"[\\/]", decoded)[-1]
-    kept = "".join(
-        ch if unicodedata.category(ch)[0] in "LNM" or ch in _KEPT_PUNCTUATION else "_"
-        for ch in base
-    )
-    cleaned = re.sub(r"_{2,}", "_", kept).strip(" .")[:MAX_FILENAME_CHARS].strip(" .")
-    return cleaned or "attachment"
-
-
-def ascii_filename(name: str) -> str:
-    """An ASCII stand-in for ``name``, for clients that ignore ``filename*``."""
-
-    def ascii_of(text: str) -> str:
-        plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-        return re.sub(r"_{2,}", "_", _ASCII_UNSAFE.sub("_", plain)).strip(" ._")
-
-    stem, dot, extension = name.rpartition(".")
-    if not dot:
-        stem, extension = name, ""
-    stem, extension = ascii_of(stem), ascii_of(extension)
-    if not re.search(r"[A-Za-z0-9]", stem):
-        stem = "attachment"
-    return f"{stem}.{extension}" if extension else stem
-
-
-def content_disposition(name: str) -> str:
-    """``attachment`` with an ASCII ``filename`` and the exact one as RFC 5987 ``filename*``."""
-    exact = quote(name, safe="")
-    return f"attachment; filename=\"{ascii_filename(name)}\"; filename*=UTF-8''{exact}"
-
-
 #: What aiohttp raises on a multipart body it cannot parse.
 MALFORMED_MULTIPART = (ValueError, AssertionError, KeyError, HttpProcessingError)
 
@@ -107,7 +68,8 @@ async def _read_capped(part: BodyPartReader, limit: int) -> bytes:
     return bytes(data)
 
 
-async def _file_part(request: web.Request) -> BodyPartReader:
+async def _file_part(request: web.Request) -> tuple[BodyPartReader, str | None]:
+    """The part named ``file`` and the file name its client gave (uncleaned, or None)."""
     if not request.content_type.startswith("multipart/"):
         raise HttpError(
             415, "multipart_required", "send the file as multipart/form-data field 'file'"
@@ -118,8 +80,20 @@ async def _file_part(request: web.Request) -> BodyPartReader:
             part = await reader.next()
             if part is None:
                 break
-            if isinstance(part, BodyPartReader) and part.name == "file":
-                return part
+            if not isinstance(part, BodyPartReader):
+                continue
+            # Our reading of Content-Disposition, not aiohttp's part.name / part.filename:
+            # see services/gateway/filenames.py.
+            field, filename = form_data_field(part.headers.getall(hdrs.CONTENT_DISPOSITION, []))
+            if field == "file":
+                return part, filename
+    except DispositionError as error:
+        raise HttpError(
+            400,
+            "malformed_multipart",
+            f"a part's Content-Disposition cannot be read: {error}; "
+            "send filename=\"…\" or filename*=UTF-8''…",
+        ) from error
     except MALFORMED_MULTIPART as error:
         raise HttpError(
             400, "malformed_multipart", f"the multipart body is malformed: {error}"
@@ -145,7 +119,7 @@ async def upload(request: web.Request) -> web.Response:
     )
     if delivery is None or not is_party(actor, delivery):
         raise HttpError(404, "not_found", f"no delivery {delivery_id} for this caller")
-    part = await _file_part(request)
+    part, filename = await _file_part(request)
     try:
         data = await _read_capped(part, limit)
     except HttpError as error:
@@ -159,7 +133,7 @@ async def upload(request: web.Request) -> web.Response:
         ) from error
     if not data:
         raise HttpError(400, "file_empty", "the uploaded file is empty")
-    record = await store_file(gateway.db, delivery_id, part.filename, data, actor)
+    record = await store_file(gateway.db, delivery_id, filename, data, actor)
     return web.json_response(attachment_view(record), status=201)
 
 
@@ -167,7 +141,8 @@ async def store_file(
     db: AsyncDatabase, delivery_id: str, filename: str | None, data: bytes, actor: Actor
 ) -> dict:
     """Keep an uploaded file: its bytes in GridFS, its facts (size, sniffed type, sha256)
-    beside them; returns the facts."""
+    beside them; returns the facts. ``filename`` is the client's name, decoded but not yet
+    cleaned (see ``filenames.form_data_field``): it is stored as ``safe_filename`` makes it."""
     attachment_id = uuid.uuid4().hex
     detected = sniff_type(data)
     record = {

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
-import zipfile
 from email.message import Message
 from urllib.parse import unquote
 
@@ -18,6 +16,7 @@ from tests.integration.client import Api
 from tests.integration.gateway_support import PDF, upload
 from tests.integration.system import System
 from tests.integration.waiting import PATIENCE
+from tests.unit.ooxml_builder import docx
 
 #: DC_MAX_ATTACHMENT_BYTES of the session's system (the default, 20 MiB).
 CAP = 20 * 1024 * 1024
@@ -28,19 +27,11 @@ async def _opened(api: Api, parties) -> str:
     return opened["delivery_id"]
 
 
-def _docx() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", "<document/>")
-    return buffer.getvalue()
-
-
 async def test_an_upload_records_sha256_size_and_the_type_of_its_bytes(api: Api, parties, db):
     delivery_id = await _opened(api, parties)
     for content, named, expected in (
         (PDF, "notes.txt", "application/pdf"),
-        (_docx(), "contract.docx", "application/vnd.openxmlformats-officedocument"),
+        (docx(), "contract.docx", "application/vnd.openxmlformats-officedocument"),
         (b"MZ\x90\x00 an executable", "invoice.pdf", "application/octet-stream"),
     ):
         status, answer = await upload(api, delivery_id, parties["customer"], content, named)
@@ -190,9 +181,11 @@ async def test_a_hostile_filename_is_sanitised_and_downloaded_safely(
     )
     assert answer.status == 201, answer.body
     stored = json.loads(answer.body)["filename"]
-    for bad in ("/", "\\", "..", '"', "'", "\r", "\n", ":"):
+    for bad in ("/", "\\", "..", '"', "\r", "\n", ":"):
         assert bad not in stored, (bad, stored)
     assert stored.endswith(".pdf") and "Догö" in stored and "evil" in stored
+    # The apostrophe is ordinary punctuation: kept. CR and LF are removed, ":" replaced.
+    assert "quote'" in stored and stored.endswith("X-Injected_ 1 Догö.pdf"), stored
 
     download = await rawhttp.send(
         system.base_url,
@@ -210,7 +203,7 @@ async def test_a_hostile_filename_is_sanitised_and_downloaded_safely(
     assert unquote(value.split("filename*=UTF-8''", 1)[1]) == stored
     fallback = parsed.get_param("filename", header="content-disposition")
     assert fallback.isascii() and fallback.endswith(".pdf")
-    assert all(ch.isalnum() or ch in "._-()[]+ " for ch in fallback), fallback
+    assert not any(ch in fallback for ch in '"\\%;/:*?<>|'), fallback
     assert download.headers["x-content-type-options"] == "nosniff"
     assert download.headers["content-type"] == "application/pdf"
 
@@ -245,3 +238,131 @@ async def test_a_multipart_body_without_a_file_or_with_an_empty_one_answers_400(
         b"--x\r\nnonsense",
     )
     assert answer.status == 400, answer
+
+
+# --- file names as clients write them (issue 15, kind 5) -----------------------------------
+
+
+async def _raw_upload(system: System, delivery_id: str, party, disposition: str):
+    headers, body = rawhttp.multipart_file(PDF, disposition)
+    return await rawhttp.send(
+        system.base_url,
+        "POST",
+        f"/v1/deliveries/{delivery_id}/attachments",
+        {**party.headers, **headers},
+        body,
+    )
+
+
+async def _offered_names(system: System, attachment_id: str, party) -> tuple[str, str]:
+    """The download's exact name (``filename*``) and ASCII one (``filename``)."""
+    download = await rawhttp.send(
+        system.base_url, "GET", f"/v1/attachments/{attachment_id}", party.headers
+    )
+    assert download.status == 200 and download.body == PDF
+    value = download.headers["content-disposition"]
+    assert value.isascii() and not any(ch in value for ch in "\r\n\0"), value
+    parsed = Message()
+    parsed["Content-Disposition"] = value
+    assert parsed.get_content_disposition() == "attachment"
+    fallback = value.split('filename="', 1)[1].split('"', 1)[0]
+    assert parsed.get_param("filename", header="content-disposition") == fallback
+    return unquote(value.split("filename*=UTF-8''", 1)[1]), fallback
+
+
+NAMED = [
+    # The issue's example: a semicolon inside the quoted name.
+    ('form-data; name="file"; filename="Q3 plan; final.pdf"', "Q3 plan; final.pdf"),
+    # RFC 2231 continuations, which aiohttp's own parser loses entirely (aiohttp #13499).
+    (
+        'form-data; name="file"; filename*0="Q3 plan"; filename*1="; final.pdf"',
+        "Q3 plan; final.pdf",
+    ),
+    (
+        "form-data; name=\"file\"; filename*0*=UTF-8''%D0%94%D0; "
+        'filename*1*=%BE%D0%B3%D0%BE%D0%B2%D0%BE%D1%80; filename*2=" #5.pdf"',
+        "Договор #5.pdf",
+    ),
+    (
+        "form-data; name=\"file\"; filename*=UTF-8''it%27s%20%26%20%231%3B%20%7Bok%7D%21.pdf",
+        "it's & #1; {ok}!.pdf",
+    ),
+    # RFC 6266: filename* wins over filename, in either order.
+    (
+        'form-data; name="file"; filename="old.pdf"; filename*=UTF-8\'\'%E2%82%AC%20new.pdf',
+        "€ new.pdf",
+    ),
+    (
+        'form-data; name="file"; filename*=UTF-8\'\'%E2%82%AC%20new.pdf; filename="old.pdf"',
+        "€ new.pdf",
+    ),
+    # A backslash-escaped quote is replaced (Windows forbids it); the rest is kept.
+    ('form-data; name="file"; filename="say \\"hi\\", ok.pdf"', "say _hi_, ok.pdf"),
+    # Bidi override, raw in the header and encoded: "invoice‮fdp.exe" displays as ….pdf.
+    ('form-data; name="file"; filename="invoice\u202efdp.exe"', "invoicefdp.exe"),
+    (
+        "form-data; name=\"file\"; filename*=UTF-8''invoice%E2%80%AEfdp%E2%81%A6.exe",
+        "invoicefdp.exe",
+    ),
+    ('form-data; name="file"; filename="NUL.txt"', "_NUL.txt"),
+    ('form-data; name="file"; filename="  ..hidden.  "', "hidden"),
+]
+
+
+@pytest.mark.parametrize(("disposition", "stored"), NAMED)
+async def test_a_file_keeps_its_name_minus_only_what_is_dangerous(
+    api: Api, system: System, parties, db, disposition: str, stored: str
+):
+    delivery_id = await _opened(api, parties)
+    answer = await _raw_upload(system, delivery_id, parties["isv"], disposition)
+    assert answer.status == 201, answer.body
+    attachment = json.loads(answer.body)
+    assert attachment["filename"] == stored
+    assert db.attachments.find_one({"_id": attachment["attachment_id"]})["filename"] == stored
+    exact, fallback = await _offered_names(system, attachment["attachment_id"], parties["customer"])
+    assert exact == stored
+    assert fallback.isascii() and not any(ch in fallback for ch in '"\\%;/:*?<>|'), fallback
+
+
+async def test_a_long_name_is_cut_keeping_its_extension(api: Api, system: System, parties):
+    delivery_id = await _opened(api, parties)
+    long_name = "Договор поставки " * 20 + "(final).docx"
+    answer = await _raw_upload(
+        system, delivery_id, parties["isv"], f'form-data; name="file"; filename="{long_name}"'
+    )
+    assert answer.status == 201, answer.body
+    attachment = json.loads(answer.body)
+    stored = attachment["filename"]
+    assert stored.endswith(".docx") and 190 < len(stored.encode()) <= 200, stored
+    assert long_name.startswith(stored.removesuffix(".docx"))
+    exact, fallback = await _offered_names(system, attachment["attachment_id"], parties["isv"])
+    assert exact == stored and fallback == "attachment.docx"
+
+
+async def test_the_client_library_names_arrive_whole(api: Api, parties):
+    # aiohttp's client percent-encodes filename= (RFC 7578 §4.2); the gateway decodes it once.
+    delivery_id = await _opened(api, parties)
+    for name in ("Q3 plan; final 100%.pdf", "a%20b.pdf", "Отчёт, v2 (итог) & co.pdf"):
+        status, answer = await upload(api, delivery_id, parties["customer"], PDF, name)
+        assert status == 201 and answer["filename"] == name, (name, answer)
+
+
+@pytest.mark.parametrize(
+    ("disposition", "why"),
+    [
+        # A gap in the continuations: storing "Q3 plan" would cut the name.
+        ('form-data; name="file"; filename*0="Q3 plan"; filename*2=".pdf"', b"filename*1"),
+        ('form-data; name="file"; filename*0="a"; filename*0="b"', b"twice"),
+        ("form-data; name=\"file\"; filename*=UTF-8''%FF.pdf", b"not valid UTF-8"),
+        ("form-data; name=\"file\"; filename*=KOI8-R''%E4.pdf", b"UTF-8"),
+        ('form-data; name="file"; filename=Q3 plan; final.pdf', b"cannot be read"),
+    ],
+)
+async def test_a_name_that_cannot_be_read_whole_is_refused(
+    api: Api, system: System, parties, db, disposition: str, why: bytes
+):
+    delivery_id = await _opened(api, parties)
+    answer = await _raw_upload(system, delivery_id, parties["isv"], disposition)
+    assert answer.status == 400, answer
+    assert b"malformed_multipart" in answer.body and why in answer.body, answer.body
+    assert db.attachments.count_documents({"delivery_id": delivery_id}) == 0
