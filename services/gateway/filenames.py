@@ -43,10 +43,11 @@ _FORBIDDEN = str.maketrans(dict.fromkeys(WINDOWS_FORBIDDEN, "_"))
 _EXTENSION = re.compile(r"\.[^\W_]{1,16}\Z")
 _ENDS = re.compile(r"\A[\s.]+|[\s.]+\Z")
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_TYPE = re.compile(rf"[ \t]*({_TOKEN})[ \t]*")
+_TYPE = re.compile(rf"[ \t]*+({_TOKEN})[ \t]*+")
+#: Possessive quantifiers throughout: a hostile header cannot make the match backtrack.
 _PARAMETER = re.compile(
-    rf"""[ \t]*;[ \t]*(?P<name>{_TOKEN})[ \t]*=[ \t]*
-    (?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^;"]*?))[ \t]*(?=;|\Z)""",
+    rf"""[ \t]*+;[ \t]*+(?P<name>{_TOKEN})[ \t]*+=[ \t]*+
+    (?:"(?P<quoted>(?:[^"\\]|\\.)*+)"[ \t]*+|(?P<bare>[^;"]*+))(?=;|\Z)""",
     re.VERBOSE | re.DOTALL,
 )
 _REST = re.compile(r"[ \t;]*\Z")
@@ -101,7 +102,10 @@ def parse_disposition(value: str) -> Disposition:
         if name in raw:
             raise DispositionError(f"it gives the parameter {name} twice")
         quoted = parameter["quoted"]
-        raw[name] = parameter["bare"] if quoted is None else re.sub(r'\\(["\\])', r"\1", quoted)
+        if quoted is None:
+            raw[name] = parameter["bare"].rstrip(" \t")
+        else:
+            raw[name] = re.sub(r'\\(["\\])', r"\1", quoted)
         at = parameter.end()
     params, extended = _assemble(raw)
     return Disposition(matched[1].lower(), params, frozenset(extended))
@@ -116,7 +120,10 @@ def _assemble(raw: dict[str, str]) -> tuple[dict[str, str], set[str]]:
             if not _SECTION_NUMBER.fullmatch(section["number"]):
                 raise DispositionError(f"{key} is not a continuation number RFC 2231 allows")
             parts = sections.setdefault(section["name"], {})
-            parts[int(section["number"])] = (text, bool(section["encoded"]))
+            number = int(section["number"])
+            if number in parts:
+                raise DispositionError(f"it gives {section['name']}*{number} twice")
+            parts[number] = (text, bool(section["encoded"]))
         elif key.endswith("*"):
             whole[key[:-1]] = text
         else:
