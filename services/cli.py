@@ -312,7 +312,23 @@ def _database():
 
 
 def _when(value: object) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(value, "strftime") else "-"
+    """A moment worded as the pages and emails word it (``shared.wording.when``); "-" if none."""
+    from datetime import datetime
+
+    from shared.wording import when
+
+    return when(value) if isinstance(value, datetime) else "-"
+
+
+def _named(field: str, value: object) -> str:
+    """A fact of a delivery: a state or process with its name, as pages and emails name it,
+    before the value the API and ``--state`` use ("Confirm delivery (awaiting_confirmation)")."""
+    from shared.wording import PROCESS_LABELS, STATE_LABELS, label
+
+    table = {"state": STATE_LABELS, "process": PROCESS_LABELS}.get(field)
+    if table is None or not isinstance(value, str) or value not in table:
+        return str(value)
+    return f"{label(table, value)} ({value})"
 
 
 @delivery_app.command("show")
@@ -327,7 +343,7 @@ def delivery_show(delivery_id: str) -> None:
         fail(f"no delivery {delivery_id}")
     facts = Table(show_header=False, title=f"delivery {delivery_id}")
     for field in ("order_id", "product_id", "process", "state", "version", "customer_id", "isv_id"):
-        facts.add_row(field, str(document.get(field)))
+        facts.add_row(field, _named(field, document.get(field)))
     if document.get("dispute"):
         facts.add_row(
             "dispute", f"{document['dispute']['status']}: {document['dispute']['reason']}"
@@ -419,6 +435,7 @@ def stats() -> None:
     from rich.table import Table
 
     from services.ops.reports import stats as gather
+    from shared.wording import duration
 
     figures = gather(_database())
     counts = Table("process", "state", "deliveries", title="deliveries")
@@ -427,7 +444,7 @@ def stats() -> None:
     console.print(counts)
     medians = Table("state", "median time in it", title="time per stage")
     for state, seconds in figures["median_seconds_in_state"].items():
-        medians.add_row(state, str(timedelta(seconds=round(seconds))))
+        medians.add_row(state, duration(timedelta(seconds=seconds)))
     console.print(medians)
 
 

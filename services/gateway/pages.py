@@ -50,11 +50,27 @@ from services.gateway.links import (
 )
 from services.gateway.publishing import accept, command_id_for
 from services.gateway.requests import fingerprint
+from shared import wording
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import COMMAND_MODELS
 from shared.domain.processes import GLOBAL_COMMANDS, PROCESSES, next_actors
 from shared.domain.roles import Role
-from shared.domain.states import TERMINAL_STATES, DeadlineKind, ProcessName, State
+from shared.domain.states import TERMINAL_STATES, ProcessName, State
+from shared.wording import (
+    ACTIONS,
+    DONE,
+    PROCESS_LABELS,
+    ROLE_NAMES,
+    STATE_LABELS,
+    TASKS,
+    WAITING_FOR,
+    duration,
+    relative,
+    size_words,
+    when,
+    when_relative,
+    your_turn,
+)
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -90,91 +106,8 @@ PENDING_PATIENCE = timedelta(seconds=60)
 _HEX32 = re.compile(r"^[a-f0-9]{32}$")
 _COMMAND_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
 
-# --- words -----------------------------------------------------------------------------------
+# --- words (their tables and rules are in shared/wording.py, shared with the emails) ------
 
-STATE_LABELS: dict[str, str] = {
-    "awaiting_demand": "Submit demand",
-    "awaiting_contract": "Contract",
-    "in_delivery": "Delivery",
-    "functional_design": "Functional design",
-    "confirm_functional_design": "Confirm functional design",
-    "ued": "User experience design",
-    "confirm_ued": "Confirm UED",
-    "development_testing": "Development and testing",
-    "inspection_acceptance": "Inspection and acceptance",
-    "awaiting_confirmation": "Confirm delivery",
-    "in_warranty": "Warranty",
-    "completed": "Completed",
-    "terminated": "Terminated",
-}
-PROCESS_LABELS: dict[str, str] = {
-    "basic": "Basic delivery",
-    "double_check": "Delivery with double check (warranty)",
-    "contract": "Delivery with a signed contract",
-    "stepwise": "Step-by-step implementation and confirmation",
-}
-ROLE_LABELS = {
-    "customer": "the customer",
-    "isv": "the ISV",
-    "admin": "an administrator",
-    "marketplace": "the marketplace",
-    "system": "the system",
-}
-#: What each command did, as history shows it ("<who> <did>").
-DONE_LABELS: dict[str, str] = {
-    "open_delivery": "opened the delivery",
-    "submit_demand": "submitted the demands",
-    "upload_contract": "uploaded the contract",
-    "finish": "finished the step",
-    "confirm": "confirmed",
-    "request_changes": "asked for changes",
-    "request_warranty_service": "asked for warranty service",
-    "confirm_warranty": "confirmed the warranty",
-    "open_dispute": "opened a dispute",
-    "resolve_dispute": "resolved the dispute",
-    "terminate": "terminated the delivery",
-    "expire_deadline": "let a deadline run out",
-}
-#: Each action's title and the label of its button.
-ACTIONS: dict[str, tuple[str, str]] = {
-    "submit_demand": ("Submit your demands", "Submit the demands"),
-    "upload_contract": ("Upload the contract", "Upload the contract"),
-    "finish": ("Finish this step", "Finish"),
-    "confirm": ("Confirm", "Confirm"),
-    "request_changes": ("Ask for changes", "Ask for changes"),
-    "request_warranty_service": ("Ask for warranty service", "Ask for warranty service"),
-    "confirm_warranty": ("Confirm the warranty", "Confirm the warranty"),
-    "open_dispute": ("Open a dispute", "Open a dispute"),
-    "resolve_dispute": ("Resolve the dispute", "Resolve the dispute"),
-    "terminate": ("Terminate the delivery", "Terminate"),
-}
-#: What the party who must act in a state is asked to do.
-YOUR_TURN: dict[str, str] = {
-    "awaiting_demand": "submit your demands and contact details",
-    "awaiting_contract": "upload the contract signed with the customer",
-    "in_delivery": "deliver the service, then press Finish",
-    "functional_design": "submit the functional design (features, architecture), then Finish",
-    "confirm_functional_design": "confirm the functional design or ask for changes",
-    "ued": "submit the user experience design, then press Finish",
-    "confirm_ued": "confirm the user experience design or ask for changes",
-    "development_testing": "develop and test the website, then press Finish",
-    "inspection_acceptance": "inspect the website: confirm it or ask for changes",
-    "awaiting_confirmation": "confirm the delivery or ask for changes",
-    "in_warranty": "confirm the warranty when you are satisfied, or ask for warranty service",
-}
-THEIR_TURN: dict[str, str] = {
-    "awaiting_demand": "to submit the demands",
-    "awaiting_contract": "to upload the contract",
-    "in_delivery": "to deliver the service",
-    "functional_design": "to submit the functional design",
-    "confirm_functional_design": "to confirm the functional design",
-    "ued": "to submit the user experience design",
-    "confirm_ued": "to confirm the user experience design",
-    "development_testing": "to develop and test the website",
-    "inspection_acceptance": "to inspect and accept the website",
-    "awaiting_confirmation": "to confirm the delivery",
-    "in_warranty": "to confirm the warranty",
-}
 #: Form field -> the place in the command its value goes.
 FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "contact_name": ("contact", "name"),
@@ -194,82 +127,17 @@ _FIELD_HINTS = {
 }
 
 
-def when(moment: datetime) -> str:
-    """``9 Dec 2026, 14:05 UTC``."""
-    moment = moment.astimezone(UTC)
-    return f"{moment.day} {moment:%b %Y}, {moment:%H:%M} UTC"
-
-
-def day(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    return f"{moment.day} {moment:%b %Y}"
-
-
-def span(delta: timedelta) -> str:
-    """A duration in words, at the precision a person wants: ``13 days``, ``5 hours``."""
-    seconds = int(abs(delta.total_seconds()))
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-
-    def unit(n: int, name: str) -> str:
-        return f"{n} {name}" if n == 1 else f"{n} {name}s"
-
-    if days >= 2:
-        return unit(days, "day")
-    if days == 1:
-        return unit(1, "day") + (f" and {unit(hours, 'hour')}" if hours else "")
-    if hours >= 2:
-        return unit(hours, "hour")
-    if hours == 1:
-        return unit(1, "hour") + (f" and {unit(minutes, 'minute')}" if minutes else "")
-    if minutes >= 2:
-        return unit(minutes, "minute")
-    if minutes == 1:
-        return unit(1, "minute") + (f" and {unit(seconds, 'second')}" if seconds else "")
-    return unit(seconds, "second")
-
-
-def relative(moment: datetime, now: datetime) -> str:
-    """``in 13 days`` or ``2 hours ago``."""
-    delta = moment - now
-    return f"in {span(delta)}" if delta >= timedelta(0) else f"{span(delta)} ago"
-
-
-def size_words(size: int) -> str:
-    if size < 1024:
-        return f"{size} bytes"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
 def deadline_words(deadline: dict[str, Any], role: str, now: datetime) -> str:
-    """A deadline as the viewer needs to read it: what happens, when, and who can prevent it."""
-    kind = deadline["kind"]
-    if deadline.get("status") == "paused" or deadline.get("due_at") is None:
-        left = span(timedelta(seconds=deadline.get("remaining_seconds") or 0))
-        what = {
-            DeadlineKind.CONFIRMATION_WINDOW: "The automatic confirmation",
-            DeadlineKind.REMINDER: "The reminder",
-            DeadlineKind.WARRANTY: "The end of the warranty",
-        }.get(kind, "A deadline")
-        return f"{what} is paused while the dispute is open; {left} will be left when it resumes."
-    due: datetime = deadline["due_at"]
-    if due.tzinfo is None:
-        due = due.replace(tzinfo=UTC)
-    at = f"{day(due)} at {due.astimezone(UTC):%H:%M} UTC, {relative(due, now)}"
-    if kind == DeadlineKind.CONFIRMATION_WINDOW:
-        if role == Role.CUSTOMER:
-            return f"Confirmed automatically on {at}, unless you confirm or ask for changes first."
-        return f"Confirmed automatically on {at}, unless the customer confirms or asks for changes."
-    if kind == DeadlineKind.REMINDER:
-        who = "You get" if role == Role.CUSTOMER else "The customer gets"
-        return f"{who} a reminder email on {at}."
-    if kind == DeadlineKind.WARRANTY:
-        extra = " Until then you may ask for warranty service." if role == Role.CUSTOMER else ""
-        return f"The warranty ends on {at}; the delivery then completes.{extra}"
-    return f"{kind} due on {at}."
+    """A deadline document (``kind``, ``status``, ``due_at`` or ``remaining_seconds``) as
+    ``role`` reads it: what happens, when, and who can prevent it (``shared.wording``)."""
+    paused = deadline.get("status") == "paused" or deadline.get("due_at") is None
+    return wording.deadline_words(
+        deadline["kind"],
+        Role(role),
+        now,
+        due_at=None if paused else deadline["due_at"],
+        remaining=timedelta(seconds=deadline.get("remaining_seconds") or 0),
+    ).sentence
 
 
 def steps_of(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -341,31 +209,27 @@ def turn_words(document: dict[str, Any], role: Role) -> tuple[str, bool]:
     """What happens now, for this viewer; True when it is the viewer's turn."""
     state = document["state"]
     if state == State.COMPLETED:
-        return "This delivery is completed. Nothing more is needed.", False
+        return wording.COMPLETED_NOTE, False
     if state == State.TERMINATED:
-        return "This delivery was terminated by an administrator. Nothing more can be done.", False
+        return wording.TERMINATED_NOTE, False
     if dispute_open(document):
         if role == Role.ADMIN:
-            return "A dispute is open: resolve it (the delivery continues or ends).", True
-        return (
-            "A dispute is open: an administrator will resolve it. Until then nobody else acts, "
-            "and the deadlines are paused.",
-            False,
-        )
+            return wording.DISPUTE_NOTE, True
+        return wording.DISPUTE_WAIT_NOTE, False
     actors = next_actors(PROCESSES[ProcessName(document["process"])], State(state))
     if role in actors:
-        return f"Your turn: {YOUR_TURN.get(state, 'act on this step')}.", True
-    waiting = " or ".join(sorted(ROLE_LABELS[a] for a in actors)) or "the system"
-    return f"Waiting for {waiting} {THEIR_TURN.get(state, 'to act')}.", False
+        return your_turn(TASKS[state]), True
+    waiting = wording.OR.join(sorted(ROLE_NAMES[a] for a in actors)) or ROLE_NAMES[Role.SYSTEM]
+    return wording.WAITING_NOTE.format(who=waiting, what=WAITING_FOR[state]), False
 
 
 def who(actor: dict[str, Any] | None, viewer: Link) -> str:
     if not actor:
-        return "someone"
+        return wording.SOMEONE
     if actor.get("role") == viewer.role and actor.get("id") == viewer.party_id:
-        return "you"
+        return wording.YOU
     role = actor.get("role", "")
-    label = ROLE_LABELS.get(role, role)
+    label = ROLE_NAMES.get(role, role)
     return label if role in ("system", "admin") else f"{label} ({actor.get('id')})"
 
 
@@ -457,7 +321,8 @@ def link_of(request: web.Request, token: str, delivery_id: str | None) -> Link:
     except LinkError as error:
         if error.kind == "expired":
             since = f" on {when(error.expired_at)}" if error.expired_at else ""
-            message = f"This link expired{since}. Links are valid for {span(settings.link_ttl)}."
+            valid = duration(settings.link_ttl)
+            message = f"This link expired{since}. Links are valid for {valid}."
             raise PageError(403, "This link has expired", message, hint=_NEW_LINK_HINT) from error
         raise PageError(
             403,
@@ -500,7 +365,7 @@ async def delivery_for(gateway: Gateway, link: Link, delivery_id: str) -> dict[s
         raise PageError(
             403,
             "This link is not for this delivery",
-            f"This link was made for {ROLE_LABELS[link.role]} {link.party_id}, who is not "
+            f"This link was made for {ROLE_NAMES[link.role]} {link.party_id}, who is not "
             "a party of this delivery.",
             hint=_NEW_LINK_HINT,
         )
@@ -632,7 +497,7 @@ async def page_context(
             "at": when(h["at"]),
             "iso": h["at"].isoformat(),
             "who": who(h.get("actor"), link),
-            "did": DONE_LABELS.get(h["command"], h["command"]),
+            "did": DONE.get(h["command"], h["command"]),
             "command": h["command"],
             "from": STATE_LABELS.get(h.get("from_state") or "", h.get("from_state") or ""),
             "to": STATE_LABELS.get(h["to_state"], h["to_state"]),
@@ -675,7 +540,7 @@ async def page_context(
         "delivery_id": delivery_id,
         "viewer": {
             "role": role.value,
-            "label": ROLE_LABELS[role.value],
+            "label": ROLE_NAMES[role],
             "party": link.party_id,
             "admin": link.is_admin,
         },
@@ -922,7 +787,7 @@ async def press(request: web.Request) -> web.StreamResponse:
     kind = _text(form, "type")
     if kind not in sendable(link.role):
         raise PageError(
-            422, "Unknown action", f"{ROLE_LABELS[link.role]} cannot {kind or 'do that'} here."
+            422, "Unknown action", f"{ROLE_NAMES[link.role]} cannot {kind or 'do that'} here."
         )
     document = await delivery_for(gateway, link, delivery_id)
     back = "admin" if _text(form, "back") == "admin" and link.is_admin else "page"
@@ -1005,9 +870,9 @@ def overdue(document: dict[str, Any], now: datetime, patience: timedelta) -> str
     updated = document["updated_at"]
     updated = updated if updated.tzinfo else updated.replace(tzinfo=UTC)
     if not dispute_open(document) and now - updated > patience:
-        return f"nothing has happened for {span(now - updated)}"
+        return f"nothing has happened for {duration(now - updated)}"
     if dispute_open(document) and now - updated > patience:
-        return f"the dispute has waited for {span(now - updated)}"
+        return f"the dispute has waited for {duration(now - updated)}"
     return None
 
 
@@ -1068,7 +933,7 @@ async def admin_page(request: web.Request) -> web.Response:
                 "dispute": dispute_open(document),
                 "dispute_reason": (document.get("dispute") or {}).get("reason"),
                 "overdue": late,
-                "updated": f"{when(updated)} ({relative(updated, now)})",
+                "updated": when_relative(updated, now),
                 "href": page_path(document["_id"], token),
                 "actions": [action_view(a) for a in available_actions(document, Role.ADMIN)],
                 "csrf": csrf_token(gateway.settings, token, document["_id"]),

@@ -22,6 +22,7 @@ from shared.domain.events import Event
 from shared.domain.processes import PROCESSES, Process, next_actors
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, State
+from shared.wording import RESOLVE_DISPUTE_TASK, TASKS, WARRANTY_SERVICE_TASK, please
 
 CUSTOMER, ISV, ADMIN = Role.CUSTOMER, Role.ISV, Role.ADMIN
 S = State
@@ -62,7 +63,7 @@ RULES: Mapping[str, Rule] = {
         "{actor} asked for warranty service",
         # The customer who just asked waits for the ISV: no task for them in this email.
         asks={
-            ISV: "Please provide the warranty service the customer describes below.",
+            ISV: please(WARRANTY_SERVICE_TASK),
             CUSTOMER: None,
         },
     ),
@@ -73,10 +74,7 @@ RULES: Mapping[str, Rule] = {
         EVERYONE,
         "Dispute opened",
         "{actor} opened a dispute: deadlines are paused until an administrator resolves it",
-        asks={
-            ADMIN: "Please review the dispute and resolve it: let the delivery continue, "
-            "or terminate it."
-        },
+        asks={ADMIN: please(RESOLVE_DISPUTE_TASK)},
         state_tasks=False,
     ),
     "dispute_resolved": Rule(EVERYONE, "Dispute resolved", "{actor} resolved the dispute"),
@@ -96,31 +94,23 @@ RULES: Mapping[str, Rule] = {
     ),
 }
 
-#: What the party who must act in a state is asked to do.
+#: What the party who must act in a state is asked to do: the state's task (``TASKS``, which
+#: the delivery page shows as "Your turn: ...").
 ACTIONS: Mapping[tuple[Role, State], str] = {
-    (CUSTOMER, S.AWAITING_DEMAND): (
-        "Please submit your demands and your contact details (name, phone and email)."
-    ),
-    (ISV, S.AWAITING_CONTRACT): (
-        "Please upload the contract (DOC, DOCX, XLSX, PPT, PPTX, PDF, PNG, ZIP or 7z; "
-        "at most 5 MB)."
-    ),
-    (ISV, S.IN_DELIVERY): "Please deliver the service, then press Finish.",
-    (ISV, S.FUNCTIONAL_DESIGN): "Please write the functional design and submit it with Finish.",
-    (CUSTOMER, S.CONFIRM_FUNCTIONAL_DESIGN): (
-        "Please review the functional design: confirm it, or ask for changes."
-    ),
-    (ISV, S.UED): "Please submit the UED (user experience design) with Finish.",
-    (CUSTOMER, S.CONFIRM_UED): "Please review the UED: confirm it, or ask for changes.",
-    (ISV, S.DEVELOPMENT_TESTING): "Please finish development and testing, then press Finish.",
-    (CUSTOMER, S.INSPECTION_ACCEPTANCE): (
-        "Please inspect the result: accept it, or ask for changes."
-    ),
-    (CUSTOMER, S.AWAITING_CONFIRMATION): "Please confirm the delivery or ask for changes.",
-    (CUSTOMER, S.IN_WARRANTY): (
-        "If everything works as agreed, please confirm the warranty; if something is wrong, "
-        "request warranty service."
-    ),
+    (role, state): please(TASKS[state])
+    for role, state in (
+        (CUSTOMER, S.AWAITING_DEMAND),
+        (ISV, S.AWAITING_CONTRACT),
+        (ISV, S.IN_DELIVERY),
+        (ISV, S.FUNCTIONAL_DESIGN),
+        (CUSTOMER, S.CONFIRM_FUNCTIONAL_DESIGN),
+        (ISV, S.UED),
+        (CUSTOMER, S.CONFIRM_UED),
+        (ISV, S.DEVELOPMENT_TESTING),
+        (CUSTOMER, S.INSPECTION_ACCEPTANCE),
+        (CUSTOMER, S.AWAITING_CONFIRMATION),
+        (CUSTOMER, S.IN_WARRANTY),
+    )
 }
 
 

@@ -38,6 +38,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.gateway.links import page_url
+from services.notifier.headers import subject_header
 from services.notifier.render import one_line, render
 from services.notifier.rules import Recipient, recipients
 from shared.config import Settings
@@ -307,7 +308,8 @@ class Notifier:
 
     def build(self, event: Event, recipient: Recipient) -> EmailMessage:
         """The email for ``recipient``: every header written through the default policy (which
-        encodes non-ASCII and refuses CR/LF), every value from the event made one line."""
+        encodes non-ASCII and refuses CR/LF), every value from the event made one line; the
+        Subject folded so that it decodes to exactly the rendered subject (``headers``)."""
         rendered = render(
             event,
             recipient,
@@ -318,7 +320,7 @@ class Notifier:
         message = EmailMessage()
         message["From"] = self.settings.mail_from
         message["To"] = Address(addr_spec=recipient.email)
-        message["Subject"] = rendered.subject
+        message["Subject"] = subject_header(rendered.subject)
         message["Date"] = format_datetime(self.clock())
         message["Message-ID"] = message_id(event.event_id, recipient.email)
         message["References"] = thread_id(event.delivery_id)

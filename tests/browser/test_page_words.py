@@ -10,16 +10,12 @@ from multidict import MultiDict
 from pydantic import ValidationError
 
 from services.gateway.pages import (
-    ACTIONS,
-    STATE_LABELS,
     available_actions,
     command_body,
     deadline_words,
     field_errors,
     overdue,
-    relative,
     sendable,
-    span,
     steps_of,
     turn_words,
 )
@@ -27,6 +23,7 @@ from shared.domain.commands import COMMAND_MODELS, PUBLIC_DELIVERY_COMMANDS
 from shared.domain.processes import PROCESSES
 from shared.domain.roles import Role
 from shared.domain.states import State
+from shared.wording import ACTIONS, STATE_LABELS, duration, relative
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -45,31 +42,32 @@ def delivery(process: str = "basic", state: str = "awaiting_demand", **extra):
 @pytest.mark.parametrize(
     ("delta", "words"),
     [
-        (timedelta(days=13, hours=23), "13 days"),
-        (timedelta(days=1, hours=5), "1 day and 5 hours"),
+        # One unit, rounded to the nearest (shared/wording.py), as the emails say it.
+        (timedelta(days=13, hours=23), "14 days"),
+        (timedelta(days=1, hours=5), "1 day"),
         (timedelta(days=1), "1 day"),
-        (timedelta(hours=5, minutes=59), "5 hours"),
-        (timedelta(hours=1, minutes=1), "1 hour and 1 minute"),
+        (timedelta(hours=5, minutes=59), "6 hours"),
+        (timedelta(hours=1, minutes=1), "1 hour"),
         (timedelta(minutes=42), "42 minutes"),
-        (timedelta(seconds=61), "1 minute and 1 second"),
+        (timedelta(seconds=61), "1 minute"),
         (timedelta(seconds=8), "8 seconds"),
-        (timedelta(0), "0 seconds"),
     ],
 )
 def test_spans_read_as_a_person_says_them(delta, words):
-    assert span(delta) == words
+    assert duration(delta) == words
     assert relative(NOW + delta, NOW) == f"in {words}"
 
 
-def test_a_past_moment_is_ago():
+def test_a_past_moment_is_ago_and_this_moment_now():
     assert relative(NOW - timedelta(days=3), NOW) == "3 days ago"
+    assert relative(NOW, NOW) == "now"
 
 
 def test_the_confirmation_deadline_in_each_viewers_terms():
     due = {"kind": "confirmation_window", "status": "active", "due_at": NOW + timedelta(days=14)}
     customer = deadline_words(due, Role.CUSTOMER, NOW)
     assert customer == (
-        "Confirmed automatically on 9 Dec 2026 at 12:00 UTC, in 14 days, "
+        "Confirmed automatically on Wed 9 Dec 2026, 12:00 UTC (in 14 days), "
         "unless you confirm or ask for changes first."
     )
     assert "unless the customer confirms" in deadline_words(due, Role.ISV, NOW)
@@ -159,7 +157,9 @@ def test_every_action_offered_anywhere_has_words_and_may_be_sent():
 
 def test_whose_turn_it_is():
     text, mine = turn_words(delivery(), Role.CUSTOMER)
-    assert mine and text == "Your turn: submit your demands and contact details."
+    assert mine and text == (
+        "Your turn: submit your demands and your contact details (name, phone and email)."
+    )
     text, mine = turn_words(delivery(), Role.ISV)
     assert not mine and text == "Waiting for the customer to submit the demands."
     text, _ = turn_words(delivery("stepwise", "ued"), Role.CUSTOMER)

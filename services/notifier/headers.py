@@ -1,0 +1,66 @@
+"""A Subject header that every reader decodes to exactly the subject that was written.
+
+Python's header folder (3.11, ``email._header_value_parser._refold_parse_tree``) loses text in
+cases the subject property test finds (tests/unit/test_notifications_render.py):
+
+- a first word too long to follow ``Subject: `` on its line (66 to 77 characters) is moved to
+  the next one, leaving ``Subject:`` alone; the fold's space then reads back as a leading space
+  of the subject (RFC 5322 §2.2.3 unfolding keeps it; CPython gh-124452 changed its own
+  parser, not the writer);
+- two encoded words on either side of a fold lose the space between them, since white space
+  between adjacent encoded words is ignored (RFC 2047 §6.2; CPython gh-144156);
+- text that merely looks like an encoded word (``=?utf-8?q?x?=``) is decoded on reading.
+
+So the Subject is folded as usual, read back as a mail reader would (``email.policy.default``),
+and only if that differs is it written instead as RFC 2047 encoded words throughout (UTF-8,
+base64, one per line), which unfold to exactly the text. Every line stays within the policy's
+``max_line_length`` (78, RFC 5322 §2.1.1).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.header import Header
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
+from email.policy import Policy
+from typing import Any
+
+
+class ExactSubject(UnstructuredHeader):
+    """An unstructured header whose value is taken as plain text (never decoded as encoded
+    words) and folded so that it reads back unchanged. Raises ValueError for a value with a
+    line break (CR, LF or any other ``str.splitlines`` boundary)."""
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict[str, Any]) -> None:
+        if len(value.splitlines()) > 1:
+            raise ValueError(f"a header value may not contain a line break: {value!r}")
+        super().parse(value, kwds)
+        kwds["decoded"] = value  # the text as written, "=?...?=" included
+
+    def fold(self, *, policy: Policy) -> str:
+        folded: str = super().fold(policy=policy)  # BaseHeader.fold, next in the MRO
+        name: str = self.name  # set by BaseHeader.init
+        if _read_back(folded, name) == str(self):
+            return folded
+        width = policy.max_line_length or 78
+        words = Header(str(self), "utf-8", maxlinelen=width, header_name=name)
+        return f"{name}: {words.encode(linesep=policy.linesep)}{policy.linesep}"
+
+
+def _read_back(folded: str, name: str) -> str | None:
+    """The value of the folded header ``folded`` as ``email.policy.default`` reads it."""
+    value = email.message_from_string(folded, policy=email.policy.default)[name]
+    return None if value is None else str(value)
+
+
+_REGISTRY = HeaderRegistry()
+_REGISTRY.map_to_type("subject", ExactSubject)
+
+
+def subject_header(subject: str) -> BaseHeader:
+    """A Subject header for ``EmailMessage`` (``message["Subject"] = subject_header(text)``)
+    that decodes back to exactly ``subject``. Raises ValueError if ``subject`` holds a line
+    break."""
+    return _REGISTRY("Subject", subject)
