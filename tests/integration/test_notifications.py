@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import io
 import json
 import ssl
 import subprocess
 import threading
 import time
 import uuid
-import zipfile
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.message import EmailMessage
@@ -43,6 +41,7 @@ from tests.integration.client import Api, Party
 from tests.integration.system import System, free_port, running_system
 from tests.integration.waiting import PATIENCE, drain, until
 from tests.unit.notification_events import EVENTS
+from tests.unit.ooxml_builder import docx as docx_package
 
 ADMIN_EMAIL = "admin@example.com"  # DC_ADMIN_EMAIL of the test systems
 CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
@@ -55,14 +54,6 @@ Script = Callable[[Api, dict[str, Party], dict[str, Any]], Awaitable[None]]
 async def _applied(api: Api, delivery_id: str, party: Party, body: dict) -> None:
     outcome = await api.command(delivery_id, party, body)
     assert outcome["status"] == "applied", outcome
-
-
-def _docx() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", "<w:document/>")
-    return buffer.getvalue()
 
 
 async def _steps(api: Api, parties: dict[str, Party], delivery_id: str, steps: list) -> None:
@@ -106,7 +97,7 @@ async def contract(api: Api, parties: dict[str, Party], opened: dict) -> None:
     delivery_id = opened["delivery_id"]
     await _applied(api, delivery_id, parties["customer"], DEMAND)
     form = aiohttp.FormData()
-    form.add_field("file", _docx(), filename="contract.docx")
+    form.add_field("file", docx_package(), filename="contract.docx")
     status, file = await api.request(
         "POST", f"/v1/deliveries/{delivery_id}/attachments", parties["isv"], data=form
     )

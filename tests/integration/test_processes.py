@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import zipfile
 from datetime import datetime
 
 import aiohttp
 
 from tests.integration.client import Api, Party
+from tests.unit.ooxml_builder import docx as docx_package
 
 CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
 DEMAND = {"type": "submit_demand", "contact": CONTACT, "demands": "A shop with a cart"}
@@ -26,14 +25,6 @@ async def _upload(
     form = aiohttp.FormData()
     form.add_field("file", data, filename=name, content_type="application/octet-stream")
     return await api.request("POST", f"/v1/deliveries/{delivery_id}/attachments", party, data=form)
-
-
-def _docx() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", "<w:document/>")
-    return buffer.getvalue()
 
 
 async def test_double_check_goes_through_warranty_to_completed(api: Api, parties, mail):
@@ -101,7 +92,7 @@ async def test_contract_process_checks_the_file_and_runs_to_completed(api: Api, 
     assert refused["reason"] == "invalid_contract_file"
     assert "DOC, DOCX, XLSX, PPT, PPTX, PDF, PNG, ZIP or 7z" in refused["message"]
 
-    docx = _docx()
+    docx = docx_package()
     status, contract = await _upload(api, delivery_id, isv, "contract.docx", docx)
     assert status == 201, contract
     assert contract["size"] > 0 and len(contract["sha256"]) == 64

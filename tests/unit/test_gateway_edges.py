@@ -1,14 +1,7 @@
-"""The gateway's small pure parts: the token bucket and file-name cleaning."""
+"""The gateway's token bucket (file names: tests/unit/test_filenames.py)."""
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from services.gateway.attachments import content_disposition, safe_filename
 from services.gateway.ratelimit import RateLimiter
 
 
@@ -50,31 +43,3 @@ def test_callers_have_their_own_buckets_and_idle_ones_are_forgotten(monkeypatch)
     clock.now = 10
     assert limiter.take(("customer", "d")) == 0
     assert len(limiter._buckets) <= 2
-
-
-@pytest.mark.parametrize(
-    ("raw", "cleaned"),
-    [
-        ("../../etc/passwd", "passwd"),
-        ("C:\\Users\\ann\\report.docx", "report.docx"),
-        ('a"b.pdf', "a_b.pdf"),
-        ("evil\r\nX-Injected: 1.pdf", "evil_X-Injected_ 1.pdf"),
-        ("Договор.pdf", "Договор.pdf"),
-        ("..", "attachment"),
-        (None, "attachment"),
-        ("a%22b%0D%0A.pdf", "a_b_.pdf"),
-    ],
-)
-def test_file_names_are_cleaned(raw, cleaned):
-    assert safe_filename(raw) == cleaned
-
-
-@given(st.text(max_size=300))
-def test_any_file_name_becomes_a_safe_one_and_a_safe_header(raw: str):
-    name = safe_filename(raw)
-    assert 0 < len(name) <= 120
-    assert not any(ch in name for ch in '/\\"\r\n\0;:')
-    assert not name.startswith((".", " "))
-    header = content_disposition(name)
-    assert header.isascii() and "\r" not in header and "\n" not in header
-    assert unquote(header.split("filename*=UTF-8''", 1)[1]) == name
