@@ -49,9 +49,20 @@ _LOCATION = {
         "schema": {"type": "string", "format": "uri-reference"},
     }
 }
+_WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": 'RFC 6750 challenge: Bearer realm="delivery-center", '
+        'error="invalid_request" or "invalid_token", error_description',
+        "schema": {"type": "string"},
+    }
+}
 #: Answers every authenticated operation may give.
 _CALLER_ERRORS = {
-    "401": _error("missing, malformed, expired or wrongly signed token, or unknown role"),
+    "401": _json(
+        "Error",
+        "missing, malformed, expired or wrongly signed token, untyped claims, or unknown role",
+        headers=_WWW_AUTHENTICATE,
+    ),
     "403": _error("the caller's role may not do this"),
     "429": _json("Error", "the caller's rate limit is spent", headers=_RETRY_AFTER),
     "503": _json("Error", "the broker or the database is unreachable", headers=_RETRY_AFTER),
