@@ -7,9 +7,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.domain.addresses import DEFAULT_ALLOWED_SPECIAL_USE, AddressPolicy, domain_names
+from shared.domain.addresses import configured_address as _configured_address
 from shared.durations import Duration
 
 #: Bounds of the duration settings (grammar: shared.durations): beyond them a value is a typo.
@@ -31,6 +33,20 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    #: Whether the SMTP server takes SMTPUTF8 (RFC 6531): only then are addresses with a
+    #: local part beyond ASCII accepted (and sent with SMTPUTF8); off, the API refuses them.
+    smtp_utf8: bool = False
+    #: Special-use domains (RFC 2606, RFC 6761) accepted anyway, comma-separated, each with
+    #: the names under it; see shared.domain.addresses. Empty: none.
+    email_special_use_domains: Annotated[
+        frozenset[str], NoDecode, BeforeValidator(domain_names)
+    ] = frozenset(DEFAULT_ALLOWED_SPECIAL_USE)
+    #: How long an email's sender holds its claim; after it, the sender is presumed dead and
+    #: another takes over. The notifier's SMTP and database limits derive from it
+    #: (services.notifier.budget); RabbitMQ's 30-minute consumer timeout bounds it.
+    smtp_sending_lease: Annotated[timedelta, Duration(at_most=timedelta(minutes=20))] = timedelta(
+        seconds=60
+    )
     mail_from: str = "Delivery Center <delivery-center@localhost>"
     admin_email: str = "admin@localhost"
     jwt_secret: str = "dev-only-secret-change-me-in-production"
@@ -60,6 +76,26 @@ class Settings(BaseSettings):
     #: Where locally provisioned RabbitMQ/FerretDB data, binaries and caught mail live.
     state_dir: Path = Path.home() / ".local" / "share" / "delivery-center"
     log_level: str = "INFO"
+
+    @property
+    def address_policy(self) -> AddressPolicy:
+        """Which email addresses this installation can send to (shared.domain.addresses)."""
+        return AddressPolicy(
+            smtputf8=self.smtp_utf8, allowed_special_use=self.email_special_use_domains
+        )
+
+    @field_validator("mail_from", "admin_email")
+    @classmethod
+    def _sendable(cls, value: str, info: ValidationInfo) -> str:
+        """Our own addresses obey the rule the API applies to the parties' (the policy from the
+        fields above, declared first)."""
+        if "smtp_utf8" not in info.data or "email_special_use_domains" not in info.data:
+            return value  # reported already
+        policy = AddressPolicy(
+            smtputf8=info.data["smtp_utf8"],
+            allowed_special_use=info.data["email_special_use_domains"],
+        )
+        return _configured_address(value, policy, display_name=info.field_name == "mail_from")
 
 
 @lru_cache(maxsize=1)

@@ -29,7 +29,12 @@ from services.gateway.publishing import (
 from services.gateway.requests import fingerprint, json_body
 from services.gateway.views import PendingDelivery, delivery_view, summary_view
 from shared.contracts.messages import CommandEnvelope
-from shared.domain.commands import COMMAND_MODELS, PUBLIC_DELIVERY_COMMANDS, OpenDelivery
+from shared.domain.commands import (
+    COMMAND_MODELS,
+    PUBLIC_DELIVERY_COMMANDS,
+    OpenDelivery,
+    address_context,
+)
 from shared.domain.engine import Reason, Refused, delivery_id_for
 from shared.domain.engine import open_delivery as decide_open
 from shared.domain.roles import Actor, Role
@@ -104,6 +109,12 @@ def _already_open(order_id: str, delivery_id: str, differing: list[str] | None) 
     )
 
 
+def _address_rule(request: web.Request) -> dict[str, Any]:
+    """The validation context that holds email addresses to what this installation can send
+    to (``DC_SMTP_UTF8``, ``DC_EMAIL_SPECIAL_USE_DOMAINS``): refused with a 422 saying why."""
+    return address_context(gateway_of(request).settings.address_policy)
+
+
 @routes.post("/v1/deliveries")
 async def open_delivery(request: web.Request) -> web.Response:
     """Open a delivery for an order: 202 ``{delivery_id, command_id, status}`` for the first
@@ -120,7 +131,7 @@ async def open_delivery(request: web.Request) -> web.Response:
             fields=[{"field": "type", "message": "must be 'open_delivery' or absent"}],
         )
     try:
-        command = _open_adapter.validate_python(body)
+        command = _open_adapter.validate_python(body, context=_address_rule(request))
     except ValidationError as error:
         raise validation_error(error) from error
     delivery_id = delivery_id_for(command.order_id)
@@ -305,7 +316,7 @@ async def send_command(request: web.Request) -> web.Response:
             fields=[{"field": "type", "message": "unknown command type"}],
         )
     try:
-        command = COMMAND_MODELS[kind].model_validate(body)
+        command = COMMAND_MODELS[kind].model_validate(body, context=_address_rule(request))
     except ValidationError as error:
         raise validation_error(error) from error
     if kind in ADMIN_ONLY and actor.role != Role.ADMIN:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from shared.domain.events import Event
 from shared.domain.processes import PROCESSES, Process, next_actors
+from shared.domain.reminders import moot_reminder
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, State
 from shared.wording import RESOLVE_DISPUTE_TASK, TASKS, WARRANTY_SERVICE_TASK, please
@@ -156,3 +158,12 @@ def recipients(event: Event, admin_email: str) -> list[Recipient]:
         if email not in chosen or (action is not None and not chosen[email].must_act):
             chosen[email] = Recipient(email, role, action)
     return list(chosen.values())
+
+
+def why_not_emailed(event: Event, now: datetime, reminder_lead: timedelta) -> str | None:
+    """Why ``event`` is not worth emailing at ``now`` (in words), or None if it is: only a
+    reminder can be, when its automatic confirmation is too close (``shared.domain.reminders``,
+    ``reminder_lead`` being ``DC_REMINDER_LEAD``)."""
+    if event.type != "confirmation_reminder":
+        return None
+    return moot_reminder(event.delivery.deadlines, now, reminder_lead)

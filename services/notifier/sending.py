@@ -6,15 +6,22 @@ or delete, so the growing ``emails`` collections are never updated):
 - ``emails``: before each SMTP attempt, a claim ``<event>:<address>#<attempt>``; a unique
   ``_id`` makes one worker the sender. A failed attempt is recorded beside its claim as
   ``<claim>.failed`` with the SMTP error, which frees the next attempt at once. A claim with
-  no outcome whose sender has been silent past ``SENDING_LEASE`` is taken over (its sender died).
+  no outcome whose sender has been silent past the lease (``DC_SMTP_SENDING_LEASE``) is
+  taken over (its sender died); until then ``EmailInFlight`` says when it runs out, and the
+  message waits for that without spending a retry (``budget``).
 - ``emails_sent``: ``<event>:<address>`` once the SMTP server accepted the email; with it, a
   redelivered event sends nothing. A crash between acceptance and this insert resends on
   redelivery with the same ``Message-ID``, so even that rare duplicate is recognisably the same.
 
 The recipients of an event are independent: a failure for one does not stop the others. After
 all were tried, a transient failure (connection, timeout, 4xx) is raised for dramatiq to retry
-the message with backoff (recipients already emailed are skipped); if only permanent refusals
-(5xx) are left, ``PermanentSmtpFailure`` sends the message to the dead letters, naming them.
+the message with backoff (recipients already emailed are skipped); then an email in flight
+elsewhere; if only permanent refusals (5xx) are left, ``PermanentSmtpFailure`` sends the
+message to the dead letters, naming them.
+
+Addresses go out as ``shared.domain.addresses.smtp_form`` makes them: the domain in ASCII
+(A-labels) in the envelope and in ``To:``; a local part beyond ASCII only with SMTPUTF8
+(``DC_SMTP_UTF8``), and otherwise it is refused for good, naming the setting.
 """
 
 from __future__ import annotations
@@ -24,13 +31,12 @@ import contextlib
 import hashlib
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime, getaddresses, quote
 from typing import Any
 
 import aiosmtplib
@@ -38,10 +44,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.gateway.links import page_url
+from services.notifier.budget import SendingBudget
 from services.notifier.headers import subject_header
 from services.notifier.render import one_line, render
-from services.notifier.rules import Recipient, recipients
+from services.notifier.rules import Recipient, recipients, why_not_emailed
 from shared.config import Settings
+from shared.domain.addresses import smtp_form
 from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS
 from shared.domain.events import Event
 from shared.domain.processes import PROCESSES
@@ -50,15 +58,8 @@ from shared.domain.states import TERMINAL_STATES
 
 logger = logging.getLogger(__name__)
 
-#: How long a claim without outcome blocks others; after that its sender is presumed dead.
-SENDING_LEASE = timedelta(seconds=60)
-#: Seconds one SMTP conversation may take.
-SMTP_TIMEOUT = 30
-#: How long a sender keeps trying to record an accepted email while the database is down.
-#: Within its lease nobody else sends, so a record made in time prevents a second email.
-RECORD_SENT_PATIENCE = SENDING_LEASE / 2
-
-#: Sends one message to the given envelope recipients: aiosmtplib in production.
+#: Sends one message from the envelope sender to the envelope recipients (ASCII domains;
+#: SMTPUTF8 if an address needs it): aiosmtplib in production.
 Transport = Callable[[EmailMessage, str, Sequence[str]], Awaitable[Any]]
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -74,7 +75,24 @@ class PermanentSmtpFailure(Exception):
 
 
 class EmailInFlight(Exception):
-    """Another worker is sending this very email right now; retry to see how it ended."""
+    """Another worker is sending this very email right now: look again once its lease runs
+    out, at ``until`` (by the claim's clock), to see how it ended or take it over."""
+
+    def __init__(self, key: str, until: datetime):
+        self.key, self.until = key, until
+        super().__init__(f"{key} is being sent by another worker until {until.isoformat()}")
+
+
+#: Why an address that needs SMTPUTF8 is not sent: the setting is off.
+SMTPUTF8_OFF = (
+    "the address has characters beyond ASCII before the @-sign, which need SMTPUTF8, and "
+    "DC_SMTP_UTF8 is off"
+)
+#: Why it is not sent: the server does not offer SMTPUTF8 although the setting says it does.
+SMTPUTF8_MISSING = (
+    "the SMTP server does not offer SMTPUTF8, which this address needs, although DC_SMTP_UTF8 "
+    "is on: turn it off (then such addresses are refused when given) or use a server with it"
+)
 
 
 def email_key(event_id: str, email: str) -> str:
@@ -102,7 +120,21 @@ def smtp_failure(error: Exception) -> tuple[bool, str] | None:
         return all(permanent for permanent, _ in answers), "; ".join(a for _, a in answers)
     if isinstance(error, aiosmtplib.SMTPResponseException):
         return 500 <= error.code < 600, f"{error.code} {one_line(error.message)}"
+    if isinstance(error, aiosmtplib.SMTPNotSupported) and "SMTPUTF8" in str(error):
+        return True, SMTPUTF8_MISSING
     return None
+
+
+def header_address(value: str) -> Address | str:
+    """``value`` (an address, or ``Name <address>``) for ``From:`` or ``To:``: its domain in
+    ASCII, as in the envelope. Raises ValueError if it is not one valid address."""
+    [(name, address)] = getaddresses([value]) if "<" in value else [("", value)]
+    form = smtp_form(address)
+    if form.smtputf8:
+        # Python's Address refuses a local part beyond ASCII; as text it is written raw, which
+        # the SMTPUTF8 message this address needs allows (RFC 6532).
+        return f'"{quote(name)}" <{form.address}>' if name else form.address
+    return Address(display_name=name, addr_spec=form.address)
 
 
 def recipient_link(settings: Settings, event: Event, recipient: Recipient) -> str | None:
@@ -144,13 +176,20 @@ class Notifier:
         self.settings = settings
         self.clock = clock
         self.transport = transport or self._smtp
+        self.budget = SendingBudget(settings.smtp_sending_lease)
 
     async def notify(self, event: Event) -> int:
         """Email every recipient of ``event`` not yet emailed; returns how many were sent.
 
         Raises the first transient failure after trying everyone (to be retried), else
-        ``PermanentSmtpFailure`` naming every refused recipient.
+        ``PermanentSmtpFailure`` naming every refused recipient; while another worker is
+        sending one of the emails, ``EmailInFlight`` (the latest lease end) before those.
+        An event not worth an email (``rules.why_not_emailed``) sends nothing.
         """
+        skip = why_not_emailed(event, self.clock(), self.settings.reminder_lead)
+        if skip is not None:
+            logger.info("event %s (%s): no email, %s", event.event_id, event.type, skip)
+            return 0
         chosen = recipients(event, self.settings.admin_email)
         # Side by side: each recipient's SMTP conversation is its own, and a slow or failing
         # one neither delays nor stops the others.
@@ -160,9 +199,13 @@ class Notifier:
         sent = 0
         refused: dict[str, str] = {}
         transient: Exception | None = None
+        in_flight: EmailInFlight | None = None
         for recipient, outcome in zip(chosen, outcomes, strict=True):
             if isinstance(outcome, PermanentSmtpFailure):
                 refused.update(outcome.failures)
+            elif isinstance(outcome, EmailInFlight):
+                if in_flight is None or outcome.until > in_flight.until:
+                    in_flight = outcome
             elif isinstance(outcome, Exception):
                 logger.warning(
                     "event %s: email to %s failed, will retry: %r",
@@ -177,6 +220,9 @@ class Notifier:
                 sent += outcome
         if transient is not None:
             raise transient
+        if in_flight is not None:
+            # Before any dead letter: that email may still fail, or its sender may have died.
+            raise in_flight
         if refused:
             logger.error(
                 "event %s (%s, delivery %s): refused for good for %s; the message goes to the "
@@ -194,17 +240,30 @@ class Notifier:
         key = email_key(event.event_id, recipient.email)
         if await self._sent(key):
             return 0
-        attempt = await self._claim(event, recipient, key)
+        # All that is done under the claim ends within the hold, before the lease does: a live
+        # sender is never taken for dead, so nobody sends its email again (see ``budget``).
+        async with asyncio.timeout(self.budget.hold_limit.total_seconds()):
+            attempt = await self._claim(event, recipient, key)
+            return await self._send_claimed(event, recipient, key, attempt)
+
+    async def _send_claimed(
+        self, event: Event, recipient: Recipient, key: str, attempt: int
+    ) -> int:
         if attempt > 1 and await self._sent(key):
             return 0  # the sender we took over from got it out after all
         try:
             message = self.build(event, recipient)
+            sender, to = smtp_form(self._sender()), smtp_form(recipient.email)
         except (ValueError, TypeError, HeaderParseError) as error:
             answer = f"cannot write this email: {error}"
             await self._failed(event, recipient, key, attempt, answer, permanent=True)
             raise PermanentSmtpFailure({recipient.email: answer}) from error
+        if (sender.smtputf8 or to.smtputf8) and not self.settings.smtp_utf8:
+            await self._failed(event, recipient, key, attempt, SMTPUTF8_OFF, permanent=True)
+            raise PermanentSmtpFailure({recipient.email: SMTPUTF8_OFF})
         try:
-            await self.transport(message, self._sender(), [recipient.email])
+            async with asyncio.timeout(self.budget.smtp_limit.total_seconds()):
+                await self.transport(message, sender.address, [to.address])
         except Exception as error:
             failure = smtp_failure(error)
             permanent, answer = failure if failure is not None else (False, repr(error))
@@ -222,8 +281,7 @@ class Notifier:
     async def _record_sent(self, key: str, attempt: int) -> None:
         """Record that the SMTP server accepted the email. It is out: without the record it
         would be sent again once the lease ends, so a database outage or error is waited out
-        (for ``RECORD_SENT_PATIENCE``) rather than failing the message."""
-        deadline = time.monotonic() + RECORD_SENT_PATIENCE.total_seconds()
+        (for the rest of the sender's hold) rather than failing the message."""
         while True:
             try:
                 await self.emails_sent.insert_one(
@@ -235,8 +293,6 @@ class Notifier:
             except PyMongoError as error:
                 # Unreachable, or failing while it stops ("context canceled" from FerretDB):
                 # the insert has one fixed id, so trying it again is always safe.
-                if time.monotonic() > deadline:
-                    raise
                 logger.warning("email %s sent but not recorded yet: %r", key, error)
                 await asyncio.sleep(0.5)
 
@@ -276,9 +332,11 @@ class Notifier:
             if await self.emails.find_one({"_id": f"{claim_id}.failed"}, {"_id": 1}) is not None:
                 continue  # that attempt failed: on to the next
             claim = await self.emails.find_one({"_id": claim_id}, {"claimed_at": 1})
-            if claim is not None and claim["claimed_at"] <= now - SENDING_LEASE:
+            lease = self.budget.lease
+            if claim is not None and claim["claimed_at"] <= now - lease:
                 continue  # its sender has been silent past the lease: it died
-            raise EmailInFlight(key)
+            # Gone meanwhile (never, as claims are not deleted): as if just claimed.
+            raise EmailInFlight(key, (claim["claimed_at"] if claim else now) + lease)
 
     async def _failed(
         self,
@@ -318,8 +376,8 @@ class Notifier:
             link=recipient_link(self.settings, event, recipient),
         )
         message = EmailMessage()
-        message["From"] = self.settings.mail_from
-        message["To"] = Address(addr_spec=recipient.email)
+        message["From"] = header_address(self.settings.mail_from)
+        message["To"] = header_address(recipient.email)
         message["Subject"] = subject_header(rendered.subject)
         message["Date"] = format_datetime(self.clock())
         message["Message-ID"] = message_id(event.event_id, recipient.email)
@@ -334,6 +392,8 @@ class Notifier:
 
     async def _smtp(self, message: EmailMessage, sender: str, to: Sequence[str]) -> None:
         settings = self.settings
+        # aiosmtplib would add it by itself; said here, so a server without it is refused.
+        utf8 = not (sender + "".join(to)).isascii()
         await aiosmtplib.send(
             message,
             sender=sender,
@@ -343,5 +403,6 @@ class Notifier:
             username=settings.smtp_username,
             password=settings.smtp_password,
             start_tls=settings.smtp_starttls,
-            timeout=SMTP_TIMEOUT,
+            timeout=self.budget.smtp_limit.total_seconds(),
+            mail_options=["SMTPUTF8"] if utf8 else None,
         )

@@ -10,15 +10,19 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationInfo,
+    WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
+from shared.domain import addresses
+from shared.domain.addresses import AddressPolicy
 from shared.domain.states import ProcessName
 from shared.durations import Duration
 
@@ -39,11 +43,36 @@ ExternalId = Annotated[
 AttachmentId = Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{32}$")]
 
 
-def _lowercase(value: object) -> object:
-    return value.strip().lower() if isinstance(value, str) else value
+#: The key of the validation ``context`` that holds the installation's ``AddressPolicy``: the
+#: gateway passes ``address_context(settings.address_policy)`` to ``model_validate``.
+ADDRESS_POLICY = "address_policy"
 
 
-Email = Annotated[EmailStr, BeforeValidator(_lowercase)]
+def address_context(policy: AddressPolicy) -> dict[str, AddressPolicy]:
+    """The validation context under which an ``Email`` must also be one this installation can
+    send to (``shared.domain.addresses.refusal``)."""
+    return {ADDRESS_POLICY: policy}
+
+
+def _email(value: str, info: ValidationInfo) -> str:
+    """The kept form (``addresses.normalized``); with an ``AddressPolicy`` in the context, also
+    refused if the installation cannot email it. Errors as pydantic's ``EmailStr`` words them."""
+    policy = (info.context or {}).get(ADDRESS_POLICY)
+    try:
+        return addresses.accepted(value, policy) if policy else addresses.normalized(value)
+    except ValueError as error:
+        raise PydanticCustomError(
+            "value_error", "value is not a valid email address: {reason}", {"reason": str(error)}
+        ) from None
+
+
+#: An email address (RFC 5321/6531): syntax and kept form per ``shared.domain.addresses``.
+#: Commands from the bus are held to the syntax; the gateway adds the installation's policy.
+Email = Annotated[
+    str,
+    AfterValidator(_email),
+    WithJsonSchema({"type": "string", "format": "idn-email", "maxLength": 254}),
+]
 
 #: Longest warranty period, 100 years: beyond it a due date would not be a date.
 MAX_WARRANTY = timedelta(days=36_500)

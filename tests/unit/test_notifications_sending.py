@@ -14,8 +14,10 @@ import aiosmtplib
 import pytest
 from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 
+from services.infra.mailsink import MailSink
 from services.notifier.sending import (
-    SENDING_LEASE,
+    SMTPUTF8_MISSING,
+    SMTPUTF8_OFF,
     EmailInFlight,
     Notifier,
     PermanentSmtpFailure,
@@ -24,6 +26,7 @@ from services.notifier.sending import (
 )
 from shared.config import Settings
 from shared.domain.events import Event
+from shared.domain.reminders import minimum_notice, moot_reminder
 from tests.unit.notification_events import EVENTS
 
 ADMIN_EMAIL = "admin@example.com"
@@ -198,12 +201,15 @@ async def test_a_transient_failure_outranks_a_permanent_one_so_the_event_is_retr
 async def test_an_email_in_flight_elsewhere_is_waited_for_then_taken_over(world):
     notifier, server, emails, sent, clock = world
     key = email_key(FINISHED.event_id, CUSTOMER_EMAIL)
-    await emails.insert_one({"_id": f"{key}#1", "status": "sending", "claimed_at": clock.now})
-    with pytest.raises(EmailInFlight):
+    claimed_at = clock.now - timedelta(seconds=5)
+    await emails.insert_one({"_id": f"{key}#1", "status": "sending", "claimed_at": claimed_at})
+    with pytest.raises(EmailInFlight) as raised:
         await notifier.notify(FINISHED)
+    # It says when to look again: when the other sender's lease runs out.
+    assert raised.value.until == claimed_at + notifier.settings.smtp_sending_lease
     assert [to for to, _ in server.delivered] == [ISV_EMAIL]
     # The other sender went silent past the lease: it died, and its email is taken over.
-    clock.now += SENDING_LEASE + timedelta(seconds=1)
+    clock.now = raised.value.until + timedelta(seconds=1)
     assert await notifier.notify(FINISHED) == 1
     assert emails.docs[f"{key}#2"]["status"] == "sending"
     assert len(server.to(CUSTOMER_EMAIL)) == 1 and key in sent.docs
@@ -244,3 +250,134 @@ def test_smtp_answers_are_classified():
     assert smtp_failure(aiosmtplib.SMTPDataError(550, "bad\r\nline")) == (True, "550 bad line")
     assert smtp_failure(aiosmtplib.SMTPServerDisconnected("gone")) is None
     assert smtp_failure(ConnectionRefusedError()) is None
+
+
+# --- addresses as sent: the domain in ASCII; a local part beyond ASCII only with SMTPUTF8 ----
+
+IDN_EMAIL, IDN_ASCII = "ada@bücher.example", "ada@xn--bcher-kva.example"
+UTF8_EMAIL = "zoë@bücher.example"
+
+
+def _addressed(event: Event, **emails: str) -> Event:
+    return event.model_copy(update={"delivery": event.delivery.model_copy(update=emails)})
+
+
+def _world(clock: Clock, transport: Any = None, **settings: Any) -> Notifier:
+    settings = {"admin_email": ADMIN_EMAIL, "public_url": "https://dc.example.com", **settings}
+    return Notifier(
+        FakeCollection(),  # type: ignore[arg-type]
+        FakeCollection(),  # type: ignore[arg-type]
+        Settings(**settings),
+        clock,
+        transport=transport,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kept", "sent"),
+    [
+        (IDN_EMAIL, IDN_ASCII),
+        ("ops@straße.example", "ops@xn--strae-oqa.example"),
+        ("kim@例え.example.com", "kim@xn--r8jz45g.example.com"),
+        ("ada@example.com", "ada@example.com"),
+    ],
+)
+async def test_an_idn_domain_goes_out_in_ascii_in_the_envelope_and_in_to(world, kept, sent):
+    notifier, server, _, emails_sent, _ = world
+    event = _addressed(FINISHED, customer_email=kept)
+    assert await notifier.notify(event) == 2
+    [message] = server.to(sent)
+    assert message["To"] == sent and str(message["To"]).isascii()
+    assert email_key(event.event_id, kept) in emails_sent.docs  # recorded as kept
+
+
+@pytest.mark.parametrize("address", [UTF8_EMAIL, "üser@example.com", "用户@例子.example"])
+async def test_a_local_part_beyond_ascii_is_refused_for_good_while_smtputf8_is_off(address):
+    server = Server()
+    notifier = _world(Clock(FINISHED.occurred_at), server)
+    with pytest.raises(PermanentSmtpFailure) as raised:
+        await notifier.notify(_addressed(FINISHED, customer_email=address))
+    assert raised.value.failures == {address: SMTPUTF8_OFF}
+    assert "DC_SMTP_UTF8 is off" in SMTPUTF8_OFF
+    assert server.attempts == [ISV_EMAIL]  # never tried; the others still emailed
+
+
+async def test_with_smtputf8_on_a_local_part_beyond_ascii_goes_out_as_utf8():
+    server = Server()
+    notifier = _world(Clock(FINISHED.occurred_at), server, smtp_utf8=True)
+    assert await notifier.notify(_addressed(FINISHED, customer_email=UTF8_EMAIL)) == 2
+    [message] = server.to("zoë@xn--bcher-kva.example")
+    assert message["To"] == "zoë@xn--bcher-kva.example"
+
+
+async def test_through_a_real_smtp_server_the_envelope_has_the_ascii_domain_and_smtputf8():
+    with MailSink("127.0.0.1", 0) as sink:
+        notifier = _world(Clock(FINISHED.occurred_at), smtp_port=sink.port, smtp_utf8=True)
+        event = _addressed(FINISHED, customer_email=UTF8_EMAIL, isv_email=IDN_EMAIL)
+        assert await notifier.notify(event) == 2
+        taken = {r.rcpt_tos: r for r in sink.received}
+        utf8, idn = taken[("zoë@xn--bcher-kva.example",)], taken[(IDN_ASCII,)]
+        assert utf8.smtputf8 and utf8.message["To"] == "zoë@xn--bcher-kva.example"
+        # Only the address that needs it is sent with SMTPUTF8.
+        assert not idn.smtputf8 and idn.message["To"] == IDN_ASCII
+        assert utf8.mail_from == idn.mail_from == "delivery-center@localhost"
+
+
+async def test_a_server_without_smtputf8_is_a_permanent_failure_naming_the_setting():
+    with MailSink("127.0.0.1", 0, smtputf8=False) as sink:
+        notifier = _world(Clock(FINISHED.occurred_at), smtp_port=sink.port, smtp_utf8=True)
+        event = _addressed(FINISHED, customer_email=UTF8_EMAIL, isv_email=IDN_EMAIL)
+        with pytest.raises(PermanentSmtpFailure) as raised:
+            await notifier.notify(event)
+        assert raised.value.failures == {UTF8_EMAIL: SMTPUTF8_MISSING}
+        assert "DC_SMTP_UTF8" in SMTPUTF8_MISSING
+        assert [r.rcpt_tos for r in sink.received] == [(IDN_ASCII,)]
+
+
+# --- reminders: not sent once their automatic confirmation is (almost) due -----------------
+
+REMINDER = _event("basic:awaiting_confirmation:expire_deadline:reminder")
+[WINDOW] = REMINDER.delivery.deadlines  # the fired reminder is gone from the event's list
+CONFIRMED_AT = WINDOW.due_at
+
+
+@pytest.mark.parametrize(
+    "before",
+    [timedelta(0), -timedelta(days=2), minimum_notice(timedelta(days=3)) - timedelta(seconds=1)],
+    ids=["due-now", "overdue", "just-too-late"],
+)
+async def test_a_reminder_whose_confirmation_is_due_is_not_sent(world, before):
+    notifier, server, emails, _, clock = world
+    clock.now = CONFIRMED_AT - before
+    assert await notifier.notify(REMINDER) == 0
+    assert server.attempts == [] and emails.docs == {}
+
+
+async def test_a_reminder_in_time_is_sent(world):
+    notifier, server, _, _, clock = world
+    clock.now = CONFIRMED_AT - minimum_notice(notifier.settings.reminder_lead)
+    assert await notifier.notify(REMINDER) == 1
+    assert [to for to, _ in server.delivered] == [CUSTOMER_EMAIL]
+
+
+def test_the_reminder_rule():
+    lead, window = timedelta(days=3), REMINDER.delivery.deadlines
+    assert moot_reminder(window, CONFIRMED_AT - lead, lead) is None
+    assert "too late" in (moot_reminder(window, CONFIRMED_AT, lead) or "")
+    assert "too late" in (moot_reminder(window, CONFIRMED_AT + lead, lead) or "")
+    paused = [d.model_copy(update={"status": "paused", "due_at": None}) for d in window]
+    assert "no automatic confirmation" in (moot_reminder(paused, CONFIRMED_AT - lead, lead) or "")
+    assert "no automatic confirmation" in (moot_reminder([], CONFIRMED_AT - lead, lead) or "")
+    # The share of the lead scales with it: 0.5 s of the integration tests' 4 s.
+    assert minimum_notice(timedelta(seconds=4)) == timedelta(seconds=0.5)
+
+
+async def test_an_email_in_flight_outranks_a_permanent_refusal(world):
+    """No dead letter while another sender may still get an email out, or may have died."""
+    notifier, server, emails, _, clock = world
+    server.script[CUSTOMER_EMAIL] = [_refused(550, CUSTOMER_EMAIL)]
+    key = email_key(DISPUTED.event_id, ISV_EMAIL)
+    await emails.insert_one({"_id": f"{key}#1", "status": "sending", "claimed_at": clock.now})
+    with pytest.raises(EmailInFlight):
+        await notifier.notify(DISPUTED)
+    assert [to for to, _ in server.delivered] == [ADMIN_EMAIL]
