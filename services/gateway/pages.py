@@ -52,7 +52,8 @@ from services.gateway.publishing import accept, command_id_for
 from services.gateway.requests import fingerprint
 from shared import wording
 from shared.contracts.messages import CommandEnvelope
-from shared.domain.commands import COMMAND_MODELS
+from shared.domain.addresses import AddressPolicy
+from shared.domain.commands import COMMAND_MODELS, address_context
 from shared.domain.processes import GLOBAL_COMMANDS, PROCESSES, next_actors
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, ProcessName, State
@@ -708,9 +709,11 @@ def field_errors(error: ValidationError, typed: dict[str, str] | None = None) ->
     return found
 
 
-def _validate(kind: str, body: dict[str, Any], form: Any) -> tuple[Any, dict[str, str]]:
+def _validate(
+    kind: str, body: dict[str, Any], form: Any, addresses: AddressPolicy
+) -> tuple[Any, dict[str, str]]:
     try:
-        return COMMAND_MODELS[kind].model_validate(body), {}
+        return COMMAND_MODELS[kind].model_validate(body, context=address_context(addresses)), {}
     except ValidationError as error:
         return None, field_errors(error, {name: _text(form, name) for name in FORM_FIELDS})
 
@@ -810,7 +813,7 @@ async def press(request: web.Request) -> web.StreamResponse:
     elif uploads:
         problems["file"] = "This action takes no files"
     if kind != "upload_contract":
-        _, errors = _validate(kind, body, form)
+        _, errors = _validate(kind, body, form, gateway.settings.address_policy)
         problems = {**errors, **problems}
     if not problems:
         problems.update(_upload_problems(uploads, gateway.settings.max_attachment_bytes))
@@ -828,7 +831,7 @@ async def press(request: web.Request) -> web.StreamResponse:
             body["attachments"] = stored
     command = None
     if not problems:
-        command, problems = _validate(kind, body, form)
+        command, problems = _validate(kind, body, form, gateway.settings.address_policy)
     if problems:
         if uploads and "file" not in problems:
             problems["file"] = "Choose the files again: nothing was kept, because of the above"
