@@ -356,8 +356,8 @@ def deadline_words(
     remaining: timedelta | None = None,
 ) -> DeadlineWords:
     """A running deadline (``due_at`` given) or a paused one (``due_at`` None, ``remaining``
-    left, None counting as nothing), worded for ``reader``. Raises KeyError for an unknown
-    kind."""
+    left, None counting as nothing), worded for ``reader``. A naive ``due_at`` is taken as UTC.
+    Raises ValueError for an unknown kind."""
     wording = DEADLINES[DeadlineKind(kind)]
     if due_at is None:
         left = duration(remaining or timedelta(0))
