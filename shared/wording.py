@@ -55,6 +55,8 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: ``{weekday}``, ``{day}`` (no leading zero), ``{month}``, ``{year}``, ``{hh}:{mm}``: UTC.
 MOMENT = "{weekday} {day} {month} {year}, {hh:02d}:{mm:02d} UTC"
+#: A moment and how far it is: ``{moment}`` from :func:`when`, ``{relative}`` from :func:`relative`.
+MOMENT_AND_DISTANCE = "{moment} ({relative})"
 
 
 def _rounded(delta: timedelta) -> tuple[int, Unit]:
@@ -106,12 +108,13 @@ def when(moment: datetime) -> str:
 
 def when_relative(moment: datetime, now: datetime) -> str:
     """A moment with how far it is: "Wed 9 Dec 2026, 12:00 UTC (in 14 days)"."""
-    return f"{when(moment)} ({relative(moment, now)})"
+    return MOMENT_AND_DISTANCE.format(moment=when(moment), relative=relative(moment, now))
 
 
 #: Sizes: the largest unit that the size reaches, to one decimal above bytes.
 SIZE_UNITS: tuple[tuple[str, int], ...] = (("MB", 1024 * 1024), ("KB", 1024))
 SIZE_IN_BYTES = "{count} bytes"
+SIZE_IN_UNITS = "{count:.1f} {unit}"
 
 
 def size_words(size: int) -> str:
@@ -119,7 +122,7 @@ def size_words(size: int) -> str:
     1024 bytes)."""
     for name, bytes_ in SIZE_UNITS:
         if size >= bytes_:
-            return f"{size / bytes_:.1f} {name}"
+            return SIZE_IN_UNITS.format(count=size / bytes_, unit=name)
     return SIZE_IN_BYTES.format(count=size)
 
 
