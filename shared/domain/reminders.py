@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from shared.domain.delivery import Deadline
 from shared.domain.states import DeadlineKind
 
-#: The share of the reminder lead that must still be ahead: an eighth (9 hours of the default
-#: 3 days; half a second of the 4 s the integration tests use).
-MIN_NOTICE_SHARE = 1 / 8
+#: The share of the reminder lead that must still be ahead: an hour per day of lead (3 hours
+#: of the default 3 days, time to read and act; a sixth of a second of the tests' 4 s).
+MIN_NOTICE_SHARE = 1 / 24
 
 
 def minimum_notice(reminder_lead: timedelta) -> timedelta:

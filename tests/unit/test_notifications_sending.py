@@ -368,8 +368,9 @@ def test_the_reminder_rule():
     paused = [d.model_copy(update={"status": "paused", "due_at": None}) for d in window]
     assert "no automatic confirmation" in (moot_reminder(paused, CONFIRMED_AT - lead, lead) or "")
     assert "no automatic confirmation" in (moot_reminder([], CONFIRMED_AT - lead, lead) or "")
-    # The share of the lead scales with it: 0.5 s of the integration tests' 4 s.
-    assert minimum_notice(timedelta(seconds=4)) == timedelta(seconds=0.5)
+    # The share of the lead scales with it: 3 hours of 3 days, 1/6 s of the tests' 4 s.
+    assert minimum_notice(lead) == timedelta(hours=3)
+    assert minimum_notice(timedelta(seconds=4)) == timedelta(seconds=4 / 24)
 
 
 async def test_an_email_in_flight_outranks_a_permanent_refusal(world):
