@@ -10,7 +10,7 @@ from services.bootstrap import make_broker, make_mongo
 from services.collections import database, ensure_indexes
 from services.gateway import attachments, deliveries, metrics, pages
 from services.gateway.context import GATEWAY, Gateway, gateway_of
-from services.gateway.errors import error_response, json_errors
+from services.gateway.errors import error_response, json_errors, remember_started
 from services.gateway.openapi import docs_page, openapi_document
 from services.gateway.ratelimit import RateLimiter
 from shared.config import Settings
@@ -69,6 +69,8 @@ def create_app(settings: Settings) -> web.Application:
         broker=make_broker(settings),
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
     )
+    # Once a response has started, an error can no longer be answered: see ``errors``.
+    app.on_response_prepare.append(remember_started)
     app.add_routes(routes)
     app.add_routes(deliveries.routes)
     app.add_routes(attachments.routes)

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.collections import ATTACHMENTS, DELIVERIES
 from services.gateway.context import caller, gateway_of, is_party
+from services.gateway.downloads import send_file
 from services.gateway.errors import HttpError
 from services.gateway.filenames import (
     DispositionError,
@@ -181,20 +182,17 @@ async def download(request: web.Request) -> web.StreamResponse:
 async def stream_file(
     request: web.Request, db: AsyncDatabase, record: dict, **headers: str
 ) -> web.StreamResponse:
-    """Stream a stored file with safe headers; raises NoFile if its content is missing."""
-    stream = await AsyncGridFSBucket(db).open_download_stream(record["_id"])
-    response = web.StreamResponse(
-        headers={
+    """Stream a stored file with safe headers; raises NoFile if its content is missing (see
+    ``downloads.send_file`` for what happens when it cannot be read)."""
+    return await send_file(
+        request,
+        db,
+        record,
+        {
             "Content-Type": record["content_type"],
-            "Content-Length": str(record["size"]),
             "Content-Disposition": content_disposition(record["filename"]),
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",
             **headers,
-        }
+        },
     )
-    await response.prepare(request)
-    while chunk := await stream.readchunk():
-        await response.write(chunk)
-    await response.write_eof()
-    return response

@@ -1,16 +1,33 @@
-"""JSON error answers: a stable code, a sentence, and for bad input the fields at fault."""
+"""JSON error answers: a stable code, a sentence, and for bad input the fields at fault.
+
+Also what happens when no answer can be given: once a response has started (its headers are
+out), nothing may follow it on the connection, so a failure closes the connection instead; a
+client that went away gets nothing and is logged as such, in one line.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import ValidationError
 
 from services.bootstrap import is_transient_db_error
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: The response a request started (set just before its headers go out). From then on no other
+#: response may be written on its connection.
+RESPONSE_STARTED = web.RequestKey("response_started", web.StreamResponse)
+#: Status counted (metrics, access log) for a request whose client left before its answer:
+#: nginx's "client closed request". It is never sent; nobody is there to read it.
+CLIENT_GONE_STATUS = 499
 
 
 def error_response(
@@ -35,6 +52,12 @@ class HttpError(Exception):
         return error_response(self.status, self.code, self.message, **self.extra)
 
 
+class ResponseAborted(Exception):
+    """A response failed after its headers were sent. Its connection has been closed, so the
+    client sees fewer bytes than announced and knows the answer is incomplete. It was logged
+    where it happened; no error handler may answer it."""
+
+
 def validation_error(error: ValidationError, *, prefix: str = "") -> HttpError:
     fields = [
         {"field": prefix + ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
@@ -44,10 +67,88 @@ def validation_error(error: ValidationError, *, prefix: str = "") -> HttpError:
     return HttpError(422, "invalid_input", summary, fields=fields)
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def remember_started(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: note the first response a request starts."""
+    if RESPONSE_STARTED not in request:
+        request[RESPONSE_STARTED] = response
+
+
+def client_gone(request: web.Request, error: BaseException) -> bool:
+    """Whether ``error`` is the client's connection closing under the request.
+
+    aiohttp fails a body being read with ``ConnectionResetError("Connection lost")`` and a
+    write with ``ClientConnectionResetError``; both are ``ConnectionError`` and leave the
+    request without a transport. A ``ConnectionError`` of another peer (the broker, say) while
+    the client is still there is not the client's doing.
+    """
+    if not isinstance(error, ConnectionError):
+        return False
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def abort(request: web.Request) -> ResponseAborted:
+    """Close the request's connection at once; what was written so far still goes out."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return ResponseAborted(f"{request.method} {request.path}: connection closed mid-answer")
+
+
+async def handle_or_abort(handler: Handler, request: web.Request) -> web.StreamResponse:
+    """``handler(request)``, except that a failure after its response started is never
+    answered: the connection is closed (:class:`ResponseAborted`), or, when the client left,
+    the started response is handed back for aiohttp to end quietly."""
     try:
         return await handler(request)
+    except ResponseAborted:
+        raise
+    except Exception as error:
+        started = request.get(RESPONSE_STARTED)
+        if started is None:
+            raise
+        if client_gone(request, error):
+            log.info("client went away during %s %s: %s", request.method, request.path, error)
+            return started
+        if is_transient_db_error(error):
+            log.warning(
+                "database unreachable during %s %s after the answer started; connection closed: %s",
+                request.method,
+                request.path,
+                error,
+            )
+        else:
+            log.exception(
+                "unexpected error during %s %s after the answer started; connection closed",
+                request.method,
+                request.path,
+            )
+        raise abort(request) from error
+
+
+#: Where aiohttp's parser starts quoting the client's bytes in a message.
+_QUOTED_BYTES = re.compile(r":?\s*(?:b'|b\"|bytearray\().*", re.DOTALL)
+#: Longest reason kept from a parser's message.
+MAX_REASON_CHARS = 120
+
+
+def reason_of(error: BaseException) -> str:
+    """A short reason for a refused request, e.g. ``Invalid header value char``: aiohttp's
+    message up to its first blank line, without the client's bytes it quotes (they may hold a
+    token)."""
+    message = error.message if isinstance(error, HttpProcessingError) else str(error)
+    head = str(message or "").strip().split("\n\n", 1)[0]
+    reason = " ".join(line.strip() for line in head.splitlines())
+    reason = _QUOTED_BYTES.sub("", reason).strip().rstrip(":.").strip()
+    return reason[:MAX_REASON_CHARS] or type(error).__name__
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handle_or_abort(handler, request)
+    except ResponseAborted:
+        raise
     except HttpError as error:
         return error.response()
     except web.HTTPException as error:
@@ -62,6 +163,19 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
             headers=kept,
         )
     except Exception as error:
+        if client_gone(request, error):
+            log.info("client went away during %s %s: %s", request.method, request.path, error)
+            # Never sent (the connection is gone); counted as what it was, not as a 500.
+            return web.Response(status=CLIENT_GONE_STATUS)
+        if isinstance(error, web.RequestPayloadError | HttpProcessingError):
+            # The body's framing or encoding broke part way (a bad chunk, a bad gzip stream).
+            reason = reason_of(error)
+            log.warning("malformed body in %s %s: %s", request.method, request.path, reason)
+            response = error_response(
+                400, "malformed_body", f"the request body could not be read: {reason}"
+            )
+            response.force_close()
+            return response
         if is_transient_db_error(error):
             log.warning("database unreachable for %s %s: %s", request.method, request.path, error)
             return error_response(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
 
 from services.gateway.app import create_app
+from services.gateway.serving import serve
 from services.logs import configure_logging
 from shared.config import get_settings
 
@@ -12,10 +13,11 @@ from shared.config import get_settings
 def main() -> None:
     settings = get_settings()
     configure_logging(settings, "gateway")
-    web.run_app(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        access_log_format='%a "%r" %s %b %Tfs',
-        print=None,
+    asyncio.run(
+        serve(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            access_log_format='%a "%r" %s %b %Tfs',
+        )
     )

@@ -39,7 +39,7 @@ from services.gateway.attachments import (
 )
 from services.gateway.attachments import store_file as keep_attachment
 from services.gateway.context import Gateway, gateway_of, is_party
-from services.gateway.errors import HttpError
+from services.gateway.errors import HttpError, handle_or_abort
 from services.gateway.links import (
     Link,
     LinkError,
@@ -276,7 +276,8 @@ def html_errors(handler: Handler) -> Handler:
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
-            return await handler(request)
+            # A failure once a file's answer started closes the connection: no page follows.
+            return await handle_or_abort(handler, request)
         except PageError as error:
             return error_page(error)
         except HttpError as error:

@@ -35,17 +35,30 @@ def _unsafe_key(body: Any) -> str | None:
     return None
 
 
+async def read_body(request: web.Request, limit: int, too_large: HttpError) -> bytes:
+    """The whole body, however it arrives: in pieces over time, chunked, byte by byte.
+
+    ``too_large`` is raised when the declared ``Content-Length`` is over ``limit``, before a
+    byte is read, and otherwise as soon as more than ``limit`` bytes have arrived, without
+    reading on (one read returns what is buffered, never the whole body by promise).
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object: 413 when too large, 400 when not JSON, 422 for unsafe keys."""
-    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
-        raise HttpError(
-            413, "body_too_large", f"a JSON body may have at most {MAX_JSON_BYTES} bytes"
-        )
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
-    if len(raw) > MAX_JSON_BYTES:
-        raise HttpError(
-            413, "body_too_large", f"a JSON body may have at most {MAX_JSON_BYTES} bytes"
-        )
+    raw = await read_body(
+        request,
+        MAX_JSON_BYTES,
+        HttpError(413, "body_too_large", f"a JSON body may have at most {MAX_JSON_BYTES} bytes"),
+    )
     try:
         body = json.loads(raw, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError

@@ -78,3 +78,72 @@ def multipart_file(content: bytes, disposition: str) -> tuple[dict[str, str], by
         + f"\r\n--{BOUNDARY}--\r\n".encode()
     )
     return {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}, body
+
+
+@dataclass
+class RawExchange:
+    """Everything a server sent on one connection until it closed it (or went quiet)."""
+
+    status: int
+    headers: dict[str, str]
+    #: The bytes after the first answer's head, whatever they are.
+    rest: bytes
+    #: Whether the server closed the connection (rather than going quiet).
+    closed: bool
+
+    @property
+    def declared_length(self) -> int | None:
+        length = self.headers.get("content-length")
+        return int(length) if length is not None else None
+
+
+def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers
+
+
+async def read_until_closed(
+    reader: asyncio.StreamReader, *, quiet: float = 5.0, timeout: float = PATIENCE
+) -> RawExchange:
+    """The first answer's head and every byte after it until the server closes the connection,
+    or sends nothing for ``quiet`` seconds (then ``closed`` is false)."""
+    async with asyncio.timeout(timeout):
+        head = await reader.readuntil(b"\r\n\r\n")
+    status, headers = parse_head(head)
+    rest = bytearray()
+    closed = False
+    while True:
+        try:
+            data = await asyncio.wait_for(reader.read(65536), quiet)
+        except TimeoutError:
+            break
+        except ConnectionResetError:
+            closed = True
+            break
+        if not data:
+            closed = True
+            break
+        rest += data
+    return RawExchange(status, headers, bytes(rest), closed)
+
+
+async def send_in_pieces(
+    writer: asyncio.StreamWriter, pieces: list[bytes], pause: float = 0.2
+) -> None:
+    """Write ``pieces`` one by one, draining and pausing ``pause`` seconds between them."""
+    for index, piece in enumerate(pieces):
+        if index:
+            await asyncio.sleep(pause)
+        writer.write(piece)
+        await writer.drain()
+
+
+def chunked(*chunks: bytes) -> bytes:
+    """``chunks`` in HTTP/1.1 chunked framing, with the final empty chunk."""
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks if chunk)
+    return framed + b"0\r\n\r\n"

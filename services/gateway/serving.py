@@ -1,0 +1,156 @@
+"""Serving the gateway: aiohttp's connection protocol, answering in the gateway's JSON what
+aiohttp refuses before any middleware runs, and the loop that serves until SIGTERM.
+
+aiohttp answers a request it cannot parse (a header over ``max_field_size``, a bad request
+line, a bad chunk size, a control character in a header) itself, as ``text/plain``, and logs an
+ERROR with a traceback for each: a client could fill the error log at will. No middleware sees
+such a request and aiohttp offers no hook for the answer (aio-libs/aiohttp#3287 is open), so
+the one method that builds it, ``RequestHandler.handle_error``, is overridden here, and a
+runner makes aiohttp's server use that protocol. ``web.run_app`` cannot take another runner,
+so :func:`serve` does what it did: set up, listen, wait for SIGTERM or SIGINT, clean up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http import RawRequestMessage
+from aiohttp.http_exceptions import BadStatusLine, LineTooLong
+
+from services.gateway.errors import (
+    RESPONSE_STARTED,
+    ResponseAborted,
+    error_response,
+    reason_of,
+)
+
+log = logging.getLogger(__name__)
+
+#: Seconds an idle keep-alive connection is kept (``web.run_app``'s default).
+KEEPALIVE_TIMEOUT_SECONDS = 75.0
+#: Seconds in-flight requests get to finish after SIGTERM (``web.run_app``'s default).
+SHUTDOWN_TIMEOUT_SECONDS = 60.0
+
+
+def refusal(error: BaseException | None, *, max_line_bytes: int) -> tuple[str, str]:
+    """The code and message of the JSON answer to a request aiohttp's parser refused."""
+    reason = reason_of(error) if error is not None else "the request could not be parsed"
+    if isinstance(error, LineTooLong):
+        return (
+            "request_head_too_large",
+            f"the request line or a header is longer than {max_line_bytes} bytes",
+        )
+    if isinstance(error, BadStatusLine):  # BadHttpMethod included
+        return "malformed_request_line", f"the request line is malformed: {reason}"
+    return "malformed_request", f"the request is malformed: {reason}"
+
+
+class JsonErrorsProtocol(web.RequestHandler):
+    """aiohttp's HTTP/1.1 connection, answering its own refusals with the gateway's JSON
+    ``{error, message}`` and logging each in one WARNING line, without a traceback."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if isinstance(exc, ResponseAborted) or RESPONSE_STARTED in request:
+            # Headers are out: nothing may follow them. aiohttp drops the connection on this.
+            if not isinstance(exc, ResponseAborted):
+                log.error(
+                    "%s %s failed after its answer started; connection closed",
+                    request.method,
+                    request.path,
+                    exc_info=exc,
+                )
+            raise ConnectionError("the answer had started; the connection is closed")
+        if status >= 500:
+            if exc is not None:
+                log.error(
+                    "unexpected error answering %s %s", request.method, request.path, exc_info=exc
+                )
+                response = error_response(
+                    500, "internal_error", "an unexpected error occurred; it has been logged"
+                )
+            else:  # aiohttp's own 504: the handler timed out
+                response = error_response(
+                    status, "timeout", HTTPStatus(status).phrase.lower() + "; retry later"
+                )
+        else:
+            code, text = refusal(exc, max_line_bytes=max(self.max_line_size, self.max_field_size))
+            log.warning(
+                "refused a malformed request from %s: %s (%s)",
+                request.remote,
+                reason_of(exc) if exc is not None else message,
+                code,
+            )
+            response = error_response(status, code, text)
+        response.force_close()
+        return response
+
+    def data_received(self, data: bytes) -> None:
+        # aiohttp's C parser drops a body whose framing breaks part way (a bad chunk size in
+        # a later packet) without telling the handler reading it, which would then wait for
+        # the client forever. Fail that read instead; the error middleware answers 400.
+        queued = len(self._messages)
+        super().data_received(data)
+        request = self._current_request
+        if request is None or request.content.is_eof():
+            return
+        for refused, _ in list(self._messages)[queued:]:
+            if not isinstance(refused, RawRequestMessage):
+                error = getattr(refused, "exc", None)
+                request.content.set_exception(
+                    web.RequestPayloadError(reason_of(error) if error else "malformed body")
+                )
+                # At its end, too: aiohttp then neither drains it after the answer nor answers
+                # the refused rest as if it were a request of its own.
+                request.content.feed_eof()
+                return
+
+
+class JsonErrorsServer(web.Server):
+    """aiohttp's protocol factory, making :class:`JsonErrorsProtocol` connections."""
+
+    def __call__(self) -> JsonErrorsProtocol:
+        return JsonErrorsProtocol(self, loop=self._loop, **self._kwargs)
+
+
+class GatewayRunner(web.AppRunner):
+    """``web.AppRunner`` serving the application through :class:`JsonErrorsServer`."""
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()  # the app's startup, then aiohttp's own server
+        return JsonErrorsServer(
+            made.request_handler,
+            request_factory=made.request_factory,
+            handler_cancellation=made.handler_cancellation,
+            loop=asyncio.get_running_loop(),
+            **made._kwargs,
+        )
+
+
+async def serve(app: web.Application, *, host: str, port: int, **options: Any) -> None:
+    """Serve ``app`` on ``host:port`` until SIGTERM or SIGINT, then finish in-flight requests
+    (up to ``SHUTDOWN_TIMEOUT_SECONDS``) and run the app's cleanup. ``options`` go to the
+    runner (``access_log_format``, ``max_field_size``, ...)."""
+    options.setdefault("keepalive_timeout", KEEPALIVE_TIMEOUT_SECONDS)
+    options.setdefault("shutdown_timeout", SHUTDOWN_TIMEOUT_SECONDS)
+    runner = GatewayRunner(app, **options)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
