@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from gridfs.errors import NoFile
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import ValidationError
@@ -40,6 +40,7 @@ from services.gateway.attachments import (
 from services.gateway.attachments import store_file as keep_attachment
 from services.gateway.context import Gateway, gateway_of, is_party
 from services.gateway.errors import HttpError, handle_or_abort
+from services.gateway.filenames import DispositionError, form_data_field
 from services.gateway.links import (
     Link,
     LinkError,
@@ -725,25 +726,41 @@ async def store_file(
     """Keep an uploaded file in GridFS as the API does; its id, or what is wrong with it."""
     limit = gateway.settings.max_attachment_bytes
     data = part.file.read(limit + 1)
+    name = uploaded_name(part)
     if len(data) > limit:
-        return None, f"The file {part.filename} is too large: at most {size_words(limit)} each"
+        return None, f"The file {name} is too large: at most {size_words(limit)} each"
     if not data:
-        return None, f"The file {part.filename} is empty"
-    record = await keep_attachment(gateway.db, delivery_id, part.filename, data, link.actor)
+        return None, f"The file {name} is empty"
+    record = await keep_attachment(gateway.db, delivery_id, name, data, link.actor)
     return record["_id"], None
+
+
+def uploaded_name(part: web.FileField) -> str:
+    """The file name the browser meant, read from the part's own Content-Disposition by the
+    same rules as the API's uploads (``filenames.form_data_field``); aiohttp's ``filename``
+    when the header cannot be read, which ``_upload_problems`` refuses before anything is
+    stored."""
+    try:
+        _, name = form_data_field(part.headers.getall(hdrs.CONTENT_DISPOSITION, []))
+    except DispositionError:
+        return part.filename
+    return name or part.filename
 
 
 def _upload_problems(uploads: list[web.FileField], limit: int) -> dict[str, str]:
     """Every file's size checked before any is kept, so a refused form leaves nothing behind."""
     for part in uploads:
+        try:
+            form_data_field(part.headers.getall(hdrs.CONTENT_DISPOSITION, []))
+        except DispositionError as error:
+            return {"file": f"The name of the file {part.filename} cannot be read whole: {error}"}
         size = part.file.seek(0, 2)
         part.file.seek(0)
+        name = uploaded_name(part)
         if size > limit:
-            return {
-                "file": f"The file {part.filename} is too large: at most {size_words(limit)} each"
-            }
+            return {"file": f"The file {name} is too large: at most {size_words(limit)} each"}
         if size == 0:
-            return {"file": f"The file {part.filename} is empty"}
+            return {"file": f"The file {name} is empty"}
     return {}
 
 

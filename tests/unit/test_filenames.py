@@ -3,12 +3,14 @@ RFC 6266, RFC 2231 and RFC 8187 say, cleaned of only what is dangerous, offered 
 
 from __future__ import annotations
 
+import io
 import time
 import unicodedata
 from email.message import Message
 from urllib.parse import unquote
 
 import pytest
+from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -309,3 +311,35 @@ def test_any_stored_name_gives_a_header_that_parses_back(raw: str) -> None:
     assert fallback and fallback.isascii()
     assert not any(ch in fallback for ch in '"\\%;/:*?<>|')
     assert safe_filename(fallback) == fallback
+
+
+@pytest.mark.parametrize(
+    ("disposition", "expected"),
+    [
+        ('form-data; name="file"; filename="Q3 plan; final.pdf"', "Q3 plan; final.pdf"),
+        ('form-data; name="file"; filename="say %22hi%22.pdf"', 'say "hi".pdf'),
+        ("form-data; name=\"file\"; filename*=UTF-8''%E6%8A%A5%E5%91%8A.pdf", "报告.pdf"),
+        (
+            'form-data; name="file"; filename*0="Q3 plan"; filename*1="; final.pdf"',
+            "Q3 plan; final.pdf",
+        ),
+        # A gap in the pieces cannot be read whole: the form is refused before anything is kept.
+        ('form-data; name="file"; filename*0="first"; filename*2="third"', None),
+    ],
+)
+def test_a_page_form_reads_the_file_name_as_the_api_does(disposition: str, expected: str | None):
+    """The delivery page's forms take the name from the part's own header by the API's rules
+    (aiohttp's form parser gives its ``filename``, which loses or cuts some)."""
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from services.gateway.pages import _upload_problems, uploaded_name
+
+    part = web.FileField(
+        name="file",
+        filename="aiohttp's reading",
+        file=io.BytesIO(b"x"),
+        content_type="application/pdf",
+        headers=CIMultiDictProxy(CIMultiDict({"Content-Disposition": disposition})),
+    )
+    assert uploaded_name(part) == (expected or "aiohttp's reading")
+    assert bool(_upload_problems([part], limit=10)) == (expected is None)
