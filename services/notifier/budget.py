@@ -10,9 +10,10 @@ past the ``lease`` a claim with no outcome is presumed dead and taken over. So:
   leaves time to record the outcome;
 - dramatiq's time limit for the actor is the lease, longer than any hold;
 - a claim held by another sender (``EmailInFlight``) is waited out, not retried: the message
-  is put back on the queue, delayed until the lease has run out (``wait_for_claim``), and
-  keeps its retry count. The retries (``max_retries``, doubling backoff) are spent only on
-  failures: SMTP or database errors, 4xx answers.
+  is put back on the queue, delayed until the lease has run out or for ``claim_poll`` if
+  that is sooner (``wait_for_claim``), and keeps its retry count. The retries
+  (``max_retries``, doubling backoff) are spent only on failures: SMTP or database errors,
+  4xx answers.
 
 Every duration derives from the lease (``DC_SMTP_SENDING_LEASE``, 60 s by default): a
 change of one moves the others with it. ``SendingBudget.problems`` names any relation that
@@ -36,6 +37,9 @@ SMTP_SHARE = 2 / 5
 #: differ a little.
 WAIT_MARGIN_SHARE = 1 / 10
 SHORTEST_WAIT_MARGIN = timedelta(seconds=1)
+#: Share of the lease after which a claim held by another is looked at again.
+CLAIM_POLL_SHARE = 1 / 30
+SHORTEST_CLAIM_POLL = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -70,11 +74,17 @@ class SendingBudget:
     def wait_margin(self) -> timedelta:
         return max(SHORTEST_WAIT_MARGIN, self.lease * WAIT_MARGIN_SHARE)
 
+    @property
+    def claim_poll(self) -> timedelta:
+        """How often a claim held by another sender is looked at again: a live sender usually
+        records its outcome within moments, and then the email is seen as sent."""
+        return max(SHORTEST_CLAIM_POLL, self.lease * CLAIM_POLL_SHARE)
+
     def wait_for_claim(self, left: timedelta) -> timedelta:
         """How long to delay a message whose email another sender claimed, ``left`` being the
-        time left on that claim's lease by our clock: until it has run out, plus a margin.
-        Never longer than a whole lease plus the margin (the other's clock may run ahead)."""
-        return min(max(left, timedelta(0)), self.lease) + self.wait_margin
+        time left on that claim's lease by our clock: until the lease has run out (plus a
+        margin, the other's clock may run ahead), or ``claim_poll`` if that comes sooner."""
+        return min(min(max(left, timedelta(0)), self.lease) + self.wait_margin, self.claim_poll)
 
     def retry_span(self) -> tuple[timedelta, timedelta]:
         """The shortest and longest time from a first failure to the last retry: the sum of

@@ -122,8 +122,9 @@ def register(
 
 def wait_out_claim(broker: Broker, busy: EmailInFlight, budget: SendingBudget) -> None:
     """Put the current message back on its queue, delayed until ``busy``'s lease has run out
-    (``budget.wait_for_claim``), with its retry count as it was; this run then ends well, so
-    the message is acknowledged. Must run on the worker's thread (``CurrentMessage``)."""
+    or the claim is worth looking at again (``budget.wait_for_claim``), with its retry count
+    as it was; this run then ends well, so the message is acknowledged. Must run on the
+    worker's thread (``CurrentMessage``)."""
     message = CurrentMessage.get_current_message()
     if message is None:
         raise RuntimeError("no current message: CurrentMessage middleware missing?") from busy

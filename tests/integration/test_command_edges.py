@@ -16,14 +16,11 @@ is stopped, and the commands wait in their queue until it runs again.
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import pika
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,6 +32,7 @@ from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
 from shared.domain.commands import OpenDelivery
 from shared.domain.engine import delivery_id_for
 from shared.domain.roles import Actor, Role
+from tests.integration.bus import publish_raw
 from tests.integration.client import Api, Party
 from tests.integration.system import System
 from tests.integration.waiting import until
@@ -383,24 +381,7 @@ def test_the_document_declares_location_on_every_202():
 
 def _publish_on_the_bus(amqp_url: str, envelope: dict[str, Any]) -> None:
     """As a marketplace system would: the dramatiq message as plain JSON on ``dc.commands``."""
-    message = {
-        "queue_name": COMMANDS_QUEUE,
-        "actor_name": APPLY_COMMAND_ACTOR,
-        "args": [envelope],
-        "kwargs": {},
-        "options": {},
-        "message_id": uuid.uuid4().hex,
-        "message_timestamp": int(time.time() * 1000),
-    }
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            "", COMMANDS_QUEUE, json.dumps(message).encode(), pika.BasicProperties(delivery_mode=2)
-        )
-    finally:
-        connection.close()
+    publish_raw(amqp_url, COMMANDS_QUEUE, APPLY_COMMAND_ACTOR, envelope)
 
 
 async def _decided(api: Api, command_id: str, party: Party) -> bool:

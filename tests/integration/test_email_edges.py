@@ -10,8 +10,6 @@ notifier and the timer worker can be stopped and killed.
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,13 +18,13 @@ from email.message import EmailMessage
 from typing import Any
 
 import aiohttp
-import pika
 import pytest
 from pymongo import MongoClient
 
 from services.infra.mailsink import MailSink
 from shared.contracts.queues import NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR
 from shared.domain.engine import delivery_id_for, event_id_for
+from tests.integration.bus import publish_raw
 from tests.integration.client import Api, Party
 from tests.integration.system import System, running_system
 from tests.integration.waiting import drain, stop_drained, until, waiting_messages
@@ -126,27 +124,7 @@ async def test_special_use_domains_follow_the_documented_rule(
 
 def _publish(amqp_url: str, event: dict[str, Any]) -> None:
     """An event on the notifications queue, as the workflow's relay publishes it."""
-    body = {
-        "queue_name": NOTIFICATIONS_QUEUE,
-        "actor_name": SEND_NOTIFICATIONS_ACTOR,
-        "args": [event],
-        "kwargs": {},
-        "options": {},
-        "message_id": uuid.uuid4().hex,
-        "message_timestamp": int(time.time() * 1000),
-    }
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            "",
-            NOTIFICATIONS_QUEUE,
-            json.dumps(body).encode(),
-            pika.BasicProperties(delivery_mode=2),
-        )
-    finally:
-        connection.close()
+    publish_raw(amqp_url, NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR, event)
 
 
 def _reminder(customer: Party, isv: Party, confirmed_at: datetime) -> dict[str, Any]:

@@ -10,12 +10,9 @@ RabbitMQ and the database are in ``test_outages``.
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 import uuid
 from collections.abc import Iterator
 
-import pika
 import pytest
 
 from services.infra.mailsink import MailSink
@@ -25,6 +22,7 @@ from shared.contracts.queues import (
     NOTIFICATIONS_QUEUE,
     SEND_NOTIFICATIONS_ACTOR,
 )
+from tests.integration.bus import publish_raw
 from tests.integration.client import Api
 from tests.integration.faults import (
     CALM,
@@ -49,28 +47,6 @@ RESTART_DELIVERIES = 40
 def fault_system(mail: MailSink, request) -> Iterator[System]:
     with running_system(mail.port, label(request), **CALM) as system:
         yield system
-
-
-def _publish_raw(amqp_url: str, queue: str, actor: str, payload: dict, message_id: str) -> None:
-    """Publish as a non-Python system would: the dramatiq message as plain JSON."""
-    body = {
-        "queue_name": queue,
-        "actor_name": actor,
-        "args": [payload],
-        "kwargs": {},
-        "options": {},
-        "message_id": message_id,
-        "message_timestamp": int(time.time() * 1000),
-    }
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            "", queue, json.dumps(body).encode(), pika.BasicProperties(delivery_mode=2)
-        )
-    finally:
-        connection.close()
 
 
 @pytest.mark.timeout(work_timeout(KILL_DELIVERIES))
@@ -153,7 +129,7 @@ async def _the_same_message_twice(fault_system: System, api: Api, mail: MailSink
         },
     }
     for _ in range(2):
-        _publish_raw(
+        publish_raw(
             fault_system.amqp_url, COMMANDS_QUEUE, APPLY_COMMAND_ACTOR, envelope, uuid.uuid4().hex
         )
     await api.wait_for_state(delivery_id, customer, "in_delivery")
@@ -195,7 +171,7 @@ async def _the_same_message_twice(fault_system: System, api: Api, mail: MailSink
         },
     }
     for _ in range(2):
-        _publish_raw(
+        publish_raw(
             fault_system.amqp_url,
             NOTIFICATIONS_QUEUE,
             SEND_NOTIFICATIONS_ACTOR,

@@ -648,7 +648,7 @@ async def test_every_query_of_the_product_is_served_by_an_index(exercised: Exerc
         ("services/workflow/store.py:save_applied", DELIVERIES),
         ("services/workflow/store.py:date_deliveries_stored_before_the_days", DELIVERIES),
         ("services/workflow/store.py:with_pending_outbox", DELIVERIES),
-        ("services/gateway/attachments.py:stream_file", GRIDFS_CHUNKS),
+        ("services/gateway/downloads.py:_checked_chunks", GRIDFS_CHUNKS),
         ("services/delivery_days.py:newest_first", DELIVERIES),
         ("services/delivery_days.py:newest_first_sync", DELIVERIES),
     ]:

@@ -37,6 +37,7 @@ from shared.domain.events import EVENT_TYPE_OF_COMMAND
 from shared.domain.processes import PROCESSES
 from shared.domain.roles import Role
 from shared.domain.states import ProcessName, State
+from tests.integration.bus import publish_raw
 from tests.integration.client import Api, Party
 from tests.integration.system import System, free_port, running_system
 from tests.integration.waiting import PATIENCE, drain, until
@@ -236,27 +237,7 @@ async def test_each_process_emails_whom_the_rules_say_and_nobody_else(
 
 def _publish_event(amqp_url: str, payload: dict[str, Any]) -> None:
     """Publish an event onto dc.notifications as the workflow's relay would (raw JSON)."""
-    body = {
-        "queue_name": NOTIFICATIONS_QUEUE,
-        "actor_name": SEND_NOTIFICATIONS_ACTOR,
-        "args": [payload],
-        "kwargs": {},
-        "options": {},
-        "message_id": uuid.uuid4().hex,
-        "message_timestamp": int(time.time() * 1000),
-    }
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            "",
-            NOTIFICATIONS_QUEUE,
-            json.dumps(body).encode(),
-            pika.BasicProperties(delivery_mode=2),
-        )
-    finally:
-        connection.close()
+    publish_raw(amqp_url, NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR, payload)
 
 
 def _opened_event(opened: dict[str, Any], marketplace: Party, event_id: str) -> dict[str, Any]:

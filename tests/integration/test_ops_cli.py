@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import time
 import uuid
 
-import pika
-
 from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
+from tests.integration.bus import dramatiq_message, publish_json
 from tests.integration.client import Api
 from tests.integration.system import System
 from tests.integration.waiting import PATIENCE, until
@@ -30,27 +27,11 @@ def cli(system: System, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _publish(system: System, queue: str, body: dict) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(system.amqp_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            "", queue, json.dumps(body).encode(), pika.BasicProperties(delivery_mode=2)
-        )
-    finally:
-        connection.close()
+    publish_json(system.amqp_url, queue, body)
 
 
 def _message(payload: dict) -> dict:
-    return {
-        "queue_name": COMMANDS_QUEUE,
-        "actor_name": APPLY_COMMAND_ACTOR,
-        "args": [payload],
-        "kwargs": {},
-        "options": {},
-        "message_id": uuid.uuid4().hex,
-        "message_timestamp": int(time.time() * 1000),
-    }
+    return dramatiq_message(COMMANDS_QUEUE, APPLY_COMMAND_ACTOR, payload)
 
 
 async def test_delivery_show_and_list_report_a_delivery(api: Api, parties, system: System):
