@@ -10,8 +10,9 @@ from services.bootstrap import make_broker, make_mongo
 from services.collections import database, ensure_indexes
 from services.gateway import attachments, deliveries, metrics, pages
 from services.gateway.context import GATEWAY, Gateway, gateway_of
+from services.gateway.docs import docs_page
 from services.gateway.errors import error_response, json_errors, remember_started
-from services.gateway.openapi import docs_page, openapi_document
+from services.gateway.openapi import openapi_document
 from services.gateway.ratelimit import RateLimiter
 from shared.config import Settings
 

@@ -1,4 +1,5 @@
-"""A Subject header that every reader decodes to exactly the subject that was written.
+"""Header values of the notifier's emails: Message-IDs, addresses in their sending form, and
+a Subject header that every reader decodes to exactly the subject that was written.
 
 Python's header folder (3.11, ``email._header_value_parser._refold_parse_tree``) loses text in
 cases the subject property test finds (tests/unit/test_notifications_render.py):
@@ -21,10 +22,17 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
+import re
 from email.header import Header
-from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
+from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.policy import Policy
+from email.utils import getaddresses, quote
 from typing import Any
+
+from shared.domain.addresses import smtp_form
+
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class ExactSubject(UnstructuredHeader):
@@ -64,3 +72,26 @@ def subject_header(subject: str) -> BaseHeader:
     that decodes back to exactly ``subject``. Raises ValueError if ``subject`` holds a line
     break."""
     return _REGISTRY("Subject", subject)
+
+
+def message_id(event_id: str, email: str) -> str:
+    """The same for the same (event, recipient); short enough for one header line (78)."""
+    digest = hashlib.sha256(f"{event_id}:{email}".encode()).hexdigest()[:12]
+    return f"<{_ID_UNSAFE.sub('', event_id)[:40]}.{digest}@delivery-center>"
+
+
+def thread_id(delivery_id: str) -> str:
+    """A Message-ID every email of one delivery refers to, so mail clients thread them."""
+    return f"<delivery.{_ID_UNSAFE.sub('', delivery_id)[:40]}@delivery-center>"
+
+
+def header_address(value: str) -> Address | str:
+    """``value`` (an address, or ``Name <address>``) for ``From:`` or ``To:``: its domain in
+    ASCII, as in the envelope. Raises ValueError if it is not one valid address."""
+    [(name, address)] = getaddresses([value]) if "<" in value else [("", value)]
+    form = smtp_form(address)
+    if form.smtputf8:
+        # Python's Address refuses a local part beyond ASCII; as text it is written raw, which
+        # the SMTPUTF8 message this address needs allows (RFC 6532).
+        return f'"{quote(name)}" <{form.address}>' if name else form.address
+    return Address(display_name=name, addr_spec=form.address)

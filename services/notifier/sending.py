@@ -28,15 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from email.errors import HeaderParseError
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses, quote
+from email.utils import format_datetime, getaddresses
 from typing import Any
 
 import aiosmtplib
@@ -45,7 +42,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.gateway.links import page_url
 from services.notifier.budget import SendingBudget
-from services.notifier.headers import subject_header
+from services.notifier.headers import header_address, message_id, subject_header, thread_id
 from services.notifier.render import one_line, render
 from services.notifier.rules import Recipient, recipients, why_not_emailed
 from shared.config import Settings
@@ -61,8 +58,6 @@ logger = logging.getLogger(__name__)
 #: Sends one message from the envelope sender to the envelope recipients (ASCII domains;
 #: SMTPUTF8 if an address needs it): aiosmtplib in production.
 Transport = Callable[[EmailMessage, str, Sequence[str]], Awaitable[Any]]
-
-_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class PermanentSmtpFailure(Exception):
@@ -99,17 +94,6 @@ def email_key(event_id: str, email: str) -> str:
     return f"{event_id}:{email}"
 
 
-def message_id(event_id: str, email: str) -> str:
-    """The same for the same (event, recipient); short enough for one header line (78)."""
-    digest = hashlib.sha256(f"{event_id}:{email}".encode()).hexdigest()[:12]
-    return f"<{_ID_UNSAFE.sub('', event_id)[:40]}.{digest}@delivery-center>"
-
-
-def thread_id(delivery_id: str) -> str:
-    """A Message-ID every email of one delivery refers to, so mail clients thread them."""
-    return f"<delivery.{_ID_UNSAFE.sub('', delivery_id)[:40]}@delivery-center>"
-
-
 def smtp_failure(error: Exception) -> tuple[bool, str] | None:
     """(permanent?, the server's answer) for an SMTP refusal; None if not a refusal."""
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
@@ -123,18 +107,6 @@ def smtp_failure(error: Exception) -> tuple[bool, str] | None:
     if isinstance(error, aiosmtplib.SMTPNotSupported) and "SMTPUTF8" in str(error):
         return True, SMTPUTF8_MISSING
     return None
-
-
-def header_address(value: str) -> Address | str:
-    """``value`` (an address, or ``Name <address>``) for ``From:`` or ``To:``: its domain in
-    ASCII, as in the envelope. Raises ValueError if it is not one valid address."""
-    [(name, address)] = getaddresses([value]) if "<" in value else [("", value)]
-    form = smtp_form(address)
-    if form.smtputf8:
-        # Python's Address refuses a local part beyond ASCII; as text it is written raw, which
-        # the SMTPUTF8 message this address needs allows (RFC 6532).
-        return f'"{quote(name)}" <{form.address}>' if name else form.address
-    return Address(display_name=name, addr_spec=form.address)
 
 
 def recipient_link(settings: Settings, event: Event, recipient: Recipient) -> str | None:

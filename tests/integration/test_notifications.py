@@ -28,8 +28,9 @@ from aiosmtpd.smtp import AuthResult
 from pymongo import MongoClient
 
 from services.infra.mailsink import MailSink
+from services.notifier.headers import message_id
 from services.notifier.rules import audience, recipients
-from services.notifier.sending import Notifier, message_id
+from services.notifier.sending import Notifier
 from shared.config import Settings
 from shared.contracts.queues import NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR
 from shared.domain.engine import event_id_for

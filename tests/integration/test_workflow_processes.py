@@ -29,7 +29,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from services.collections import ATTACHMENTS, HAS_OUTBOX, ensure_indexes
 from services.infra.mailsink import MailSink
 from services.infra.vhosts import consumer_count
-from services.notifier.sending import message_id
+from services.notifier.headers import message_id
 from services.timers.book import DeadlineBook
 from services.workflow import apply as apply_module
 from services.workflow.apply import CommandApplier, ConflictsExhausted

@@ -14,10 +14,10 @@ from aiosmtplib.email import flatten_message
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from services.notifier.headers import subject_header
+from services.notifier.headers import message_id, subject_header, thread_id
 from services.notifier.render import delivery_link, one_line, render, subject
 from services.notifier.rules import RULES, Recipient, recipients
-from services.notifier.sending import Notifier, message_id, thread_id
+from services.notifier.sending import Notifier
 from shared.config import Settings
 from shared.domain.commands import ExpireDeadline
 from shared.domain.events import EVENT_TYPES, Event
