@@ -8,6 +8,7 @@ import re
 import struct
 import zipfile
 import zlib
+from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import unquote
 from xml.etree.ElementTree import Element, ParseError
@@ -23,6 +24,14 @@ CONTRACT_TYPES = frozenset({"doc", "docx", "xlsx", "ppt", "pptx", "pdf", "png", 
 #: Most bytes read of an OOXML package's ``[Content_Types].xml`` or ``_rels/.rels`` (each is a
 #: few KiB even in large documents); a larger one is not looked into, so the file is a zip.
 MAX_PACKAGE_PART_BYTES = 1024 * 1024
+#: Most members of a ZIP whose directory is read. Office packages have tens to a few thousand
+#: parts; reading a hostile directory of 200,000 empty members costs over a second of CPU, so
+#: a ZIP that says it has more (its end record, APPNOTE 4.3.16) is "zip" without looking in.
+MAX_ZIP_MEMBERS = 10_000
+#: Most entries of an OLE2 directory ([MS-CFB] 2.6) read. Word, Excel and PowerPoint files
+#: hold tens to a few hundred; a larger directory is not looked into, so the file is None
+#: (unlike a ZIP, a compound file of no known application has no type of its own here).
+MAX_OLE2_DIRECTORY_ENTRIES = 10_000
 
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 #: ISO 32000-1 §7.5.2: the first line is "%PDF-" and the version, e.g. "%PDF-1.7".
@@ -58,16 +67,6 @@ _OOXML_MAIN_PARTS = {
 }
 _CONTENT_TYPES_NS = "{http://schemas.openxmlformats.org/package/2006/content-types}"
 _RELATIONSHIPS_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-#: What zipfile raises on a damaged, encrypted or oddly compressed member.
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    RuntimeError,
-    NotImplementedError,
-    EOFError,
-    OSError,
-    ValueError,
-    zlib.error,
-)
 _CONTENT_TYPES = {
     "doc": "application/msword",
     "xls": "application/vnd.ms-excel",
@@ -95,6 +94,10 @@ def sniff_type(data: bytes) -> str | None:
     - docx/xlsx/pptx: a ZIP whose ``_rels/.rels`` names an existing officeDocument part whose
       content type in ``[Content_Types].xml`` is the main part's (ECMA-376); any other ZIP is
       "zip".
+
+    Bounded work: a ZIP of more than MAX_ZIP_MEMBERS members is "zip" unread, an OLE2 file of
+    more than MAX_OLE2_DIRECTORY_ENTRIES directory entries is None, a package part larger than
+    MAX_PACKAGE_PART_BYTES is not decompressed.
     """
     if _PDF_HEADER.match(data):
         return "pdf"
@@ -121,10 +124,24 @@ def _is_seven_zip(data: bytes) -> bool:
     )
 
 
+class _DirectoryTooLarge(Exception):
+    pass
+
+
+class _BoundedOleFile(olefile.OleFileIO):  # type: ignore[misc]
+    """olefile, refusing a directory of more than MAX_OLE2_DIRECTORY_ENTRIES entries before it
+    builds the tree of them (olefile sizes ``direntries`` from the directory stream first)."""
+
+    def _load_direntry(self, sid: int) -> olefile.OleDirectoryEntry:
+        if len(self.direntries) > MAX_OLE2_DIRECTORY_ENTRIES:
+            raise _DirectoryTooLarge
+        return super()._load_direntry(sid)
+
+
 def _ole2_kind(data: bytes) -> str | None:
     try:
         # A BytesIO, never the bytes: olefile takes short bytes for a path and opens it.
-        with olefile.OleFileIO(io.BytesIO(data)) as ole:
+        with _BoundedOleFile(io.BytesIO(data)) as ole:
             kinds = {
                 kind
                 for name, kind in _OLE2_MAIN_STREAMS
@@ -137,12 +154,28 @@ def _ole2_kind(data: bytes) -> str | None:
 
 
 def _zip_kind(data: bytes) -> str | None:
+    if _zip_member_count(data) > MAX_ZIP_MEMBERS:
+        return "zip"
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except _ZIP_ERRORS:
+    except Exception:  # hostile bytes may break zipfile in any way: none of them is a type
         return None
     with archive:
-        return _ooxml_kind(archive) or "zip"
+        try:
+            return _ooxml_kind(archive) or "zip"
+        except Exception:  # a damaged member (any compression) makes it no Office package
+            return "zip"
+
+
+def _zip_member_count(data: bytes) -> int:
+    """The member count the ZIP's end of central directory record states (zip64 too), read
+    without reading the directory itself; 0 when there is no readable record."""
+    with suppress(Exception):
+        # zipfile's own reader of the end record, as ZipFile uses it.
+        end = zipfile._EndRecData(io.BytesIO(data))  # type: ignore[attr-defined]
+        if end:
+            return int(end[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore[attr-defined]
+    return 0
 
 
 def _ooxml_kind(archive: zipfile.ZipFile) -> str | None:
@@ -182,7 +215,10 @@ def _content_type_of_part(content_types: Element, part: str) -> str | None:
 
 def _xml_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None) -> Element | None:
     """A small member parsed as XML (no DTDs, no entities), or None; never decompresses more
-    than MAX_PACKAGE_PART_BYTES + 1 bytes, whatever the member claims its size is."""
+    than MAX_PACKAGE_PART_BYTES + 1 bytes, whatever the member claims its size is. A member
+    that cannot be read is None, whatever zipfile or its decompressor raised (zlib.error,
+    lzma.LZMAError, OSError from bz2, EOFError, NotImplementedError for an unknown method,
+    RuntimeError when encrypted, BadZipFile, struct.error, ValueError …)."""
     if info is None or info.file_size > MAX_PACKAGE_PART_BYTES:
         return None
     try:
@@ -191,7 +227,9 @@ def _xml_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None) -> Eleme
         if len(text) > MAX_PACKAGE_PART_BYTES:
             return None
         return fromstring(text, forbid_dtd=True)
-    except (*_ZIP_ERRORS, ParseError, DefusedXmlException):
+    except (ParseError, DefusedXmlException):
+        return None
+    except Exception:  # hostile compressed data may break the decompressor in any way
         return None
 
 

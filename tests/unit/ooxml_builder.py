@@ -22,9 +22,9 @@ _MAIN_XML = {
 }
 
 
-def zip_of(members: dict[str, str | bytes]) -> bytes:
+def zip_of(members: dict[str, str | bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
         for name, content in members.items():
             archive.writestr(name, content)
     return buffer.getvalue()
@@ -65,9 +65,11 @@ def package(
     content_type: str | None = None,
     extra: dict[str, str | bytes] | None = None,
     with_main_part: bool = True,
+    compression: int = zipfile.ZIP_DEFLATED,
 ) -> bytes:
     """A ``kind`` (docx, xlsx, pptx) package; ``target`` and ``content_type`` replace what
-    ``_rels/.rels`` and ``[Content_Types].xml`` say of the main part."""
+    ``_rels/.rels`` and ``[Content_Types].xml`` say of the main part; every member stored
+    with ``compression`` (a zipfile ``ZIP_*`` method)."""
     part, main_type = MAIN_PARTS[kind]
     members: dict[str, str | bytes] = {
         "[Content_Types].xml": content_types({f"/{part}": content_type or main_type}),
@@ -76,7 +78,7 @@ def package(
     }
     if with_main_part:
         members[part] = _MAIN_XML[kind]
-    return zip_of({**members, **(extra or {})})
+    return zip_of({**members, **(extra or {})}, compression)
 
 
 def docx() -> bytes:

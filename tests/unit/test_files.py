@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import struct
+import time
+import zipfile
 import zlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared.domain import files
 from shared.domain.files import (
     CONTRACT_MAX_BYTES,
     CONTRACT_TYPES,
+    MAX_ZIP_MEMBERS,
     FileFacts,
     content_type_of,
     contract_problem,
@@ -442,6 +447,151 @@ def test_damaged_office_files_never_raise(original: bytes, flips, cut: int) -> N
 )
 def test_any_bytes_have_a_known_type_or_none(prefix: bytes, rest: bytes) -> None:
     assert sniff_type(prefix + rest) in CONTRACT_TYPES | {"xls", None}
+
+
+# --- hostile members of every compression method (issue 15) -------------------------------
+
+COMPRESSIONS = [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+
+
+def _member_data_at(data: bytes, name: str) -> int:
+    """Where ``name``'s compressed bytes start (after its local header, APPNOTE 4.3.7)."""
+    offset = zipfile.ZipFile(io.BytesIO(data)).getinfo(name).header_offset
+    name_length, extra_length = struct.unpack_from("<HH", data, offset + 26)
+    return offset + 30 + name_length + extra_length
+
+
+def _overwrite(data: bytes, at: int, new: bytes) -> bytes:
+    return data[:at] + new + data[at + len(new) :]
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+@pytest.mark.parametrize("kind", ["docx", "xlsx", "pptx"])
+def test_office_packages_of_every_compression_method_are_known(kind: str, compression: int):
+    assert sniff_type(package(kind, compression=compression)) == kind
+
+
+@pytest.mark.parametrize("member", ["_rels/.rels", "[Content_Types].xml"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        # The issue's: LZMA properties byte 0xFF ("Invalid or unsupported options").
+        b"\x09\x14\x05\x00\xff\x00\x00\x10\x00",
+        # Valid properties, then a range coder that starts wrong ("Corrupt input data").
+        b"\x09\x14\x05\x00\x5d\x00\x00\x10\x00\xff\xff\xff\xff\xff",
+        # Properties byte 225: lc + lp + pb beyond their ranges.
+        b"\x09\x14\x05\x00\xe1\x00\x00\x10\x00",
+        # A properties size that is not 5.
+        b"\x09\x14\x00\x00",
+        b"\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+    ],
+)
+def test_a_member_with_bad_lzma_properties_makes_no_office_file(member: str, header: bytes):
+    data = package("docx", compression=zipfile.ZIP_LZMA)
+    hostile = _overwrite(data, _member_data_at(data, member), header)
+    assert sniff_type(hostile) == "zip"
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+@pytest.mark.parametrize("garbage", [b"\xff" * 16, b"\x00" * 16, b"BZh9" + b"\x00" * 12])
+def test_a_damaged_member_of_any_method_makes_no_office_file(compression: int, garbage: bytes):
+    data = package("docx", compression=compression)
+    hostile = _overwrite(data, _member_data_at(data, "_rels/.rels"), garbage)
+    assert sniff_type(hostile) in ("zip", "docx")  # stored bytes may still read as XML
+
+
+@pytest.mark.parametrize("method", [1, 6, 9, 97, 98, 99, 0xFFFF])
+def test_a_member_of_an_unsupported_compression_method_makes_no_office_file(method: int):
+    data = bytearray(package("docx"))
+    for signature, at in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        start = data.find(signature)
+        while start != -1:  # every header names the method: local 4.3.7, central 4.3.12
+            struct.pack_into("<H", data, start + at, method)
+            start = data.find(signature, start + 1)
+    assert sniff_type(bytes(data)) == "zip"
+
+
+def test_member_names_that_are_not_utf8_make_no_office_file() -> None:
+    data = bytearray(package("docx"))
+    start = data.find(b"PK\x01\x02")
+    while start != -1:  # flag 11 (UTF-8 names, APPNOTE 4.4.4) on names with a bad byte
+        data[start + 8] |= 0x08
+        name_at = start + 46
+        data[name_at] = 0xFF
+        start = data.find(b"PK\x01\x02", start + 1)
+    assert sniff_type(bytes(data)) in ("zip", None)
+
+
+_OLE2_ORIGINALS = [
+    ole2("WordDocument", b"w" * 600),
+    ole2("PowerPoint Document", b"p" * 5000),
+    compound_file({"Workbook": b"x" * 100}, {"_VBA_PROJECT_CUR": {"VBA": b"v" * 700}}),
+    SPREADSHEET_SAYING_WORDDOCUMENT,
+]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["docx", "xlsx", "pptx"]),
+    st.sampled_from(COMPRESSIONS),
+    st.sampled_from(["_rels/.rels", "[Content_Types].xml", None]),
+    st.lists(st.tuples(st.integers(min_value=0, max_value=400), st.integers(0, 255)), max_size=8),
+    st.integers(min_value=0, max_value=64),
+)
+def test_mutated_packages_of_every_compression_method_never_raise(
+    kind: str, compression: int, member: str | None, flips, cut: int
+) -> None:
+    """Bytes changed inside a package part's compressed data (or anywhere, for ``None``)."""
+    data = bytearray(package(kind, compression=compression))
+    start = _member_data_at(bytes(data), member) if member else 0
+    for at, value in flips:
+        data[(start + at) % len(data)] = value
+    data = data[: len(data) - cut]
+    assert sniff_type(bytes(data)) in CONTRACT_TYPES | {"xls", None}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(_OLE2_ORIGINALS),
+    st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=8),
+    st.integers(min_value=0, max_value=4096),
+)
+def test_mutated_compound_files_never_raise(original: bytes, flips, cut: int) -> None:
+    data = bytearray(original)
+    for at, value in flips:
+        # Most in the header, FAT and directory, where the structure is.
+        data[at % min(len(data), 2048) if at % 2 else at % len(data)] = value
+    data = data[: max(8, len(data) - cut)]
+    assert sniff_type(bytes(data)) in CONTRACT_TYPES | {"xls", None}
+
+
+def test_a_zip_of_too_many_members_is_a_zip_without_reading_its_directory() -> None:
+    crowded = zip_of({f"{n}": b"" for n in range(MAX_ZIP_MEMBERS + 1)}, zipfile.ZIP_STORED)
+    started = time.monotonic()
+    assert sniff_type(crowded) == "zip"
+    assert time.monotonic() - started < 0.1  # the directory of 10,001 members was not read
+    # A package stays a package up to the bound, its parts beside the extra members.
+    fillers = {f"media/{n}.bin": b"" for n in range(MAX_ZIP_MEMBERS - 10)}
+    assert sniff_type(package("docx", extra=fillers, compression=zipfile.ZIP_STORED)) == "docx"
+    too_many = {f"media/{n}.bin": b"" for n in range(MAX_ZIP_MEMBERS)}
+    assert sniff_type(package("docx", extra=too_many, compression=zipfile.ZIP_STORED)) == "zip"
+
+
+def test_the_zip_member_bound_uses_the_end_record(monkeypatch) -> None:
+    monkeypatch.setattr(files, "MAX_ZIP_MEMBERS", 3)
+    assert sniff_type(package("docx")) == "zip"  # 4 members: more than the bound
+    monkeypatch.setattr(files, "MAX_ZIP_MEMBERS", 4)
+    assert sniff_type(package("docx")) == "docx"
+
+
+def test_a_compound_file_of_too_many_directory_entries_is_not_looked_into(monkeypatch) -> None:
+    # The root, WordDocument and 1Table: 3 entries, in one 512-byte sector of 4.
+    doc = compound_file({"WordDocument": b"w", "1Table": b"t"})
+    assert sniff_type(doc) == "doc"
+    monkeypatch.setattr(files, "MAX_OLE2_DIRECTORY_ENTRIES", 3)
+    assert sniff_type(doc) is None  # the directory's sector holds room for 4 entries
+    monkeypatch.setattr(files, "MAX_OLE2_DIRECTORY_ENTRIES", 4)
+    assert sniff_type(doc) == "doc"
 
 
 # --- the contract rule with these files -------------------------------------------------
