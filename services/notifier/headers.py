@@ -24,11 +24,15 @@ import email
 import email.policy
 import hashlib
 import re
+from email.errors import MessageError
 from email.header import Header
 from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
+from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import getaddresses, quote
 from typing import Any
+
+from aiosmtplib.email import flatten_message
 
 from shared.domain.addresses import smtp_form
 
@@ -95,3 +99,17 @@ def header_address(value: str) -> Address | str:
         # the SMTPUTF8 message this address needs allows (RFC 6532).
         return f'"{quote(name)}" <{form.address}>' if name else form.address
     return Address(display_name=name, addr_spec=form.address)
+
+
+#: What building or writing an email raises when its content cannot be written: the same
+#: content fails the same way on every retry, so it is a permanent failure. The ``email``
+#: package raises ``MessageError`` subclasses (``HeaderParseError``, ``CharsetError``, header
+#: defects such as ``InvalidHeaderDefect``), ``LookupError`` for unknown codecs, ``ValueError``
+#: (``UnicodeError`` among them) and ``TypeError`` for values of the wrong kind.
+UNWRITABLE = (MessageError, LookupError, ValueError, TypeError)
+
+
+def written(message: EmailMessage, *, smtputf8: bool) -> bytes:
+    """``message`` as aiosmtplib writes it for sending (``email.policy.SMTPUTF8`` when an
+    address needs SMTPUTF8, else ``email.policy.SMTP``). Raises one of ``UNWRITABLE``."""
+    return flatten_message(message, utf8=smtputf8)

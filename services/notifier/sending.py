@@ -17,7 +17,9 @@ The recipients of an event are independent: a failure for one does not stop the 
 all were tried, a transient failure (connection, timeout, 4xx) is raised for dramatiq to retry
 the message with backoff (recipients already emailed are skipped); then an email in flight
 elsewhere; if only permanent refusals (5xx) are left, ``PermanentSmtpFailure`` sends the
-message to the dead letters, naming them.
+message to the dead letters, naming them. An email that cannot be built or written
+(``UNWRITABLE``: a header the ``email`` package refuses, an unknown charset …) is refused for
+good at once, like a 5xx: the same event fails the same way on every retry.
 
 Addresses go out as ``shared.domain.addresses.smtp_form`` makes them: the domain in ASCII
 (A-labels) in the envelope and in ``To:``; a local part beyond ASCII only with SMTPUTF8
@@ -31,7 +33,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from email.errors import HeaderParseError
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from typing import Any
@@ -42,7 +43,14 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.gateway.links import page_url
 from services.notifier.budget import SendingBudget
-from services.notifier.headers import header_address, message_id, subject_header, thread_id
+from services.notifier.headers import (
+    UNWRITABLE,
+    header_address,
+    message_id,
+    subject_header,
+    thread_id,
+    written,
+)
 from services.notifier.render import one_line, render
 from services.notifier.rules import Recipient, recipients, why_not_emailed
 from shared.config import Settings
@@ -226,8 +234,17 @@ class Notifier:
         try:
             message = self.build(event, recipient)
             sender, to = smtp_form(self._sender()), smtp_form(recipient.email)
-        except (ValueError, TypeError, HeaderParseError) as error:
-            answer = f"cannot write this email: {error}"
+            # Written once as aiosmtplib writes it, so a header that cannot be written fails
+            # here, for good, and not inside the transport where it would look transient.
+            written(message, smtputf8=sender.smtputf8 or to.smtputf8)
+        except UNWRITABLE as error:
+            answer = f"cannot write this email: {type(error).__name__}: {error}"
+            logger.error(
+                "event %s: the email to %s cannot be written, for good: %s",
+                event.event_id,
+                recipient.email,
+                answer,
+            )
             await self._failed(event, recipient, key, attempt, answer, permanent=True)
             raise PermanentSmtpFailure({recipient.email: answer}) from error
         if (sender.smtputf8 or to.smtputf8) and not self.settings.smtp_utf8:

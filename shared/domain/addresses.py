@@ -6,11 +6,15 @@ Two rules, both pure:
   every address a command carries, whoever sent it: a dot-atom local part (no quoted local
   parts, no IP literals such as ``user@[127.0.0.1]``), a domain of valid labels (IDNA 2008,
   UTS #46) whose top-level label is not all digits, at most 64 octets before the ``@`` and 254
-  in all. It returns the form kept: lower-cased, NFC (RFC 6532 §3.1), the domain in Unicode
+  in all, and an address an email header can carry as written (``To:``, RFC 5322 §3.4: a local
+  part such as ``=?utf-8?q?ann?=`` would be decoded as an RFC 2047 encoded word). It returns
+  the form kept: lower-cased, NFC (RFC 6532 §3.1), the domain in Unicode
   (``user@bücher.example`` also for ``user@xn--bcher-kva.example``).
 - ``refusal`` is what this installation can email (``AddressPolicy``, from settings): a local
   part beyond ASCII only if its SMTP server takes SMTPUTF8 (RFC 6531), and no special-use
-  domain (``SPECIAL_USE_DOMAINS``) or single-label one unless the policy lists it.
+  domain (``SPECIAL_USE_DOMAINS``) or single-label one unless the policy lists it. Special-use
+  names are found in the domain as UTS #46 maps it (as email-validator reads it), so
+  ``ＬＯＣＡＬＨＯＳＴ`` and ``shop。test`` are ``localhost`` and ``shop.test``.
 
 ``smtp_form`` is the form sent: the domain always in ASCII (A-labels, RFC 5890), in the
 envelope and in ``To:``; the local part as kept, which needs SMTPUTF8 if it is not ASCII.
@@ -23,9 +27,11 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from email.errors import NonASCIILocalPartDefect
+from email.errors import MessageError, NonASCIILocalPartDefect
+from email.headerregistry import Address
 from email.policy import default as _email_policy
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 #: Domain names that no public mail reaches, each with every name under it, and the source
@@ -101,10 +107,9 @@ def _parse(address: str) -> _Parsed:
     # email-validator refuses special-use names by a list of its own, whereas ours are the
     # policy's: such a name is checked as a stand-in of the same shape, then put back.
     local_text, _, domain_text = text.rpartition("@")
-    reserved = special_use(domain_text)
-    stand_in = "".join("." if c == "." else "a" for c in reserved) if reserved else ""
+    reserved, cut, stand_in = _reserved_suffix(domain_text)
     if reserved:
-        text = f"{local_text}@{domain_text[: -len(reserved)]}{stand_in}"
+        text = f"{local_text}@{domain_text[:cut]}{stand_in}"
     try:
         found = validate_email(
             text,
@@ -122,8 +127,8 @@ def _parse(address: str) -> _Parsed:
         raise ValueError(reason) from None
     local, ascii_domain, domain = found.local_part, found.ascii_domain, found.domain
     if reserved:
-        ascii_domain = ascii_domain[: -len(stand_in)] + reserved
-        domain = domain[: -len(stand_in)] + reserved
+        ascii_domain = ascii_domain[: -len(reserved)] + reserved
+        domain = domain[: -len(reserved)] + reserved
     if ascii_domain.rsplit(".", 1)[-1].isdigit():
         raise ValueError(
             f"{ascii_domain} is an IP address, not a domain name; "
@@ -136,7 +141,72 @@ def _parse(address: str) -> _Parsed:
         )
     if len(f"{local}@{ascii_domain}".encode()) > MAX_ADDRESS_OCTETS:
         raise ValueError(f"the address is too long: at most {MAX_ADDRESS_OCTETS} bytes")
+    problem = header_problem(f"{local}@{ascii_domain}")
+    if problem is not None:
+        raise ValueError(problem)
     return _Parsed(f"{local}@{domain}", local, ascii_domain)
+
+
+def _remapped(text: str) -> str | None:
+    """``text`` as UTS #46 maps a domain name (full-width letters, upper case and the
+    ideographic dots U+3002, U+FF0E, U+FF61 become their ASCII forms), or None if it cannot."""
+    try:
+        return str(idna.uts46_remap(text, std3_rules=False, transitional=False))
+    except (idna.IDNAError, ValueError):
+        return None
+
+
+def _reserved_suffix(domain: str) -> tuple[str | None, int, str]:
+    """(the special-use name the domain is or is under, where in ``domain`` the characters
+    that map to it start, a stand-in for those characters), judged on the UTS #46 mapping;
+    (None, 0, "") if it is none. The stand-in has an ASCII letter for each letter and a dot for
+    each dot the name maps to, so email-validator sees the same shape; characters that map to
+    nothing (a soft hyphen) are kept, for email-validator to refuse."""
+    mapped = _remapped(domain)
+    reserved = special_use(mapped) if mapped else None
+    if reserved is None:
+        return None, 0, ""
+    for cut in range(len(domain)):
+        if _remapped(domain[cut:]) == reserved:
+            break
+    else:
+        return None, 0, ""  # not a suffix of whole characters: email-validator judges it
+    stand_in = ""
+    for character in domain[cut:]:
+        mapped_character = _remapped(character) or ""
+        if not mapped_character:
+            stand_in += character
+        else:
+            stand_in += "".join("." if c == "." else "a" for c in mapped_character)
+    return reserved, cut, stand_in
+
+
+def header_problem(addr_spec: str) -> str | None:
+    """Why ``addr_spec`` (local part ``@`` ASCII domain, as sent) cannot be written in an email
+    header as itself, or None. The header is read back as the notifier's headers are written
+    (``email.policy.default``, ``email.headerregistry.Address``); a mail reader would see a
+    different address, e.g. an RFC 2047 encoded word (``=?utf-8?q?ann?=``, RFC 2047 §5) is
+    decoded, and ``(comment)`` dropped (RFC 5322 §3.2.2). Pure: parses text only."""
+    local = addr_spec.rpartition("@")[0]
+    try:
+        header = _email_policy.header_factory("To", addr_spec)
+        # A local part beyond ASCII is the policy's to judge (SMTPUTF8), not the header's.
+        defects = [d for d in header.defects if not isinstance(d, NonASCIILocalPartDefect)]
+        read = [mailbox.addr_spec for mailbox in header.addresses]
+        if local.isascii() and not defects:
+            # The notifier writes an ASCII address through Address, which checks it again.
+            read = [Address(addr_spec=addr_spec).addr_spec]
+    except (MessageError, LookupError, ValueError, TypeError, IndexError) as error:
+        defects, read = [error], []
+    if read == [addr_spec] and not defects:
+        return None
+    if "=?" in local:
+        return (
+            f"the part before the @-sign ({local}) holds '=?', which email headers read as an "
+            "RFC 2047 encoded word: it cannot be written in an email as it is"
+        )
+    why = f" ({defects[0]})" if defects else ""
+    return f"{addr_spec} cannot be written in an email header as it is{why}"
 
 
 def normalized(address: str) -> str:

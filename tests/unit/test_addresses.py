@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
@@ -246,3 +246,143 @@ def test_the_sending_lease_is_a_bounded_duration():
     assert Settings(smtp_sending_lease="PT10S").smtp_sending_lease == timedelta(seconds=10)
     with pytest.raises(ValidationError):
         Settings(smtp_sending_lease="PT1H")  # past RabbitMQ's 30-minute consumer timeout
+
+
+# --- only addresses an email header carries as written (issue 15) --------------------------
+
+ENCODED_WORD_LOOKALIKES = [
+    # The issue's: each was taken, then could not be written in the email's To:.
+    "=?utf-8?q?ann?=@example.com",
+    "=?utf-8?b?YQ==?=@example.com",
+    "=?utf-8?q?a?=.b@example.com",
+    "=?x?q?a?=@example.com",
+    # More of the kind: decoded as encoded words, or otherwise read as another address.
+    "=?utf-8?q?a?=+b@example.com",
+    "=?utf-8*en?q?a?=@example.com",
+    "=?iso-8859-1?q?=e9?=@example.com",
+    "=?utf-8?q??=@example.com",
+    "=?us-ascii?b?Ym9i?=.x@example.com",
+]
+
+
+@pytest.mark.parametrize("address", ENCODED_WORD_LOOKALIKES)
+def test_a_local_part_read_as_an_encoded_word_is_refused_naming_why(address: str):
+    for policy in (DEFAULT, SMTPUTF8):
+        with pytest.raises(ValueError, match="RFC 2047 encoded word"):
+            accepted(address, policy)
+    with pytest.raises(ValueError, match="RFC 2047"):
+        email.validate_python(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a=?b@example.com",
+        "a?=b@example.com",
+        "=@example.com",
+        "?@example.com",
+        # An encoded word only after white space or at the start (RFC 2047 §5): read as is.
+        "a.=?utf-8?q?b?=@example.com",
+    ],
+)
+def test_equals_and_question_marks_that_form_no_encoded_word_are_taken(address: str):
+    assert accepted(address, DEFAULT) == address
+    assert _written_and_read_back(address) == address
+
+
+def _written_and_read_back(address: str) -> str:
+    """``address`` written into an email's To: by the notifier's header code, the message
+    flattened as aiosmtplib sends it (SMTPUTF8 when needed), then read as a mail reader."""
+    import email as email_package
+    import email.policy
+    from email.message import EmailMessage
+
+    from services.notifier.headers import header_address
+
+    form = smtp_form(address)
+    message = EmailMessage()
+    message["To"] = header_address(address)
+    message["From"] = header_address("Delivery Center <noreply@localhost>")
+    message.set_content("x")
+    policy = email.policy.SMTPUTF8 if form.smtputf8 else email.policy.SMTP
+    # Read as UTF-8 (RFC 6532): message_from_bytes would take the raw bytes as ASCII.
+    written = message.as_bytes(policy=policy).decode("utf-8")
+    read = email_package.message_from_string(written, policy=policy)
+    [mailbox] = read["To"].addresses
+    assert mailbox.addr_spec == form.address
+    return address
+
+
+_ATEXT = "abcxyz0189!#$%&'*+-/=?^_`{|}~." + "üéßж日"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet=_ATEXT, min_size=1, max_size=20)
+    | st.lists(
+        st.sampled_from(["=?", "?=", "utf-8", "?q?", "?b?", "x", ".", "ü", "YQ==", "a", "=e9"]),
+        min_size=1,
+        max_size=10,
+    ).map("".join),
+    st.sampled_from(["example.com", "bücher.example", "localhost"]),
+)
+def test_every_address_taken_can_be_written_by_the_notifier(local: str, domain: str):
+    address = f"{local}@{domain}"
+    try:
+        kept = accepted(address, SMTPUTF8)
+    except ValueError:
+        return
+    _written_and_read_back(kept)
+
+
+FULL_WIDTH = str.maketrans(
+    {c: chr(ord(c) + 0xFEE0) for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ."}
+)
+
+
+def _forms(name: str) -> list[str]:
+    """``name`` as people and keyboards write it: upper case, full-width, the three other dots
+    UTS #46 maps to '.' (ideographic U+3002, full-width U+FF0E, half-width U+FF61), mixed."""
+    dotted = f"shop.{name}"
+    return [
+        dotted.upper(),
+        dotted.translate(FULL_WIDTH),
+        dotted.upper().translate(FULL_WIDTH),
+        dotted.replace(".", "\u3002"),
+        dotted.replace(".", "\uff0e"),
+        dotted.replace(".", "\uff61"),
+        "ShOp\u3002" + name.translate(FULL_WIDTH).upper(),
+        name.translate(FULL_WIDTH),
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(SPECIAL_USE_DOMAINS))
+def test_special_use_names_are_found_in_every_written_form(name: str):
+    for written in _forms(name):
+        address = f"ann@{written}"
+        expected_domain = name if written == name.translate(FULL_WIDTH) else f"shop.{name}"
+        if name in DEFAULT_ALLOWED_SPECIAL_USE:
+            assert accepted(address, DEFAULT) == f"ann@{expected_domain}", written
+        else:
+            with pytest.raises(ValueError, match="DC_EMAIL_SPECIAL_USE_DOMAINS") as refused:
+                accepted(address, DEFAULT)
+            if "." in name or written != name.translate(FULL_WIDTH):
+                assert f"special-use domain ({name}" in str(refused.value), written
+        with pytest.raises(ValueError, match="DC_EMAIL_SPECIAL_USE_DOMAINS"):
+            accepted(address, STRICT)
+        listed = AddressPolicy(allowed_special_use=frozenset({name}))
+        assert accepted(address, listed) == f"ann@{expected_domain}", written
+        # A final dot, ASCII or not, is not an address (email-validator's own reason).
+        for dot in (".", "\u3002", "\uff0e"):
+            with pytest.raises(ValueError, match="period"):
+                accepted(address + dot, listed)
+
+
+def test_the_issues_full_width_and_ideographic_forms():
+    assert accepted("ann@ＬＯＣＡＬＨＯＳＴ", DEFAULT) == "ann@localhost"
+    for address in ("ann@shop．test", "ann@shop。test"):
+        with pytest.raises(ValueError, match=r"special-use domain \(test, RFC 6761\)"):
+            accepted(address, DEFAULT)
+    # A character UTS #46 maps to nothing stays email-validator's to refuse.
+    with pytest.raises(ValueError, match="SOFT HYPHEN"):
+        accepted("ann@local\u00adhost", DEFAULT)

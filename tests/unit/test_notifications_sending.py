@@ -7,6 +7,7 @@ import asyncio
 import copy
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from email import errors
 from email.message import EmailMessage
 from typing import Any
 
@@ -382,3 +383,88 @@ async def test_an_email_in_flight_outranks_a_permanent_refusal(world):
     with pytest.raises(EmailInFlight):
         await notifier.notify(DISPUTED)
     assert [to for to, _ in server.delivered] == [ADMIN_EMAIL]
+
+
+# --- an email that cannot be built is a permanent failure, never retried (issue 15) -------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        # Taken by the gateway before issue 15; events already on the queue still hold them.
+        "=?utf-8?q?ann?=@example.com",
+        "=?utf-8?b?YQ==?=@example.com",
+        "=?utf-8?q?a?=.b@example.com",
+        "=?x?q?a?=@example.com",  # CharsetError: was retried for a minute as transient
+    ],
+)
+async def test_an_address_that_headers_would_decode_fails_for_good_naming_why(world, address):
+    notifier, server, emails, _, _ = world
+    with pytest.raises(PermanentSmtpFailure) as raised:
+        await notifier.notify(_addressed(FINISHED, customer_email=address))
+    [(refused, error)] = raised.value.failures.items()
+    assert refused == address and error.startswith("cannot write this email")
+    assert "RFC 2047" in error
+    assert server.attempts == [ISV_EMAIL]  # never tried; the other recipient still emailed
+    [failure] = [d for d in emails.docs.values() if d["status"] == "failed"]
+    assert failure["permanent"] is True and failure["recipient"] == address
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.CharsetError("Unknown charset 'x'"),
+        errors.HeaderParseError("expected addr-spec"),
+        errors.InvalidHeaderDefect("missing trailing whitespace after encoded-word"),
+        errors.ObsoleteHeaderDefect("local-part is not a dot-atom (contains CFWS)"),
+        LookupError("unknown encoding: x"),
+        UnicodeEncodeError("ascii", "ü", 0, 1, "ordinal not in range(128)"),
+        ValueError("a header value may not contain a line break"),
+        TypeError("expected str"),
+    ],
+)
+async def test_any_failure_to_build_the_email_is_permanent(world, monkeypatch, error):
+    notifier, server, emails, _, _ = world
+    build = notifier.build
+
+    def failing(event: Event, recipient: Any) -> EmailMessage:
+        if recipient.email == CUSTOMER_EMAIL:
+            raise error
+        return build(event, recipient)
+
+    monkeypatch.setattr(notifier, "build", failing)
+    with pytest.raises(PermanentSmtpFailure) as raised:
+        await notifier.notify(FINISHED)
+    assert list(raised.value.failures) == [CUSTOMER_EMAIL]
+    assert type(error).__name__ in raised.value.failures[CUSTOMER_EMAIL]
+    assert server.attempts == [ISV_EMAIL]
+    # Once refused for good, a redelivery does not try to build it again into a retry loop.
+    [failure] = [d for d in emails.docs.values() if d["status"] == "failed"]
+    assert failure["permanent"] is True
+
+
+async def test_a_message_that_cannot_be_written_for_sending_fails_before_the_transport(
+    world, monkeypatch
+):
+    """A header that is set without complaint but fails when the message is written out (as
+    aiosmtplib writes it, inside the transport) fails for good before the transport."""
+    notifier, server, _, _, _ = world
+    build = notifier.build
+
+    class Unwritable(str):
+        name = "X-Unwritable"  # a header object, which the policy asks to fold itself
+
+        def fold(self, *, policy: Any) -> str:
+            raise errors.HeaderParseError("this header cannot be folded")
+
+    def unwritable(event: Event, recipient: Any) -> EmailMessage:
+        message = build(event, recipient)
+        if recipient.email == CUSTOMER_EMAIL:
+            message._headers.append(("X-Unwritable", Unwritable("x")))  # as a parser would
+        return message
+
+    monkeypatch.setattr(notifier, "build", unwritable)
+    with pytest.raises(PermanentSmtpFailure) as raised:
+        await notifier.notify(FINISHED)
+    assert "this header cannot be folded" in raised.value.failures[CUSTOMER_EMAIL]
+    assert server.attempts == [ISV_EMAIL]
