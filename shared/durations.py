@@ -46,6 +46,8 @@ _SECONDS_IN = {"W": 7 * 86400, "D": 86400, "H": 3600, "M": 60, "S": 1}
 #: seconds); they count as this many seconds instead of being converted.
 _LONGEST_NUMBER = 15
 _BEYOND_EVERY_BOUND = 10**_LONGEST_NUMBER
+#: What follows the P of an ISO 8601 duration of the grammar.
+_ISO_CHARACTERS = frozenset("0123456789TWDHMS")
 
 RULE = (
     "a duration is whole seconds (like 30) or ISO 8601 like P14D or PT30S, in weeks, days, "
@@ -62,27 +64,79 @@ def _refuse(reason: str) -> DurationError:
 
 
 def _why_text_is_refused(text: str) -> str:
+    """What is wrong with ``text`` (outside the grammar), in words naming the fault."""
     shown = repr(text[:40])
+    upper = text.upper()
+    if not text:
+        return "the text is empty"
     if any(c.isspace() for c in text):
         return f"{shown} holds whitespace"
     if "." in text or "," in text:
         return f"{shown} has a fraction"
-    if text.startswith(("+", "-")):
+    if "+" in text or "-" in text:
         return f"{shown} has a sign; a duration is positive and unsigned"
-    if text.startswith(("P", "p")) and re.search("[YyMm]", text.upper().partition("T")[0]):
+    if upper.startswith("P") and re.search("[YM]", upper.partition("T")[0]):
         return f"{shown} counts years or months, which vary in length; give days (P365D)"
     if ":" in text:
         return f"{shown} is a clock time, not a duration"
-    if re.search("W.", text):
-        return f"{shown} combines weeks with other units; write P2W alone, or days (P16D)"
-    if _GRAMMAR.match(text.upper()):
+    if _GRAMMAR.match(upper):
         return f"{shown} has lower case letters; designators are upper case"
-    if re.search(r"(?<![0-9])0[0-9]", text):
-        return f"{shown} has a number with a leading zero"
-    zero_only = re.fullmatch(r"[0-9]+|P(?:[0-9]+[WDHMS]|T)*", text) and "0" in text
-    if zero_only and not re.search("[1-9]", text):
-        return f"{shown} is zero; a duration is more than zero"
-    return f"{shown} is not a duration"
+    why = _why_iso_is_refused(text) if upper.startswith("P") else _why_seconds_are_refused(text)
+    return f"{shown} {why}"
+
+
+def _why_seconds_are_refused(text: str) -> str:
+    """Why ``text`` (not starting with P) is not whole seconds in digits."""
+    odd = next((c for c in text if c not in "0123456789"), None)
+    if odd is None:
+        if not re.search("[1-9]", text):
+            return "is zero; a duration is more than zero"
+        return "has a number with a leading zero"
+    if not text[0].isdigit():
+        return "is neither whole seconds (digits) nor an ISO 8601 duration (starting with P)"
+    if odd.isdigit():  # full-width, Arabic-Indic …: digits to str.isdigit, not to the grammar
+        return f"has {odd!r}, which is not an ASCII digit (0-9)"
+    return f"has {odd!r}, which is not a digit (0-9); whole seconds are digits alone"
+
+
+def _why_iso_is_refused(text: str) -> str:
+    """Why ``text`` (starting with P or p; no sign, fraction or years/months) is no ISO 8601
+    duration of the grammar. Judged upper-cased: lower case alone is reported before."""
+    body = text[1:].upper()
+    odd = next((c for c in text[1:] if c.upper() not in _ISO_CHARACTERS), None)
+    if odd in ("P", "p"):
+        return "has P more than once; one P starts the duration"
+    if odd is not None:
+        return f"has {odd!r}, which is not a digit or a designator (W, D, T, H, M, S)"
+    if body.count("T") > 1:
+        return "has T more than once; one T comes before hours, minutes and seconds"
+    date, has_time, time = body.partition("T")
+    if not date and not time:
+        return "has no number and unit after P" + (" and T" if has_time else "")
+    if has_time and not time:
+        return "has a T with no hours, minutes or seconds after it"
+    if re.search("W.", body) or ("W" in date and "D" in date):
+        return "combines weeks with other units; write P2W alone, or days (P16D)"
+    for part, units, misplaced in ((date, "WD", "HMS"), (time, "HMS", "WD")):
+        if re.search("[0-9]$", part):
+            return "ends a number without its unit (W, D, H, M or S)"
+        pairs = re.findall("([0-9]*)([A-Z])", part)
+        for digits, unit in pairs:
+            if not digits:
+                return f"has {unit} without a number before it"
+            if unit in misplaced:
+                where = "after T" if part is time else "before T (write PT1H, not P1H)"
+                return f"has {unit} {where}; weeks and days come before T, the rest after it"
+        order = [units.index(unit) for _, unit in pairs]
+        if len(set(order)) < len(order):
+            return "has the same unit twice"
+        if order != sorted(order):
+            return f"has its units out of order; they come as {', '.join(units)}"
+    if re.search(r"(?<![0-9])0[0-9]", body):
+        return "has a number with a leading zero"
+    if not re.search("[1-9]", body):
+        return "is zero; a duration is more than zero"
+    return "is not a duration"
 
 
 def seconds_of(text: str) -> int:

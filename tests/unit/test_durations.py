@@ -113,7 +113,7 @@ def test_accepted_forms(value: Any, seconds: int):
         ("-P1D", "sign"),
         ("+P1D", "sign"),
         ("-30", "sign"),
-        ("P-1D", "not a duration"),
+        ("P-1D", "sign"),
         (-5, "more than zero"),
         (0, "more than zero"),
         ("0", "zero"),
@@ -137,17 +137,43 @@ def test_accepted_forms(value: Any, seconds: int):
         ("PT30s", "upper case"),
         ("P014D", "leading zero"),
         ("030", "leading zero"),
-        ("P", "not a duration"),
-        ("PT", "not a duration"),
-        ("P1DT", "not a duration"),
-        ("P1H", "not a duration"),  # hours belong after T
-        ("PT1D", "not a duration"),
-        ("PT1S1M", "not a duration"),  # out of order
-        ("P1D1D", "not a duration"),
-        ("", "not a duration"),
-        ("forever", "not a duration"),
-        ("３０", "not a duration"),  # full-width digits are digits to str.isdigit
-        ("٣٠", "not a duration"),
+        ("P", "no number and unit after P"),
+        ("PT", "no number and unit after P and T"),
+        ("P1DT", "T with no hours, minutes or seconds"),
+        ("P1H", "H before T"),  # hours belong after T
+        ("PT1D", "D after T"),
+        ("PT1S1M", "out of order"),
+        ("P1D1D", "same unit twice"),
+        ("", "is empty"),
+        ("forever", "neither whole seconds"),
+        ("３０", "not an ASCII digit"),  # full-width digits are digits to str.isdigit
+        ("٣٠", "not an ASCII digit"),
+        # Issue 15: each names what is wrong, not a leading zero it does not have.
+        ("1_000", "'_', which is not a digit"),
+        ("1_000_000", "'_', which is not a digit"),
+        ("P1_000D", "'_', which is not a digit or a designator"),
+        ("1e3", "'e', which is not a digit"),
+        ("30s", "'s', which is not a digit"),
+        ("0x1F", "'x', which is not a digit"),
+        ("1３", "'３', which is not an ASCII digit"),
+        ("P1X", "'X', which is not a digit or a designator"),
+        ("PP1D", "P more than once"),
+        ("P1DT1H1", "number without its unit"),
+        ("P14", "number without its unit"),
+        ("PD", "D without a number"),
+        ("PTH", "H without a number"),
+        ("P1DTT1H", "T more than once"),
+        ("PT1H1H", "same unit twice"),
+        ("PT1M1H", "out of order"),
+        ("P2D1W", "weeks"),
+        ("P1WT1H", "weeks"),
+        ("P2W0D", "weeks"),
+        ("p1h", "H before T"),
+        ("0", "zero"),
+        ("000", "zero"),
+        ("P00D", "leading zero"),
+        ("PT00S", "leading zero"),
+        ("P0DT0H", "zero"),
         (True, "true and false"),
         (False, "true and false"),
         (None, "NoneType"),
@@ -213,12 +239,34 @@ _near = st.from_regex(
     fullmatch=True,
 )
 _anything = st.text(alphabet="0123456789PTWDHMSYpt.,:-+ \n", max_size=12)
+_odd = st.text(alphabet="0123456789PTWDHMS_eXx３", min_size=1, max_size=10)
 
 
 @settings(max_examples=1000)
 @given(st.one_of(_iso, _near, _anything, _number))
 def test_the_schema_pattern_accepts_exactly_what_the_parser_accepts(text: str):
     assert VALIDATOR.is_valid(text) == accepts(text), text
+
+
+@settings(max_examples=1000)
+@given(st.one_of(_iso, _near, _anything, _number, _odd))
+def test_every_refused_text_gets_a_reason_that_fits_it(text: str):
+    """Each reason holds of the text it is given for: a leading zero only where a number has
+    one, a character named only where it is in the text; the catch-all never for near forms."""
+    if accepts(text):
+        return
+    message = refusal(text)
+    reason = message.removesuffix(RULE)
+    if "leading zero" in reason:
+        assert re.search(r"(?<![0-9])0[0-9]", text), message
+    if "fraction" in reason:
+        assert "." in text or "," in text, message
+    if "is zero" in reason:
+        assert not re.search("[1-9]", text), message
+    named = re.search(r"has '(.)', which", reason)
+    if named:
+        assert named.group(1) in text, message
+    assert "is not a duration;" not in message, message
 
 
 @given(
