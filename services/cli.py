@@ -452,17 +452,19 @@ def stats() -> None:
 def dlq_list() -> None:
     """Every dead letter: its id, queue, what it was, its error, when, and how many tries."""
     from rich.table import Table
+    from rich.text import Text
 
     from services.ops.dead_letters import browsing
 
     with browsing(load_settings().amqp_url, _database()) as (_, letters):
         table = Table("message id", "queue", "message", "error", "dead since", "tries")
         for letter in letters:
+            # Text, not markup: a message's own "[...]" is shown as it is, never interpreted.
             table.add_row(
-                letter.message_id,
-                letter.queue,
-                letter.summary,
-                letter.error or "(not recorded)",
+                Text(letter.message_id),
+                Text(letter.queue),
+                Text(letter.summary),
+                Text(letter.error or "(not recorded)"),
                 _when(letter.dead_since),
                 str(letter.tries),
             )
@@ -486,8 +488,13 @@ def dlq_requeue(
         chosen = letters if all_ else [d for d in letters if d.message_id == message_id]
         if not chosen:
             fail(f"no dead letter {message_id}")
+        # A body that is no dramatiq message has no queue to go back to: it stays, to purge.
+        unreadable = [d for d in chosen if not d.is_message]
+        chosen = [d for d in chosen if d.is_message]
         for letter in track(chosen, description="requeueing", console=err):
             requeue(channel, letter)
+    if unreadable:
+        err.print(f"{len(unreadable)} dead letters are not dramatiq messages: left for purge")
     console.print(f"requeued {len(chosen)} dead letters")
 
 

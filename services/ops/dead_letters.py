@@ -29,6 +29,10 @@ def dead_letter_queue(queue: str) -> str:
 
 @dataclass
 class DeadLetter:
+    """One message of a ``<queue>.XQ``. ``body`` is the dramatiq message as a dict; a body that
+    is not a JSON object (malformed, or not JSON at all) is kept as ``{"raw": <text>}``, so it
+    can be listed and purged, never requeued as if it were a message."""
+
     message_id: str
     queue: str
     body: dict[str, Any]
@@ -38,16 +42,63 @@ class DeadLetter:
     error: str | None = None
 
     @property
+    def is_message(self) -> bool:
+        """Whether the body is a dramatiq message (so it can be put back on its queue)."""
+        return "actor_name" in self.body or "raw" not in self.body
+
+    @property
     def summary(self) -> str:
-        args = self.body.get("args") or [{}]
-        first = args[0] if isinstance(args[0], dict) else {}
-        kind = (first.get("command") or {}).get("type") or first.get("type") or "?"
-        return f"{self.body.get('actor_name', '?')} {kind} delivery {first.get('delivery_id', '?')}"
+        """``<actor> <what> delivery <id>`` for any shape: a command envelope (its command's
+        type), a notification event (its ``type`` and ``command``, a string), anything else
+        ("?" for what it lacks; a body that is not a dramatiq message says so)."""
+        if not self.is_message:
+            return f"not a dramatiq message: {_shown(self.body['raw'])}"
+        args = self.body.get("args")
+        first = args[0] if isinstance(args, list) and args and isinstance(args[0], dict) else {}
+        command = first.get("command")
+        kind = (
+            (command.get("type") if isinstance(command, dict) else None)
+            or first.get("type")
+            or (command if isinstance(command, str) else None)
+            or "?"
+        )
+        actor = self.body.get("actor_name") or "?"
+        return f"{_shown(actor)} {_shown(kind)} delivery {_shown(first.get('delivery_id', '?'))}"
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``value`` as one line of at most ``limit`` characters, for a table cell."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _letter(queue: str, raw: bytes, delivery_tag: int, dead_since: datetime | None) -> DeadLetter:
+    """A dead letter from the message's bytes, whatever they are."""
+    try:
+        body = json.loads(raw)
+    except ValueError:  # not JSON, or not UTF-8
+        body = None
+    if not isinstance(body, dict):
+        body = {"raw": raw.decode("utf-8", "replace")}
+    message_id = body.get("message_id")
+    options = body.get("options")
+    retries = options.get("retries", 0) if isinstance(options, dict) else 0
+    return DeadLetter(
+        message_id=message_id if isinstance(message_id, str) and message_id else "?",
+        queue=queue,
+        body=body,
+        delivery_tag=delivery_tag,
+        dead_since=dead_since,
+        tries=(retries if isinstance(retries, int) and not isinstance(retries, bool) else 0) + 1,
+    )
 
 
 def _dead_since(properties: pika.BasicProperties) -> datetime | None:
-    deaths = (properties.headers or {}).get("x-death") or []
-    when = deaths[0].get("time") if deaths else None
+    headers = properties.headers if isinstance(properties.headers, dict) else {}
+    deaths = headers.get("x-death")
+    death = deaths[0] if isinstance(deaths, list) and deaths else None
+    when = death.get("time") if isinstance(death, dict) else None
     return when.replace(tzinfo=UTC) if isinstance(when, datetime) else None
 
 
@@ -74,23 +125,13 @@ def browsing(
                 )
                 if method is None:
                     break
-                body = json.loads(raw)
-                letters.append(
-                    DeadLetter(
-                        message_id=body.get("message_id", "?"),
-                        queue=queue,
-                        body=body,
-                        delivery_tag=method.delivery_tag,
-                        dead_since=_dead_since(properties),
-                        tries=int((body.get("options") or {}).get("retries", 0)) + 1,
-                    )
-                )
+                letters.append(_letter(queue, raw, method.delivery_tag, _dead_since(properties)))
         # No letters, no question: FerretDB would scan the records for an empty $in.
-        ids = [d.message_id for d in letters]
+        ids = [d.message_id for d in letters if d.message_id != "?"]
         errors = {r["_id"]: r for r in db[DEAD_LETTERS].find({"_id": {"$in": ids}})} if ids else {}
         for letter in letters:
             record = errors.get(letter.message_id)
-            letter.error = record["error"] if record else None
+            letter.error = str(record.get("error")) if record else None
         yield channel, letters
     finally:
         if channel.is_open:
@@ -99,11 +140,14 @@ def browsing(
 
 
 def requeue(channel: Any, letter: DeadLetter) -> None:
-    """Publish the message again on its own queue, with its retries reset, then drop the copy."""
+    """Publish the message again on its own queue, with its retries reset, then drop the copy.
+
+    Raises ValueError for a body that is not a dramatiq message (see ``DeadLetter``)."""
+    if not letter.is_message:
+        raise ValueError(f"{letter.message_id} is not a dramatiq message; purge it instead")
     body = dict(letter.body)
-    options = {
-        k: v for k, v in (body.get("options") or {}).items() if k not in ("retries", "traceback")
-    }
+    options = body.get("options") if isinstance(body.get("options"), dict) else {}
+    options = {k: v for k, v in options.items() if k not in ("retries", "traceback")}
     body["options"] = options
     channel.basic_publish(
         "", letter.queue, json.dumps(body).encode(), pika.BasicProperties(delivery_mode=2)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
 
-from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
+import pika
+
+from shared.contracts.queues import (
+    APPLY_COMMAND_ACTOR,
+    COMMANDS_QUEUE,
+    NOTIFICATIONS_QUEUE,
+    SEND_NOTIFICATIONS_ACTOR,
+)
 from tests.integration.bus import dramatiq_message, publish_json
 from tests.integration.client import Api
 from tests.integration.system import System
 from tests.integration.waiting import PATIENCE, until
+from tests.unit.notification_events import EVENTS
 
 CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
 
@@ -106,3 +115,76 @@ async def test_a_dead_letter_is_listed_with_its_error_then_requeued_and_processe
     purged = cli(system, "dlq", "purge", "--yes")
     assert purged.returncode == 0 and "purged" in purged.stdout
     assert poison["message_id"] not in cli(system, "dlq", "list").stdout
+
+
+def _publish_bytes(system: System, queue: str, body: bytes) -> None:
+    """``body`` as it is (not JSON, perhaps not UTF-8) onto ``queue``, confirmed by RabbitMQ."""
+    connection = pika.BlockingConnection(pika.URLParameters(system.amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
+    finally:
+        connection.close()
+
+
+async def test_the_listing_shows_every_shape_a_dead_letter_queue_can_hold(system: System):
+    """Issue 15: a dead notification (its event's ``command`` is a string) crashed the list.
+    Every shape that can land in a ``*.XQ`` queue is listed: commands, notification events,
+    dramatiq messages with odd fields, JSON that is no message, bytes that are not JSON."""
+    [(_, event)] = [(name, e) for name, e in EVENTS if name == "basic:in_delivery:finish"]
+    notification = dramatiq_message(
+        NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR, event.model_dump(mode="json")
+    )
+    assert isinstance(notification["args"][0]["command"], str)
+    tag = uuid.uuid4().hex[:8]
+    odd_messages = [
+        {**_message({"delivery_id": f"odd-{tag}", "command": 5}), "options": "x"},
+        {**_message({"command": ["open_delivery"]}), "args": "not a list"},
+        {**_message({}), "args": [1, 2]},
+        {**_message({}), "args": [], "options": {"retries": "many"}},
+        {**_message({"type": "[/bold] not markup [red]"}), "actor_name": ["apply"]},
+        {**_message({"command": None}), "message_id": 7},
+    ]
+    for body in (notification, *odd_messages):
+        _publish(system, f"{body['queue_name']}.XQ", body)
+    not_messages = [
+        json.dumps(["a", "list"]).encode(),
+        json.dumps(f"a string {tag}").encode(),
+        b"42",
+        b"null",
+        f"plain text {tag} [/red]".encode(),
+        b"\xff\xfe" + tag.encode() + b" not UTF-8",
+        b"",
+    ]
+    for raw in not_messages:
+        _publish_bytes(system, f"{NOTIFICATIONS_QUEUE}.XQ", raw)
+
+    def all_listed() -> bool:
+        listed = cli(system, "dlq", "list")
+        assert listed.returncode == 0, listed.stderr
+        return notification["message_id"] in listed.stdout and f"{tag} not UTF-8" in listed.stdout
+
+    await until(all_listed, "every dead letter is listed")
+    listed = cli(system, "dlq", "list")
+    assert "Traceback" not in listed.stderr
+    out = " ".join(listed.stdout.split())
+    assert f"send_notifications {event.type} delivery {event.delivery_id}" in out
+    for body in odd_messages[:4]:
+        assert body["message_id"] in out
+    assert f"delivery odd-{tag}" in out
+    assert "[/bold] not markup [red]" in out  # shown as written, not taken for markup
+    assert f'not a dramatiq message: "a string {tag}"' in out
+    assert f"plain text {tag} [/red]" in out
+    assert out.count("not a dramatiq message") >= len(not_messages)
+
+    # A body that is no message has no queue to go back to: requeueing leaves it for purge.
+    # (By their shared id "?": only the id-less ones, so the hand-made event is not emailed.)
+    requeued = cli(system, "dlq", "requeue", "?")
+    assert requeued.returncode == 0, requeued.stderr
+    assert "dead letters are not dramatiq messages: left for purge" in requeued.stderr
+    assert "requeued " in requeued.stdout  # the one whose message_id is 7, at least
+    assert f"{tag} not UTF-8" in cli(system, "dlq", "list").stdout
+    purged = cli(system, "dlq", "purge", "--yes")
+    assert purged.returncode == 0, purged.stderr
+    assert f"{tag} not UTF-8" not in cli(system, "dlq", "list").stdout
