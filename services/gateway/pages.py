@@ -41,6 +41,7 @@ from services.gateway.attachments import store_file as keep_attachment
 from services.gateway.context import Gateway, gateway_of, is_party
 from services.gateway.errors import HttpError, handle_or_abort
 from services.gateway.filenames import DispositionError, form_data_field
+from services.gateway.form_files import form_files
 from services.gateway.links import (
     Link,
     LinkError,
@@ -651,11 +652,7 @@ def _text(form: Any, name: str) -> str:
 
 
 def _uploads(form: Any) -> list[web.FileField]:
-    return [
-        part
-        for part in form.getall("file", [])
-        if isinstance(part, web.FileField) and part.filename
-    ]
+    return form_files(form)  # a file whose name cannot be read refuses the form (400)
 
 
 def command_body(kind: str, form: Any) -> dict[str, Any]:
@@ -738,8 +735,7 @@ async def store_file(
 def uploaded_name(part: web.FileField) -> str:
     """The file name the browser meant, read from the part's own Content-Disposition by the
     same rules as the API's uploads (``filenames.form_data_field``); aiohttp's ``filename``
-    when the header cannot be read, which ``_upload_problems`` refuses before anything is
-    stored."""
+    when the header cannot be read, which ``form_files`` refuses before anything is stored."""
     try:
         _, name = form_data_field(part.headers.getall(hdrs.CONTENT_DISPOSITION, []))
     except DispositionError:
@@ -748,12 +744,9 @@ def uploaded_name(part: web.FileField) -> str:
 
 
 def _upload_problems(uploads: list[web.FileField], limit: int) -> dict[str, str]:
-    """Every file's size checked before any is kept, so a refused form leaves nothing behind."""
+    """Every file's size checked before any is kept, so a refused form leaves nothing behind
+    (names that cannot be read whole were refused before, by ``form_files``)."""
     for part in uploads:
-        try:
-            form_data_field(part.headers.getall(hdrs.CONTENT_DISPOSITION, []))
-        except DispositionError as error:
-            return {"file": f"The name of the file {part.filename} cannot be read whole: {error}"}
         size = part.file.seek(0, 2)
         part.file.seek(0)
         name = uploaded_name(part)

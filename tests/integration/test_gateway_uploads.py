@@ -366,3 +366,106 @@ async def test_a_name_that_cannot_be_read_whole_is_refused(
     assert answer.status == 400, answer
     assert b"malformed_multipart" in answer.body and why in answer.body, answer.body
     assert db.attachments.count_documents({"delivery_id": delivery_id}) == 0
+
+
+# --- page forms: a file whose name cannot be read refuses the form (issue 15) ---------------
+
+
+def _page_form(
+    system: System, delivery_id: str, party, files: list[tuple[str, bytes]]
+) -> tuple[str, dict[str, str], bytes]:
+    """The path, headers and body of a submit_demand press on the delivery's page, signed for
+    ``party`` with its CSRF token; ``files`` are (Content-Disposition, content) of ``file``
+    parts written exactly as given."""
+    from services.gateway.links import csrf_token, sign_link
+    from shared.config import Settings
+
+    settings = Settings(**{k[3:].lower(): v for k, v in system.env.items() if k.startswith("DC_")})
+    token = sign_link(settings, delivery_id, party.sub, party.role)
+    fields = {
+        "t": token,
+        "csrf": csrf_token(settings, token, delivery_id),
+        "type": "submit_demand",
+        "contact_name": "Ann Buyer",
+        "contact_phone": "+1 555 0100",
+        "contact_email": "ann@customer.example.com",
+        "demands": "the whole thing",
+    }
+    boundary = rawhttp.BOUNDARY
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    )
+    for disposition, content in files:
+        body += (
+            (
+                f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + content
+            + b"\r\n"
+        )
+    body += f"--{boundary}--\r\n".encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    return f"/d/{delivery_id}/commands", headers, body
+
+
+UNREADABLE_PAGE_FILES = [
+    # The issue's: aiohttp reads no file name, so the part arrives as a plain value.
+    "form-data; name=\"file\"; filename*=UTF-8''%FF.pdf",
+    "form-data; name=\"file\"; filename*=utf-16''%FF",
+    'form-data; name="file"; filename*=UTF-8\'a.pdf',
+    'form-data; name="file"; filename=""',
+    # Of the same kind: an unknown charset, no quotes at all, no file name whatever, and
+    # names aiohttp reads but the API's rules cannot read whole.
+    "form-data; name=\"file\"; filename*=x-unknown''a.pdf",
+    'form-data; name="file"; filename*0="first"; filename*2="third.pdf"',
+    'form-data; name="file"; filename*=a.pdf',
+    'form-data; name="file"',
+]
+
+
+@pytest.mark.parametrize("disposition", UNREADABLE_PAGE_FILES)
+async def test_a_page_form_with_a_file_whose_name_cannot_be_read_is_refused_whole(
+    api: Api, system: System, parties, db, disposition: str
+):
+    delivery_id = await _opened(api, parties)
+    commands_before = db.commands.count_documents({"delivery_id": delivery_id})
+    path, headers, body = _page_form(
+        system,
+        delivery_id,
+        parties["customer"],
+        [('form-data; name="file"; filename="good.pdf"', PDF), (disposition, PDF)],
+    )
+    answer = await rawhttp.send(system.base_url, "POST", path, headers, body)
+    assert answer.status == 400, answer
+    assert answer.headers["content-type"].startswith("text/html")
+    assert b"name cannot be read whole" in answer.body and b"nothing was kept" in answer.body
+    # Nothing kept, nothing published: not even the good file beside it.
+    assert db.attachments.count_documents({"delivery_id": delivery_id}) == 0
+    assert db.commands.count_documents({"delivery_id": delivery_id}) == commands_before
+    state = await api.delivery(delivery_id, parties["customer"])
+    assert state["state"] == "awaiting_demand"
+
+
+async def test_a_page_forms_empty_file_field_is_no_file_chosen(
+    api: Api, system: System, parties, db
+):
+    """A browser's "no file chosen" (filename="" and no content) is ignored, the form applies;
+    a named file beside it is kept."""
+    delivery_id = await _opened(api, parties)
+    path, headers, body = _page_form(
+        system,
+        delivery_id,
+        parties["customer"],
+        [
+            ('form-data; name="file"; filename=""', b""),
+            ('form-data; name="file"; filename="100%25 plan.pdf"', PDF),
+            ('form-data; name="file"; filename=""', b""),
+        ],
+    )
+    answer = await rawhttp.send(system.base_url, "POST", path, headers, body)
+    assert answer.status == 303, answer
+    await api.wait_for_state(delivery_id, parties["customer"], "in_delivery")
+    [kept] = db.attachments.find({"delivery_id": delivery_id})
+    assert kept["filename"] == "100% plan.pdf"  # percent-decoded, as the API reads names

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
+from multidict import MultiDict
 
 from services.gateway.filenames import (
     FALLBACK_FILENAME,
@@ -332,6 +333,8 @@ def test_a_page_form_reads_the_file_name_as_the_api_does(disposition: str, expec
     (aiohttp's form parser gives its ``filename``, which loses or cuts some)."""
     from multidict import CIMultiDict, CIMultiDictProxy
 
+    from services.gateway.errors import HttpError
+    from services.gateway.form_files import form_files
     from services.gateway.pages import _upload_problems, uploaded_name
 
     part = web.FileField(
@@ -342,4 +345,52 @@ def test_a_page_form_reads_the_file_name_as_the_api_does(disposition: str, expec
         headers=CIMultiDictProxy(CIMultiDict({"Content-Disposition": disposition})),
     )
     assert uploaded_name(part) == (expected or "aiohttp's reading")
-    assert bool(_upload_problems([part], limit=10)) == (expected is None)
+    form = MultiDict([("file", part)])
+    if expected is None:
+        with pytest.raises(HttpError) as refused:
+            form_files(form)
+        assert refused.value.status == 400 and "cannot be read whole" in str(refused.value)
+    else:
+        assert form_files(form) == [part] and not _upload_problems([part], limit=10)
+
+
+def _file(filename: str, content: bytes) -> web.FileField:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    disposition = f'form-data; name="file"; filename="{filename}"'
+    return web.FileField(
+        name="file",
+        filename=filename,
+        file=io.BytesIO(content),
+        content_type="application/octet-stream",
+        headers=CIMultiDictProxy(CIMultiDict({"Content-Disposition": disposition})),
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # What aiohttp's form parser makes of a part whose file name it cannot read (or that
+        # has none): a plain value, bytes or text, its name lost. Issue 15.
+        bytearray(b"%PDF-1.4 content"),
+        b"x",
+        "text content",
+        _file("", b"content with an empty name"),
+    ],
+)
+def test_a_page_file_field_with_content_but_no_readable_name_refuses_the_form(value):
+    from services.gateway.errors import HttpError
+    from services.gateway.form_files import form_files
+
+    with pytest.raises(HttpError) as refused:
+        form_files(MultiDict([("file", _file("good.pdf", b"%PDF-1.4")), ("file", value)]))
+    assert refused.value.status == 400 and refused.value.code == "file_name_unreadable"
+
+
+@pytest.mark.parametrize("empty", [bytearray(), b"", "", _file("", b"")])
+def test_an_empty_page_file_field_is_no_file_chosen(empty):
+    from services.gateway.form_files import form_files
+
+    good = _file("good.pdf", b"%PDF-1.4")
+    assert form_files(MultiDict([("file", empty), ("file", good), ("file", empty)])) == [good]
+    assert form_files(MultiDict([("file", empty), ("other", "x")])) == []
