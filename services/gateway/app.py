@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 
 from aiohttp import web
 
@@ -11,9 +12,15 @@ from services.collections import database, ensure_indexes
 from services.gateway import attachments, deliveries, metrics, pages
 from services.gateway.context import GATEWAY, Gateway, gateway_of
 from services.gateway.docs import docs_page
-from services.gateway.errors import error_response, json_errors, remember_started
+from services.gateway.errors import (
+    PAGE_REFUSAL,
+    error_response,
+    json_errors,
+    remember_started,
+)
 from services.gateway.openapi import openapi_document
 from services.gateway.ratelimit import RateLimiter
+from services.gateway.requests import form_limit, framed_bodies
 from shared.config import Settings
 
 routes = web.RouteTableDef()
@@ -57,10 +64,15 @@ async def docs(request: web.Request) -> web.Response:
     )
 
 
+def refusal_page(status: int, message: str) -> web.StreamResponse:
+    """A refusal on a page route as the pages' error page, titled by its status."""
+    return pages.error_page(pages.PageError(status, HTTPStatus(status).phrase, message))
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[metrics.measured, json_errors],
-        client_max_size=settings.max_attachment_bytes + 1024 * 1024,
+        middlewares=[metrics.measured, json_errors, framed_bodies],
+        client_max_size=form_limit(settings),
     )
     # No database call may hang a request: a stuck socket gives up and answers 503.
     client = make_mongo(settings, socketTimeoutMS=MONGO_SOCKET_TIMEOUT_MS)
@@ -70,6 +82,9 @@ def create_app(settings: Settings) -> web.Application:
         broker=make_broker(settings),
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
     )
+    # Refusals on the pages are pages; their handlers answer their own (pages.html_errors),
+    # this the rest (the router's 404 and 405, a body that cannot be read, a failure).
+    app[PAGE_REFUSAL] = refusal_page
     # Once a response has started, an error can no longer be answered: see ``errors``.
     app.on_response_prepare.append(remember_started)
     app.add_routes(routes)

@@ -2,9 +2,10 @@
 
 Claims are strictly typed, beyond what PyJWT checks (it takes ``"9999999999"`` or ``true``
 for a time): ``exp``, ``iat`` and ``nbf`` are JSON numbers (NumericDate, RFC 7519 §2), ``sub``
-and ``role`` strings. ``exp`` is at most :data:`MAX_TOKEN_LIFETIME` ahead; ``iat`` and
-``nbf`` may be at most :data:`LEEWAY` in the future (clock skew, RFC 7519 §4.1.4-6). Other
-claims are ignored.
+and ``role`` strings. ``exp`` is at most :data:`MAX_TOKEN_LIFETIME` ahead, exactly (no
+allowance); ``iat`` and ``nbf`` may be at most :data:`LEEWAY` in the future (clock skew, RFC
+7519 §4.1.4-6). A time may be any JSON number: integers of any size are compared exactly, never
+turned into floats. Other claims are ignored.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ TOKEN_ROLES = frozenset({Role.MARKETPLACE, Role.CUSTOMER, Role.ISV, Role.ADMIN})
 #: The longest a token may live: its ``exp`` at most this far ahead. A leaked token is good
 #: for at most this long; ``delivery-center token`` mints 12 hours by default.
 MAX_TOKEN_LIFETIME = timedelta(days=30)
-#: How far the issuer's clock may be ahead of ours (for ``iat``, ``nbf`` and the lifetime).
+#: How far the issuer's clock may be ahead of ours, for ``iat`` and ``nbf`` only: the lifetime
+#: bound is exact, so that "at most 30 days" holds to the second.
 LEEWAY = timedelta(seconds=60)
 #: ``b64token`` of RFC 6750 §2.1, the form of a bearer token in the Authorization header.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -92,8 +94,13 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def _numeric_dates(claims: dict[str, Any]) -> dict[str, float]:
-    """``exp``, ``nbf`` and ``iat`` where present, each a finite JSON number (not a bool)."""
+def _numeric_dates(claims: dict[str, Any]) -> dict[str, int | float]:
+    """``exp``, ``nbf`` and ``iat`` where present, each a finite JSON number (not a bool).
+
+    An integer stays an integer, whatever its size (``10**400``): Python compares it with a
+    float exactly, while turning it into one (``math.isfinite``) raises ``OverflowError``.
+    A float is finite unless JSON spelled it ``1e400`` (read as infinity) or ``NaN``.
+    """
     times = {}
     for name in _TIME_CLAIMS:
         if name not in claims:
@@ -105,7 +112,7 @@ def _numeric_dates(claims: dict[str, Any]) -> dict[str, float]:
                 f"claim {name!r} must be a JSON number of seconds since 1970 "
                 f"(NumericDate, RFC 7519 §2), not {kind}"
             )
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise InvalidToken(f"claim {name!r} must be a finite number")
         times[name] = value
     return times
@@ -137,7 +144,7 @@ def actor_from_token(secret: str, token: str, now: datetime | None = None) -> Ac
     leeway = LEEWAY.total_seconds()
     if times["exp"] <= clock:
         raise InvalidToken("token has expired")
-    if times["exp"] > clock + MAX_TOKEN_LIFETIME.total_seconds() + leeway:
+    if times["exp"] > clock + MAX_TOKEN_LIFETIME.total_seconds():
         raise InvalidToken(
             f"token lives too long: 'exp' may be at most "
             f"{format_duration(MAX_TOKEN_LIFETIME)} ahead"

@@ -26,7 +26,7 @@ from services.gateway.publishing import (
     command_id_for,
     command_location,
 )
-from services.gateway.requests import fingerprint, json_body
+from services.gateway.requests import fingerprint, json_body, json_expect
 from services.gateway.views import PendingDelivery, delivery_view, summary_view
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import (
@@ -115,7 +115,7 @@ def _address_rule(request: web.Request) -> dict[str, Any]:
     return address_context(gateway_of(request).settings.address_policy)
 
 
-@routes.post("/v1/deliveries")
+@routes.post("/v1/deliveries", expect_handler=json_expect)
 async def open_delivery(request: web.Request) -> web.Response:
     """Open a delivery for an order: 202 ``{delivery_id, command_id, status}`` for the first
     open and every repeat of the same order (its ``order_id`` is the idempotency key; an
@@ -272,13 +272,14 @@ async def _visible_delivery(request: web.Request, actor: Any, **projection: int)
     return document
 
 
-def pending_response(pending: DeliveryPending, actor: Actor) -> web.Response:
+def pending_response(pending: DeliveryPending) -> web.Response:
     """202 ``{delivery_id, order_id, state: null, command_id, status: "accepted"}`` for a
-    delivery not applied yet; ``Location`` names its open only to whoever may read that
-    command (its sender, an admin)."""
-    headers = {"Retry-After": str(PENDING_RETRY_AFTER)}
-    if may_read_command(actor, pending.sender):
-        headers["Location"] = command_location(pending.command_id)
+    delivery not applied yet, with ``Location``: its open's status, which whoever may see the
+    delivery may read (``may_read_command``)."""
+    headers = {
+        "Retry-After": str(PENDING_RETRY_AFTER),
+        "Location": command_location(pending.command_id),
+    }
     view = PendingDelivery(
         delivery_id=pending.delivery_id, order_id=pending.order_id, command_id=pending.command_id
     )
@@ -291,7 +292,7 @@ async def get_delivery(request: web.Request) -> web.Response:
     try:
         document = await _visible_delivery(request, actor)
     except DeliveryPending as pending:
-        return pending_response(pending, actor)
+        return pending_response(pending)
     ids = list(document.get("attachments", [])) + (
         [document["contract"]] if document.get("contract") else []
     )
@@ -301,7 +302,7 @@ async def get_delivery(request: web.Request) -> web.Response:
     return web.json_response(delivery_view(document, files))
 
 
-@routes.post("/v1/deliveries/{delivery_id}/commands")
+@routes.post("/v1/deliveries/{delivery_id}/commands", expect_handler=json_expect)
 async def send_command(request: web.Request) -> web.Response:
     actor = caller(request, Role.CUSTOMER, Role.ISV, Role.ADMIN)
     body = await json_body(request)
@@ -335,8 +336,15 @@ async def send_command(request: web.Request) -> web.Response:
     return accepted_response({"command_id": command_id, "status": "accepted"}, command_id)
 
 
-def may_read_command(actor: Actor, sender: Mapping[str, Any]) -> bool:
-    """A command's status is its sender's and an admin's to read."""
+def may_read_command(
+    actor: Actor, sender: Mapping[str, Any], opened: Mapping[str, Any] | None = None
+) -> bool:
+    """A command's status is its sender's and an admin's to read; an open's (``opened``: the
+    order it opens, or its delivery) also everyone's who may see that delivery (``may_see``:
+    any marketplace, its customer and ISV), so the ``Location`` of every 202 for an order,
+    whoever repeated it, can be followed."""
+    if opened is not None and may_see(actor, opened):
+        return True
     return actor.role == Role.ADMIN or (sender.get("id"), sender.get("role")) == (
         actor.id,
         actor.role,
@@ -349,10 +357,15 @@ async def get_command(request: web.Request) -> web.Response:
     command_id = request.match_info["command_id"]
     db = gateway_of(request).db
     # Commands sent over HTTP have a record; those from the bus only an outcome.
-    record = await db[COMMANDS].find_one({"_id": command_id}, {"body_hash": 0, "order": 0})
+    record = await db[COMMANDS].find_one({"_id": command_id}, {"body_hash": 0})
     outcome = await db[COMMAND_OUTCOMES].find_one({"_id": command_id})
     known = record or outcome
-    if known is None or not may_read_command(actor, known.get("actor") or {}):
+    opened = None
+    if known is not None and known.get("type") == "open_delivery":
+        opened = (record or {}).get("order") or await db[DELIVERIES].find_one(
+            {"_id": known["delivery_id"]}, {"customer_id": 1, "isv_id": 1}
+        )
+    if known is None or not may_read_command(actor, known.get("actor") or {}, opened):
         # A command published on the bus has no record until the workflow has decided it.
         raise HttpError(
             404,

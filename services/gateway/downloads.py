@@ -7,6 +7,11 @@ answered any more: the connection is closed, the client gets fewer bytes than th
 ``Content-Length`` it was promised, and no second response is ever written after the first.
 Each chunk is held back until the next one is read, and the last one until the whole file
 matched its recorded size and sha256, so a damaged file never reaches the client complete.
+
+A ``HEAD`` (aiohttp routes it to the GET handler) gets the same headers, ``Content-Length``
+included, and no body (RFC 9110 §9.3.2): a body after a HEAD's head would be read as the next
+answer on a keep-alive connection. Only the file's GridFS entry is read (so a missing file
+answers 404 as GET would), none of its content.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from gridfs import AsyncGridFSBucket
 from gridfs.asynchronous.grid_file import AsyncGridOut
 from gridfs.errors import CorruptGridFile
@@ -60,9 +65,14 @@ async def send_file(
     Raises ``NoFile`` if its content is gone, :class:`HttpError` 500 if it is damaged, and
     the database's error if it is unreachable, all before anything is sent; after that, a
     failure closes the connection (``ResponseAborted``) and a client leaving is passed on.
+    For ``HEAD``, the headers only (see the module's docstring).
     """
     attachment_id = record["_id"]
     stream = await AsyncGridFSBucket(db).open_download_stream(attachment_id)
+    if request.method == hdrs.METH_HEAD:
+        # A web.Response writes no body for HEAD and keeps the Content-Length given: the
+        # file's, as GET would send it (RFC 9110 §8.6).
+        return web.Response(headers={**headers, "Content-Length": str(record["size"])})
     chunks = _checked_chunks(stream, record["size"], record.get("sha256"))
     async with contextlib.aclosing(chunks):
         try:

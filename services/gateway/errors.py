@@ -1,5 +1,8 @@
 """JSON error answers: a stable code, a sentence, and for bad input the fields at fault.
 
+On a page route (``/d/…``, ``/admin``) every refusal is an HTML page instead, rendered by
+the function the app registers under :data:`PAGE_REFUSAL`.
+
 Also what happens when no answer can be given: once a response has started (its headers are
 out), nothing may follow it on the connection, so a failure closes the connection instead; a
 client that went away gets nothing and is logged as such, in one line.
@@ -25,6 +28,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: The response a request started (set just before its headers go out). From then on no other
 #: response may be written on its connection.
 RESPONSE_STARTED = web.RequestKey("response_started", web.StreamResponse)
+#: Renders a refusal on a page route as HTML: ``(status, message) -> response``. The app sets
+#: it (the pages' templates are theirs); without it every refusal is JSON.
+PAGE_REFUSAL = web.AppKey("page_refusal", Callable[[int, str], web.StreamResponse])
+#: Paths of the pages, which answer refusals in HTML (README, "Errors").
+_PAGE_PATH = re.compile(r"/d/|/admin(?:/|$)")
 #: Status counted (metrics, access log) for a request whose client left before its answer:
 #: nginx's "client closed request". It is never sent; nobody is there to read it.
 CLIENT_GONE_STATUS = 499
@@ -39,6 +47,43 @@ def error_response(
     return web.json_response(
         {"error": code, "message": message, **extra}, status=status, headers=headers
     )
+
+
+def is_page(request: web.BaseRequest) -> bool:
+    """Whether ``request`` is for a page (``/d/…``, ``/admin``), answered in HTML."""
+    return _PAGE_PATH.match(request.path) is not None
+
+
+def refusal_response(
+    request: web.BaseRequest,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> web.StreamResponse:
+    """A refusal: JSON ``{error, message, ...}``, or on a page route the HTML page of
+    :data:`PAGE_REFUSAL` with the same status and headers (``Retry-After``, ``Allow``)."""
+    app = request.app if isinstance(request, web.Request) else None
+    render = app.get(PAGE_REFUSAL) if app is not None and is_page(request) else None
+    if render is None:
+        return error_response(status, code, message, headers, **extra)
+    response = render(status, message)
+    response.headers.update(headers or {})
+    if "retry_after" in extra:
+        response.headers["Retry-After"] = str(extra["retry_after"])
+    return response
+
+
+def end_unread_body(request: web.BaseRequest) -> None:
+    """Mark a body that broke part way (bad gzip, bad chunk) as ended, once it is refused.
+
+    aiohttp reads what is left of an unread body after the answer ("lingering"), and a broken
+    one raises its stored error there, logged as "Unhandled exception" with a traceback. At
+    its end, the body is not read on; the refusal closes the connection.
+    """
+    if request.content.exception() is not None and not request.content.is_eof():
+        request.content.feed_eof()
 
 
 class HttpError(Exception):
@@ -143,25 +188,43 @@ def reason_of(error: BaseException) -> str:
     return reason[:MAX_REASON_CHARS] or type(error).__name__
 
 
+def http_exception_response(
+    request: web.BaseRequest, error: web.HTTPException
+) -> web.StreamResponse:
+    """aiohttp's ``HTTPException`` (404 of the router, 405, 417 of an expectation, 413) in the
+    gateway's shape; ``Allow`` and ``Retry-After`` kept."""
+    kept = {k: v for k, v in error.headers.items() if k in ("Allow", "Retry-After")}
+    return refusal_response(
+        request,
+        error.status,
+        error.reason.lower().replace(" ", "_"),
+        error.text or error.reason,
+        headers=kept,
+    )
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every refusal and failure of a handler as a JSON error (HTML on the pages), and a body
+    that broke part way ended (:func:`end_unread_body`) whoever answered it."""
+    response = await _answer(request, handler)
+    if request.content.exception() is not None:
+        end_unread_body(request)
+        response.force_close()
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handle_or_abort(handler, request)
     except ResponseAborted:
         raise
     except HttpError as error:
-        return error.response()
+        return refusal_response(request, error.status, error.code, error.message, **error.extra)
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        # Keep the headers that matter to a client, e.g. ``Allow`` on 405.
-        kept = {k: v for k, v in error.headers.items() if k in ("Allow", "Retry-After")}
-        return error_response(
-            error.status,
-            error.reason.lower().replace(" ", "_"),
-            error.text or error.reason,
-            headers=kept,
-        )
+        return http_exception_response(request, error)
     except Exception as error:
         if client_gone(request, error):
             log.info("client went away during %s %s: %s", request.method, request.path, error)
@@ -171,20 +234,19 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             # The body's framing or encoding broke part way (a bad chunk, a bad gzip stream).
             reason = reason_of(error)
             log.warning("malformed body in %s %s: %s", request.method, request.path, reason)
-            response = error_response(
-                400, "malformed_body", f"the request body could not be read: {reason}"
+            return refusal_response(
+                request, 400, "malformed_body", f"the request body could not be read: {reason}"
             )
-            response.force_close()
-            return response
         if is_transient_db_error(error):
             log.warning("database unreachable for %s %s: %s", request.method, request.path, error)
-            return error_response(
+            return refusal_response(
+                request,
                 503,
                 "database_unavailable",
                 "the database is unreachable; retry later",
                 retry_after=5,
             )
         log.exception("unexpected error answering %s %s", request.method, request.path)
-        return error_response(
-            500, "internal_error", "an unexpected error occurred; it has been logged"
+        return refusal_response(
+            request, 500, "internal_error", "an unexpected error occurred; it has been logged"
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -55,17 +56,43 @@ def accepted_response(answer: dict[str, Any], command_id: str) -> web.Response:
     return web.json_response(answer, status=202, headers={"Location": command_location(command_id)})
 
 
+#: An Idempotency-Key: 1 to ``MAX_IDEMPOTENCY_KEY`` printable ASCII characters (%x20-7E), the
+#: characters of a Structured Field String, which the IETF draft "The Idempotency-Key HTTP
+#: Header Field" makes the key. Taken verbatim: ``abc`` and ``"abc"`` are two keys, each stable.
+IDEMPOTENCY_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
+
+
 def command_id_for(actor: Actor, key: str | None) -> str:
-    """A new command id, or with an Idempotency-Key the same id for every retry."""
+    """A new command id, or with an Idempotency-Key the same id for every retry.
+
+    Raises 400 ``invalid_idempotency_key`` for a key that is empty, longer than
+    ``MAX_IDEMPOTENCY_KEY`` or holds anything but printable ASCII: a control character,
+    non-ASCII text, or bytes that are not UTF-8 (aiohttp hands those over as surrogates).
+    """
     if key is None:
         return uuid.uuid4().hex
-    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+            problem = f"it has {len(key)} characters"
+        else:
+            bad = next(c for c in key if not " " <= c <= "~")
+            # Never echo the key itself; name the first character at fault by its code.
+            problem = f"it holds {_character_name(bad)}"
         raise HttpError(
             400,
             "invalid_idempotency_key",
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters "
+            f"(space to '~'); {problem}",
         )
     return uuid.uuid5(ID_NAMESPACE, f"idempotency:{actor.role}:{actor.id}:{key}").hex
+
+
+def _character_name(character: str) -> str:
+    """``U+00E9``, or for a byte that was not UTF-8 (a lone surrogate) ``the byte 0xFF``."""
+    code = ord(character)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape's image of the byte code - 0xDC00
+        return f"the byte 0x{code - 0xDC00:02X}, which is not UTF-8"
+    return f"U+{code:04X}"
 
 
 def _key_reused(earlier: Mapping[str, Any]) -> HttpError:

@@ -1,18 +1,134 @@
-"""Reading request bodies: JSON that parses, keys that cannot become operators or paths in a
-document, then a pydantic model that validates."""
+"""Reading request bodies: framed (a length or chunks), announced (``Expect``), JSON that
+parses, keys that cannot become operators or paths in a document, then a pydantic model that
+validates."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
+from aiohttp.http_exceptions import HttpProcessingError
 
-from services.gateway.errors import HttpError
+from services.gateway.context import gateway_of
+from services.gateway.errors import Handler, HttpError, refusal_response
+from shared.config import Settings
 
 #: Largest JSON body accepted, in bytes.
 MAX_JSON_BYTES = 256 * 1024
+
+
+#: Room for a page form's other fields and framing beside its files, in bytes.
+FORM_OVERHEAD_BYTES = 1024 * 1024
+#: Methods whose requests carry a body here (every POST route reads one).
+BODY_METHODS = frozenset({hdrs.METH_POST, hdrs.METH_PUT, hdrs.METH_PATCH})
+#: What aiohttp raises reading a form (``request.post()``) or a multipart body it cannot read,
+#: all of it the client's doing: ``LookupError`` (an unknown charset), ``RuntimeError`` (an
+#: unknown Content-Transfer-Encoding or Content-Encoding of a part), ``ValueError`` (bad
+#: framing, base64, undecodable text), ``zlib.error`` (a part's broken deflate),
+#: ``TypeError``/``AssertionError``/``KeyError`` (a part's headers) and the parser's own errors.
+MALFORMED_FORM = (
+    ValueError,
+    LookupError,  # KeyError included
+    RuntimeError,
+    TypeError,
+    AssertionError,
+    zlib.error,
+    HttpProcessingError,
+)
+
+
+#: Why a request with a body but neither length nor chunks is refused.
+LENGTH_REQUIRED = (
+    "a request body needs a Content-Length or Transfer-Encoding: chunked; "
+    "a body sent without either is not read"
+)
+
+
+@web.middleware
+async def framed_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """411 ``length_required`` for a POST, PUT or PATCH with neither ``Content-Length`` nor
+    chunked ``Transfer-Encoding``: such a request has no body (RFC 9112 §6.3), and what its
+    client sent after the head would be read as the next request (RFC 9110 §15.5.12)."""
+    if request.method in BODY_METHODS and request.content_length is None:
+        coding = request.headers.get(hdrs.TRANSFER_ENCODING, "")
+        if "chunked" not in coding.lower():
+            response = refusal_response(request, 411, "length_required", LENGTH_REQUIRED)
+            # What follows the head is not a request: read none of it.
+            response.force_close()
+            return response
+    return await handler(request)
+
+
+def expect_continue(
+    limit: Callable[[web.Request], int], too_large: Callable[[int], HttpError]
+) -> Callable[[web.Request], Awaitable[web.StreamResponse | None]]:
+    """An ``expect_handler`` for a route whose body is capped at ``limit(request)`` bytes.
+
+    ``Expect: 100-continue`` (RFC 9110 §10.1.1) is answered ``100 Continue`` only when the
+    declared ``Content-Length`` fits; a larger one gets ``too_large(limit)``, and the
+    connection is closed, before the client sends its body. Any other expectation answers
+    ``417 expectation_failed``, as JSON (HTML on the pages).
+    """
+
+    async def expect(request: web.Request) -> web.StreamResponse | None:
+        expectation = request.headers.get(hdrs.EXPECT, "")
+        if expectation.lower() != "100-continue":
+            return expectation_failed(request, expectation)
+        cap = limit(request)
+        if request.content_length is not None and request.content_length > cap:
+            error = too_large(cap)
+            response = refusal_response(
+                request, error.status, error.code, error.message, **error.extra
+            )
+            response.force_close()
+            return response
+        if request.version == HttpVersion11:
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return None
+
+    return expect
+
+
+def expectation_failed(request: web.Request, expectation: str) -> web.StreamResponse:
+    """417 ``expectation_failed``: the only expectation met is ``100-continue``."""
+    shown = "".join(c if " " <= c <= "~" else "?" for c in expectation)[:60]
+    response = refusal_response(
+        request,
+        417,
+        "expectation_failed",
+        f"Expect: {shown!r} cannot be met; the only expectation known is '100-continue'",
+    )
+    response.force_close()
+    return response
+
+
+def _json_too_large(limit: int) -> HttpError:
+    return HttpError(413, "body_too_large", f"a JSON body may have at most {limit} bytes")
+
+
+#: The expect handler of every route that reads a JSON body.
+json_expect = expect_continue(lambda request: MAX_JSON_BYTES, _json_too_large)
+
+
+def form_limit(settings: Settings) -> int:
+    """The largest page form (and aiohttp's ``client_max_size``), in bytes: the attachment
+    limit plus ``FORM_OVERHEAD_BYTES`` for the other fields and the multipart framing."""
+    return settings.max_attachment_bytes + FORM_OVERHEAD_BYTES
+
+
+def _form_too_large(limit: int) -> HttpError:
+    return HttpError(413, "body_too_large", f"a form may have at most {limit} bytes")
+
+
+#: The expect handler of the page forms.
+form_expect = expect_continue(
+    lambda request: form_limit(gateway_of(request).settings), _form_too_large
+)
 
 
 def _no_constant(name: str) -> Any:
@@ -54,11 +170,7 @@ async def read_body(request: web.Request, limit: int, too_large: HttpError) -> b
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object: 413 when too large, 400 when not JSON, 422 for unsafe keys."""
-    raw = await read_body(
-        request,
-        MAX_JSON_BYTES,
-        HttpError(413, "body_too_large", f"a JSON body may have at most {MAX_JSON_BYTES} bytes"),
-    )
+    raw = await read_body(request, MAX_JSON_BYTES, _json_too_large(MAX_JSON_BYTES))
     try:
         body = json.loads(raw, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError

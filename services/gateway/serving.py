@@ -18,7 +18,7 @@ import signal
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http import RawRequestMessage
 from aiohttp.http_exceptions import BadStatusLine, LineTooLong
 
@@ -26,8 +26,10 @@ from services.gateway.errors import (
     RESPONSE_STARTED,
     ResponseAborted,
     error_response,
+    http_exception_response,
     reason_of,
 )
+from services.gateway.requests import LENGTH_REQUIRED, expectation_failed
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +47,25 @@ def refusal(error: BaseException | None, *, max_line_bytes: int) -> tuple[str, s
             "request_head_too_large",
             f"the request line or a header is longer than {max_line_bytes} bytes",
         )
+    if reason.startswith("Data after `Connection: close`"):
+        # A body sent without Content-Length or chunks after a request that closes: it is
+        # no body (RFC 9112 §6.3); answered as framed_bodies answers it when it comes later.
+        return "length_required", LENGTH_REQUIRED
     if isinstance(error, BadStatusLine):  # BadHttpMethod included
-        return "malformed_request_line", f"the request line is malformed: {reason}"
+        # Often a body sent without Content-Length or chunks, read as the next request line.
+        return "malformed_request_line", (
+            f"the request line is malformed: {reason}; a request body needs a Content-Length "
+            "or Transfer-Encoding: chunked, or it is read as the next request"
+        )
     return "malformed_request", f"the request is malformed: {reason}"
 
 
 class JsonErrorsProtocol(web.RequestHandler):
     """aiohttp's HTTP/1.1 connection, answering its own refusals with the gateway's JSON
     ``{error, message}`` and logging each in one WARNING line, without a traceback."""
+
+    #: Whether the client half-closed: it sends nothing more, and waits for its answers.
+    _peer_done = False
 
     def handle_error(
         self,
@@ -85,6 +98,8 @@ class JsonErrorsProtocol(web.RequestHandler):
                 )
         else:
             code, text = refusal(exc, max_line_bytes=max(self.max_line_size, self.max_field_size))
+            if code == "length_required":
+                status = 411
             log.warning(
                 "refused a malformed request from %s: %s (%s)",
                 request.remote,
@@ -115,6 +130,34 @@ class JsonErrorsProtocol(web.RequestHandler):
                 request.content.feed_eof()
                 return
 
+    def eof_received(self) -> bool:
+        # A client that half-closes (SHUT_WR) once its request is sent still waits for the
+        # answer. asyncio closes the transport when this returns false (aiohttp's does), and
+        # the answer would then go nowhere: unless the connection is idle, keep its writing
+        # side open (closed once answered, see finish_response).
+        idle = self._waiter is not None and not self._waiter.done() and not self._messages
+        if idle:
+            return False
+        self._peer_done = True
+        # A request being read is handled from the next turn of the loop on: look then.
+        asyncio.get_running_loop().call_soon(self._close_if_body_cut)
+        return True
+
+    def _close_if_body_cut(self) -> None:
+        """A body cut short by the half-close never completes: close, so that its reader
+        learns the client is gone (``ConnectionResetError``), as on a full close."""
+        request = self._current_request
+        if request is not None and not request.content.is_eof() and self.transport is not None:
+            self.transport.close()
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        answered = await super().finish_response(request, resp, start_time)
+        if self._peer_done and not self._messages:
+            self.close()  # nothing more can come: close once this answer is out
+        return answered
+
 
 class JsonErrorsServer(web.Server):
     """aiohttp's protocol factory, making :class:`JsonErrorsProtocol` connections."""
@@ -128,8 +171,22 @@ class GatewayRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         made = await super()._make_server()  # the app's startup, then aiohttp's own server
+        app_handler = made.request_handler
+
+        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            # What the app raises before its middlewares run, e.g. the 417 of an expectation
+            # handler (aiohttp would send its text/plain), answered in the gateway's shape.
+            try:
+                return await app_handler(request)
+            except web.HTTPExpectationFailed:
+                return expectation_failed(request, request.headers.get(hdrs.EXPECT, ""))
+            except web.HTTPException as error:
+                if error.status < 400:
+                    raise
+                return http_exception_response(request, error)
+
         return JsonErrorsServer(
-            made.request_handler,
+            handle,
             request_factory=made.request_factory,
             handler_cancellation=made.handler_cancellation,
             loop=asyncio.get_running_loop(),

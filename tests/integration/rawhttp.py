@@ -17,8 +17,11 @@ class RawAnswer:
     body: bytes
 
 
-async def read_answer(reader: asyncio.StreamReader, timeout: float = PATIENCE) -> RawAnswer:
-    """One HTTP/1.1 answer; interim ``100 Continue`` answers are skipped."""
+async def read_answer(
+    reader: asyncio.StreamReader, timeout: float = PATIENCE, *, to_head: bool = False
+) -> RawAnswer:
+    """One HTTP/1.1 answer; interim ``100 Continue`` answers are skipped. ``to_head``: the answer
+    to a HEAD, which has no body whatever its ``Content-Length`` says (RFC 9110 §9.3.2)."""
     async with asyncio.timeout(timeout):
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -31,7 +34,7 @@ async def read_answer(reader: asyncio.StreamReader, timeout: float = PATIENCE) -
                     headers[name.strip().lower()] = value.strip()
             if status != 100:
                 break
-        length = int(headers.get("content-length", "0"))
+        length = 0 if to_head else int(headers.get("content-length", "0"))
         body = await reader.readexactly(length) if length else b""
     return RawAnswer(status, headers, body)
 

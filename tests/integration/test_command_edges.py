@@ -299,25 +299,20 @@ async def test_a_pending_delivery_shows_its_status_and_refuses_commands(
         "status": "accepted",
     }
 
-    # Its opener and an admin may follow the Location to the open's status; its parties and
-    # another marketplace see it is pending, as they will see the delivery.
-    for party, readable in [
-        (marketplace, True),
-        (admin, True),
-        (customer, False),
-        (isv, False),
-        (api.party("marketplace"), False),
-    ]:
+    # Whoever will see the delivery (its opener, an admin, its parties, another marketplace)
+    # sees it is pending and may follow the Location to the open's status.
+    for party in [marketplace, admin, customer, isv, api.party("marketplace")]:
         status, answer, headers = await _call(api, "GET", path, party)
         assert (status, answer) == (202, pending), (party.role, answer)
         assert headers["Retry-After"] == "1"
-        assert headers.get("Location") == (f"/v1/commands/{command_id}" if readable else None)
-        if readable:
-            status, outcome, _ = await _call(api, "GET", headers["Location"], party)
-            assert status == 200 and outcome["status"] == "accepted", outcome
+        assert headers["Location"] == f"/v1/commands/{command_id}"
+        status, outcome, _ = await _call(api, "GET", headers["Location"], party)
+        assert status == 200 and outcome["status"] == "accepted", (party.role, outcome)
     # Not to someone else's customer or ISV: the same 404 as a delivery that does not exist.
     for stranger in (api.party("customer"), api.party("isv")):
         status, answer, _ = await _call(api, "GET", path, stranger)
+        assert status == 404 and answer["error"] == "not_found", answer
+        status, answer, _ = await _call(api, "GET", f"/v1/commands/{command_id}", stranger)
         assert status == 404 and answer["error"] == "not_found", answer
         status, answer, _ = await _call(api, "POST", path + "/commands", stranger, json=DEMAND)
         assert status == 404 and answer["error"] == "not_found", answer
@@ -351,6 +346,16 @@ async def test_every_accepted_command_points_to_its_status(api: Api, parties):
     status, again, headers = await _open(api, marketplace, body, key="any")
     assert status == 202 and again == opened
     assert headers["Location"] == f"/v1/commands/{opened['command_id']}"
+    # Another marketplace repeating the order is given the same Location, and may follow it,
+    # as may every party who may see the delivery; a stranger may not.
+    other = api.party("marketplace")
+    status, again, headers = await _open(api, other, body)
+    assert status == 202 and again == opened
+    for party in (other, parties["customer"], parties["isv"], parties["admin"]):
+        status, outcome, _ = await _call(api, "GET", headers["Location"], party)
+        assert status == 200 and outcome["status"] == "applied", (party.role, outcome)
+    status, outcome, _ = await _call(api, "GET", headers["Location"], api.party("customer"))
+    assert status == 404, outcome
 
     path = f"/v1/deliveries/{opened['delivery_id']}/commands"
     key = {"Idempotency-Key": uuid.uuid4().hex}

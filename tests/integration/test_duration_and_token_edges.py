@@ -127,6 +127,15 @@ def _authorization(system: System, case: str) -> tuple[list[str], str]:
         "iat in the future": (["Bearer " + _token(secret, iat=now + 3600)], "invalid_token"),
         "string nbf": (["Bearer " + _token(secret, nbf=str(now))], "invalid_token"),
         "sub a number": (["Bearer " + _token(secret, sub=42)], "invalid_token"),
+        # Integers no float holds: compared exactly, not a 500 (OverflowError) any more.
+        "exp 10**400": (["Bearer " + _token(secret, exp=10**400)], "invalid_token"),
+        "exp -10**400": (["Bearer " + _token(secret, exp=-(10**400))], "invalid_token"),
+        "iat 10**400": (["Bearer " + _token(secret, iat=10**400)], "invalid_token"),
+        "nbf 10**309": (["Bearer " + _token(secret, nbf=10**309)], "invalid_token"),
+        "exp 30 days and 1 s": (
+            ["Bearer " + _token(secret, exp=now + 30 * 86400 + 2)],
+            "invalid_token",
+        ),
         "role a list": (["Bearer " + _token(secret, role=["admin"])], "invalid_token"),
     }
     return cases[case]
@@ -149,6 +158,11 @@ CASES = [
     "string nbf",
     "sub a number",
     "role a list",
+    "exp 10**400",
+    "exp -10**400",
+    "iat 10**400",
+    "nbf 10**309",
+    "exp 30 days and 1 s",
 ]
 #: Every route that needs a caller.
 ROUTES = [

@@ -320,3 +320,25 @@ async def test_a_client_leaving_mid_download_is_one_line_not_an_error(
     gone = await asyncio.wait_for(logged(), 10)
     assert len(gone) == 1 and gone[0].levelno == logging.INFO
     assert not _problems(caplog)
+
+
+# --- HEAD gets headers only ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["whole", "large", "first_missing"])
+async def test_head_then_get_on_one_connection_stays_in_step(base_url: str, name: str):
+    # aiohttp routes HEAD to the GET handler; a file's body after the HEAD's head would be
+    # read as the next answer. The HEAD reads no content, so even a damaged file's HEAD is 200.
+    reader, writer = await rawhttp.connect(base_url)
+    try:
+        writer.write(
+            rawhttp.request_head("HEAD", f"/file/{name}", {})
+            + rawhttp.request_head("GET", "/file/whole", {})
+        )
+        head = await rawhttp.read_answer(reader, to_head=True)
+        following = await rawhttp.read_answer(reader)
+    finally:
+        writer.close()
+    size = {"large": 64 * len(BIG_CHUNK)}.get(name, 3000)
+    assert head.status == 200 and head.headers["content-length"] == str(size)
+    assert following.status == 200 and following.body == b"".join(FILE)

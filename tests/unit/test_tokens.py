@@ -119,7 +119,9 @@ def test_an_expired_token_is_refused():
 @pytest.mark.parametrize(
     "exp",
     [
-        T + int((MAX_TOKEN_LIFETIME + LEEWAY).total_seconds()) + 1,
+        T + int(MAX_TOKEN_LIFETIME.total_seconds()) + 1,
+        T + int(MAX_TOKEN_LIFETIME.total_seconds()) + 0.001,
+        T + int((MAX_TOKEN_LIFETIME + LEEWAY).total_seconds()),
         T + 400 * 86400,
         9_999_999_999,
         10**30,
@@ -131,9 +133,60 @@ def test_exp_far_ahead_is_refused(exp: float):
     assert "too long" in message and "P30D" in message
 
 
-def test_the_longest_lifetime_is_accepted():
-    exp = T + int((MAX_TOKEN_LIFETIME + LEEWAY).total_seconds())
+def test_the_longest_lifetime_is_accepted_to_the_second_without_the_leeway():
+    # "exp at most 30 days ahead" (README, Tokens): 30 days exactly, not 30 days and 60 s.
+    exp = T + int(MAX_TOKEN_LIFETIME.total_seconds())
     assert actor_from_token(SECRET, token(exp=exp), now=NOW).id == "c-1"
+    assert "too long" in refusal(token(exp=exp + 1))
+
+
+@pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize(
+    "number",
+    [
+        "1" + "0" * 400,  # 10**400: no float holds it
+        "-1" + "0" * 400,
+        "1" + "0" * 309,  # just past the largest float
+        "-1" + "0" * 309,
+        "179769313486231570" + "0" * 292,  # the largest float, written as an integer
+        "1e308",
+        "-1e308",
+        "1E+2",
+        "-0",
+        "-0.0",
+        "0e0",
+        "1.5e-300",
+    ],
+)
+def test_any_json_number_in_a_time_claim_is_judged_not_a_crash(name: str, number: str):
+    # Each is a JSON number: it is compared with the clock exactly, never converted to a
+    # float (which raised OverflowError for 10**400 and answered 500).
+    times = {"exp": str(T + 600), name: number}
+    payload = '{"sub": "c-1", "role": "customer", '
+    payload += ", ".join(f'"{key}": {value}' for key, value in times.items()) + "}"
+    try:
+        actor = actor_from_token(SECRET, raw_token(payload), now=NOW)
+    except InvalidToken as refused:
+        expected = {"exp": ("expired", "too long"), "iat": ("future",), "nbf": ("future",)}
+        assert any(word in str(refused) for word in expected[name]), str(refused)
+        assert not number.startswith("-") or name == "exp"
+    else:
+        assert actor.id == "c-1"
+        # Only a time in the past is accepted here: iat/nbf, never an exp.
+        assert name != "exp" and (number.startswith("-") or float(number) < T)
+
+
+@given(
+    st.integers() | st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["exp", "iat", "nbf"]),
+)
+def test_every_number_is_accepted_or_refused_as_a_time_never_a_crash(value: float, name: str):
+    try:
+        actor = actor_from_token(SECRET, token(**{name: value}), now=NOW)
+    except InvalidToken as refused:
+        assert any(w in str(refused) for w in ("expired", "too long", "future")), str(refused)
+    else:
+        assert actor.id == "c-1"
 
 
 @pytest.mark.parametrize("name", ["iat", "nbf"])
