@@ -33,13 +33,10 @@ from services.collections import (
     DELIVERY_DAYS,
 )
 from services.delivery_days import newest_first, without_day_fields
-from services.gateway.attachments import (
-    MALFORMED_MULTIPART,
-    stream_file,
-)
 from services.gateway.attachments import store_file as keep_attachment
+from services.gateway.attachments import stream_file
 from services.gateway.context import Gateway, gateway_of, is_party
-from services.gateway.errors import HttpError, handle_or_abort
+from services.gateway.errors import HttpError, handle_or_abort, reason_of
 from services.gateway.filenames import DispositionError, form_data_field
 from services.gateway.form_files import form_files
 from services.gateway.links import (
@@ -51,7 +48,7 @@ from services.gateway.links import (
     read_link,
 )
 from services.gateway.publishing import accept, command_id_for
-from services.gateway.requests import fingerprint
+from services.gateway.requests import MALFORMED_FORM, fingerprint, form_expect
 from shared import wording
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.addresses import AddressPolicy
@@ -777,7 +774,7 @@ def _after(delivery_id: str, token: str, command_id: str, back: str) -> str:
     return page_path(delivery_id, token, command=command_id)
 
 
-@routes.post("/d/{delivery_id}/commands")
+@routes.post("/d/{delivery_id}/commands", expect_handler=form_expect)
 @html_errors
 async def press(request: web.Request) -> web.StreamResponse:
     """A button on the page: validate, store files, accept the command, go to its outcome."""
@@ -785,7 +782,10 @@ async def press(request: web.Request) -> web.StreamResponse:
     gateway = gateway_of(request)
     try:
         form = await request.post()
-    except MALFORMED_MULTIPART as error:
+    except (*MALFORMED_FORM, web.RequestPayloadError) as error:
+        # The client's doing (an unknown charset or transfer encoding, bad framing, a broken
+        # gzip body): one line; json_errors ends a broken body.
+        log.warning("unreadable form in %s %s: %s", request.method, request.path, reason_of(error))
         raise PageError(
             400, "This form could not be read", "The browser sent a form we cannot read."
         ) from error
