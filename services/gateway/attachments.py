@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import UTC, datetime
 
 from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_urldispatcher import _default_expect_handler
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.collections import ATTACHMENTS, DELIVERIES
 from services.gateway.context import caller, gateway_of, is_party
+from services.gateway.downloads import send_file
 from services.gateway.errors import HttpError
 from services.gateway.filenames import (
     DispositionError,
@@ -22,6 +23,7 @@ from services.gateway.filenames import (
     form_data_field,
     safe_filename,
 )
+from services.gateway.requests import expect_continue
 from services.gateway.views import attachment_view
 from shared.domain.files import content_type_of, sniff_type
 from shared.domain.roles import Actor, Role
@@ -48,14 +50,13 @@ def _declared_too_large(request: web.Request, limit: int) -> bool:
 
 
 async def _refuse_large_before_continue(request: web.Request) -> web.StreamResponse | None:
-    """With ``Expect: 100-continue``, refuse a too large body before the client sends it."""
+    """With ``Expect: 100-continue``, refuse a too large body before the client sends it
+    (``requests.expect_continue``: any other expectation is a JSON 417)."""
     limit = gateway_of(request).settings.max_attachment_bytes
-    if _declared_too_large(request, limit):
-        response = _too_large(limit).response()
-        response.force_close()
-        return response
-    await _default_expect_handler(request)
-    return None
+    expect = expect_continue(
+        lambda _: limit + MULTIPART_OVERHEAD_BYTES, lambda _: _too_large(limit)
+    )
+    return await expect(request)
 
 
 async def _read_capped(part: BodyPartReader, limit: int) -> bytes:
@@ -144,7 +145,9 @@ async def store_file(
     beside them; returns the facts. ``filename`` is the client's name, decoded but not yet
     cleaned (see ``filenames.form_data_field``): it is stored as ``safe_filename`` makes it."""
     attachment_id = uuid.uuid4().hex
-    detected = sniff_type(data)
+    # CPU-bound (a 20 MB hash; a hostile package's structure, bounded by sniff_type): in a
+    # thread, so the event loop keeps answering every other request meanwhile.
+    detected, sha256 = await asyncio.to_thread(_facts_of, data)
     record = {
         "_id": attachment_id,
         "delivery_id": delivery_id,
@@ -152,13 +155,18 @@ async def store_file(
         "size": len(data),
         "detected_type": detected,
         "content_type": content_type_of(detected),
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha256": sha256,
         "uploaded_by": actor.model_dump(),
         "uploaded_at": datetime.now(UTC),
     }
     await AsyncGridFSBucket(db).upload_from_stream_with_id(attachment_id, record["filename"], data)
     await db[ATTACHMENTS].insert_one(record)
     return record
+
+
+def _facts_of(data: bytes) -> tuple[str | None, str]:
+    """(the sniffed type, the sha256 in hex) of an uploaded file's bytes."""
+    return sniff_type(data), hashlib.sha256(data).hexdigest()
 
 
 @routes.get("/v1/attachments/{attachment_id}")
@@ -181,20 +189,17 @@ async def download(request: web.Request) -> web.StreamResponse:
 async def stream_file(
     request: web.Request, db: AsyncDatabase, record: dict, **headers: str
 ) -> web.StreamResponse:
-    """Stream a stored file with safe headers; raises NoFile if its content is missing."""
-    stream = await AsyncGridFSBucket(db).open_download_stream(record["_id"])
-    response = web.StreamResponse(
-        headers={
+    """Stream a stored file with safe headers; raises NoFile if its content is missing (see
+    ``downloads.send_file`` for what happens when it cannot be read)."""
+    return await send_file(
+        request,
+        db,
+        record,
+        {
             "Content-Type": record["content_type"],
-            "Content-Length": str(record["size"]),
             "Content-Disposition": content_disposition(record["filename"]),
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",
             **headers,
-        }
+        },
     )
-    await response.prepare(request)
-    while chunk := await stream.readchunk():
-        await response.write(chunk)
-    await response.write_eof()
-    return response
