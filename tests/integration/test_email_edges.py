@@ -122,6 +122,47 @@ async def test_special_use_domains_follow_the_documented_rule(
         assert "valid email address" in _fields(answer)[field]
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        # Issue 15: each was taken (202), then the notifier could not write it.
+        "=?utf-8?q?ann?=@example.com",
+        "=?utf-8?b?YQ==?=@example.com",
+        "=?utf-8?q?a?=.b@example.com",
+        "=?x?q?a?=@example.com",
+        "=?iso-8859-1?q?=e9?=@example.com",
+    ],
+)
+async def test_an_address_a_header_would_decode_is_refused_at_the_door(api: Api, parties, address):
+    status, answer = await _open(api, parties, customer_email=address)
+    assert status == 422, answer
+    assert "RFC 2047 encoded word" in _fields(answer)["customer_email"], answer
+
+
+@pytest.mark.parametrize(
+    ("address", "kept", "why"),
+    [
+        # Issue 15: special-use names written full-width or with ideographic dots.
+        ("ann@ＬＯＣＡＬＨＯＳＴ", "ann@localhost", None),
+        ("ann@shop．test", None, "DC_EMAIL_SPECIAL_USE_DOMAINS"),
+        ("ann@shop。test", None, "DC_EMAIL_SPECIAL_USE_DOMAINS"),
+        ("ann@corp｡ＩＮＴＥＲＮＡＬ", None, "DC_EMAIL_SPECIAL_USE_DOMAINS"),
+    ],
+)
+async def test_special_use_names_are_found_in_any_written_form(
+    api: Api, parties, address, kept, why
+):
+    if kept:
+        opened = await api.open_delivery(
+            parties["marketplace"], parties["customer"], parties["isv"], customer_email=address
+        )
+        delivery = await api.delivery(opened["delivery_id"], parties["customer"])
+        assert delivery["customer_email"] == kept
+    else:
+        status, answer = await _open(api, parties, customer_email=address)
+        assert status == 422 and why in _fields(answer)["customer_email"], answer
+
+
 def _publish(amqp_url: str, event: dict[str, Any]) -> None:
     """An event on the notifications queue, as the workflow's relay publishes it."""
     publish_raw(amqp_url, NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR, event)
