@@ -99,7 +99,9 @@ async def base_url(monkeypatch) -> AsyncIterator[str]:
     app.router.add_get("/file/{name}", file)
     app.router.add_get("/broken", broken_stream)
     app.router.add_post("/slow", slow_body)
-    runner = GatewayRunner(app)
+    # A test's connection may be left lingering (aiohttp drains a refused body for up to
+    # 10 s); the test is over, so cleanup need not wait for it.
+    runner = GatewayRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
