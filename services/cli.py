@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.request
 from datetime import timedelta
-from typing import IO, Annotated, NoReturn
+from typing import IO, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -331,6 +331,24 @@ def _named(field: str, value: object) -> str:
     return f"{label(table, value)} ({value})"
 
 
+def shown(value: object) -> Text:
+    """A stored value as one table cell: plain text, never read as rich markup (``[/b]`` in a
+    dispute's reason is shown, not a tag), and every character that is not printable (ESC,
+    NUL, C1 controls, bidi and zero-width controls, line breaks) written as its escape, so text
+    a party wrote cannot clear the operator's screen, move the cursor or reorder a line."""
+    return Text(
+        "".join(
+            ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode()
+            for ch in str(value)
+        )
+    )
+
+
+def add_row(table: Any, *cells: object) -> None:
+    """``table.add_row`` with every cell ``shown``."""
+    table.add_row(*(shown(cell) for cell in cells))
+
+
 @delivery_app.command("show")
 def delivery_show(delivery_id: str) -> None:
     """A delivery's facts, deadlines and history."""
@@ -343,20 +361,21 @@ def delivery_show(delivery_id: str) -> None:
         fail(f"no delivery {delivery_id}")
     facts = Table(show_header=False, title=f"delivery {delivery_id}")
     for field in ("order_id", "product_id", "process", "state", "version", "customer_id", "isv_id"):
-        facts.add_row(field, _named(field, document.get(field)))
+        add_row(facts, field, _named(field, document.get(field)))
     if document.get("dispute"):
-        facts.add_row(
-            "dispute", f"{document['dispute']['status']}: {document['dispute']['reason']}"
+        add_row(
+            facts, "dispute", f"{document['dispute']['status']}: {document['dispute']['reason']}"
         )
     console.print(facts)
     deadlines = Table("kind", "status", "due at", title="deadlines")
     for deadline in document.get("deadlines", []):
-        deadlines.add_row(deadline["kind"], deadline["status"], _when(deadline.get("due_at")))
+        add_row(deadlines, deadline["kind"], deadline["status"], _when(deadline.get("due_at")))
     console.print(deadlines)
     history = Table("at", "command", "by", "from", "to", title="history")
     for entry in document.get("history", []):
         actor = entry["actor"]
-        history.add_row(
+        add_row(
+            history,
             _when(entry["at"]),
             entry["command"],
             f"{actor['role']} {actor['id']}",
@@ -367,8 +386,12 @@ def delivery_show(delivery_id: str) -> None:
     if document.get("refusals"):
         refused = Table("at", "command", "by", "reason", title="refused commands")
         for entry in document["refusals"]:
-            refused.add_row(
-                _when(entry["at"]), entry["command"], entry["actor"]["role"], entry["message"]
+            add_row(
+                refused,
+                _when(entry["at"]),
+                entry["command"],
+                entry["actor"]["role"],
+                entry["message"],
             )
         console.print(refused)
 
@@ -396,7 +419,8 @@ def deliveries_list(
     for document in found:
         active = [d for d in document.get("deadlines", []) if d.get("due_at")]
         soonest = min((d["due_at"] for d in active), default=None)
-        table.add_row(
+        add_row(
+            table,
             document["_id"],
             document["order_id"],
             document["process"],
@@ -422,8 +446,12 @@ def deadlines_due(
     found = due(_database(), datetime.now(UTC), timedelta(seconds=within))
     table = Table("due at", "kind", "delivery", "deadline")
     for deadline in found:
-        table.add_row(
-            _when(deadline["due_at"]), deadline["kind"], deadline["delivery_id"], deadline["_id"]
+        add_row(
+            table,
+            _when(deadline["due_at"]),
+            deadline["kind"],
+            deadline["delivery_id"],
+            deadline["_id"],
         )
     console.print(table)
     console.print(f"{len(found)} deadlines due within {within} s", style="dim")
@@ -440,11 +468,11 @@ def stats() -> None:
     figures = gather(_database())
     counts = Table("process", "state", "deliveries", title="deliveries")
     for (process, state), count in figures["counts"].items():
-        counts.add_row(process, state, str(count))
+        add_row(counts, process, state, str(count))
     console.print(counts)
     medians = Table("state", "median time in it", title="time per stage")
     for state, seconds in figures["median_seconds_in_state"].items():
-        medians.add_row(state, duration(timedelta(seconds=seconds)))
+        add_row(medians, state, duration(timedelta(seconds=seconds)))
     console.print(medians)
 
 
@@ -452,19 +480,18 @@ def stats() -> None:
 def dlq_list() -> None:
     """Every dead letter: its id, queue, what it was, its error, when, and how many tries."""
     from rich.table import Table
-    from rich.text import Text
 
     from services.ops.dead_letters import browsing
 
     with browsing(load_settings().amqp_url, _database()) as (_, letters):
         table = Table("message id", "queue", "message", "error", "dead since", "tries")
         for letter in letters:
-            # Text, not markup: a message's own "[...]" is shown as it is, never interpreted.
-            table.add_row(
-                Text(letter.message_id),
-                Text(letter.queue),
-                Text(letter.summary),
-                Text(letter.error or "(not recorded)"),
+            add_row(
+                table,
+                letter.message_id,
+                letter.queue,
+                letter.summary,
+                letter.error or "(not recorded)",
                 _when(letter.dead_since),
                 str(letter.tries),
             )

@@ -116,7 +116,7 @@ def _why_iso_is_refused(text: str) -> str:
     if has_time and not time:
         return "has a T with no hours, minutes or seconds after it"
     if re.search("W.", body) or ("W" in date and "D" in date):
-        return "combines weeks with other units; write P2W alone, or days (P16D)"
+        return "combines weeks with other units; write weeks alone (like P2W), or days (like P16D)"
     for part, units, misplaced in ((date, "WD", "HMS"), (time, "HMS", "WD")):
         if re.search("[0-9]$", part):
             return "ends a number without its unit (W, D, H, M or S)"

@@ -8,6 +8,7 @@ import sys
 import uuid
 
 import pika
+import pytest
 
 from shared.contracts.queues import (
     APPLY_COMMAND_ACTOR,
@@ -55,6 +56,36 @@ async def test_delivery_show_and_list_report_a_delivery(api: Api, parties, syste
     assert missing.returncode == 1 and "no delivery" in missing.stderr
     wrong = cli(system, "deliveries", "list", "--state", "sleeping")
     assert wrong.returncode == 1 and "awaiting_demand" in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "Payment [/b] missing",  # rich markup that does not balance: a crash before
+        "[bold red on white]ISV has been paid[/] [link=http://evil.example]details[/link]",
+        "\x1b[2J\x1b[Hfake: all good\x1b]8;;http://evil.example/\x07click\x1b]8;;\x07",
+        "a\x00b\x01c\x1b[31mred\x7fdel\x9bcsi \u202eevil\u202c",
+    ],
+)
+async def test_delivery_show_prints_what_a_party_wrote_as_text(
+    api: Api, parties, system: System, reason: str
+):
+    """A dispute's reason is shown as written, never read as markup, with every control
+    character escaped: a party cannot crash, restyle or rewrite the operator's terminal."""
+    customer = parties["customer"]
+    delivery_id = (await api.open_delivery(parties["marketplace"], customer, parties["isv"]))[
+        "delivery_id"
+    ]
+    outcome = await api.command(delivery_id, customer, {"type": "open_dispute", "reason": reason})
+    assert outcome["status"] == "applied", outcome
+    shown = cli(system, "delivery", "show", delivery_id)
+    assert shown.returncode == 0, shown.stderr
+    assert all(ch.isprintable() or ch in " \n" for ch in shown.stdout), repr(shown.stdout)
+    written = "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode()
+        for ch in reason
+    )
+    assert written in shown.stdout.replace("\n", ""), shown.stdout
 
 
 async def test_deadlines_due_and_stats(api: Api, parties, system: System):

@@ -396,3 +396,14 @@ def test_each_duration_setting_has_a_bound(monkeypatch, variable, longest, over)
     monkeypatch.setenv(variable, over)
     with pytest.raises(ValidationError, match=f"at most {longest}"):
         Settings()
+
+
+@pytest.mark.parametrize("text", ["P2W0D", "P1WT1H", "P2D1W", "P3W4D"])
+def test_weeks_mixed_with_other_units_are_refused_with_examples_not_a_false_equivalent(
+    text: str,
+):
+    """The message gives forms to follow, never a sum that is not the value's own."""
+    with pytest.raises(DurationError) as refused:
+        parse_duration(text, at_most=BIG)
+    message = str(refused.value)
+    assert "like P2W" in message and "like P16D" in message
