@@ -25,6 +25,7 @@ from services.gateway.publishing import (
     accepted_response,
     command_id_for,
     command_location,
+    idempotency_key,
 )
 from services.gateway.requests import fingerprint, json_body, json_expect
 from services.gateway.views import PendingDelivery, delivery_view, summary_view
@@ -324,7 +325,7 @@ async def send_command(request: web.Request) -> web.Response:
         raise HttpError(403, "forbidden", f"only an admin may {kind}")
     document = await _visible_delivery(request, actor, customer_id=1, isv_id=1)
     gateway = gateway_of(request)
-    command_id = command_id_for(actor, request.headers.get("Idempotency-Key"))
+    command_id = command_id_for(actor, idempotency_key(request))
     envelope = CommandEnvelope(
         command_id=command_id,
         delivery_id=document["_id"],

@@ -62,6 +62,20 @@ def accepted_response(answer: dict[str, Any], command_id: str) -> web.Response:
 IDEMPOTENCY_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
 
 
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's one ``Idempotency-Key``, or None without one. Raises 400
+    ``invalid_idempotency_key`` when it has several: which one is meant is unknowable, and
+    taking the first would make two orders of the same headers two commands."""
+    keys = request.headers.getall("Idempotency-Key", [])
+    if len(keys) > 1:
+        raise HttpError(
+            400,
+            "invalid_idempotency_key",
+            f"send one Idempotency-Key header; this request has {len(keys)}",
+        )
+    return keys[0] if keys else None
+
+
 def command_id_for(actor: Actor, key: str | None) -> str:
     """A new command id, or with an Idempotency-Key the same id for every retry.
 

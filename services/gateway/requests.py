@@ -49,19 +49,56 @@ LENGTH_REQUIRED = (
 )
 
 
+#: Content codings of a request body that aiohttp decodes, one layer of them at most.
+SUPPORTED_CONTENT_CODINGS = ("gzip", "deflate")
+#: Why a body in another content coding is refused.
+UNSUPPORTED_CONTENT_CODING = (
+    "a request body may be sent as it is, or compressed once with "
+    + " or ".join(SUPPORTED_CONTENT_CODINGS)
+    + " (Content-Encoding); other codings, and more than one, are not read"
+)
+
+
+def content_codings(request: web.BaseRequest) -> list[str]:
+    """The body's content codings in the order applied (RFC 9110 §8.4: a comma-separated
+    list, case-insensitive, over every Content-Encoding header)."""
+    listed = ",".join(request.headers.getall(hdrs.CONTENT_ENCODING, []))
+    return [c for c in (c.strip().lower() for c in listed.split(",")) if c]
+
+
 @web.middleware
 async def framed_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """411 ``length_required`` for a POST, PUT or PATCH with neither ``Content-Length`` nor
-    chunked ``Transfer-Encoding``: such a request has no body (RFC 9112 §6.3), and what its
-    client sent after the head would be read as the next request (RFC 9110 §15.5.12)."""
+    """Refuses a body the gateway would misread, before a byte of it is read:
+
+    - 411 ``length_required`` for a POST, PUT or PATCH with neither ``Content-Length`` nor
+      chunked ``Transfer-Encoding``: such a request has no body (RFC 9112 §6.3), and what its
+      client sent after the head would be read as the next request (RFC 9110 §15.5.12);
+    - 415 ``unsupported_content_encoding``, with ``Accept-Encoding``, for a body in a content
+      coding aiohttp does not decode (aiohttp would pass an unknown one such as ``x-gzip`` on
+      undecoded) or in a list of more than one, ``identity`` included (it decodes a lone
+      coding only) (RFC 9110 §15.5.16, §12.5.3).
+    """
+    refused: tuple[int, str, str] | None = None
     if request.method in BODY_METHODS and request.content_length is None:
         coding = request.headers.get(hdrs.TRANSFER_ENCODING, "")
         if "chunked" not in coding.lower():
-            response = refusal_response(request, 411, "length_required", LENGTH_REQUIRED)
-            # What follows the head is not a request: read none of it.
-            response.force_close()
-            return response
-    return await handler(request)
+            refused = (411, "length_required", LENGTH_REQUIRED)
+    codings = content_codings(request)
+    # One coding, named alone, is what aiohttp decodes: "identity, gzip" it would pass on.
+    if (
+        refused is None
+        and codings not in ([], ["identity"])
+        and (len(codings) > 1 or codings[0] not in SUPPORTED_CONTENT_CODINGS)
+    ):
+        refused = (415, "unsupported_content_encoding", UNSUPPORTED_CONTENT_CODING)
+    if refused is None:
+        return await handler(request)
+    response = refusal_response(request, *refused)
+    if refused[0] == 415:
+        response.headers[hdrs.ACCEPT_ENCODING] = ", ".join(SUPPORTED_CONTENT_CODINGS)
+    # What follows the head is not read: nothing of it may be taken for a request.
+    response.force_close()
+    return response
 
 
 def expect_continue(

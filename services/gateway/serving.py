@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import hdrs, web
 from aiohttp.http import RawRequestMessage
-from aiohttp.http_exceptions import BadStatusLine, LineTooLong
+from aiohttp.http_exceptions import BadStatusLine, ContentEncodingError, LineTooLong
 
 from services.gateway.errors import (
     RESPONSE_STARTED,
@@ -29,7 +29,12 @@ from services.gateway.errors import (
     http_exception_response,
     reason_of,
 )
-from services.gateway.requests import LENGTH_REQUIRED, expectation_failed
+from services.gateway.requests import (
+    LENGTH_REQUIRED,
+    SUPPORTED_CONTENT_CODINGS,
+    UNSUPPORTED_CONTENT_CODING,
+    expectation_failed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,10 @@ log = logging.getLogger(__name__)
 KEEPALIVE_TIMEOUT_SECONDS = 75.0
 #: Seconds in-flight requests get to finish after SIGTERM (``web.run_app``'s default).
 SHUTDOWN_TIMEOUT_SECONDS = 60.0
+
+
+#: Refusals whose status is not aiohttp's 400.
+REFUSAL_STATUS = {"length_required": 411, "unsupported_content_encoding": 415}
 
 
 def refusal(error: BaseException | None, *, max_line_bytes: int) -> tuple[str, str]:
@@ -51,6 +60,10 @@ def refusal(error: BaseException | None, *, max_line_bytes: int) -> tuple[str, s
         # A body sent without Content-Length or chunks after a request that closes: it is
         # no body (RFC 9112 §6.3); answered as framed_bodies answers it when it comes later.
         return "length_required", LENGTH_REQUIRED
+    if isinstance(error, ContentEncodingError):
+        # A coding aiohttp knows but cannot decode here (br, zstd without their libraries):
+        # its own message is advice for the operator ("Please install `Brotli`").
+        return "unsupported_content_encoding", UNSUPPORTED_CONTENT_CODING
     if isinstance(error, BadStatusLine):  # BadHttpMethod included
         # Often a body sent without Content-Length or chunks, read as the next request line.
         return "malformed_request_line", (
@@ -98,8 +111,7 @@ class JsonErrorsProtocol(web.RequestHandler):
                 )
         else:
             code, text = refusal(exc, max_line_bytes=max(self.max_line_size, self.max_field_size))
-            if code == "length_required":
-                status = 411
+            status = REFUSAL_STATUS.get(code, status)
             log.warning(
                 "refused a malformed request from %s: %s (%s)",
                 request.remote,
@@ -107,6 +119,8 @@ class JsonErrorsProtocol(web.RequestHandler):
                 code,
             )
             response = error_response(status, code, text)
+            if status == 415:
+                response.headers[hdrs.ACCEPT_ENCODING] = ", ".join(SUPPORTED_CONTENT_CODINGS)
         response.force_close()
         return response
 
