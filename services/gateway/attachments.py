@@ -60,34 +60,57 @@ async def _refuse_large_before_continue(request: web.Request) -> web.StreamRespo
 
 
 async def _read_capped(part: BodyPartReader, limit: int) -> bytes:
-    """The part's bytes; 413 as soon as more than ``limit`` arrived, without reading on."""
+    """The part's bytes up to its delimiter; 413 as soon as more than ``limit`` arrived,
+    without reading on; 400 when the body ends before the part's delimiter."""
     data = bytearray()
-    while chunk := await part.read_chunk(CHUNK_BYTES):
+    while not part.at_eof():
+        chunk = await part.read_chunk(CHUNK_BYTES)
+        # aiohttp answers b"" without being at the part's end only when the body ended first:
+        # what was read is a file cut short, or one whose delimiter never matched (LF alone).
+        if not chunk and not part.at_eof():
+            raise _malformed(
+                "the body ended inside the part 'file', before a delimiter "
+                "(CRLF, '--' and the boundary) closed it"
+            )
         data += chunk
         if len(data) > limit:
             raise _too_large(limit)
     return bytes(data)
 
 
-async def _file_part(request: web.Request) -> tuple[BodyPartReader, str | None]:
-    """The part named ``file`` and the file name its client gave (uncleaned, or None)."""
+def _malformed(why: str) -> HttpError:
+    return HttpError(400, "malformed_multipart", f"the multipart body is malformed: {why}")
+
+
+async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, str | None]:
+    """The bytes of the part named ``file`` and the file name its client gave (uncleaned, or
+    None), once the whole body was read.
+
+    A multipart body ends with its close-delimiter (RFC 2046 §5.1.1), so the file is kept
+    only when its part ended at a delimiter and the body, after at most ``MAX_PARTS`` parts,
+    at the close-delimiter. A body cut short (a stream that stops mid part, delimiters with
+    LF alone, no final ``--``) may hold what looks like a whole file but is not known to be
+    one: it is refused whole, as the page forms' parser refuses it.
+    """
     if not request.content_type.startswith("multipart/"):
         raise HttpError(
             415, "multipart_required", "send the file as multipart/form-data field 'file'"
         )
+    found: tuple[bytes, str | None] | None = None
     try:
         reader = await request.multipart()
-        for _ in range(MAX_PARTS):
+        for _ in range(MAX_PARTS + 1):
+            # None only after the close-delimiter; a part left unread is read to its end here.
             part = await reader.next()
             if part is None:
                 break
-            if not isinstance(part, BodyPartReader):
+            if found is not None or not isinstance(part, BodyPartReader):
                 continue
             # Our reading of Content-Disposition, not aiohttp's part.name / part.filename:
             # see services/gateway/filenames.py.
             field, filename = form_data_field(part.headers.getall(hdrs.CONTENT_DISPOSITION, []))
             if field == "file":
-                return part, filename
+                found = (await _read_capped(part, limit), filename)
     except DispositionError as error:
         raise HttpError(
             400,
@@ -96,10 +119,22 @@ async def _file_part(request: web.Request) -> tuple[BodyPartReader, str | None]:
             "send filename=\"…\" or filename*=UTF-8''…",
         ) from error
     except MALFORMED_MULTIPART as error:
-        raise HttpError(
-            400, "malformed_multipart", f"the multipart body is malformed: {error}"
-        ) from error
-    raise HttpError(400, "file_missing", "the multipart body has no field named 'file'")
+        # aiohttp's own words ("Invalid boundary b''", "Reading after EOF") do not say that
+        # the body simply stopped.
+        if request.content.at_eof():
+            raise _malformed(_NO_CLOSE_DELIMITER) from error
+        raise _malformed(str(error)) from error
+    if not reader.at_eof():
+        raise _malformed(f"it has more than {MAX_PARTS} parts")
+    if found is None:
+        raise HttpError(400, "file_missing", "the multipart body has no field named 'file'")
+    return found
+
+
+#: Why a body that stopped between parts, or without its final ``--``, is refused.
+_NO_CLOSE_DELIMITER = (
+    "the body ended before its close-delimiter ('--', the boundary and '--', RFC 2046 §5.1.1)"
+)
 
 
 @routes.post(
@@ -120,18 +155,14 @@ async def upload(request: web.Request) -> web.Response:
     )
     if delivery is None or not is_party(actor, delivery):
         raise HttpError(404, "not_found", f"no delivery {delivery_id} for this caller")
-    part, filename = await _file_part(request)
     try:
-        data = await _read_capped(part, limit)
+        data, filename = await _read_upload(request, limit)
     except HttpError as error:
         response = error.response()
-        # Do not drain the rest of an oversized upload: answer at once and hang up.
+        # Do not drain the rest of an upload refused part way (too large, malformed): answer
+        # at once and hang up.
         response.force_close()
         return response
-    except MALFORMED_MULTIPART as error:
-        raise HttpError(
-            400, "malformed_multipart", f"the multipart body is malformed: {error}"
-        ) from error
     if not data:
         raise HttpError(400, "file_empty", "the uploaded file is empty")
     record = await store_file(gateway.db, delivery_id, filename, data, actor)

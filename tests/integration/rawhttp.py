@@ -66,6 +66,20 @@ async def send(
         writer.close()
 
 
+async def send_chunked(
+    base_url: str, method: str, path: str, headers: dict[str, str], chunks: list[bytes]
+) -> RawAnswer:
+    """``chunks`` sent chunked (``Transfer-Encoding: chunked``), with the final empty chunk."""
+    reader, writer = await connect(base_url)
+    try:
+        writer.write(request_head(method, path, {**headers, "Transfer-Encoding": "chunked"}))
+        writer.write(chunked(*chunks))
+        await writer.drain()
+        return await read_answer(reader)
+    finally:
+        writer.close()
+
+
 BOUNDARY = "dc-test-boundary-7f3a"
 
 

@@ -155,6 +155,102 @@ async def test_a_file_just_under_the_cap_is_accepted_and_only_then_stored(
     assert status == 201 and answer["size"] == len(content)
 
 
+# --- a multipart body must end with its close-delimiter (issue 15, RFC 2046 §5.1.1) ---------
+
+B = rawhttp.BOUNDARY
+FILE_HEAD = (
+    f'--{B}\r\nContent-Disposition: form-data; name="file"; filename="contract.pdf"\r\n\r\n'
+).encode()
+#: A 100 KB PDF whose bytes hold what nearly is a delimiter: CRLF, "--", the boundary cut short.
+BIG_PDF = PDF + b"".join(
+    b"%d \r\n--%s\n--%s--\r\n" % (i, B[:-1].encode(), B.encode()) for i in range(2000)
+)
+#: Why each refused body is refused, as the answer says it.
+INSIDE_FILE = b"ended inside the part 'file'"
+NO_CLOSE = b"ended before its close-delimiter"
+CUT_BODIES = {
+    # The finding's repro: the part is never closed.
+    "no delimiter after the file": ([FILE_HEAD + b"%PDF-1.4\nfirst half only"], INSIDE_FILE),
+    "half of a 100 KB PDF": ([FILE_HEAD + BIG_PDF[: len(BIG_PDF) // 2]], INSIDE_FILE),
+    # A delimiter with LF alone is no delimiter (CRLF is part of it): the part never ends.
+    "LF-only delimiters": (
+        [
+            f'--{B}\nContent-Disposition: form-data; name="file"; filename="c.pdf"\n\n'.encode()
+            + PDF
+            + f"\n--{B}--\n".encode()
+        ],
+        INSIDE_FILE,
+    ),
+    "only the final -- missing": ([FILE_HEAD + PDF + f"\r\n--{B}\r\n".encode()], NO_CLOSE),
+    "two parts, then cut": (
+        [
+            FILE_HEAD + PDF,
+            f'\r\n--{B}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhalf a n'.encode(),
+        ],
+        NO_CLOSE,
+    ),
+}
+
+
+async def _send_body(system: System, delivery_id: str, party, pieces: list[bytes], chunked: bool):
+    path = f"/v1/deliveries/{delivery_id}/attachments"
+    headers = {**party.headers, "Content-Type": f"multipart/form-data; boundary={B}"}
+    if chunked:
+        return await rawhttp.send_chunked(system.base_url, "POST", path, headers, pieces)
+    return await rawhttp.send(system.base_url, "POST", path, headers, b"".join(pieces))
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("case", list(CUT_BODIES))
+async def test_a_multipart_body_cut_short_stores_nothing(
+    api: Api, system: System, parties, db, case: str, chunked: bool
+):
+    """Whole HTTP messages (the length or the last chunk arrives) whose multipart body stops
+    before its close-delimiter: the file that arrived may look whole; it is not kept."""
+    delivery_id = await _opened(api, parties)
+    pieces, why = CUT_BODIES[case]
+    answer = await _send_body(system, delivery_id, parties["customer"], pieces, chunked)
+    assert answer.status == 400, (case, answer)
+    assert b"malformed_multipart" in answer.body and why in answer.body, answer.body
+    assert db.attachments.count_documents({"delivery_id": delivery_id}) == 0
+
+
+ACCEPTED_BODIES = {
+    "exact": [FILE_HEAD + BIG_PDF + f"\r\n--{B}--\r\n".encode()],
+    # RFC 2046 §5.1.1: text before the first delimiter and after the last is to be ignored.
+    "preamble and epilogue": [
+        b"This is a preamble.\r\n",
+        FILE_HEAD + BIG_PDF,
+        f"\r\n--{B}--\r\nThis is an epilogue.\r\n".encode(),
+    ],
+    "no CRLF after the close-delimiter": [FILE_HEAD + BIG_PDF + f"\r\n--{B}--".encode()],
+    "a part after the file": [
+        FILE_HEAD + BIG_PDF,
+        f'\r\n--{B}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n'.encode(),
+        f"--{B}--\r\n".encode(),
+    ],
+}
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("case", list(ACCEPTED_BODIES))
+async def test_a_whole_multipart_body_stores_its_file_exactly(
+    api: Api, system: System, parties, case: str, chunked: bool
+):
+    delivery_id = await _opened(api, parties)
+    answer = await _send_body(
+        system, delivery_id, parties["customer"], ACCEPTED_BODIES[case], chunked
+    )
+    assert answer.status == 201, (case, answer)
+    attachment = json.loads(answer.body)
+    assert attachment["size"] == len(BIG_PDF)
+    assert attachment["sha256"] == hashlib.sha256(BIG_PDF).hexdigest()
+    status, stored = await api.request(
+        "GET", f"/v1/attachments/{attachment['attachment_id']}", parties["isv"]
+    )
+    assert status == 200 and stored == BIG_PDF
+
+
 HOSTILE = "..%2F..%2Fetc%2Fevil%22quote%27%0D%0AX-Injected%3A%201%20%D0%94%D0%BE%D0%B3%C3%B6.pdf"
 
 
