@@ -48,7 +48,7 @@ from services.gateway.links import (
     read_link,
 )
 from services.gateway.publishing import accept, command_id_for
-from services.gateway.requests import MALFORMED_FORM, fingerprint, form_expect
+from services.gateway.requests import MALFORMED_FORM, fingerprint, form_expect, read_form
 from shared import wording
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.addresses import AddressPolicy
@@ -781,10 +781,10 @@ async def press(request: web.Request) -> web.StreamResponse:
     delivery_id = request.match_info["delivery_id"]
     gateway = gateway_of(request)
     try:
-        form = await request.post()
+        if isinstance(form := await read_form(request), web.StreamResponse):
+            return form  # refused before a byte was read: too large
     except (*MALFORMED_FORM, web.RequestPayloadError) as error:
-        # The client's doing (an unknown charset or transfer encoding, bad framing, a broken
-        # gzip body): one line; json_errors ends a broken body.
+        # The client's doing (a bad charset, encoding, framing or gzip): json_errors ends it.
         log.warning("unreadable form in %s %s: %s", request.method, request.path, reason_of(error))
         raise PageError(
             400, "This form could not be read", "The browser sent a form we cannot read."

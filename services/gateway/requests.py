@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
+from multidict import MultiDictProxy
 
 from services.gateway.context import gateway_of
 from services.gateway.errors import Handler, HttpError, refusal_response
@@ -166,6 +167,36 @@ def _form_too_large(limit: int) -> HttpError:
 form_expect = expect_continue(
     lambda request: form_limit(gateway_of(request).settings), _form_too_large
 )
+
+
+async def read_form(request: web.Request) -> web.StreamResponse | MultiDictProxy[Any]:
+    """The page form (``request.post()``), or the refusal to answer at once.
+
+    - a declared ``Content-Length`` over ``form_limit`` is refused (413) before a byte of the
+      body is read, the connection closed after the answer, as with ``Expect: 100-continue``
+      (``expect_continue``), rather than read up to the cap first;
+    - more fields than aiohttp's ``client_max_fields`` (1000 by default) is HttpError 413
+      ``too_many_fields`` naming that limit: aiohttp raises the same
+      ``HTTPRequestEntityTooLarge`` for it as for too many bytes.
+    """
+    limit = form_limit(gateway_of(request).settings)
+    if request.content_length is not None and request.content_length > limit:
+        error = _form_too_large(limit)
+        response = refusal_response(request, error.status, error.code, error.message)
+        response.force_close()
+        return response
+    try:
+        return await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        # aiohttp's own test for too many bytes (``post``, ``read``); otherwise it counted fields.
+        if request.content.total_bytes > request.client_max_size:
+            raise
+        fields = request.client_max_fields
+        raise HttpError(
+            413,
+            "too_many_fields",
+            f"The form has more fields than the {fields} one form may have, so nothing was done.",
+        ) from None
 
 
 def _no_constant(name: str) -> Any:

@@ -418,3 +418,71 @@ async def test_a_head_without_length_on_a_kept_alive_connection_is_a_411_at_once
         assert json.loads(exchange.rest)["error"] == "length_required"
     else:
         assert exchange.headers["content-type"].startswith("text/html")
+
+
+# --- page forms past their limits say which limit, and a declared one is refused unread ------
+
+
+def _many_fields(count: int) -> dict[str, tuple[str, bytes]]:
+    """Content-Type and body of a page form with ``count`` fields, in both encodings."""
+    boundary = "b0undary"
+    multipart = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nx\r\n'.encode()
+        for i in range(count)
+    )
+    return {
+        "urlencoded": (
+            "application/x-www-form-urlencoded",
+            "&".join(f"f{i}=x" for i in range(count)).encode(),
+        ),
+        "multipart": (
+            f"multipart/form-data; boundary={boundary}",
+            multipart + f"--{boundary}--\r\n".encode(),
+        ),
+    }
+
+
+@pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
+async def test_a_page_form_with_too_many_fields_names_the_field_limit(
+    api: Api, system: System, parties: dict[str, Party], encoding: str
+):
+    """aiohttp refuses a form of more than 1000 fields (``client_max_fields``) with the error it
+    raises for too many bytes; the page says which limit was passed, not a file size."""
+    delivery_id = await _opened(api, parties)
+    content_type, body = _many_fields(1001)[encoding]
+    headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+    raw = rawhttp.request_head("POST", f"/d/{delivery_id}/commands", headers) + body
+    (answer,) = await _exchange(system, raw, 1)
+    assert answer.status == 413, answer
+    assert answer.headers["content-type"].startswith("text/html"), answer.headers
+    assert b"more fields than the 1000 one form may have" in answer.body, answer.body
+    assert b"MB" not in answer.body, answer.body
+
+
+@pytest.mark.parametrize("declared", ["over by one", "a gigabyte"])
+async def test_a_page_form_declared_over_its_limit_is_refused_before_its_body(
+    api: Api, system: System, parties: dict[str, Party], declared: str
+):
+    """Without ``Expect``, as with it: the 413 page comes on the head alone, not a byte of the
+    body waited for, and says the connection closes (``read_form``). (aiohttp then discards
+    what of the body comes for up to its 10 s lingering time before it closes.)"""
+    from services.gateway.requests import form_limit
+
+    delivery_id = await _opened(api, parties)
+    length = {"over by one": form_limit(_settings(system)) + 1, "a gigabyte": 10**9}[declared]
+    head = rawhttp.request_head(
+        "POST",
+        f"/d/{delivery_id}/commands",
+        {"Content-Type": "multipart/form-data; boundary=b0undary", "Content-Length": str(length)},
+    )
+    reader, writer = await rawhttp.connect(system.base_url)
+    try:
+        writer.write(head)
+        await writer.drain()
+        answer = await rawhttp.read_answer(reader)
+    finally:
+        writer.close()
+    assert answer.status == 413, answer
+    assert answer.headers["connection"].lower() == "close", answer.headers
+    assert answer.headers["content-type"].startswith("text/html"), answer.headers
+    assert b"a form may have at most" in answer.body, answer.body
