@@ -60,9 +60,13 @@ def refusal(error: BaseException | None, *, max_line_bytes: int) -> tuple[str, s
         # A body sent without Content-Length or chunks after a request that closes: it is
         # no body (RFC 9112 §6.3); answered as framed_bodies answers it when it comes later.
         return "length_required", LENGTH_REQUIRED
-    if isinstance(error, ContentEncodingError):
+    if isinstance(error, ContentEncodingError) and not any(
+        coding in reason for coding in SUPPORTED_CONTENT_CODINGS
+    ):
         # A coding aiohttp knows but cannot decode here (br, zstd without their libraries):
-        # its own message is advice for the operator ("Please install `Brotli`").
+        # its own message is advice for the operator ("Please install `Brotli`"). A gzip or
+        # deflate body that does not decode names its coding: the client's broken body, below.
+        # (The request aiohttp hands over here is a stand-in without the client's headers.)
         return "unsupported_content_encoding", UNSUPPORTED_CONTENT_CODING
     if isinstance(error, BadStatusLine):  # BadHttpMethod included
         # Often a body sent without Content-Length or chunks, read as the next request line.
