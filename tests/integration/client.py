@@ -24,6 +24,22 @@ class Party:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+def open_body(customer: Party, isv: Party, **fields: Any) -> dict[str, Any]:
+    """A valid ``open_delivery`` body for a new order of ``customer`` from ``isv`` (process
+    ``basic``); ``fields`` replace or add fields."""
+    return {
+        "order_id": f"order-{uuid.uuid4().hex[:12]}",
+        "order_spec": "Company website, 5 pages",
+        "product_id": "prod-website",
+        "isv_id": isv.sub,
+        "customer_id": customer.sub,
+        "customer_email": f"{customer.sub}@customer.example.com",
+        "isv_email": f"{isv.sub}@isv.example.com",
+        "process": "basic",
+        **fields,
+    }
+
+
 class Api:
     def __init__(self, session: aiohttp.ClientSession, base_url: str, secret: str):
         self.session = session
@@ -48,17 +64,7 @@ class Api:
     async def open_delivery(
         self, marketplace: Party, customer: Party, isv: Party, **fields: Any
     ) -> dict[str, Any]:
-        body = {
-            "order_id": f"order-{uuid.uuid4().hex[:12]}",
-            "order_spec": "Company website, 5 pages",
-            "product_id": "prod-website",
-            "isv_id": isv.sub,
-            "customer_id": customer.sub,
-            "customer_email": f"{customer.sub}@customer.example.com",
-            "isv_email": f"{isv.sub}@isv.example.com",
-            "process": "basic",
-            **fields,
-        }
+        body = open_body(customer, isv, **fields)
         status, answer = await self.request("POST", "/v1/deliveries", marketplace, json=body)
         assert status == 202, answer
         outcome = await self.outcome(answer["command_id"], marketplace)

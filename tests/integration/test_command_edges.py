@@ -33,7 +33,7 @@ from shared.domain.commands import OpenDelivery
 from shared.domain.engine import delivery_id_for
 from shared.domain.roles import Actor, Role
 from tests.integration.bus import publish_raw
-from tests.integration.client import Api, Party
+from tests.integration.client import Api, Party, open_body
 from tests.integration.system import System
 from tests.integration.waiting import until
 
@@ -54,19 +54,11 @@ async def _call(
 
 
 def _order(parties: dict[str, Party], **fields: Any) -> dict[str, Any]:
-    customer, isv = parties["customer"], parties["isv"]
-    return {
-        "order_id": f"order-{uuid.uuid4().hex[:12]}",
-        "order_spec": "Company website, 5 pages",
-        "product_id": "prod-website",
-        "isv_id": isv.sub,
-        "customer_id": customer.sub,
-        "customer_email": f"{customer.sub}@customer.example.com",
-        "isv_email": f"{isv.sub}@isv.example.com",
-        "process": "double_check",
-        "warranty_period": "P30D",
-        **fields,
-    }
+    return open_body(
+        parties["customer"],
+        parties["isv"],
+        **{"process": "double_check", "warranty_period": "P30D", **fields},
+    )
 
 
 def _same_order_written_otherwise(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -6,29 +6,18 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from typing import Any
 
 import jwt
 import pytest
 from multidict import CIMultiDict
 
-from tests.integration.client import Api
+from tests.integration.client import Api, open_body
 from tests.integration.system import System
 
 
 def _open_body(parties, **fields: Any) -> dict[str, Any]:
-    return {
-        "order_id": f"order-{uuid.uuid4().hex[:12]}",
-        "order_spec": "Company website",
-        "product_id": "prod-1",
-        "isv_id": parties["isv"].sub,
-        "customer_id": parties["customer"].sub,
-        "customer_email": "c@example.com",
-        "isv_email": "i@example.com",
-        "process": "double_check",
-        **fields,
-    }
+    return open_body(parties["customer"], parties["isv"], process="double_check", **fields)
 
 
 # --- durations --------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from services.infra.mailsink import MailSink
 from shared.contracts.queues import NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR
 from shared.domain.engine import delivery_id_for, event_id_for
 from tests.integration.bus import publish_raw
-from tests.integration.client import Api, Party
+from tests.integration.client import Api, Party, open_body
 from tests.integration.system import System, running_system
 from tests.integration.waiting import drain, stop_drained, until, waiting_messages
 
@@ -46,18 +46,8 @@ def _to(address: str, event_type: str, delivery_id: str):
 
 
 async def _open(api: Api, parties: dict[str, Party], **fields: Any) -> tuple[int, Any]:
-    marketplace, customer, isv = parties["marketplace"], parties["customer"], parties["isv"]
-    body = {
-        "order_id": f"order-{uuid.uuid4().hex[:12]}",
-        "order_spec": "Company website, 5 pages",
-        "product_id": "prod-website",
-        "isv_id": isv.sub,
-        "customer_id": customer.sub,
-        "customer_email": f"{customer.sub}@customer.example.com",
-        "isv_email": f"{isv.sub}@isv.example.com",
-        "process": "basic",
-        **fields,
-    }
+    body = open_body(parties["customer"], parties["isv"], **fields)
+    marketplace = parties["marketplace"]
     return await api.request("POST", "/v1/deliveries", marketplace, json=body)
 
 
