@@ -68,9 +68,9 @@ from harness import (
 )
 from pymongo import AsyncMongoClient, MongoClient, ReturnDocument
 
-from services.bootstrap import make_broker
-from services.bus import command_message
 from services.infra.provision import ensure_infrastructure
+from services.runtime.bootstrap import make_broker
+from services.runtime.bus import command_message
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE

@@ -30,10 +30,10 @@ import dramatiq
 import pika
 from pymongo import MongoClient
 
-from services.bootstrap import make_broker
 from services.infra.provision import ensure_infrastructure
 from services.infra.vhosts import create_vhost, delete_vhost
-from services.timers.book import bucket_of
+from services.runtime.bootstrap import make_broker
+from services.runtime.deadline_book import bucket_of
 from shared.config import Settings
 from shared.contracts.queues import COMMANDS_QUEUE
 

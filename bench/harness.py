@@ -31,12 +31,12 @@ from urllib.parse import unquote, urlsplit
 import jwt
 from pymongo import MongoClient
 
-from services.bus import command_message
-from services.collections import DELIVERIES
-from services.delivery_days import DAY_FIELDS, day_fields
 from services.infra.ferretdb import start_ferretdb, stop_ferretdb
 from services.infra.mailsink import MailSink
 from services.infra.vhosts import MANAGEMENT_PORT, consumer_count, create_vhost, delete_vhost
+from services.runtime.bus import command_message
+from services.runtime.collections import DELIVERIES
+from services.runtime.delivery_days import DAY_FIELDS, day_fields
 from services.workflow.store import DeliveryStore
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope

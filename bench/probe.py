@@ -6,7 +6,7 @@ The service is the real one (``services.<name>.main.main``), configured by the s
 variables; before it is imported, this wraps, without changing any service code:
 
 - every awaited ``AsyncCollection`` call, labelled ``db.<method>.<collection>``;
-- ``services.bus.publish`` (a publish and the broker's confirm), labelled ``publish``, also
+- ``services.runtime.bus.publish`` (a publish and the broker's confirm), labelled ``publish``, also
   kept per message id (when it began, how long it took);
 - in the workflow, ``OutboxRelay.relay`` (``relay``; calls made inside it are labelled
   ``relay/...``) and ``Workflow.apply_command``, which also keeps, per command id, when the
@@ -31,7 +31,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-import services.bus
+import services.runtime.bus
 
 #: Collection methods our services await, wrapped for timing.
 DB_METHODS = (
@@ -101,7 +101,7 @@ def wrap_database() -> None:
 
 
 def wrap_publish() -> None:
-    publish = services.bus.publish
+    publish = services.runtime.bus.publish
 
     @functools.wraps(publish)
     async def timed_publish(broker: Any, message: Any) -> None:
@@ -114,7 +114,7 @@ def wrap_publish() -> None:
             with _lock:
                 publishes[message.message_id] = [began, seconds]
 
-    services.bus.publish = timed_publish
+    services.runtime.bus.publish = timed_publish
 
 
 def wrap_workflow() -> None:

@@ -77,8 +77,6 @@ from harness import (  # noqa: E402
 from pymongo import AsyncMongoClient, MongoClient  # noqa: E402
 from pymongo.errors import DuplicateKeyError, PyMongoError  # noqa: E402
 
-from services.collections import DELIVERIES, DELIVERY_DAYS, ensure_indexes  # noqa: E402
-from services.delivery_days import listed_days, without_day_fields  # noqa: E402
 from services.gateway.attachments import store_file  # noqa: E402
 from services.infra.ferretdb import (  # noqa: E402
     FERRETDB_PATCHES,
@@ -86,6 +84,8 @@ from services.infra.ferretdb import (  # noqa: E402
     ferretdb_build_id,
 )
 from services.infra.provision import ensure_rabbitmq  # noqa: E402
+from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, ensure_indexes  # noqa: E402
+from services.runtime.delivery_days import listed_days, without_day_fields  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.domain.roles import Actor, Role  # noqa: E402
 

@@ -7,8 +7,6 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from services.bootstrap import make_broker, make_mongo
-from services.collections import database, ensure_indexes
 from services.gateway import attachments, deliveries, metrics, pages
 from services.gateway.context import GATEWAY, Gateway, gateway_of
 from services.gateway.docs import docs_page
@@ -21,6 +19,8 @@ from services.gateway.errors import (
 from services.gateway.openapi import openapi_document
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.requests import form_limit, framed_bodies
+from services.runtime.bootstrap import make_broker, make_mongo
+from services.runtime.collections import database, ensure_indexes
 from shared.config import Settings
 
 routes = web.RouteTableDef()

@@ -13,7 +13,6 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.collections import ATTACHMENTS, DELIVERIES
 from services.gateway.context import caller, gateway_of, is_party
 from services.gateway.downloads import send_file
 from services.gateway.errors import HttpError
@@ -25,6 +24,7 @@ from services.gateway.filenames import (
 )
 from services.gateway.requests import expect_continue
 from services.gateway.views import attachment_view
+from services.runtime.collections import ATTACHMENTS, DELIVERIES
 from shared.domain.files import content_type_of, sniff_type
 from shared.domain.roles import Actor, Role
 

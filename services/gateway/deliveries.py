@@ -10,14 +10,6 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
-from services.collections import (
-    ATTACHMENTS,
-    COMMAND_OUTCOMES,
-    COMMANDS,
-    DELIVERIES,
-    DELIVERY_DAYS,
-)
-from services.delivery_days import newest_first, without_day_fields
 from services.gateway.context import caller, gateway_of, may_see
 from services.gateway.errors import HttpError, validation_error
 from services.gateway.publishing import (
@@ -29,6 +21,14 @@ from services.gateway.publishing import (
 )
 from services.gateway.requests import fingerprint, json_body, json_expect
 from services.gateway.views import PendingDelivery, delivery_view, summary_view
+from services.runtime.collections import (
+    ATTACHMENTS,
+    COMMAND_OUTCOMES,
+    COMMANDS,
+    DELIVERIES,
+    DELIVERY_DAYS,
+)
+from services.runtime.delivery_days import newest_first, without_day_fields
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import (
     COMMAND_MODELS,

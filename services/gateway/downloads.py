@@ -27,8 +27,8 @@ from gridfs.asynchronous.grid_file import AsyncGridOut
 from gridfs.errors import CorruptGridFile
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.bootstrap import is_transient_db_error
 from services.gateway.errors import HttpError, abort, client_gone
+from services.runtime.bootstrap import is_transient_db_error
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import ValidationError
 
-from services.bootstrap import is_transient_db_error
+from services.runtime.bootstrap import is_transient_db_error
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import asyncio
 
 from services.gateway.app import create_app
 from services.gateway.serving import serve
-from services.logs import configure_logging
+from services.runtime.logs import configure_logging
 from shared.config import get_settings
 
 

@@ -24,22 +24,24 @@ from gridfs.errors import NoFile
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import ValidationError
 
-from services.bootstrap import is_transient_db_error
-from services.collections import (
-    ATTACHMENTS,
-    COMMAND_OUTCOMES,
-    COMMANDS,
-    DELIVERIES,
-    DELIVERY_DAYS,
-)
-from services.delivery_days import newest_first, without_day_fields
 from services.gateway.attachments import store_file as keep_attachment
 from services.gateway.attachments import stream_file
 from services.gateway.context import Gateway, gateway_of, is_party
 from services.gateway.errors import HttpError, handle_or_abort, reason_of
 from services.gateway.filenames import DispositionError, form_data_field
 from services.gateway.form_files import form_files
-from services.gateway.links import (
+from services.gateway.publishing import accept, command_id_for
+from services.gateway.requests import MALFORMED_FORM, fingerprint, form_expect, read_form
+from services.runtime.bootstrap import is_transient_db_error
+from services.runtime.collections import (
+    ATTACHMENTS,
+    COMMAND_OUTCOMES,
+    COMMANDS,
+    DELIVERIES,
+    DELIVERY_DAYS,
+)
+from services.runtime.delivery_days import newest_first, without_day_fields
+from services.runtime.links import (
     Link,
     LinkError,
     csrf_ok,
@@ -47,8 +49,6 @@ from services.gateway.links import (
     page_path,
     read_link,
 )
-from services.gateway.publishing import accept, command_id_for
-from services.gateway.requests import MALFORMED_FORM, fingerprint, form_expect, read_form
 from shared import wording
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.addresses import AddressPolicy

@@ -28,10 +28,10 @@ except ImportError:  # pragma: no cover - dramatiq 1.x
     from dramatiq.errors import ConnectionError as BrokerConnectionError
 from pymongo.errors import DuplicateKeyError
 
-from services.bus import command_message, publish
-from services.collections import COMMANDS
 from services.gateway.context import Gateway
 from services.gateway.errors import HttpError
+from services.runtime.bus import command_message, publish
+from services.runtime.collections import COMMANDS
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.engine import ID_NAMESPACE
 from shared.domain.roles import Actor

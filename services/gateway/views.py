@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from services.delivery_days import DAY_FIELDS
+from services.runtime.delivery_days import DAY_FIELDS
 
 #: Stored fields that are bookkeeping and never shown.
 _HIDDEN = frozenset({"_id", "revision", "outbox", "has_outbox", *DAY_FIELDS})

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from services.bootstrap import MAX_BACKOFF_MS, MAX_RETRIES, MIN_BACKOFF_MS
+from services.runtime.bootstrap import MAX_BACKOFF_MS, MAX_RETRIES, MIN_BACKOFF_MS
 
 #: RabbitMQ's ``consumer_timeout`` (30 minutes by default): dramatiq holds a delayed message
 #: unacknowledged until it is due, so no wait may come near it.

@@ -14,19 +14,19 @@ from dramatiq.middleware import CurrentMessage
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from services.bootstrap import (
+from services.notifier.budget import SendingBudget
+from services.notifier.rules import RULES
+from services.notifier.sending import EmailInFlight, Notifier, PermanentSmtpFailure
+from services.runtime.bootstrap import (
     PoisonMessage,
     make_broker,
     make_mongo,
     run_worker_until_signalled,
     utc_now,
 )
-from services.collections import EMAILS, EMAILS_SENT, database
-from services.logs import bind_ids, configure_logging
-from services.metrics import serve_metrics
-from services.notifier.budget import SendingBudget
-from services.notifier.rules import RULES
-from services.notifier.sending import EmailInFlight, Notifier, PermanentSmtpFailure
+from services.runtime.collections import EMAILS, EMAILS_SENT, database
+from services.runtime.logs import bind_ids, configure_logging
+from services.runtime.metrics import serve_metrics
 from shared.config import Settings, get_settings
 from shared.contracts.queues import NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR
 from shared.domain.events import Event

@@ -41,7 +41,6 @@ import aiosmtplib
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from services.gateway.links import page_url
 from services.notifier.budget import SendingBudget
 from services.notifier.headers import (
     UNWRITABLE,
@@ -53,6 +52,7 @@ from services.notifier.headers import (
 )
 from services.notifier.render import one_line, render
 from services.notifier.rules import Recipient, recipients, why_not_emailed
+from services.runtime.links import page_url
 from shared.config import Settings
 from shared.domain.addresses import smtp_form
 from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS

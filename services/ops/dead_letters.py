@@ -16,8 +16,8 @@ from typing import Any
 import pika
 from pymongo.database import Database
 
-from services.bootstrap import amqp_url_with_defaults
-from services.deadletters import DEAD_LETTERS
+from services.runtime.bootstrap import amqp_url_with_defaults
+from services.runtime.deadletters import DEAD_LETTERS
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 
 QUEUES = (COMMANDS_QUEUE, NOTIFICATIONS_QUEUE)

@@ -9,9 +9,9 @@ from typing import Any
 
 from pymongo.database import Database
 
-from services.collections import DELIVERIES, DELIVERY_DAYS
-from services.delivery_days import newest_first_sync, without_day_fields
-from services.timers.book import BUCKET_PREFIX, bucket_of
+from services.runtime.collections import DELIVERIES, DELIVERY_DAYS
+from services.runtime.deadline_book import BUCKET_PREFIX, bucket_of
+from services.runtime.delivery_days import newest_first_sync, without_day_fields
 
 
 def find_delivery(db: Database, delivery_id: str) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.timers.book import DeadlineBook
+from services.runtime.deadline_book import DeadlineBook
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import ExpireDeadline
 from shared.domain.roles import Actor, Role

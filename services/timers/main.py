@@ -7,12 +7,12 @@ import contextlib
 import logging
 import signal
 
-from services.bootstrap import make_broker, make_mongo, utc_now
-from services.bus import command_message
-from services.collections import database, ensure_indexes
-from services.logs import configure_logging
-from services.metrics import serve_metrics
-from services.timers.book import DeadlineBook
+from services.runtime.bootstrap import make_broker, make_mongo, utc_now
+from services.runtime.bus import command_message
+from services.runtime.collections import database, ensure_indexes
+from services.runtime.deadline_book import DeadlineBook
+from services.runtime.logs import configure_logging
+from services.runtime.metrics import serve_metrics
 from services.timers.firing import DeadlineFirer
 from shared.config import Settings, get_settings
 from shared.contracts.messages import CommandEnvelope

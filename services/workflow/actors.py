@@ -10,11 +10,11 @@ import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from pydantic import ValidationError
 
-from services.bootstrap import PoisonMessage, make_mongo, policy_of, utc_now
-from services.bus import event_message, publish
-from services.collections import ATTACHMENTS, database, ensure_indexes
-from services.logs import bind_ids
-from services.timers.book import DeadlineBook
+from services.runtime.bootstrap import PoisonMessage, make_mongo, policy_of, utc_now
+from services.runtime.bus import event_message, publish
+from services.runtime.collections import ATTACHMENTS, database, ensure_indexes
+from services.runtime.deadline_book import DeadlineBook
+from services.runtime.logs import bind_ids
 from services.workflow.apply import CommandApplier
 from services.workflow.relay import OutboxRelay
 from services.workflow.store import DeliveryStore

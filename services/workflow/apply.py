@@ -23,7 +23,7 @@ from typing import Any
 from prometheus_client import Counter
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.bootstrap import utc_now
+from services.runtime.bootstrap import utc_now
 from services.workflow.locks import KeyedLocks
 from services.workflow.relay import OutboxRelay
 from services.workflow.store import Conflict, DeliveryStore

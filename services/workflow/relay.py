@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.timers.book import DeadlineBook
+from services.runtime.deadline_book import DeadlineBook
 from services.workflow.store import DeliveryStore
 from shared.domain.events import Event
 

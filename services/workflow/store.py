@@ -14,14 +14,14 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.collections import (
+from services.runtime.collections import (
     COMMAND_OUTCOMES,
     DELIVERIES,
     DELIVERY_DAYS,
     HAS_OUTBOX,
     MIGRATIONS,
 )
-from services.delivery_days import DAY_FIELDS, UPDATED_DAY, day_fields, listed_days
+from services.runtime.delivery_days import DAY_FIELDS, UPDATED_DAY, day_fields, listed_days
 from shared.domain.delivery import Delivery, RefusedEntry
 from shared.domain.engine import Applied
 

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 from playwright.async_api import Page, expect
 
-from services.gateway.links import csrf_token, page_url
 from services.infra.mailsink import MailSink
+from services.runtime.links import csrf_token, page_url
 from shared.config import Settings
 from tests.integration.client import Api, Party
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from playwright.async_api import Page, expect
 from pymongo.errors import DuplicateKeyError
 
-from services.collections import DELIVERY_DAYS
-from services.delivery_days import UPDATED_DAY, day_fields
-from services.gateway.links import admin_url, page_url
+from services.runtime.collections import DELIVERY_DAYS
+from services.runtime.delivery_days import UPDATED_DAY, day_fields
+from services.runtime.links import admin_url, page_url
 from shared.config import Settings
 from shared.domain.delivery import Delivery
 from tests.browser.support import CONTACT, open_delivery, wait_for_outcome

@@ -9,8 +9,8 @@ from urllib.parse import urljoin
 
 from playwright.async_api import Page, expect
 
-from services.gateway.links import page_url, sign_link
 from services.infra.mailsink import MailSink
+from services.runtime.links import page_url, sign_link
 from shared.config import Settings
 from tests.browser.support import (
     CONTACT,

@@ -9,7 +9,7 @@ import asyncio
 import signal
 from datetime import UTC, datetime
 
-from services.timers.book import BUCKET_PREFIX
+from services.runtime.deadline_book import BUCKET_PREFIX
 from tests.integration.client import Api
 from tests.integration.system import Service, System
 from tests.integration.waiting import until

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from bson import Binary
 
-from services.gateway.links import sign_link
+from services.runtime.links import sign_link
 from shared.config import Settings
 from tests.integration import rawhttp
 from tests.integration.client import Api, Party

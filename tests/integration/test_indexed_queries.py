@@ -15,7 +15,7 @@ reads at most ``limit`` rows (an empty filter with the limit pushed down) or it 
 ``SCANS_ON_PURPOSE`` with the reason. Nothing here waits for time to pass: clocks are given.
 
 The second test checks that the newest-first lists, which now walk the days through an index
-(``services.delivery_days``), give exactly what one sort of every delivery gave.
+(``services.runtime.delivery_days``), give exactly what one sort of every delivery gave.
 """
 
 from __future__ import annotations
@@ -42,9 +42,16 @@ from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
 import services
-from services import delivery_days
-from services.bootstrap import make_broker, make_mongo, policy_of
-from services.collections import (
+from services.gateway.app import create_app
+from services.gateway.attachments import store_file
+from services.gateway.auth import mint_token
+from services.gateway.pages import recently_updated
+from services.infra.vhosts import create_vhost, delete_vhost
+from services.notifier.sending import Notifier
+from services.ops import dead_letters, reports
+from services.runtime import delivery_days
+from services.runtime.bootstrap import make_broker, make_mongo, policy_of
+from services.runtime.collections import (
     ATTACHMENTS,
     DELIVERIES,
     DELIVERY_DAYS,
@@ -54,17 +61,10 @@ from services.collections import (
     database,
     ensure_indexes,
 )
-from services.deadletters import DEAD_LETTERS, DeadLetterRecorder
-from services.delivery_days import DAY_FIELDS
-from services.gateway.app import create_app
-from services.gateway.attachments import store_file
-from services.gateway.auth import mint_token
-from services.gateway.links import csrf_token, sign_admin_link, sign_link
-from services.gateway.pages import recently_updated
-from services.infra.vhosts import create_vhost, delete_vhost
-from services.notifier.sending import Notifier
-from services.ops import dead_letters, reports
-from services.timers.book import DeadlineBook
+from services.runtime.deadletters import DEAD_LETTERS, DeadLetterRecorder
+from services.runtime.deadline_book import DeadlineBook
+from services.runtime.delivery_days import DAY_FIELDS
+from services.runtime.links import csrf_token, sign_admin_link, sign_link
 from services.timers.firing import DeadlineFirer
 from services.workflow.actors import Workflow
 from services.workflow.apply import CommandApplier
@@ -86,10 +86,10 @@ SERVICES = REPO / "services"
 #: Queries that read a whole collection on purpose, by (innermost product function,
 #: collection): why that is right.
 SCANS_ON_PURPOSE = {
-    ("services/delivery_days.py:newest_first", DELIVERY_DAYS): (
+    ("services/runtime/delivery_days.py:newest_first", DELIVERY_DAYS): (
         "the newest-first walk reads its list of days whole: one tiny record per active day"
     ),
-    ("services/delivery_days.py:newest_first_sync", DELIVERY_DAYS): (
+    ("services/runtime/delivery_days.py:newest_first_sync", DELIVERY_DAYS): (
         "the newest-first walk reads its list of days whole: one tiny record per active day"
     ),
     ("services/ops/reports.py:stats", DELIVERIES): (
@@ -649,8 +649,8 @@ async def test_every_query_of_the_product_is_served_by_an_index(exercised: Exerc
         ("services/workflow/store.py:date_deliveries_stored_before_the_days", DELIVERIES),
         ("services/workflow/store.py:with_pending_outbox", DELIVERIES),
         ("services/gateway/downloads.py:_checked_chunks", GRIDFS_CHUNKS),
-        ("services/delivery_days.py:newest_first", DELIVERIES),
-        ("services/delivery_days.py:newest_first_sync", DELIVERIES),
+        ("services/runtime/delivery_days.py:newest_first", DELIVERIES),
+        ("services/runtime/delivery_days.py:newest_first_sync", DELIVERIES),
     ]:
         assert expected in origins, f"{expected} was never exercised"
     assert any(q.collection.startswith("deadlines_") for q in recorder.queries.values())

@@ -26,11 +26,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient, MongoClient
 
-from services.collections import ATTACHMENTS, HAS_OUTBOX, ensure_indexes
 from services.infra.mailsink import MailSink
 from services.infra.vhosts import consumer_count
 from services.notifier.headers import message_id
-from services.timers.book import DeadlineBook
+from services.runtime.collections import ATTACHMENTS, HAS_OUTBOX, ensure_indexes
+from services.runtime.deadline_book import DeadlineBook
 from services.workflow import apply as apply_module
 from services.workflow.apply import CommandApplier, ConflictsExhausted
 from services.workflow.relay import OutboxRelay

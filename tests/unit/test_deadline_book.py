@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.timers.book import BUCKET_SPAN, bucket_of, bucket_start
+from services.runtime.deadline_book import BUCKET_SPAN, bucket_of, bucket_start
 
 moments = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.gateway.links import (
+from services.runtime.links import (
     ALL_DELIVERIES,
     LinkError,
     admin_url,

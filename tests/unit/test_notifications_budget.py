@@ -15,11 +15,11 @@ from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware, Retries
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services import bootstrap
-from services.bootstrap import utc_now
 from services.notifier.budget import CONSUMER_TIMEOUT, SendingBudget
 from services.notifier.main import register
 from services.notifier.sending import Notifier, email_key
+from services.runtime import bootstrap
+from services.runtime.bootstrap import utc_now
 from shared.config import Settings
 from shared.contracts.queues import NOTIFICATIONS_QUEUE
 from tests.unit.test_notifications_sending import (

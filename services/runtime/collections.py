@@ -15,7 +15,7 @@ from __future__ import annotations
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.delivery_days import DAY_FIELDS
+from services.runtime.delivery_days import DAY_FIELDS
 from shared.config import Settings
 
 DELIVERIES = "deliveries"

@@ -7,8 +7,8 @@ signed. An admin's link names no delivery (``*``) and opens every page and ``/ad
 Following a link never changes anything (mail scanners follow links): a press on the page is a
 POST that carries, besides the token, a CSRF token derived from it (:func:`csrf_token`).
 
-``python -m services.gateway.links admin`` prints an admin link;
-``python -m services.gateway.links delivery <delivery_id> <party_id> <role> [action]`` prints
+``python -m services.runtime.links admin`` prints an admin link;
+``python -m services.runtime.links delivery <delivery_id> <party_id> <role> [action]`` prints
 a party's link, both signed with the settings of the environment.
 """
 
