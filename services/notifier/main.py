@@ -26,7 +26,7 @@ from services.runtime.bootstrap import (
 )
 from services.runtime.collections import EMAILS, EMAILS_SENT, database
 from services.runtime.logs import bind_ids, configure_logging
-from services.runtime.metrics import serve_metrics
+from services.runtime.worker_metrics import serve_metrics
 from shared.config import Settings, get_settings
 from shared.contracts.queues import NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR
 from shared.domain.events import Event

@@ -21,8 +21,8 @@ from dramatiq.middleware import (
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure, OperationFailure
 
-from services.runtime.deadletters import DeadLetterRecorder
-from services.runtime.metrics import WorkerMetrics
+from services.runtime.dead_letter_recorder import DeadLetterRecorder
+from services.runtime.worker_metrics import WorkerMetrics
 from shared.config import Settings
 from shared.domain.engine import Policy
 

@@ -12,7 +12,7 @@ from services.runtime.bus import command_message
 from services.runtime.collections import database, ensure_indexes
 from services.runtime.deadline_book import DeadlineBook
 from services.runtime.logs import configure_logging
-from services.runtime.metrics import serve_metrics
+from services.runtime.worker_metrics import serve_metrics
 from services.timers.firing import DeadlineFirer
 from shared.config import Settings, get_settings
 from shared.contracts.messages import CommandEnvelope

@@ -9,7 +9,7 @@ from dramatiq.asyncio import async_to_sync
 
 from services.runtime.bootstrap import make_broker, run_worker_until_signalled
 from services.runtime.logs import configure_logging
-from services.runtime.metrics import serve_metrics
+from services.runtime.worker_metrics import serve_metrics
 from services.workflow.actors import SWEEP_INTERVAL_SECONDS, Workflow, register
 from shared.config import get_settings
 from shared.contracts.queues import COMMANDS_QUEUE

@@ -61,7 +61,7 @@ from services.runtime.collections import (
     database,
     ensure_indexes,
 )
-from services.runtime.deadletters import DEAD_LETTERS, DeadLetterRecorder
+from services.runtime.dead_letter_recorder import DEAD_LETTERS, DeadLetterRecorder
 from services.runtime.deadline_book import DeadlineBook
 from services.runtime.delivery_days import DAY_FIELDS
 from services.runtime.links import csrf_token, sign_admin_link, sign_link
