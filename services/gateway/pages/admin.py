@@ -1,0 +1,137 @@
+"""The administrators' list of deliveries (GET /admin) and what marks one overdue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from services.gateway.context import Gateway, gateway_of
+from services.gateway.pages.errors import html_errors, render
+from services.gateway.pages.guard import link_of
+from services.gateway.pages.routing import routes
+from services.gateway.pages.view import _COMMAND_ID, FormState, outcome_of
+from services.gateway.pages.words import action_view, available_actions, dispute_open
+from services.runtime.collections import COMMANDS, DELIVERIES, DELIVERY_DAYS
+from services.runtime.delivery_days import newest_first, without_day_fields
+from services.runtime.links import csrf_token, page_path
+from shared.domain.roles import Role
+from shared.domain.states import TERMINAL_STATES, State
+from shared.wording import STATE_LABELS, duration, relative, when_relative
+
+#: Deliveries the admin list shows at most.
+ADMIN_LIST_LIMIT = 500
+
+
+def overdue(document: dict[str, Any], now: datetime, patience: timedelta) -> str | None:
+    """Why an admin should look at this delivery now, or None.
+
+    Overdue: a deadline is past due and has not fired, or nothing happened for longer than the
+    confirmation window while it waits on a person.
+    """
+    if document["state"] in TERMINAL_STATES:
+        return None
+    for deadline in document.get("deadlines", []):
+        due = deadline.get("due_at")
+        if due is not None and deadline.get("status") == "active":
+            due = due if due.tzinfo else due.replace(tzinfo=UTC)
+            if due < now:
+                return f"a deadline was due {relative(due, now)} and has not fired"
+    updated = document["updated_at"]
+    updated = updated if updated.tzinfo else updated.replace(tzinfo=UTC)
+    if not dispute_open(document) and now - updated > patience:
+        return f"nothing has happened for {duration(now - updated)}"
+    if dispute_open(document) and now - updated > patience:
+        return f"the dispute has waited for {duration(now - updated)}"
+    return None
+
+
+async def recently_updated(
+    gateway: Gateway, query: dict[str, Any], limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` deliveries matching ``query`` (``{}`` or ``{"state": ...}``), the most
+    recently changed first."""
+    projection = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0})
+    found: list[dict[str, Any]] = []
+    async for document in newest_first(
+        gateway.db[DELIVERIES],
+        gateway.db[DELIVERY_DAYS],
+        sort_field="updated_at",
+        projection=projection,
+        where=query,
+    ):
+        found.append(document)
+        if len(found) >= limit:
+            break
+    return found
+
+
+@routes.get("/admin")
+@html_errors
+async def admin_page(request: web.Request) -> web.Response:
+    token = request.query.get("t", "")
+    link = link_of(request, token, None)
+    gateway = gateway_of(request)
+    now = datetime.now(UTC)
+    query: dict[str, Any] = {}
+    state = request.query.get("state", "")
+    notice = None
+    if state:
+        if state in {s.value for s in State}:
+            query["state"] = state
+        else:
+            notice = f"There is no state “{state}”; showing every state."
+            state = ""
+    only_overdue = request.query.get("overdue") in ("1", "on", "yes", "true")
+    rows = []
+    patience = gateway.settings.confirm_window
+    for document in await recently_updated(gateway, query, ADMIN_LIST_LIMIT):
+        late = overdue(document, now, patience)
+        if only_overdue and late is None:
+            continue
+        updated = document["updated_at"]
+        updated = updated if updated.tzinfo else updated.replace(tzinfo=UTC)
+        rows.append(
+            {
+                "id": document["_id"],
+                "order_id": document["order_id"],
+                "process": document["process"],
+                "state": document["state"],
+                "state_label": STATE_LABELS.get(document["state"], document["state"]),
+                "customer": document["customer_id"],
+                "isv": document["isv_id"],
+                "dispute": dispute_open(document),
+                "dispute_reason": (document.get("dispute") or {}).get("reason"),
+                "overdue": late,
+                "updated": when_relative(updated, now),
+                "href": page_path(document["_id"], token),
+                "actions": [action_view(a) for a in available_actions(document, Role.ADMIN)],
+                "csrf": csrf_token(gateway.settings, token, document["_id"]),
+                "sort": (not dispute_open(document), late is None, -updated.timestamp()),
+            }
+        )
+    rows.sort(key=lambda row: row["sort"])
+    outcome = None
+    command_id = request.query.get("command")
+    if command_id and _COMMAND_ID.fullmatch(command_id):
+        known = await gateway.db[COMMANDS].find_one({"_id": command_id}, {"delivery_id": 1})
+        if known:
+            outcome = await outcome_of(gateway, link, known["delivery_id"], command_id, now)
+            if outcome:
+                outcome["delivery_id"] = known["delivery_id"]
+    return render(
+        "admin.html",
+        title="Deliveries",
+        rows=rows,
+        states=[s.value for s in State],
+        state_labels=STATE_LABELS,
+        state=state,
+        only_overdue=only_overdue,
+        notice=notice,
+        token=token,
+        outcome=outcome,
+        refresh=outcome is not None and outcome["status"] == "pending" and not outcome["late"],
+        limit=ADMIN_LIST_LIMIT,
+        empty_form=FormState(action=""),
+    )

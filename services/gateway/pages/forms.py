@@ -1,0 +1,258 @@
+"""Presses: a page's form read, checked and turned into a command (POST /d/{id}/commands)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import hdrs, web
+from pydantic import ValidationError
+
+from services.gateway.attachments import store_file as keep_attachment
+from services.gateway.context import Gateway, gateway_of
+from services.gateway.errors import reason_of
+from services.gateway.filenames import DispositionError, form_data_field
+from services.gateway.form_files import form_files
+from services.gateway.pages.errors import PageError, html_errors, render
+from services.gateway.pages.guard import delivery_for, link_of
+from services.gateway.pages.routing import log, routes
+from services.gateway.pages.view import FormState, page_context
+from services.gateway.pages.words import _FIELD_HINTS, _FIELD_OF_LOCATION, FORM_FIELDS, sendable
+from services.gateway.publishing import accept, command_id_for
+from services.gateway.requests import MALFORMED_FORM, fingerprint, form_expect, read_form
+from services.runtime.collections import COMMAND_OUTCOMES, COMMANDS
+from services.runtime.links import Link, csrf_ok, page_path
+from shared.contracts.messages import CommandEnvelope
+from shared.domain.addresses import AddressPolicy
+from shared.domain.commands import COMMAND_MODELS, address_context
+from shared.wording import ROLE_NAMES, size_words
+
+#: Files one form may carry.
+MAX_FILES_PER_FORM = 10
+#: How long a press waits for its command's outcome before showing it as pending.
+OUTCOME_WAIT = timedelta(seconds=1.5)
+_HEX32 = re.compile(r"^[a-f0-9]{32}$")
+
+
+def _text(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _uploads(form: Any) -> list[web.FileField]:
+    return form_files(form)  # a file whose name cannot be read refuses the form (400)
+
+
+def command_body(kind: str, form: Any) -> dict[str, Any]:
+    """The command a form describes (its files come later, once stored)."""
+    body: dict[str, Any] = {"type": kind}
+    if kind == "submit_demand":
+        body["contact"] = {
+            "name": _text(form, "contact_name"),
+            "phone": _text(form, "contact_phone"),
+            "email": _text(form, "contact_email"),
+        }
+        body["demands"] = _text(form, "demands")
+    elif kind in ("finish", "resolve_dispute"):
+        if _text(form, "note"):
+            body["note"] = _text(form, "note")
+        if kind == "resolve_dispute":
+            body["outcome"] = _text(form, "outcome")
+    elif kind in ("request_changes", "open_dispute", "terminate"):
+        body["reason"] = _text(form, "reason")
+    elif kind == "request_warranty_service":
+        body["description"] = _text(form, "description")
+    return body
+
+
+def field_errors(error: ValidationError, typed: dict[str, str] | None = None) -> dict[str, str]:
+    """pydantic's complaints, by form field, in words; a field left empty (in ``typed``, what
+    the form held) is simply required."""
+    typed = typed or {}
+    found: dict[str, str] = {}
+    for item in error.errors(include_url=False):
+        loc = tuple(str(part) for part in item["loc"])
+        name = _FIELD_OF_LOCATION.get(loc)
+        if name is None:
+            name = "file" if loc and loc[0] in ("attachments", "attachment") else "form"
+        kind = item["type"]
+        if (
+            kind == "missing"
+            or (name in typed and not typed[name])
+            or (kind == "string_too_short" and item.get("ctx", {}).get("min_length") == 1)
+        ):
+            message = "required: please fill this in"
+        elif kind == "string_too_long":
+            message = f"too long: at most {item['ctx']['max_length']} characters"
+        elif name in _FIELD_HINTS:
+            message = _FIELD_HINTS[name]
+        elif kind == "value_error" and "email" in name:
+            message = "write a valid email address" + (
+                f" ({str(item['msg']).split(': ', 1)[-1]})" if ": " in item["msg"] else ""
+            )
+        else:
+            message = str(item["msg"])
+        found.setdefault(name, message[0].upper() + message[1:])
+    return found
+
+
+def _validate(
+    kind: str, body: dict[str, Any], form: Any, addresses: AddressPolicy
+) -> tuple[Any, dict[str, str]]:
+    try:
+        return COMMAND_MODELS[kind].model_validate(body, context=address_context(addresses)), {}
+    except ValidationError as error:
+        return None, field_errors(error, {name: _text(form, name) for name in FORM_FIELDS})
+
+
+async def store_file(
+    gateway: Gateway, delivery_id: str, link: Link, part: web.FileField
+) -> tuple[str | None, str | None]:
+    """Keep an uploaded file in GridFS as the API does; its id, or what is wrong with it."""
+    limit = gateway.settings.max_attachment_bytes
+    data = part.file.read(limit + 1)
+    name = uploaded_name(part)
+    if len(data) > limit:
+        return None, f"The file {name} is too large: at most {size_words(limit)} each"
+    if not data:
+        return None, f"The file {name} is empty"
+    record = await keep_attachment(gateway.db, delivery_id, name, data, link.actor)
+    return record["_id"], None
+
+
+def uploaded_name(part: web.FileField) -> str:
+    """The file name the browser meant, read from the part's own Content-Disposition by the
+    same rules as the API's uploads (``filenames.form_data_field``); aiohttp's ``filename``
+    when the header cannot be read, which ``form_files`` refuses before anything is stored."""
+    try:
+        _, name = form_data_field(part.headers.getall(hdrs.CONTENT_DISPOSITION, []))
+    except DispositionError:
+        return part.filename
+    return name or part.filename
+
+
+def _upload_problems(uploads: list[web.FileField], limit: int) -> dict[str, str]:
+    """Every file's size checked before any is kept, so a refused form leaves nothing behind
+    (names that cannot be read whole were refused before, by ``form_files``)."""
+    for part in uploads:
+        size = part.file.seek(0, 2)
+        part.file.seek(0)
+        name = uploaded_name(part)
+        if size > limit:
+            return {"file": f"The file {name} is too large: at most {size_words(limit)} each"}
+        if size == 0:
+            return {"file": f"The file {name} is empty"}
+    return {}
+
+
+async def _briefly_wait_for_outcome(gateway: Gateway, command_id: str) -> None:
+    """Most commands are applied within moments: waiting a little here shows the person the
+    outcome at once instead of a page that refreshes. A slower one is shown as pending."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + OUTCOME_WAIT.total_seconds()
+    while loop.time() < give_up:
+        if await gateway.db[COMMAND_OUTCOMES].find_one({"_id": command_id}, {"_id": 1}):
+            return
+        await asyncio.sleep(0.05)
+
+
+def _after(delivery_id: str, token: str, command_id: str, back: str) -> str:
+    """Where a press leads: the page with the command's outcome at its top. No fragment: the
+    page refreshes itself while the command is pending, and a refresh to a URL with a fragment
+    would only scroll."""
+    if back == "admin":
+        return f"/admin?{urlencode({'t': token, 'command': command_id})}"
+    return page_path(delivery_id, token, command=command_id)
+
+
+@routes.post("/d/{delivery_id}/commands", expect_handler=form_expect)
+@html_errors
+async def press(request: web.Request) -> web.StreamResponse:
+    """A button on the page: validate, store files, accept the command, go to its outcome."""
+    delivery_id = request.match_info["delivery_id"]
+    gateway = gateway_of(request)
+    try:
+        if isinstance(form := await read_form(request), web.StreamResponse):
+            return form  # refused before a byte was read: too large
+    except (*MALFORMED_FORM, web.RequestPayloadError) as error:
+        # The client's doing (a bad charset, encoding, framing or gzip): json_errors ends it.
+        log.warning("unreadable form in %s %s: %s", request.method, request.path, reason_of(error))
+        raise PageError(
+            400, "This form could not be read", "The browser sent a form we cannot read."
+        ) from error
+    token = _text(form, "t")
+    link = link_of(request, token, delivery_id)
+    if not csrf_ok(gateway.settings, token, delivery_id, _text(form, "csrf")):
+        raise PageError(
+            403,
+            "This form cannot be sent",
+            "The form's security token is missing or wrong, so nothing was done. "
+            "Open the page from its link and press the button there.",
+        )
+    kind = _text(form, "type")
+    if kind not in sendable(link.role):
+        raise PageError(
+            422, "Unknown action", f"{ROLE_NAMES[link.role]} cannot {kind or 'do that'} here."
+        )
+    document = await delivery_for(gateway, link, delivery_id)
+    back = "admin" if _text(form, "back") == "admin" and link.is_admin else "page"
+    nonce = _text(form, "nonce")
+    # The same rendered form sent twice (a double click, a reload) is one command.
+    key = f"page-form:{nonce}" if _HEX32.fullmatch(nonce) else None
+    command_id = command_id_for(link.actor, key)
+    if key and await gateway.db[COMMANDS].find_one({"_id": command_id}, {"_id": 1}):
+        raise web.HTTPSeeOther(_after(delivery_id, token, command_id, back))
+
+    body = command_body(kind, form)
+    uploads = _uploads(form)
+    problems: dict[str, str] = {}
+    if kind == "upload_contract":
+        if len(uploads) != 1:
+            problems["file"] = "Choose the one contract file to upload"
+    elif kind in ("submit_demand", "finish"):
+        if len(uploads) > MAX_FILES_PER_FORM:
+            problems["file"] = f"At most {MAX_FILES_PER_FORM} files at once"
+    elif uploads:
+        problems["file"] = "This action takes no files"
+    if kind != "upload_contract":
+        _, errors = _validate(kind, body, form, gateway.settings.address_policy)
+        problems = {**errors, **problems}
+    if not problems:
+        problems.update(_upload_problems(uploads, gateway.settings.max_attachment_bytes))
+    if not problems and uploads:
+        stored = []
+        for part in uploads:
+            attachment_id, problem = await store_file(gateway, delivery_id, link, part)
+            if problem:
+                problems["file"] = problem
+                break
+            stored.append(attachment_id)
+        if kind == "upload_contract" and stored:
+            body["attachment"] = stored[0]
+        elif stored:
+            body["attachments"] = stored
+    command = None
+    if not problems:
+        command, problems = _validate(kind, body, form, gateway.settings.address_policy)
+    if problems:
+        if uploads and "file" not in problems:
+            problems["file"] = "Choose the files again: nothing was kept, because of the above"
+        values = {name: _text(form, name) for name in FORM_FIELDS}
+        context = await page_context(
+            request, link, token, document, form=FormState(kind, values, problems)
+        )
+        return render("delivery.html", status=422, **context)
+
+    envelope = CommandEnvelope(
+        command_id=command_id,
+        delivery_id=delivery_id,
+        actor=link.actor,
+        issued_at=datetime.now(UTC),
+        command=command,
+    )
+    await accept(gateway, envelope, fingerprint(body, delivery_id))
+    await _briefly_wait_for_outcome(gateway, command_id)
+    raise web.HTTPSeeOther(_after(delivery_id, token, command_id, back))

@@ -1,0 +1,77 @@
+"""The link guard: a page's link token checked (link_of) and its delivery read (delivery_for)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from services.gateway.context import Gateway, gateway_of, is_party
+from services.gateway.pages.errors import PageError
+from services.runtime.collections import DELIVERIES
+from services.runtime.links import Link, LinkError, read_link
+from shared.wording import ROLE_NAMES, duration, when
+
+_NEW_LINK_HINT = (
+    "Open the most recent email about this delivery and follow its link: every email carries "
+    "a fresh one."
+)
+
+
+def link_of(request: web.Request, token: str, delivery_id: str | None) -> Link:
+    """The link behind ``token``, valid for ``delivery_id`` (None: the admin pages); else 403."""
+    settings = gateway_of(request).settings
+    try:
+        link = read_link(settings, token)
+    except LinkError as error:
+        if error.kind == "expired":
+            since = f" on {when(error.expired_at)}" if error.expired_at else ""
+            valid = duration(settings.link_ttl)
+            message = f"This link expired{since}. Links are valid for {valid}."
+            raise PageError(403, "This link has expired", message, hint=_NEW_LINK_HINT) from error
+        raise PageError(
+            403,
+            "This link is not valid",
+            "This link is not valid: it was changed or cut short (for example when it was "
+            "copied), or it was not made by Delivery Center.",
+            hint=_NEW_LINK_HINT,
+        ) from error
+    if delivery_id is None:
+        if not link.is_admin:
+            raise PageError(403, "Not for this link", "Only an administrator's link opens this.")
+    elif not link.opens(delivery_id):
+        raise PageError(
+            403,
+            "This link is for another delivery",
+            "This link opens another delivery's page, not this one.",
+            hint=_NEW_LINK_HINT,
+        )
+    wait = gateway_of(request).limiter.take((link.role.value, link.party_id))
+    if wait:
+        raise PageError(
+            429,
+            "Too many requests",
+            f"Too many requests from this link; wait {wait} seconds and try again.",
+            retry_after=wait,
+        )
+    return link
+
+
+async def delivery_for(gateway: Gateway, link: Link, delivery_id: str) -> dict[str, Any]:
+    document = await gateway.db[DELIVERIES].find_one({"_id": delivery_id}, {"outbox": 0})
+    if document is None:
+        raise PageError(
+            404,
+            "No such delivery",
+            f"There is no delivery {delivery_id} (yet): if it was opened just now, "
+            "reload this page in a moment.",
+        )
+    if not is_party(link.actor, document):
+        raise PageError(
+            403,
+            "This link is not for this delivery",
+            f"This link was made for {ROLE_NAMES[link.role]} {link.party_id}, who is not "
+            "a party of this delivery.",
+            hint=_NEW_LINK_HINT,
+        )
+    return document

@@ -1,0 +1,297 @@
+"""The delivery page (GET /d/{delivery_id}) and its files' downloads, with what they show."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from gridfs.errors import NoFile
+
+from services.gateway.attachments import stream_file
+from services.gateway.context import Gateway, gateway_of
+from services.gateway.pages.errors import PageError, html_errors, render
+from services.gateway.pages.guard import delivery_for, link_of
+from services.gateway.pages.routing import routes
+from services.gateway.pages.words import (
+    action_view,
+    available_actions,
+    deadline_words,
+    steps_of,
+    turn_words,
+    who,
+)
+from services.runtime.collections import ATTACHMENTS, COMMAND_OUTCOMES, COMMANDS
+from services.runtime.links import Link, csrf_token, page_path
+from shared.wording import ACTIONS, DONE, PROCESS_LABELS, ROLE_NAMES, STATE_LABELS, size_words, when
+
+#: How long the page keeps refreshing for a command's outcome before it says so.
+PENDING_PATIENCE = timedelta(seconds=60)
+_COMMAND_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
+
+
+@dataclass
+class FormState:
+    """A form sent back with what was typed and what was wrong."""
+
+    action: str
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def file_href(delivery_id: str, attachment_id: str, token: str) -> str:
+    return f"/d/{delivery_id}/files/{attachment_id}?{urlencode({'t': token})}"
+
+
+async def outcome_of(
+    gateway: Gateway, link: Link, delivery_id: str, command_id: str | None, now: datetime
+) -> dict[str, Any] | None:
+    """The outcome notice of ``command_id`` (sent from this link), or None."""
+    if not command_id or not _COMMAND_ID.fullmatch(command_id):
+        return None
+    db = gateway.db
+    record = await db[COMMANDS].find_one({"_id": command_id}, {"body_hash": 0})
+    outcome = await db[COMMAND_OUTCOMES].find_one({"_id": command_id})
+    known = record or outcome
+    if known is None or known.get("delivery_id") != delivery_id:
+        return None
+    sender = known.get("actor") or {}
+    if not link.is_admin and (sender.get("id"), sender.get("role")) != (
+        link.party_id,
+        link.role.value,
+    ):
+        return None
+    title = ACTIONS.get(known["type"], (known["type"], ""))[0]
+    if outcome is None:
+        accepted_at = record.get("accepted_at") if record else None
+        if accepted_at is not None and accepted_at.tzinfo is None:
+            accepted_at = accepted_at.replace(tzinfo=UTC)
+        late = accepted_at is not None and now - accepted_at > PENDING_PATIENCE
+        return {
+            "status": "pending",
+            "title": title,
+            "late": late,
+            "command_id": command_id,
+        }
+    return {
+        "status": outcome["status"],
+        "title": title,
+        "reason": outcome.get("reason"),
+        "message": outcome.get("message"),
+        "command_id": command_id,
+    }
+
+
+async def _files(gateway: Gateway, ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    cursor = gateway.db[ATTACHMENTS].find({"_id": {"$in": ids}})
+    return {record["_id"]: record async for record in cursor}
+
+
+def _file_view(record: dict[str, Any] | None, attachment_id: str, delivery_id: str, token: str):
+    if record is None:
+        return {"name": attachment_id, "href": None, "size": "", "type": ""}
+    return {
+        "name": record["filename"],
+        "href": file_href(delivery_id, attachment_id, token),
+        "size": size_words(record["size"]),
+        "type": record.get("detected_type") or "unknown type",
+        "by": (record.get("uploaded_by") or {}).get("role"),
+    }
+
+
+async def page_context(
+    request: web.Request,
+    link: Link,
+    token: str,
+    document: dict[str, Any],
+    *,
+    form: FormState | None = None,
+    outcome: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    gateway = gateway_of(request)
+    now = datetime.now(UTC)
+    delivery_id = document["_id"]
+    role = link.role
+    stage_files = [a for s in document.get("stages", []) for a in s.get("attachments", [])]
+    ids = list(dict.fromkeys(document.get("attachments", []) + stage_files))
+    if document.get("contract"):
+        ids.append(document["contract"])
+    files = await _files(gateway, ids)
+
+    def file(attachment_id: str) -> dict[str, Any]:
+        return _file_view(files.get(attachment_id), attachment_id, delivery_id, token)
+
+    wanted = request.query.get("action")
+    actions = available_actions(document, role)
+    if form is not None:
+        wanted = form.action
+    # The action the link asked for comes first and is ready to use.
+    if wanted in actions:
+        actions = [wanted] + [a for a in actions if a != wanted]
+    unavailable = None
+    if wanted and wanted not in actions:
+        label = ACTIONS.get(wanted, (wanted, ""))[0].lower() if wanted in ACTIONS else None
+        unavailable = (
+            f"The link asked you to {label}, which is not possible now: the delivery is at "
+            f"“{STATE_LABELS.get(document['state'], document['state'])}”."
+            if label
+            else "The link asked for an action that does not exist."
+        )
+    turn, my_turn = turn_words(document, role)
+    contact = document.get("contact") or {}
+    csrf = csrf_token(gateway.settings, token, delivery_id)
+    deadlines = [
+        {"kind": d["kind"], "text": deadline_words(d, role, now), "due_at": d.get("due_at")}
+        for d in document.get("deadlines", [])
+        if d.get("status") in ("active", "paused")
+    ]
+    history = [
+        {
+            "at": when(h["at"]),
+            "iso": h["at"].isoformat(),
+            "who": who(h.get("actor"), link),
+            "did": DONE.get(h["command"], h["command"]),
+            "command": h["command"],
+            "from": STATE_LABELS.get(h.get("from_state") or "", h.get("from_state") or ""),
+            "to": STATE_LABELS.get(h["to_state"], h["to_state"]),
+            "details": h.get("details") or {},
+        }
+        for h in document.get("history", [])
+    ]
+    refusals = [
+        {
+            "at": when(r["at"]),
+            "who": who(r.get("actor"), link),
+            "command": r["command"],
+            "message": r["message"],
+            "code": r["code"],
+        }
+        for r in document.get("refusals", [])
+    ]
+    stages = [
+        {
+            "label": STATE_LABELS.get(s["stage"], s["stage"]),
+            "note": s.get("note"),
+            "at": when(s["finished_at"]),
+            "files": [file(a) for a in s.get("attachments", [])],
+            "reviews": [
+                {
+                    "outcome": r["outcome"].replace("_", " "),
+                    "who": who(r.get("by"), link),
+                    "at": when(r["at"]),
+                    "reason": r.get("reason"),
+                }
+                for r in s.get("reviews", [])
+            ],
+        }
+        for s in document.get("stages", [])
+    ]
+    dispute = document.get("dispute")
+    return {
+        "title": f"Delivery {document['order_id']}",
+        "delivery": document,
+        "delivery_id": delivery_id,
+        "viewer": {
+            "role": role.value,
+            "label": ROLE_NAMES[role],
+            "party": link.party_id,
+            "admin": link.is_admin,
+        },
+        "process_label": PROCESS_LABELS.get(document["process"], document["process"]),
+        "state_label": STATE_LABELS.get(document["state"], document["state"]),
+        "facts": [
+            ("Customer name", contact.get("name") or "not given yet"),
+            ("Phone", contact.get("phone") or "not given yet"),
+            ("Email", contact.get("email") or "not given yet"),
+            ("Order ID", document["order_id"]),
+            ("Order specification", document["order_spec"]),
+            ("Delivery ID", delivery_id),
+            ("Product ID", document["product_id"]),
+            ("Process", PROCESS_LABELS.get(document["process"], document["process"])),
+            (
+                "State",
+                f"{STATE_LABELS.get(document['state'], document['state'])} ({document['state']})",
+            ),
+            ("Customer", document["customer_id"]),
+            ("ISV", document["isv_id"]),
+            ("Version", str(document["version"])),
+        ],
+        "steps": steps_of(document),
+        "turn": turn,
+        "my_turn": my_turn,
+        "deadlines": deadlines,
+        "demands": document.get("demands"),
+        "attachments": [file(a) for a in document.get("attachments", [])],
+        "contract": file(document["contract"]) if document.get("contract") else None,
+        "stages": stages,
+        "warranty_requests": [
+            {"at": when(w["at"]), "description": w["description"]}
+            for w in document.get("warranty_requests", [])
+        ],
+        "dispute": dispute
+        and {
+            "status": dispute["status"],
+            "opened_by": who(dispute.get("opened_by"), link),
+            "reason": dispute["reason"],
+            "opened_at": when(dispute["opened_at"]),
+            "outcome": dispute.get("outcome"),
+            "note": dispute.get("note"),
+        },
+        "history": history,
+        "refusals": refusals,
+        "actions": [action_view(a) for a in actions],
+        "wanted": wanted if wanted in actions else None,
+        "unavailable": unavailable,
+        "form": form or FormState(action=""),
+        "token": token,
+        "csrf": csrf,
+        "outcome": outcome,
+        "refresh": outcome is not None and outcome["status"] == "pending" and not outcome["late"],
+        "page_href": page_path(delivery_id, token),
+        "admin_href": f"/admin?{urlencode({'t': token})}" if link.is_admin else None,
+        "contract_types": ".doc,.docx,.xlsx,.ppt,.pptx,.pdf,.png,.zip,.7z",
+        "max_upload": size_words(gateway.settings.max_attachment_bytes),
+    }
+
+
+@routes.get("/d/{delivery_id}")
+@html_errors
+async def delivery_page(request: web.Request) -> web.Response:
+    delivery_id = request.match_info["delivery_id"]
+    token = request.query.get("t", "")
+    link = link_of(request, token, delivery_id)
+    gateway = gateway_of(request)
+    # The outcome first: a delivery read after it is at least as new as the outcome it shows.
+    outcome = await outcome_of(
+        gateway, link, delivery_id, request.query.get("command"), datetime.now(UTC)
+    )
+    document = await delivery_for(gateway, link, delivery_id)
+    context = await page_context(request, link, token, document, outcome=outcome)
+    return render("delivery.html", **context)
+
+
+@routes.get("/d/{delivery_id}/files/{attachment_id}")
+@html_errors
+async def delivery_file(request: web.Request) -> web.StreamResponse:
+    delivery_id = request.match_info["delivery_id"]
+    attachment_id = request.match_info["attachment_id"]
+    link = link_of(request, request.query.get("t", ""), delivery_id)
+    gateway = gateway_of(request)
+    await delivery_for(gateway, link, delivery_id)
+    record = await gateway.db[ATTACHMENTS].find_one({"_id": attachment_id})
+    if record is None or record.get("delivery_id") != delivery_id:
+        raise PageError(404, "No such file", "This delivery has no such file.")
+    try:
+        return await stream_file(
+            request,
+            gateway.db,
+            record,
+            **{"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
+        )
+    except NoFile as error:
+        raise PageError(404, "No such file", "This file's content is missing.") from error

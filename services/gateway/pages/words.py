@@ -1,0 +1,138 @@
+"""The pages' words: steps, turns, deadlines, actions, form fields (tables: shared/wording.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.runtime.links import Link
+from shared import wording
+from shared.domain.processes import GLOBAL_COMMANDS, PROCESSES, next_actors
+from shared.domain.roles import Role
+from shared.domain.states import TERMINAL_STATES, ProcessName, State
+from shared.wording import ACTIONS, ROLE_NAMES, STATE_LABELS, TASKS, WAITING_FOR, your_turn
+
+#: Form field -> the place in the command its value goes.
+FORM_FIELDS: dict[str, tuple[str, ...]] = {
+    "contact_name": ("contact", "name"),
+    "contact_phone": ("contact", "phone"),
+    "contact_email": ("contact", "email"),
+    "demands": ("demands",),
+    "note": ("note",),
+    "reason": ("reason",),
+    "description": ("description",),
+    "outcome": ("outcome",),
+}
+_FIELD_OF_LOCATION = {loc: name for name, loc in FORM_FIELDS.items()}
+#: Messages in words for the checks whose pydantic wording is technical.
+_FIELD_HINTS = {
+    "contact_phone": "write a phone number: digits, spaces and + ( ) . / - only, 3 to 40 of them",
+    "outcome": "choose whether the delivery continues or is terminated",
+}
+
+
+def deadline_words(deadline: dict[str, Any], role: str, now: datetime) -> str:
+    """A deadline document (``kind``, ``status``, ``due_at`` or ``remaining_seconds``) as
+    ``role`` reads it: what happens, when, and who can prevent it (``shared.wording``)."""
+    paused = deadline.get("status") == "paused" or deadline.get("due_at") is None
+    return wording.deadline_words(
+        deadline["kind"],
+        Role(role),
+        now,
+        due_at=None if paused else deadline["due_at"],
+        remaining=timedelta(seconds=deadline.get("remaining_seconds") or 0),
+    ).sentence
+
+
+def steps_of(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The process as a row of steps: its mandatory states, then ``completed`` (or
+    ``terminated`` where it stopped), each ``done``, ``current`` or ``todo``."""
+    process = PROCESSES[ProcessName(document["process"])]
+    state = document["state"]
+    names = [s.value for s in process.mandatory] + [State.COMPLETED.value]
+    reached = {entry.get("to_state") for entry in document.get("history", [])}
+    if state == State.TERMINATED:
+        steps = [
+            {"state": s, "label": STATE_LABELS[s], "status": "done" if s in reached else "todo"}
+            for s in names[:-1]
+        ]
+        return [*steps, {"state": state, "label": STATE_LABELS[state], "status": "current"}]
+    current = names.index(state) if state in names else -1
+    return [
+        {
+            "state": s,
+            "label": STATE_LABELS[s],
+            "status": "current" if i == current else "done" if i < current else "todo",
+        }
+        for i, s in enumerate(names)
+    ]
+
+
+def dispute_open(document: dict[str, Any]) -> bool:
+    dispute = document.get("dispute")
+    return bool(dispute and dispute.get("status") == "open")
+
+
+def available_actions(document: dict[str, Any], role: Role) -> list[str]:
+    """What ``role`` may do now, read from the process table (and the global commands)."""
+    state = State(document["state"])
+    if state in TERMINAL_STATES:
+        return []
+    if role == Role.ADMIN:
+        return (["resolve_dispute"] if dispute_open(document) else []) + ["terminate"]
+    if dispute_open(document):
+        return []
+    process = PROCESSES[ProcessName(document["process"])]
+    actions = list(
+        dict.fromkeys(row.command for row in process.rows_from(state) if row.role == role)
+    )
+    if role in GLOBAL_COMMANDS["open_dispute"]:
+        actions.append("open_dispute")
+    return actions
+
+
+def action_view(kind: str) -> dict[str, str]:
+    """An action's form: its words, and a fresh nonce that makes a form sent twice one
+    command."""
+    title, button = ACTIONS[kind]
+    return {"type": kind, "title": title, "button": button, "nonce": uuid.uuid4().hex}
+
+
+def sendable(role: Role) -> frozenset[str]:
+    """Every command ``role`` could ever send from a page; anything else is refused at once."""
+    if role == Role.ADMIN:
+        return frozenset({"terminate", "resolve_dispute"})
+    from_tables = {
+        row.command for process in PROCESSES.values() for row in process.rows if row.role == role
+    }
+    globals_ = {kind for kind, roles in GLOBAL_COMMANDS.items() if role in roles}
+    return frozenset(from_tables | globals_)
+
+
+def turn_words(document: dict[str, Any], role: Role) -> tuple[str, bool]:
+    """What happens now, for this viewer; True when it is the viewer's turn."""
+    state = document["state"]
+    if state == State.COMPLETED:
+        return wording.COMPLETED_NOTE, False
+    if state == State.TERMINATED:
+        return wording.TERMINATED_NOTE, False
+    if dispute_open(document):
+        if role == Role.ADMIN:
+            return wording.DISPUTE_NOTE, True
+        return wording.DISPUTE_WAIT_NOTE, False
+    actors = next_actors(PROCESSES[ProcessName(document["process"])], State(state))
+    if role in actors:
+        return your_turn(TASKS[state]), True
+    waiting = wording.OR.join(sorted(ROLE_NAMES[a] for a in actors)) or ROLE_NAMES[Role.SYSTEM]
+    return wording.WAITING_NOTE.format(who=waiting, what=WAITING_FOR[state]), False
+
+
+def who(actor: dict[str, Any] | None, viewer: Link) -> str:
+    if not actor:
+        return wording.SOMEONE
+    if actor.get("role") == viewer.role and actor.get("id") == viewer.party_id:
+        return wording.YOU
+    role = actor.get("role", "")
+    label = ROLE_NAMES.get(role, role)
+    return label if role in ("system", "admin") else f"{label} ({actor.get('id')})"
