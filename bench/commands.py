@@ -1,6 +1,6 @@
 """Benchmark the command path against the raw speed of the broker and database it runs on.
 
-    python3 bench/commands.py [--deliveries 100] [--concurrency 50] [--workers 1,2,4]
+    python3 -m bench.commands [--deliveries 100] [--concurrency 50] [--workers 1,2,4]
                               [--bus-workers 1,2,4] [--unloaded 10] [--py-spy]
 
 First measures, on a RabbitMQ virtual host and a database of its own, the raw limits: publish
@@ -42,7 +42,9 @@ from typing import Any
 
 import aiohttp
 import pika
-from harness import (
+from pymongo import AsyncMongoClient, MongoClient, ReturnDocument
+
+from bench.harness import (
     BASIC_STEPS,
     LOGS,
     Isolated,
@@ -66,8 +68,6 @@ from harness import (
     wait_ready,
     write_results,
 )
-from pymongo import AsyncMongoClient, MongoClient, ReturnDocument
-
 from services.infra.provision import ensure_infrastructure
 from services.runtime.bootstrap import make_broker
 from services.runtime.bus import command_message

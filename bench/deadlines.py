@@ -1,6 +1,6 @@
 """Benchmark the timer worker: a million pending deadlines, and a burst falling due in one second.
 
-    python3 bench/deadlines.py [--pending 1000000] [--burst 10000]
+    python3 -m bench.deadlines [--pending 1000000] [--burst 10000]
 
 Loads the deadlines into a database of its own (filed in hourly buckets, as the workflow's
 relay files them), starts a real timer worker process on a RabbitMQ virtual host of its

@@ -308,15 +308,11 @@ class ServiceProcess:
         if self.probe is None:
             argv = [sys.executable, "-m", f"services.{self.name.split('#')[0]}"]
         else:
-            argv = [
-                sys.executable,
-                str(BENCH / "probe.py"),
-                self.name.split("#")[0],
-                str(self.probe),
-            ]
+            argv = [sys.executable, "-m", "bench.probe", self.name.split("#")[0], str(self.probe)]
         with self.log_path.open("ab") as log:
+            # From the repository's root, where ``bench`` imports as a package.
             self.process = subprocess.Popen(
-                argv, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=BENCH.parent
             )
         return self
 

@@ -1,6 +1,6 @@
 """Run one service with timing wrappers around its database and broker calls.
 
-    python3 bench/probe.py gateway|workflow OUT.json
+    python3 -m bench.probe gateway|workflow OUT.json
 
 The service is the real one (``services.<name>.main.main``), configured by the same ``DC_``
 variables; before it is imported, this wraps, without changing any service code:

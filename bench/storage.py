@@ -1,6 +1,6 @@
 """Benchmark the local database as deliveries accumulate: 1,000, 100,000 and 1,000,000 stored.
 
-    python3 bench/storage.py [--sizes 1000,100000,1000000] [--quick] [--keep]
+    python3 -m bench.storage [--sizes 1000,100000,1000000] [--quick] [--keep]
     python3 -m bench.storage ...
 
 Starts a FerretDB of its own (the project's patched build, on a free port, its files in a new
@@ -44,18 +44,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-# Runnable as ``python3 bench/storage.py`` and as ``python3 -m bench.storage``: the other
-# benchmarks import their helpers as top-level modules from this directory.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import aiohttp
+import pymongo
+from gridfs import AsyncGridFSBucket
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
-import aiohttp  # noqa: E402
-import pymongo  # noqa: E402
-from commands import Run, run_path  # noqa: E402
-from gridfs import AsyncGridFSBucket  # noqa: E402
-from harness import (  # noqa: E402
+from bench.commands import Run, run_path
+from bench.harness import (
     LOGS,
     Isolated,
     PrivateFerretDB,
@@ -74,20 +72,17 @@ from harness import (  # noqa: E402
     wait_ready,
     write_results,
 )
-from pymongo import AsyncMongoClient, MongoClient  # noqa: E402
-from pymongo.errors import DuplicateKeyError, PyMongoError  # noqa: E402
-
-from services.gateway.attachments import store_file  # noqa: E402
-from services.infra.ferretdb import (  # noqa: E402
+from services.gateway.attachments import store_file
+from services.infra.ferretdb import (
     FERRETDB_PATCHES,
     ferretdb_binary,
     ferretdb_build_id,
 )
-from services.infra.provision import ensure_rabbitmq  # noqa: E402
-from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, ensure_indexes  # noqa: E402
-from services.runtime.delivery_days import listed_days, without_day_fields  # noqa: E402
-from shared.config import Settings  # noqa: E402
-from shared.domain.roles import Actor, Role  # noqa: E402
+from services.infra.provision import ensure_rabbitmq
+from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, ensure_indexes
+from services.runtime.delivery_days import listed_days, without_day_fields
+from shared.config import Settings
+from shared.domain.roles import Actor, Role
 
 SIZES = (1_000, 100_000, 1_000_000)
 ADMIN = Actor(id="admin-bench", role=Role.ADMIN)
