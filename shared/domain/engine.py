@@ -71,6 +71,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Applied:
+    """A command the engine applied: the delivery as it is now, the events it caused."""
+
     delivery: Delivery
     events: tuple[Event, ...]
     #: Every deadline opened, paused, resumed, cancelled or fired, in its new form.
@@ -83,6 +85,9 @@ Decision = Applied | Refused
 def open_delivery(
     command: OpenDelivery, actor: Actor, *, command_id: str, now: datetime
 ) -> Decision:
+    """A new delivery for a paid order, in ``awaiting_demand`` (the seed: the marketplace
+    opens it), or why not: only the marketplace or an admin opens one, and a
+    ``double_check`` delivery needs its warranty period."""
     if actor.role not in (Role.MARKETPLACE, Role.ADMIN):
         return Refused(Reason.ROLE_NOT_ALLOWED, "only the marketplace or an admin opens a delivery")
     if command.process == ProcessName.DOUBLE_CHECK and command.warranty_period is None:
