@@ -1,4 +1,6 @@
-"""``delivery-center``: start everything, run one service, provision, mint tokens, run the tests."""
+"""``delivery-center``: start everything, run one service, provision, mint tokens, run the tests;
+the operators' commands (a delivery, lists, deadlines, figures, dead letters) are
+``services.ops.commands``."""
 
 from __future__ import annotations
 
@@ -10,14 +12,14 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import timedelta
-from typing import IO, Annotated, Any, NoReturn
+from typing import IO, Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
-from shared.config import Settings, get_settings
+from services.ops.commands import register_operations
+from services.ops.terminal import console, err, fail, load_settings
+from shared.config import Settings
 
 app = typer.Typer(
     help="Delivery Center: after-sales delivery of marketplace service products.",
@@ -25,25 +27,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
 SERVICES = ("gateway", "workflow", "timers", "notifier")
 COLORS = {"gateway": "cyan", "workflow": "magenta", "timers": "yellow", "notifier": "green"}
 #: How long children get to finish after SIGTERM before they are killed.
 STOP_GRACE = 15.0
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"error: {message}", style="bold red", markup=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def load_settings() -> Settings:
-    try:
-        return get_settings()
-    except Exception as error:  # a pydantic ValidationError names the bad variable
-        fail(f"invalid configuration: {error}")
 
 
 def provision(settings: Settings) -> None:
@@ -289,252 +276,7 @@ def _parallel(args: list[str]) -> list[str]:
 
 # --- operators ------------------------------------------------------------------------------
 
-delivery_app = typer.Typer(help="One delivery.", no_args_is_help=True)
-deliveries_app = typer.Typer(help="Many deliveries.", no_args_is_help=True)
-dlq_app = typer.Typer(help="Dead letters: messages that failed for good.", no_args_is_help=True)
-deadlines_app = typer.Typer(help="Deadlines the timer worker will fire.", no_args_is_help=True)
-app.add_typer(delivery_app, name="delivery")
-app.add_typer(deliveries_app, name="deliveries")
-app.add_typer(dlq_app, name="dlq")
-app.add_typer(deadlines_app, name="deadlines")
-
-
-def _database():
-    from pymongo import MongoClient
-
-    settings = load_settings()
-    client = MongoClient(settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000)
-    try:
-        client.admin.command("ping")
-    except Exception as error:
-        fail(f"the database at {settings.mongo_url} is unreachable: {error}")
-    return client[settings.mongo_db]
-
-
-def _when(value: object) -> str:
-    """A moment worded as the pages and emails word it (``shared.wording.when``); "-" if none."""
-    from datetime import datetime
-
-    from shared.wording import when
-
-    return when(value) if isinstance(value, datetime) else "-"
-
-
-def _named(field: str, value: object) -> str:
-    """A fact of a delivery: a state or process with its name, as pages and emails name it,
-    before the value the API and ``--state`` use ("Confirm delivery (awaiting_confirmation)")."""
-    from shared.wording import PROCESS_LABELS, STATE_LABELS, label
-
-    table = {"state": STATE_LABELS, "process": PROCESS_LABELS}.get(field)
-    if table is None or not isinstance(value, str) or value not in table:
-        return str(value)
-    return f"{label(table, value)} ({value})"
-
-
-def shown(value: object) -> Text:
-    """A stored value as one table cell: plain text, never read as rich markup (``[/b]`` in a
-    dispute's reason is shown, not a tag), and every character that is not printable (ESC,
-    NUL, C1 controls, bidi and zero-width controls, line breaks) written as its escape, so text
-    a party wrote cannot clear the operator's screen, move the cursor or reorder a line."""
-    return Text(
-        "".join(
-            ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode()
-            for ch in str(value)
-        )
-    )
-
-
-def add_row(table: Any, *cells: object) -> None:
-    """``table.add_row`` with every cell ``shown``."""
-    table.add_row(*(shown(cell) for cell in cells))
-
-
-@delivery_app.command("show")
-def delivery_show(delivery_id: str) -> None:
-    """A delivery's facts, deadlines and history."""
-    from rich.table import Table
-
-    from services.ops.reports import find_delivery
-
-    document = find_delivery(_database(), delivery_id)
-    if document is None:
-        fail(f"no delivery {delivery_id}")
-    facts = Table(show_header=False, title=f"delivery {delivery_id}")
-    for field in ("order_id", "product_id", "process", "state", "version", "customer_id", "isv_id"):
-        add_row(facts, field, _named(field, document.get(field)))
-    if document.get("dispute"):
-        add_row(
-            facts, "dispute", f"{document['dispute']['status']}: {document['dispute']['reason']}"
-        )
-    console.print(facts)
-    deadlines = Table("kind", "status", "due at", title="deadlines")
-    for deadline in document.get("deadlines", []):
-        add_row(deadlines, deadline["kind"], deadline["status"], _when(deadline.get("due_at")))
-    console.print(deadlines)
-    history = Table("at", "command", "by", "from", "to", title="history")
-    for entry in document.get("history", []):
-        actor = entry["actor"]
-        add_row(
-            history,
-            _when(entry["at"]),
-            entry["command"],
-            f"{actor['role']} {actor['id']}",
-            str(entry.get("from_state") or "-"),
-            entry["to_state"],
-        )
-    console.print(history)
-    if document.get("refusals"):
-        refused = Table("at", "command", "by", "reason", title="refused commands")
-        for entry in document["refusals"]:
-            add_row(
-                refused,
-                _when(entry["at"]),
-                entry["command"],
-                entry["actor"]["role"],
-                entry["message"],
-            )
-        console.print(refused)
-
-
-@deliveries_app.command("list")
-def deliveries_list(
-    state: Annotated[str | None, typer.Option(help="only deliveries in this state")] = None,
-    overdue: Annotated[bool, typer.Option(help="only those with a deadline past due")] = False,
-    limit: Annotated[int, typer.Option(min=1)] = 50,
-) -> None:
-    """Deliveries, newest first."""
-    from datetime import UTC, datetime
-
-    from rich.table import Table
-
-    from services.ops.reports import list_deliveries
-    from shared.domain.states import State
-
-    if state is not None and state not in {s.value for s in State}:
-        fail(f"--state must be one of: {', '.join(s.value for s in State)}")
-    found = list_deliveries(
-        _database(), state=state, overdue=overdue, now=datetime.now(UTC), limit=limit
-    )
-    table = Table("delivery", "order", "process", "state", "next deadline", "updated")
-    for document in found:
-        active = [d for d in document.get("deadlines", []) if d.get("due_at")]
-        soonest = min((d["due_at"] for d in active), default=None)
-        add_row(
-            table,
-            document["_id"],
-            document["order_id"],
-            document["process"],
-            document["state"],
-            _when(soonest),
-            _when(document["updated_at"]),
-        )
-    console.print(table)
-    console.print(f"{len(found)} deliveries", style="dim")
-
-
-@deadlines_app.command("due")
-def deadlines_due(
-    within: Annotated[int, typer.Option(help="seconds ahead to look", min=0)] = 3600,
-) -> None:
-    """Active deadlines that fire within the next hour (or --within seconds), overdue first."""
-    from datetime import UTC, datetime, timedelta
-
-    from rich.table import Table
-
-    from services.ops.reports import deadlines_due as due
-
-    found = due(_database(), datetime.now(UTC), timedelta(seconds=within))
-    table = Table("due at", "kind", "delivery", "deadline")
-    for deadline in found:
-        add_row(
-            table,
-            _when(deadline["due_at"]),
-            deadline["kind"],
-            deadline["delivery_id"],
-            deadline["_id"],
-        )
-    console.print(table)
-    console.print(f"{len(found)} deadlines due within {within} s", style="dim")
-
-
-@app.command()
-def stats() -> None:
-    """Deliveries per process and state, and the median time spent in each state."""
-    from rich.table import Table
-
-    from services.ops.reports import stats as gather
-    from shared.wording import duration
-
-    figures = gather(_database())
-    counts = Table("process", "state", "deliveries", title="deliveries")
-    for (process, state), count in figures["counts"].items():
-        add_row(counts, process, state, str(count))
-    console.print(counts)
-    medians = Table("state", "median time in it", title="time per stage")
-    for state, seconds in figures["median_seconds_in_state"].items():
-        add_row(medians, state, duration(timedelta(seconds=seconds)))
-    console.print(medians)
-
-
-@dlq_app.command("list")
-def dlq_list() -> None:
-    """Every dead letter: its id, queue, what it was, its error, when, and how many tries."""
-    from rich.table import Table
-
-    from services.ops.dead_letters import browsing
-
-    with browsing(load_settings().amqp_url, _database()) as (_, letters):
-        table = Table("message id", "queue", "message", "error", "dead since", "tries")
-        for letter in letters:
-            add_row(
-                table,
-                letter.message_id,
-                letter.queue,
-                letter.summary,
-                letter.error or "(not recorded)",
-                _when(letter.dead_since),
-                str(letter.tries),
-            )
-        console.print(table)
-        console.print(f"{len(letters)} dead letters", style="dim")
-
-
-@dlq_app.command("requeue")
-def dlq_requeue(
-    message_id: Annotated[str | None, typer.Argument(help="the dead letter to requeue")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="requeue every dead letter")] = False,
-) -> None:
-    """Put dead letters back on their queue, retries reset, to be processed again."""
-    from rich.progress import track
-
-    from services.ops.dead_letters import browsing, requeue
-
-    if (message_id is None) == (not all_):
-        fail("give one message id, or --all")
-    with browsing(load_settings().amqp_url, _database()) as (channel, letters):
-        chosen = letters if all_ else [d for d in letters if d.message_id == message_id]
-        if not chosen:
-            fail(f"no dead letter {message_id}")
-        # A body that is no dramatiq message has no queue to go back to: it stays, to purge.
-        unreadable = [d for d in chosen if not d.is_message]
-        chosen = [d for d in chosen if d.is_message]
-        for letter in track(chosen, description="requeueing", console=err):
-            requeue(channel, letter)
-    if unreadable:
-        err.print(f"{len(unreadable)} dead letters are not dramatiq messages: left for purge")
-    console.print(f"requeued {len(chosen)} dead letters")
-
-
-@dlq_app.command("purge")
-def dlq_purge(
-    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
-) -> None:
-    """Delete every dead letter for good."""
-    from services.ops.dead_letters import purge
-
-    if not yes and not typer.confirm("Delete every dead letter for good?"):
-        fail("nothing purged", code=1)
-    console.print(f"purged {purge(load_settings().amqp_url, _database())} dead letters")
+register_operations(app)
 
 
 def main() -> None:

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from services.cli import _named, _when
 from services.gateway import pages
 from services.notifier import render
 from services.notifier.rules import ACTIONS as EMAIL_TASKS
+from services.ops.commands import _named, _when
 from shared import wording
 from shared.domain.commands import COMMAND_MODELS, PUBLIC_DELIVERY_COMMANDS
 from shared.domain.delivery import Deadline

@@ -1,0 +1,26 @@
+"""What the ``delivery-center`` commands print with, and how they fail: one line on stderr and
+exit code 1, never a traceback (README, "Operations")."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from shared.config import Settings, get_settings
+
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"error: {message}", style="bold red", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as error:  # a pydantic ValidationError names the bad variable
+        fail(f"invalid configuration: {error}")
