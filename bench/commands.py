@@ -68,7 +68,6 @@ from bench.harness import (
     wait_ready,
     write_results,
 )
-from services.infra.provision import ensure_infrastructure
 from services.runtime.bootstrap import make_broker
 from services.runtime.bus import command_message
 from shared.config import Settings
@@ -76,6 +75,7 @@ from shared.contracts.messages import CommandEnvelope
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 from shared.domain.engine import delivery_id_for
 from shared.domain.roles import Actor, Role
+from tooling.provision import ensure_infrastructure
 
 #: Emails per basic delivery: customer and ISV for each of its four transitions.
 EMAILS_PER_DELIVERY = 8

@@ -30,12 +30,12 @@ import dramatiq
 import pika
 from pymongo import MongoClient
 
-from services.infra.provision import ensure_infrastructure
-from services.infra.vhosts import create_vhost, delete_vhost
 from services.runtime.bootstrap import make_broker
 from services.runtime.deadline_book import bucket_of
 from shared.config import Settings
 from shared.contracts.queues import COMMANDS_QUEUE
+from tooling.provision import ensure_infrastructure
+from tooling.vhosts import create_vhost, delete_vhost
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Seconds between starting the timer worker and the burst falling due.

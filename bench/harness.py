@@ -31,9 +31,6 @@ from urllib.parse import unquote, urlsplit
 import jwt
 from pymongo import MongoClient
 
-from services.infra.ferretdb import start_ferretdb, stop_ferretdb
-from services.infra.mailsink import MailSink
-from services.infra.vhosts import MANAGEMENT_PORT, consumer_count, create_vhost, delete_vhost
 from services.runtime.bus import command_message
 from services.runtime.collections import DELIVERIES
 from services.runtime.delivery_days import DAY_FIELDS, day_fields
@@ -50,6 +47,9 @@ from shared.domain.commands import (
 )
 from shared.domain.engine import Applied, Policy, decide, delivery_id_for, open_delivery
 from shared.domain.roles import Actor, Role
+from tooling.ferretdb import start_ferretdb, stop_ferretdb
+from tooling.mailsink import MailSink
+from tooling.vhosts import MANAGEMENT_PORT, consumer_count, create_vhost, delete_vhost
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"

@@ -73,16 +73,16 @@ from bench.harness import (
     write_results,
 )
 from services.gateway.attachments import store_file
-from services.infra.ferretdb import (
-    FERRETDB_PATCHES,
-    ferretdb_binary,
-    ferretdb_build_id,
-)
-from services.infra.provision import ensure_rabbitmq
 from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, ensure_indexes
 from services.runtime.delivery_days import listed_days, without_day_fields
 from shared.config import Settings
 from shared.domain.roles import Actor, Role
+from tooling.ferretdb import (
+    FERRETDB_PATCHES,
+    ferretdb_binary,
+    ferretdb_build_id,
+)
+from tooling.provision import ensure_rabbitmq
 
 SIZES = (1_000, 100_000, 1_000_000)
 ADMIN = Actor(id="admin-bench", role=Role.ADMIN)

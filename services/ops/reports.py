@@ -10,7 +10,7 @@ from typing import Any
 from pymongo.database import Database
 
 from services.runtime.collections import DELIVERIES, DELIVERY_DAYS
-from services.runtime.deadline_book import BUCKET_PREFIX, bucket_of
+from services.runtime.deadline_book import active_due_before
 from services.runtime.delivery_days import newest_first_sync, without_day_fields
 
 
@@ -48,13 +48,7 @@ def list_deliveries(
 
 def deadlines_due(db: Database, now: datetime, within: timedelta) -> list[dict[str, Any]]:
     """Active deadlines due before ``now + within`` (overdue ones included), soonest first."""
-    until = now + within
-    last = bucket_of(until)
-    due = []
-    for name in sorted(db.list_collection_names()):
-        if name.startswith(BUCKET_PREFIX) and name <= last:
-            due += db[name].find({"status": "active", "due_at": {"$lte": until}})
-    return sorted(due, key=lambda d: d["due_at"])
+    return active_due_before(db, now + within)
 
 
 def stats(db: Database) -> dict[str, Any]:

@@ -10,6 +10,11 @@ A finished bucket is never read again. To keep a late arrival (a relay delayed p
 hour) from being missed, the writer reopens a bucket after filing into it, and the timer
 marks a bucket "closing" before its last look: either the look sees the deadline, or the
 reopening stops the bucket from being finished.
+
+The book is the one owner of these collections: the workflow hands a deadline over with
+``DeadlineBook.file``, the timer worker takes the due ones with ``due_buckets``, ``claim``,
+``due`` and ``forget``, operators read with ``active_due_before``; no other module names a
+bucket (``tests/unit/test_layout.py`` checks it).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 BUCKET_PREFIX = "deadlines_"
@@ -32,14 +38,31 @@ _FORMAT = "%Y%m%d%H"
 
 
 def bucket_of(due_at: datetime) -> str:
+    """The bucket (collection name) a deadline due at ``due_at`` (aware) is filed in."""
     return BUCKET_PREFIX + due_at.astimezone(UTC).strftime(_FORMAT)
 
 
 def bucket_start(name: str) -> datetime:
+    """The first moment (UTC) of bucket ``name``'s hour; ValueError for other names."""
     return datetime.strptime(name.removeprefix(BUCKET_PREFIX), _FORMAT).replace(tzinfo=UTC)
 
 
+def active_due_before(db: Database, until: datetime) -> list[dict[str, Any]]:
+    """Active deadlines due at or before ``until`` (overdue ones included), soonest first, as
+    filed: ``{_id, delivery_id, kind, status, due_at}``. A synchronous read for operators'
+    reports: it reads every bucket up to ``until``'s, finished ones too."""
+    last = bucket_of(until)
+    due = []
+    for name in sorted(db.list_collection_names()):
+        if name.startswith(BUCKET_PREFIX) and name <= last:
+            due += db[name].find({"status": "active", "due_at": {"$lte": until}})
+    return sorted(due, key=lambda d: d["due_at"])
+
+
 class DeadlineBook:
+    """The deadline book on one database, for the workflow (``file``) and the timer worker
+    (everything else)."""
+
     def __init__(self, db: AsyncDatabase):
         self.db = db
         self.states = db[BUCKET_STATES]

@@ -8,7 +8,7 @@ and decides again; after ``MAX_ATTEMPTS`` it raises ``ConflictsExhausted`` and d
 retries the message. A command is applied at most once because its id is looked up in
 the delivery's history and refusals before deciding (``Delivery.outcome_of``), inside the
 same compare-and-set loop. This needs update atomicity on the server: MongoDB has it, and
-FerretDB 1.24 has it with ``services/infra/ferretdb_patches`` (issue 14).
+FerretDB 1.24 has it with ``tooling/ferretdb_patches`` (issue 14).
 """
 
 from __future__ import annotations

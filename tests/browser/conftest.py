@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from services.infra.browser import CHROMIUM_ARGS, ensure_chromium
-from services.infra.mailsink import MailSink
 from shared.config import Settings
+from tests.browser.chromium import CHROMIUM_ARGS, ensure_chromium
 from tests.integration.conftest import api, db, mail, parties  # noqa: F401  (fixtures)
 from tests.integration.system import ARTIFACTS, System, running_system
 from tests.integration.waiting import PATIENCE
+from tooling.mailsink import MailSink
 
 #: Playwright's waits (actions, navigations, ``expect``) default to 5-30 s, sized for a quiet
 #: machine; what the page waits for comes from the whole system, so they get its patience.

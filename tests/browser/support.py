@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 from playwright.async_api import Page, expect
 
-from services.infra.mailsink import MailSink
 from services.runtime.links import csrf_token, page_url
 from shared.config import Settings
 from tests.integration.client import Api, Party
+from tooling.mailsink import MailSink
 
 CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
 #: The start of a PNG file: enough for the gateway to type it from its bytes.

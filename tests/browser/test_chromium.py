@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.infra import browser
-from services.infra.provision import ProvisionError
+from tests.browser import chromium as browser
+from tooling.provision import ProvisionError
 
 
 def test_an_installed_chromium_is_used_as_is(monkeypatch, tmp_path: Path):

@@ -9,7 +9,6 @@ from urllib.parse import urljoin
 
 from playwright.async_api import Page, expect
 
-from services.infra.mailsink import MailSink
 from services.runtime.links import page_url, sign_link
 from shared.config import Settings
 from tests.browser.support import (
@@ -26,6 +25,7 @@ from tests.browser.support import (
 )
 from tests.integration.client import Api
 from tests.integration.system import System
+from tooling.mailsink import MailSink
 
 
 async def test_customer_and_isv_deliver_from_their_email_links(

@@ -8,10 +8,10 @@ import aiohttp
 import pytest
 from pymongo import MongoClient
 
-from services.infra.mailsink import MailSink
 from tests.integration.client import Api, Party
 from tests.integration.system import System, running_system
 from tests.integration.waiting import PATIENCE
+from tooling.mailsink import MailSink
 
 
 class PatientMailSink(MailSink):

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 import aiohttp
 from pymongo import MongoClient
 
-from services.infra.mailsink import MailSink
 from shared.contracts.queues import NOTIFICATIONS_QUEUE
 from tests.integration.client import Api
 from tests.integration.load import (
@@ -21,6 +20,7 @@ from tests.integration.load import (
 )
 from tests.integration.system import System
 from tests.integration.waiting import stop_drained, until
+from tooling.mailsink import MailSink
 
 #: Deadlines far away, so that only the parties move these deliveries.
 CALM = {"DC_CONFIRM_WINDOW": "P14D", "DC_REMINDER_LEAD": "P3D"}

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.infra.ferretdb import ferretdb_binary, start_ferretdb, stop_ferretdb
-from services.infra.provision import amqp_reachable, find_program, mongo_reachable
 from shared.config import Settings
 from tests.integration.system import free_port
+from tooling.ferretdb import ferretdb_binary, start_ferretdb, stop_ferretdb
+from tooling.provision import amqp_reachable, find_program, mongo_reachable
 
 #: Debian's rabbitmq-server in /usr/sbin is a wrapper that re-runs itself as the ``rabbitmq``
 #: user (whose HOME holds the shared node's cookie); the real scripts run as anyone.

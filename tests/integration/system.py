@@ -18,11 +18,11 @@ from pathlib import Path
 
 from pymongo import MongoClient
 
-from services.infra.provision import ensure_infrastructure
-from services.infra.vhosts import consumer_count, create_vhost, delete_vhost
 from shared.config import Settings
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 from tests.integration.waiting import PATIENCE
+from tooling.provision import ensure_infrastructure
+from tooling.vhosts import consumer_count, create_vhost, delete_vhost
 
 SERVICES = ("gateway", "workflow", "timers", "notifier")
 #: Queues each consuming service must be attached to before tests start.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from services.infra.mailsink import MailSink
 from tests.integration.client import Api
+from tooling.mailsink import MailSink
 
 CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
 

@@ -1,6 +1,6 @@
 """The database server keeps MongoDB's semantics where our FerretDB patches change its plans.
 
-The patches (services/infra/ferretdb_patches/) let SQLite serve equality and ``$in`` filters
+The patches (tooling/ferretdb_patches/) let SQLite serve equality and ``$in`` filters
 from an index and make read-modify-write commands atomic. Each check here compares a
 collection with an index on the field against the same documents without one: the results
 must be identical, whatever the values' types. On FerretDB the plan must also show the index.
@@ -21,8 +21,8 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
-from services.infra.provision import ensure_infrastructure
 from shared.config import Settings
+from tooling.provision import ensure_infrastructure
 
 pytestmark = pytest.mark.integration
 

@@ -21,13 +21,13 @@ import aiohttp
 import pytest
 from pymongo import MongoClient
 
-from services.infra.mailsink import MailSink
 from shared.contracts.queues import NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR
 from shared.domain.engine import delivery_id_for, event_id_for
 from tests.integration.bus import publish_raw
 from tests.integration.client import Api, Party, open_body
 from tests.integration.system import System, running_system
 from tests.integration.waiting import drain, stop_drained, until, waiting_messages
+from tooling.mailsink import MailSink
 
 DEAD_LETTERS = f"{NOTIFICATIONS_QUEUE}.XQ"
 #: DC_SMTP_SENDING_LEASE of this module's own system: short, so a takeover is seen soon.

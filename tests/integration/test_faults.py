@@ -15,7 +15,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.infra.mailsink import MailSink
 from shared.contracts.queues import (
     APPLY_COMMAND_ACTOR,
     COMMANDS_QUEUE,
@@ -35,6 +34,7 @@ from tests.integration.faults import (
 from tests.integration.load import LoadReport, run_basic_deliveries, work_timeout
 from tests.integration.system import System, running_system
 from tests.integration.waiting import stop_drained
+from tooling.mailsink import MailSink
 
 #: Enough deliveries that every fault meets ``CONCURRENCY`` commands in flight at every stage
 #: of the process; more would only repeat the same situations, slower.

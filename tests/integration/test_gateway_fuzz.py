@@ -24,10 +24,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from services.gateway.auth import mint_token
-from services.infra.mailsink import MailSink
 from tests.integration.gateway_support import PDF
 from tests.integration.system import System, running_system
 from tests.integration.waiting import PATIENCE
+from tooling.mailsink import MailSink
 
 CHECKS = [
     not_a_server_error,

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from services.infra.mailsink import MailSink
 from tests.integration.client import Api
 from tests.integration.system import System, running_system
 from tests.integration.waiting import until
+from tooling.mailsink import MailSink
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,6 @@ from services.gateway.app import create_app
 from services.gateway.attachments import store_file
 from services.gateway.auth import mint_token
 from services.gateway.pages import recently_updated
-from services.infra.vhosts import create_vhost, delete_vhost
 from services.notifier.sending import Notifier
 from services.ops import dead_letters, reports
 from services.runtime import delivery_days
@@ -77,6 +76,7 @@ from shared.domain.commands import Confirm, Contact, Finish, OpenDelivery, Submi
 from shared.domain.engine import Applied, delivery_id_for, open_delivery
 from shared.domain.events import Event
 from shared.domain.roles import Actor, Role
+from tooling.vhosts import create_vhost, delete_vhost
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,6 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from pymongo import MongoClient
 
-from services.infra.mailsink import MailSink
 from services.notifier.headers import message_id
 from services.notifier.rules import audience, recipients
 from services.notifier.sending import Notifier
@@ -44,6 +43,7 @@ from tests.integration.system import System, free_port, running_system
 from tests.integration.waiting import PATIENCE, drain, until
 from tests.unit.notification_events import EVENTS
 from tests.unit.ooxml_builder import docx as docx_package
+from tooling.mailsink import MailSink
 
 ADMIN_EMAIL = "admin@example.com"  # DC_ADMIN_EMAIL of the test systems
 CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.infra.mailsink import MailSink
 from tests.integration.client import Api
 from tests.integration.faults import (
     CALM,
@@ -31,6 +30,7 @@ from tests.integration.load import (
 from tests.integration.own_servers import OwnFerretDB, OwnRabbitMQ, own_ferretdb, own_rabbitmq
 from tests.integration.system import System, running_system
 from tests.integration.waiting import until
+from tooling.mailsink import MailSink
 
 #: Enough deliveries that the outage meets ``CONCURRENCY`` commands in flight.
 RESTART_DELIVERIES = 40

@@ -26,8 +26,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient, MongoClient
 
-from services.infra.mailsink import MailSink
-from services.infra.vhosts import consumer_count
 from services.notifier.headers import message_id
 from services.runtime.collections import ATTACHMENTS, HAS_OUTBOX, ensure_indexes
 from services.runtime.deadline_book import DeadlineBook
@@ -41,6 +39,8 @@ from shared.contracts.queues import COMMANDS_QUEUE
 from shared.domain.engine import Applied, Policy, delivery_id_for, event_id_for
 from tests.integration.client import Api, Party
 from tests.integration.system import Service, System, free_port, running_system
+from tooling.mailsink import MailSink
+from tooling.vhosts import consumer_count
 
 CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
 DEMAND = {"type": "submit_demand", "contact": CONTACT, "demands": "A shop with a cart"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.infra.mailsink import MailSink
+from tooling.mailsink import MailSink
 
 
 def _send(port: int, to: str, subject: str) -> None:

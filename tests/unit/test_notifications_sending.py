@@ -15,7 +15,6 @@ import aiosmtplib
 import pytest
 from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 
-from services.infra.mailsink import MailSink
 from services.notifier.sending import (
     SMTPUTF8_MISSING,
     SMTPUTF8_OFF,
@@ -29,6 +28,7 @@ from shared.config import Settings
 from shared.domain.events import Event
 from shared.domain.reminders import minimum_notice, moot_reminder
 from tests.unit.notification_events import EVENTS
+from tooling.mailsink import MailSink
 
 ADMIN_EMAIL = "admin@example.com"
 CUSTOMER_EMAIL, ISV_EMAIL = "ada@example.com", "sales@isv.example"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.infra.ferretdb import (
+from tooling.ferretdb import (
     FERRETDB_PATCHES,
     FERRETDB_VERSION,
     _our_ferretdb,
@@ -18,7 +18,7 @@ from services.infra.ferretdb import (
     ferretdb_build_id,
     stop_ferretdb,
 )
-from services.infra.provision import amqp_address, is_loopback, mongo_address
+from tooling.provision import amqp_address, is_loopback, mongo_address
 
 
 @pytest.mark.parametrize(

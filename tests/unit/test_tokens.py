@@ -17,7 +17,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from services.cli import app
 from services.gateway.auth import (
     LEEWAY,
     MAX_TOKEN_LIFETIME,
@@ -29,6 +28,7 @@ from services.gateway.auth import (
 )
 from services.gateway.context import challenge
 from shared.domain.roles import Role
+from tooling.cli import app
 
 #: 64 bytes at least, so that signing it with HS512 too raises no warning.
 SECRET = "unit-test-secret-" + "s" * 48

@@ -1,7 +1,7 @@
 """Local infrastructure: provisions RabbitMQ and FerretDB on this machine, and an SMTP sink."""
 
-from services.infra.ferretdb import ensure_ferretdb
-from services.infra.provision import (
+from tooling.ferretdb import ensure_ferretdb
+from tooling.provision import (
     ProvisionError,
     ensure_infrastructure,
     ensure_rabbitmq,

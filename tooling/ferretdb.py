@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from services.infra.provision import (
+from shared.config import Settings
+from tooling.provision import (
     ProvisionError,
     console,
     is_loopback,
@@ -29,7 +30,6 @@ from services.infra.provision import (
     run,
     wait_until,
 )
-from shared.config import Settings
 
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
@@ -62,7 +62,7 @@ def ensure_ferretdb(settings: Settings) -> None:
             if _is_ferretdb(settings.mongo_url):
                 console.print(
                     f"MongoDB: the FerretDB at {where} was not started by this project; unless "
-                    "it carries the patches in services/infra/ferretdb_patches, its queries "
+                    "it carries the patches in tooling/ferretdb_patches, its queries "
                     "scan and its updates are not atomic (README: The local database)",
                     style="yellow",
                 )

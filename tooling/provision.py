@@ -309,9 +309,9 @@ def _rabbitmq_node_running(sbin: Path) -> bool:
 
 def ensure_infrastructure(settings: Settings) -> None:
     """Make both ``DC_AMQP_URL`` and ``DC_MONGO_URL`` answer (see ``ensure_rabbitmq`` and
-    ``services.infra.ferretdb.ensure_ferretdb``); ProvisionError says what failed."""
+    ``tooling.ferretdb.ensure_ferretdb``); ProvisionError says what failed."""
     # Imported here: the FerretDB module builds on this one's helpers.
-    from services.infra.ferretdb import ensure_ferretdb
+    from tooling.ferretdb import ensure_ferretdb
 
     for name, ensure in (("RabbitMQ", ensure_rabbitmq), ("MongoDB", ensure_ferretdb)):
         started = time.monotonic()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.infra.provision import ProvisionError, apt_install, console, find_program
+from tooling.provision import ProvisionError, apt_install, console, find_program
 
 #: Where Debian's ``chromium`` package puts its launcher.
 CHROMIUM = Path("/usr/bin/chromium")
