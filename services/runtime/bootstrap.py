@@ -47,13 +47,34 @@ AMQP_DEFAULTS = {"heartbeat": "0", "blocked_connection_timeout": "30"}
 
 
 def amqp_url_with_defaults(url: str) -> str:
+    """Add :data:`AMQP_DEFAULTS` to an AMQP URI's query; options the URI sets win.
+
+    Parameters:
+      url(str): An ``amqp://`` or ``amqps://`` URI (RabbitMQ's URI spec; query options
+        as pika's ``URLParameters`` reads them).
+
+    Returns:
+      str: The same URI with ``heartbeat`` and ``blocked_connection_timeout`` (seconds) set.
+    """
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     return urlunsplit(parts._replace(query=urlencode({**AMQP_DEFAULTS, **query})))
 
 
 def make_broker(settings: Settings) -> RabbitmqBroker:
-    """A RabbitMQ broker that waits for the broker's confirm on every publish."""
+    """A RabbitMQ broker that waits for the broker's confirm on every publish.
+
+    Also makes it dramatiq's global broker (``dramatiq.set_broker``), so actors declared
+    afterwards bind to it.
+
+    Parameters:
+      settings(Settings): ``amqp_url`` is the broker; retries are :data:`MAX_RETRIES` with
+        backoff :data:`MIN_BACKOFF_MS`..:data:`MAX_BACKOFF_MS` ms, each message limited to
+        :data:`TIME_LIMIT_MS` ms (dramatiq's Retries and TimeLimit middleware).
+
+    Returns:
+      RabbitmqBroker: Connected lazily, on first use, by pika.
+    """
     broker = RabbitmqBroker(
         url=amqp_url_with_defaults(settings.amqp_url),
         confirm_delivery=True,
@@ -77,7 +98,16 @@ def make_broker(settings: Settings) -> RabbitmqBroker:
 
 
 def make_mongo(settings: Settings, **options: object) -> AsyncMongoClient:
-    """A client that gives up on an unreachable server after 5 s; ``options`` add to it."""
+    """A MongoDB client that gives up on an unreachable server after 5 s.
+
+    Parameters:
+      settings(Settings): ``mongo_url`` is the server (a MongoDB connection string).
+      **options: More ``AsyncMongoClient`` keyword options, e.g. ``maxPoolSize``.
+
+    Returns:
+      AsyncMongoClient: ``tz_aware``, so datetimes come back as aware UTC; it connects
+      lazily, so an unreachable server shows up on the first operation, not here.
+    """
     # tz_aware: every datetime we store is UTC and must come back aware.
     return AsyncMongoClient(
         settings.mongo_url,
@@ -94,17 +124,38 @@ TRANSIENT_DB_CODES = frozenset({1, 91, 189, 11600, 11602, 13436})
 
 
 def is_transient_db_error(error: BaseException) -> bool:
+    """True if ``error`` means the database is unreachable or restarting, so a retry may pass.
+
+    Parameters:
+      error(BaseException): Anything raised by a PyMongo call.
+
+    Returns:
+      bool: True for ``ConnectionFailure`` (timeouts, refused connections) and for an
+      ``OperationFailure`` whose code is in :data:`TRANSIENT_DB_CODES` (MongoDB's error
+      codes: InternalError, ShutdownInProgress, PrimarySteppedDown, InterruptedAtShutdown,
+      InterruptedDueToReplStateChange, NotPrimaryOrSecondary).
+    """
     if isinstance(error, ConnectionFailure):
         return True
     return isinstance(error, OperationFailure) and error.code in TRANSIENT_DB_CODES
 
 
 def policy_of(settings: Settings) -> Policy:
+    """The engine's deadline policy from ``DC_CONFIRM_WINDOW`` and ``DC_REMINDER_LEAD``."""
     return Policy(confirm_window=settings.confirm_window, reminder_lead=settings.reminder_lead)
 
 
 def run_worker_until_signalled(broker: RabbitmqBroker, queues: set[str], threads: int) -> None:
-    """Consume ``queues`` until SIGTERM or SIGINT, then hand back in-flight work and stop."""
+    """Consume ``queues`` until SIGTERM or SIGINT, then hand back in-flight work and stop.
+
+    Must run in the main thread (Python installs signal handlers only there). Closes
+    ``broker`` on the way out.
+
+    Parameters:
+      broker(RabbitmqBroker): The broker whose actors handle the messages.
+      queues(set[str]): Queue names to consume, e.g. ``{COMMANDS_QUEUE}``.
+      threads(int): dramatiq worker threads, i.e. messages handled at once.
+    """
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -118,4 +169,5 @@ def run_worker_until_signalled(broker: RabbitmqBroker, queues: set[str], threads
 
 
 def utc_now() -> datetime:
+    """The current time as an aware UTC datetime (the only kind the product stores)."""
     return datetime.now(UTC)

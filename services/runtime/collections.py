@@ -41,6 +41,7 @@ GRIDFS_CHUNKS = "fs.chunks"
 
 
 def database(client: AsyncMongoClient, settings: Settings) -> AsyncDatabase:
+    """The product's database, ``DC_MONGO_DB``, on ``client``."""
     return client[settings.mongo_db]
 
 

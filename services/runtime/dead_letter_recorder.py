@@ -20,7 +20,15 @@ log = logging.getLogger(__name__)
 
 
 class DeadLetterRecorder(Middleware):
-    """Records each message that fails for good (retries exhausted, or a poison message)."""
+    """Records each message that fails for good (retries exhausted, or a poison message).
+
+    A dramatiq middleware: it must come before ``Retries`` in the broker's list, since
+    dramatiq runs "after" hooks in reverse order and ``message.failed`` is set by Retries.
+
+    Parameters:
+      settings(Settings): ``mongo_url`` and ``mongo_db`` locate :data:`DEAD_LETTERS`; the
+        (synchronous) client is made on the first dead letter.
+    """
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -34,6 +42,18 @@ class DeadLetterRecorder(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
+        """Upsert ``{_id: message_id, queue, actor, error, traceback, retries, failed_at}``.
+
+        ``error`` is cut to 2,000 characters and ``traceback`` to its last 8,000. Does
+        nothing unless the message failed for good. Never raises: a database error is
+        logged, and the message still reaches its dead-letter queue in RabbitMQ.
+
+        Parameters:
+          broker(Broker): The broker (unused; dramatiq's hook signature).
+          message(MessageProxy): The message dramatiq processed.
+          result(Any): The actor's result (unused).
+          exception(BaseException | None): What the actor raised, if anything.
+        """
         if exception is None or not message.failed:
             return
         record = {

@@ -48,9 +48,18 @@ def bucket_start(name: str) -> datetime:
 
 
 def active_due_before(db: Database, until: datetime) -> list[dict[str, Any]]:
-    """Active deadlines due at or before ``until`` (overdue ones included), soonest first, as
-    filed: ``{_id, delivery_id, kind, status, due_at}``. A synchronous read for operators'
-    reports: it reads every bucket up to ``until``'s, finished ones too."""
+    """Active deadlines due at or before ``until`` (overdue ones included), soonest first.
+
+    A synchronous read for operators' reports: it reads every bucket up to ``until``'s,
+    finished ones too.
+
+    Parameters:
+      db(Database): A synchronous PyMongo database.
+      until(datetime): Aware; deadlines due later are left out.
+
+    Returns:
+      list[dict]: As filed: ``{_id (the deadline_id), delivery_id, kind, status, due_at}``.
+    """
     last = bucket_of(until)
     due = []
     for name in sorted(db.list_collection_names()):
@@ -61,7 +70,12 @@ def active_due_before(db: Database, until: datetime) -> list[dict[str, Any]]:
 
 class DeadlineBook:
     """The deadline book on one database, for the workflow (``file``) and the timer worker
-    (everything else)."""
+    (everything else).
+
+    Parameters:
+      db(AsyncDatabase): The product's database; buckets are collections in it, their
+        states in :data:`BUCKET_STATES`.
+    """
 
     def __init__(self, db: AsyncDatabase):
         self.db = db
@@ -73,8 +87,15 @@ class DeadlineBook:
     async def file(self, deadline: dict[str, Any]) -> None:
         """Record a deadline's new form: ``active`` ones are filed, others settle their entry.
 
-        ``filed_at`` is the due time the deadline was filed under (a paused deadline has no
-        ``due_at`` of its own any more).
+        Idempotent, so a relay retried after a crash may file the same change again.
+
+        Parameters:
+          deadline(dict): A deadline outbox entry's ``deadline`` (see
+            ``services.workflow.store.outbox_entries``): ``deadline_id``, ``delivery_id``,
+            ``kind``, ``status`` (``active``, ``paused``, ``cancelled`` or ``fired``),
+            ``due_at`` (aware datetime, or None while paused) and ``filed_at``, the due time
+            it was filed under (a paused deadline has no ``due_at`` of its own any more).
+            With neither, nothing was ever filed and nothing is done.
         """
         filed_at = deadline.get("due_at") or deadline.get("filed_at")
         if filed_at is None:
@@ -113,7 +134,14 @@ class DeadlineBook:
     # --- read by the timer worker -----------------------------------------------------------
 
     async def due_buckets(self, now: datetime) -> list[str]:
-        """Buckets whose hour has begun and that are not finished, oldest first."""
+        """Buckets whose hour has begun and that are not finished, oldest first.
+
+        Parameters:
+          now(datetime): Aware; buckets of later hours are left out.
+
+        Returns:
+          list[str]: Collection names, ``deadlines_YYYYMMDDHH``.
+        """
         current = bucket_of(now)
         names = await self.db.list_collection_names()
         started = {n for n in names if n.startswith(BUCKET_PREFIX) and n <= current}
@@ -127,7 +155,19 @@ class DeadlineBook:
         return sorted(started - finished)
 
     async def claim(self, name: str, owner: str, now: datetime, lease: timedelta) -> bool:
-        """Hold the bucket for ``lease``, so that two timer workers never send it twice."""
+        """Hold the bucket for ``lease``, so that two timer workers never send it twice.
+
+        A worker may renew its own lease; another's is taken over once expired.
+
+        Parameters:
+          name(str): The bucket, as from :meth:`due_buckets`.
+          owner(str): The timer worker's id, unique per process.
+          now(datetime): Aware; the lease runs to ``now + lease``.
+          lease(timedelta): How long the hold lasts without a renewal.
+
+        Returns:
+          bool: True if ``owner`` holds the bucket now.
+        """
         try:
             held = await self.states.find_one_and_update(
                 {
@@ -147,9 +187,20 @@ class DeadlineBook:
         return held is not None
 
     async def release(self, name: str, owner: str) -> None:
+        """Give up ``owner``'s lease on bucket ``name`` at once; no-op if another holds it."""
         await self.states.update_one({"_id": name, "owner": owner}, {"$set": {"lease_until": None}})
 
     async def due(self, name: str, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """The active deadlines of bucket ``name`` due by ``now``, soonest first.
+
+        Parameters:
+          name(str): The bucket, held through :meth:`claim`.
+          now(datetime): Aware.
+          limit(int): At most this many.
+
+        Returns:
+          list[dict]: ``{_id (the deadline_id), delivery_id, kind, status, due_at}``.
+        """
         cursor = self.db[name].find(
             {"status": "active", "due_at": {"$lte": now}},
             sort=[("due_at", ASCENDING)],
@@ -166,7 +217,18 @@ class DeadlineBook:
         await self.db[name].delete_many({"_id": {"$in": deadline_ids}})
 
     async def finish_if_settled(self, name: str, now: datetime) -> bool:
-        """Finish a past bucket that holds nothing active, unless a late filing reopens it."""
+        """Finish a past bucket that holds nothing active, unless a late filing reopens it.
+
+        Only once :data:`SETTLE_AFTER` has passed since the bucket's hour ended; a finished
+        bucket is dropped and never read again.
+
+        Parameters:
+          name(str): The bucket.
+          now(datetime): Aware.
+
+        Returns:
+          bool: True if this call finished it.
+        """
         if bucket_start(name) + BUCKET_SPAN + SETTLE_AFTER > now:
             return False
         await self.states.update_one({"_id": name}, {"$set": {"state": "closing"}}, upsert=True)

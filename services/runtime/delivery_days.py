@@ -94,9 +94,23 @@ async def newest_first(
     projection: Mapping[str, int],
     where: Mapping[str, str] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """The deliveries matching ``where`` (``{}``, or equalities on ``state`` and/or
-    ``isv_id``), newest ``sort_field`` (``opened_at`` or ``updated_at``) first, read one day
-    at a time; stop iterating to stop reading. KeyError for another ``sort_field``."""
+    """The deliveries matching ``where``, newest first, read one day at a time.
+
+    Stop iterating to stop reading.
+
+    Parameters:
+      deliveries(AsyncCollection): The ``deliveries`` collection.
+      days(AsyncCollection): The ``delivery_days`` collection.
+      sort_field(str): ``opened_at`` or ``updated_at``.
+      projection(Mapping[str, int]): As for ``find``; see :func:`without_day_fields`.
+      where(Mapping[str, str] | None): ``{}``, or equalities on ``state`` and/or ``isv_id``.
+
+    Returns:
+      AsyncIterator[dict]: The projected documents.
+
+    Raises:
+      KeyError: For another ``sort_field``.
+    """
     where = dict(where or {})
     if where:
         few = await deliveries.find(where, {"_id": 1}, limit=SMALL_LIST).to_list()

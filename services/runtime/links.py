@@ -52,10 +52,12 @@ class Link:
 
     @property
     def actor(self) -> Actor:
+        """The party the link was signed for, as the actor of the commands its page sends."""
         return Actor(id=self.party_id, role=self.role)
 
     @property
     def is_admin(self) -> bool:
+        """True for an admin's link, which opens every delivery's page and ``/admin``."""
         return self.role == Role.ADMIN
 
     def opens(self, delivery_id: str) -> bool:
@@ -109,7 +111,20 @@ def sign_link(
 ) -> str:
     """The token of a link to ``delivery_id`` for ``party_id`` as ``role``.
 
-    ``signed_at`` backdates the signature (tests of expiry); by default it is now.
+    Parameters:
+      settings(Settings): ``link_secret`` signs it.
+      delivery_id(str): 32 lowercase hex digits, or ``"*"`` for an admin's link.
+      party_id(str): The party's id (a token's ``sub``): 1 to 200 characters, no control
+        characters.
+      role(Role | str): ``customer``, ``isv`` or ``admin``.
+      signed_at(datetime | None): Backdates the signature (tests of expiry), kept to whole
+        seconds; by default it is now.
+
+    Returns:
+      str: An itsdangerous URL-safe timed token (base64url, safe in a query string).
+
+    Raises:
+      ValueError: For another role, a malformed id, or an admin link naming one delivery.
     """
     role = Role(role)
     _check(delivery_id, party_id, role)
@@ -118,12 +133,24 @@ def sign_link(
 
 
 def sign_admin_link(settings: Settings, *, signed_at: datetime | None = None) -> str:
+    """The token of an admin's link (every delivery, party ``"admin"``); see :func:`sign_link`."""
     return sign_link(settings, ALL_DELIVERIES, ADMIN_PARTY, Role.ADMIN, signed_at=signed_at)
 
 
 def read_link(settings: Settings, token: str) -> Link:
-    """The link ``token`` stands for; :class:`LinkError` if it was changed, is too old or is
-    not a link at all."""
+    """The link ``token`` stands for, checked against ``DC_LINK_SECRET`` and ``DC_LINK_TTL``.
+
+    Parameters:
+      settings(Settings): ``link_secret`` and ``link_ttl`` (a timedelta, whole seconds used).
+      token(str): As made by :func:`sign_link`; at most 2,000 characters.
+
+    Returns:
+      Link: Its delivery, party, role and signing time (aware UTC).
+
+    Raises:
+      LinkError: ``expired`` if older than ``link_ttl`` (with ``expired_at``), ``tampered``
+        if the signature does not match, ``malformed`` if empty, too long or not a link.
+    """
     if not token:
         raise LinkError("malformed", "the link has no token")
     if len(token) > 2000:
@@ -151,7 +178,18 @@ def _base(settings: Settings) -> str:
 
 
 def page_path(delivery_id: str, token: str, action: str | None = None, **query: str) -> str:
-    """The path (and query) of a delivery's page for a link token, relative to the site."""
+    """The path (and query) of a delivery's page for a link token, relative to the site.
+
+    Parameters:
+      delivery_id(str): The delivery; percent-encoded into the path.
+      token(str): A link token, the query's ``t``.
+      action(str | None): A command type: added as ``action`` and as the ``#act-<action>``
+        fragment, so the page opens with that form.
+      **query(str): More query parameters.
+
+    Returns:
+      str: ``/d/<delivery_id>?t=...[&action=...][#act-...]``.
+    """
     params = {"t": token}
     if action is not None:
         params["action"] = action
@@ -173,7 +211,12 @@ def page_url(
 
     For ``role="admin"`` (the emails to ``DC_ADMIN_EMAIL``) the token is an admin's, which
     opens every delivery's page and ``/admin``; ``party_id`` is then the admin's name
-    (``"admin"``)."""
+    (``"admin"``).
+
+    Raises:
+      ValueError: For an ``action`` not in ``PUBLIC_DELIVERY_COMMANDS``, a malformed
+        ``delivery_id``, or anything :func:`sign_link` refuses.
+    """
     if action is not None and action not in PUBLIC_DELIVERY_COMMANDS:
         known = ", ".join(sorted(PUBLIC_DELIVERY_COMMANDS))
         raise ValueError(f"action must be one of: {known}")
@@ -190,18 +233,32 @@ def admin_url(settings: Settings) -> str:
 
 
 def csrf_token(settings: Settings, token: str, delivery_id: str) -> str:
-    """The form token a POST for ``delivery_id`` under link ``token`` must carry."""
+    """The form token a POST for ``delivery_id`` under link ``token`` must carry.
+
+    Returns:
+      str: HMAC-SHA256 (RFC 2104) of the delivery id and token under ``link_secret``,
+      64 hex digits.
+    """
     message = f"csrf\x00{delivery_id}\x00{token}".encode()
     return hmac.new(settings.link_secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def csrf_ok(settings: Settings, token: str, delivery_id: str, given: str | None) -> bool:
+    """True if ``given`` is :func:`csrf_token`'s value, compared in constant time."""
     if not given:
         return False
     return hmac.compare_digest(csrf_token(settings, token, delivery_id), given)
 
 
 def main(argv: list[str]) -> int:
+    """Print an admin's or a party's link (usage in the module's docstring).
+
+    Parameters:
+      argv(list[str]): ``["admin"]`` or ``["delivery", delivery_id, party_id, role[, action]]``.
+
+    Returns:
+      int: 0, or 2 with the usage on stderr for other arguments.
+    """
     settings = Settings()
     if argv[:1] == ["admin"] and len(argv) == 1:
         print(admin_url(settings))

@@ -18,6 +18,12 @@ bind_ids = structlog.contextvars.bound_contextvars
 
 
 def configure_logging(settings: Settings, service: str) -> None:
+    """Send every log record to stderr as one JSON object per line, replacing other handlers.
+
+    Parameters:
+      settings(Settings): ``log_level`` (``DC_LOG_LEVEL``), a standard level name.
+      service(str): Written as ``service`` in every record, e.g. ``"workflow"``.
+    """
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

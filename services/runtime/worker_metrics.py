@@ -28,15 +28,21 @@ MESSAGE_SECONDS = Histogram(
 
 
 class WorkerMetrics(Middleware):
+    """A dramatiq middleware counting messages by outcome (``dc_messages_total``) and timing
+    them (``dc_message_seconds``). Must come before ``Retries`` in the broker's list, so that
+    its "after" hook (run in reverse order) sees whether the message failed for good."""
+
     def __init__(self) -> None:
         self._started = threading.local()
 
     def before_process_message(self, broker: Any, message: Any) -> None:
+        """Note the start time, per worker thread."""
         self._started.at = time.perf_counter()
 
     def after_process_message(
         self, broker: Any, message: Any, *, result: Any = None, exception: Any = None
     ) -> None:
+        """Count the message as ``done``, ``retried`` or ``dead`` and observe its duration."""
         started = getattr(self._started, "at", None)
         if started is not None:
             MESSAGE_SECONDS.labels(message.actor_name).observe(time.perf_counter() - started)
