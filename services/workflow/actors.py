@@ -31,7 +31,12 @@ SWEEP_INTERVAL_SECONDS = 5.0
 
 
 class Workflow:
-    """Wires the applier to the database and broker, lazily inside dramatiq's event loop."""
+    """Wires the applier to the database and broker, lazily inside dramatiq's event loop.
+
+    Parameters:
+      broker(RabbitmqBroker): Publishes the relayed events.
+      settings(Settings): ``mongo_url``, ``mongo_db``, and the deadline policy.
+    """
 
     def __init__(self, broker: RabbitmqBroker, settings: Settings):
         self.broker = broker
@@ -40,6 +45,13 @@ class Workflow:
         self._relay: OutboxRelay | None = None
 
     async def applier(self) -> CommandApplier:
+        """The process's applier, made on first use: the client, the indexes and the one-off
+        migrations (``DeliveryStore.flag_outboxes_stored_before_the_flag`` and
+        ``date_deliveries_stored_before_the_days``) come first.
+
+        Raises:
+          pymongo.errors.PyMongoError: The database is unreachable; the next call tries again.
+        """
         if self._applier is None:
             db = database(make_mongo(self.settings), self.settings)
             await ensure_indexes(db)
@@ -57,9 +69,21 @@ class Workflow:
         return self._applier
 
     async def publish_event(self, event: Event) -> None:
+        """Publish ``event`` onto ``dc.notifications`` and wait for the broker's confirm."""
         await publish(self.broker, event_message(event))
 
     async def apply_command(self, payload: dict[str, Any]) -> None:
+        """The ``apply_command`` actor: apply one command message.
+
+        Parameters:
+          payload(dict): A ``CommandEnvelope`` in its JSON form (``shared/contracts``' JSON
+            Schema describes it for publishers outside Python).
+
+        Raises:
+          PoisonMessage: The payload is not a valid envelope; dramatiq dead-letters it at
+            once (the actor's ``throws`` option).
+          Exception: Whatever :meth:`CommandApplier.apply` raises; dramatiq retries.
+        """
         try:
             envelope = CommandEnvelope.model_validate(payload)
         except ValidationError as error:
@@ -90,6 +114,18 @@ class Workflow:
 
 
 def register(broker: RabbitmqBroker, settings: Settings) -> Workflow:
+    """Declare the ``apply_command`` actor on ``dc.commands`` with ``broker``.
+
+    Parameters:
+      broker(RabbitmqBroker): As from ``bootstrap.make_broker``.
+      settings(Settings): Passed to the :class:`Workflow`.
+
+    Returns:
+      Workflow: Its :meth:`Workflow.sweep_outboxes` is for the caller to run periodically.
+
+    Raises:
+      ValueError: An actor of that name is registered on ``broker`` already (dramatiq).
+    """
     workflow = Workflow(broker, settings)
     dramatiq.Actor(
         workflow.apply_command,

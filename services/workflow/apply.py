@@ -76,6 +76,19 @@ def backoff_seconds(attempt: int) -> float:
 
 
 class CommandApplier:
+    """Decides commands with the engine and writes them with the delivery's compare-and-set.
+
+    Parameters:
+      store(DeliveryStore): The delivery documents and command outcomes.
+      relay(OutboxRelay): Relays each write's outbox (events, deadline changes) after it.
+      attachments(AsyncCollection): The ``attachments`` collection, read for the facts of
+        files a command names (owner, name, size in bytes, detected type).
+      policy(Policy): The confirmation window and reminder lead (``DC_CONFIRM_WINDOW``,
+        ``DC_REMINDER_LEAD``).
+      clock(Callable[[], datetime]): The current time, aware UTC; tests pass their own.
+      locks(KeyedLocks | None): Shared per-delivery locks; by default the applier's own.
+    """
+
     def __init__(
         self,
         store: DeliveryStore,
@@ -95,10 +108,24 @@ class CommandApplier:
         self.clock = clock
 
     async def apply(self, envelope: CommandEnvelope) -> str:
-        """Apply the command and record its outcome; returns ``applied`` or ``rejected``.
+        """Apply the command and record its outcome in ``command_outcomes``.
 
-        Raises ``ConflictsExhausted`` after ``MAX_ATTEMPTS`` lost compare-and-sets; nothing
-        of the command is written then, and a retry decides it afresh.
+        Idempotent: a command already decided (its id in the delivery's history or refusals)
+        ends as it ended the first time, and nothing is written twice.
+
+        Parameters:
+          envelope(CommandEnvelope): The command, its actor and its delivery's id.
+
+        Returns:
+          str: ``applied`` or ``rejected`` (the reason code is in the outcome record).
+
+        Raises:
+          ConflictsExhausted: After :data:`MAX_ATTEMPTS` lost compare-and-sets; nothing of
+            the command is written then, and dramatiq's retry decides it afresh.
+          pymongo.errors.PyMongoError: The database failed (see
+            ``bootstrap.is_transient_db_error``); the message is retried.
+          dramatiq.errors.ConnectionClosed: Relaying an event failed; the outbox stays in
+            the document for the retry or the sweep.
         """
         async with self.locks.hold(envelope.delivery_id):
             status, reason, message = await self._decide_and_write(envelope)

@@ -19,11 +19,17 @@ from contextlib import asynccontextmanager
 
 
 class KeyedLocks:
+    """One ``asyncio.Lock`` per key (a delivery id), kept only while someone holds or waits.
+
+    Locks belong to one event loop: share an instance only among tasks of that loop.
+    """
+
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
+        """``async with locks.hold(delivery_id):`` waits for, then holds, that key's lock."""
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:

@@ -33,6 +33,12 @@ def _sweep_forever(workflow: Workflow, stop: threading.Event) -> None:
 
 
 def main() -> None:
+    """Run the workflow worker (``delivery-center workflow``) until SIGTERM or SIGINT.
+
+    :data:`WORKER_THREADS` threads consume ``dc.commands``; a daemon thread sweeps left-behind
+    outboxes every ``SWEEP_INTERVAL_SECONDS``; metrics are served on
+    ``DC_WORKFLOW_METRICS_PORT`` (0: none).
+    """
     settings = get_settings()
     configure_logging(settings, "workflow")
     broker = make_broker(settings)

@@ -20,12 +20,34 @@ PublishEvent = Callable[[Event], Awaitable[None]]
 
 
 class OutboxRelay:
+    """Relays a delivery's outbox entries, then drops them from the document.
+
+    Parameters:
+      store(DeliveryStore): Where relayed entries are removed (``mark_relayed``).
+      book(DeadlineBook): Files each deadline change.
+      publish_event(PublishEvent): Publishes one event and returns once the broker confirmed.
+    """
+
     def __init__(self, store: DeliveryStore, book: DeadlineBook, publish_event: PublishEvent):
         self.store = store
         self.book = book
         self.publish_event = publish_event
 
     async def relay(self, delivery_id: str, entries: list[dict[str, Any]]) -> None:
+        """Publish the events and file the deadlines of ``entries``, in order, then drop them.
+
+        At least once: if it stops half-way, the entries stay and are relayed again, and
+        consumers dedupe (events by ``event_id``, deadlines by ``deadline_id``).
+
+        Parameters:
+          delivery_id(str): The delivery whose outbox it is.
+          entries(list[dict]): As from ``store.outbox_entries``: ``{entry_id, event}`` or
+            ``{entry_id, deadline}``.
+
+        Raises:
+          dramatiq.errors.ConnectionClosed: An event could not be published.
+          pymongo.errors.PyMongoError: A deadline could not be filed or the entries dropped.
+        """
         if not entries:
             return
         for entry in entries:

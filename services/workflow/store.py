@@ -53,7 +53,15 @@ class Conflict(Exception):
 
 
 class StoredDelivery:
-    """A delivery as read, with the revision a compare-and-set write must match."""
+    """A delivery as read, with the revision a compare-and-set write must match.
+
+    Parameters:
+      document(dict): A ``deliveries`` document; bookkeeping fields (``revision``,
+        ``outbox``, the outbox flag, the day fields) are kept apart from the delivery.
+
+    Raises:
+      pydantic.ValidationError: The document is not a valid delivery.
+    """
 
     def __init__(self, document: dict[str, Any]):
         self.revision: int = document["revision"]
@@ -64,8 +72,18 @@ class StoredDelivery:
 
 
 def outbox_entries(applied: Applied, before: Delivery | None = None) -> list[dict[str, Any]]:
-    """The events and deadline changes to relay; each deadline says which due time it was
-    filed under, since a paused one no longer has a due time of its own."""
+    """The events and deadline changes to relay, as stored in the document's ``outbox``.
+
+    Parameters:
+      applied(Applied): The engine's decision.
+      before(Delivery | None): The delivery before it; None for a new one.
+
+    Returns:
+      list[dict]: ``{"entry_id": "event:<event_id>", "event": {...}}`` per event, then
+      ``{"entry_id": "deadline:<deadline_id>:<version>", "deadline": {...}}`` per deadline
+      change: the deadline's fields plus ``delivery_id``, ``version`` and ``filed_at``, the
+      due time it was filed under (a paused one no longer has one of its own).
+    """
     entries = [{"entry_id": f"event:{e.event_id}", "event": e.model_dump()} for e in applied.events]
     version = applied.delivery.version
     filed = {d.deadline_id: d.due_at for d in (before.deadlines if before else [])}
@@ -85,6 +103,16 @@ def outbox_entries(applied: Applied, before: Delivery | None = None) -> list[dic
 
 
 class DeliveryStore:
+    """The workflow's reads and writes of ``deliveries``, ``command_outcomes``,
+    ``delivery_days`` and ``migrations``.
+
+    Every write of a delivery is one compare-and-set on its ``revision`` (one document is
+    updated atomically on MongoDB, and on FerretDB with the project's patches).
+
+    Parameters:
+      db(AsyncDatabase): The product's database.
+    """
+
     def __init__(self, db: AsyncDatabase):
         self.deliveries = db[DELIVERIES]
         self.outcomes = db[COMMAND_OUTCOMES]
@@ -94,11 +122,22 @@ class DeliveryStore:
         self._recorded_days: set[str] = set()
 
     async def load(self, delivery_id: str) -> StoredDelivery | None:
+        """The delivery ``delivery_id`` with its revision and outbox; None if there is none."""
         document = await self.deliveries.find_one({"_id": delivery_id})
         return StoredDelivery(document) if document else None
 
     async def create(self, applied: Applied) -> list[dict[str, Any]]:
-        """Insert a new delivery; raises Conflict if its id exists already."""
+        """Insert a new delivery at revision 1, with its outbox.
+
+        Parameters:
+          applied(Applied): ``open_delivery``'s decision.
+
+        Returns:
+          list[dict]: The outbox written (see :func:`outbox_entries`), for the relay.
+
+        Raises:
+          Conflict: A delivery with that id exists already.
+        """
         outbox = outbox_entries(applied)
         days = _listing_fields(applied.delivery)
         document = {
@@ -121,6 +160,16 @@ class DeliveryStore:
         """Write the new delivery and its outbox if nobody wrote it since ``stored`` was read.
 
         The caller relays ``stored.outbox`` first, so the new outbox replaces it.
+
+        Parameters:
+          stored(StoredDelivery): The delivery as read before deciding.
+          applied(Applied): The engine's decision on it.
+
+        Returns:
+          list[dict]: The outbox written (see :func:`outbox_entries`), for the relay.
+
+        Raises:
+          Conflict: The revision moved since ``stored`` was read; nothing was written.
         """
         outbox = outbox_entries(applied, stored.delivery)
         # All of them, so that a delivery stored before they existed gets them whole.
@@ -192,6 +241,11 @@ class DeliveryStore:
         return dated
 
     async def save_refusal(self, stored: StoredDelivery, entry: RefusedEntry) -> None:
+        """Append ``entry`` to the delivery's refusals; the rest of the delivery is unchanged.
+
+        Raises:
+          Conflict: The revision moved since ``stored`` was read; nothing was written.
+        """
         result = await self.deliveries.update_one(
             {"_id": stored.delivery.delivery_id, "revision": stored.revision},
             {
@@ -276,7 +330,21 @@ class DeliveryStore:
         message: str | None,
         now: datetime,
     ) -> None:
-        """Record how a command ended, once: a redelivered command ends the same way."""
+        """Record how a command ended, once: a redelivered command ends the same way.
+
+        ``GET /v1/commands/{command_id}`` answers from it (the brief's ``{command_id,
+        delivery_id, type, status, reason}``).
+
+        Parameters:
+          command_id(str): The record's ``_id``.
+          delivery_id(str): The command's delivery.
+          command(str): The command type, e.g. ``confirm``.
+          actor(dict): ``{id, role}``.
+          status(str): ``applied`` or ``rejected``.
+          reason(str | None): The refusal's code when rejected.
+          message(str | None): The refusal's readable message when rejected.
+          now(datetime): Aware; stored as ``decided_at``.
+        """
         with contextlib.suppress(DuplicateKeyError):
             await self.outcomes.insert_one(
                 {
