@@ -43,6 +43,17 @@ SendCommands = Callable[[list[CommandEnvelope]], Awaitable[None]]
 
 
 def expiry_command(deadline: dict[str, Any], now: datetime) -> CommandEnvelope:
+    """The ``expire_deadline`` command for a due deadline, from :data:`TIMER_ACTOR`.
+
+    Parameters:
+      deadline(dict): As the book returns it (``DeadlineBook.due``): ``_id`` (the
+        deadline id) and ``delivery_id`` are used.
+      now(datetime): Aware; the envelope's ``issued_at``.
+
+    Returns:
+      CommandEnvelope: Command id ``expire:<deadline id>``, the same on every resend, so
+      the workflow applies it once.
+    """
     return CommandEnvelope(
         command_id=f"expire:{deadline['_id']}",
         delivery_id=deadline["delivery_id"],
@@ -53,6 +64,15 @@ def expiry_command(deadline: dict[str, Any], now: datetime) -> CommandEnvelope:
 
 
 class DeadlineFirer:
+    """Sends the due deadlines of the book's due buckets, each bucket under a lease.
+
+    Parameters:
+      book(DeadlineBook): Where the deadlines are filed.
+      send(SendCommands): Publishes a batch of commands onto ``dc.commands`` and returns
+        once the broker confirmed them all; raising leaves the batch in the book.
+      clock(Callable[[], datetime]): The current time, aware UTC.
+    """
+
     def __init__(self, book: DeadlineBook, send: SendCommands, clock: Callable[[], datetime]):
         self.book = book
         self.send = send
@@ -60,7 +80,18 @@ class DeadlineFirer:
         self.owner = uuid.uuid4().hex
 
     async def fire_due(self) -> int:
-        """Send every deadline due now; returns how many were sent."""
+        """Send every deadline due now, :data:`BATCH` at a time, then forget them.
+
+        Buckets another worker holds are skipped this time. A failure after sending and
+        before forgetting means a resend under the same command ids, which is harmless.
+
+        Returns:
+          int: How many deadlines were sent.
+
+        Raises:
+          Exception: Whatever ``send`` or the book's database raises; deadlines not yet
+            forgotten stay in the book for the next poll.
+        """
         now = self.clock()
         sent = 0
         due_buckets = await self.book.due_buckets(now)

@@ -24,6 +24,16 @@ PUBLISH_THREADS = 4
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Fire due deadlines every ``DC_TIMER_POLL_INTERVAL`` until ``stop`` is set.
+
+    A failed poll is logged and tried again at the next one; nothing is lost, since the
+    deadlines stay in the book until sent.
+
+    Parameters:
+      settings(Settings): The broker, database, poll interval and metrics port
+        (``DC_TIMERS_METRICS_PORT``; 0: none).
+      stop(asyncio.Event): Set it to end the loop after the current poll.
+    """
     broker = make_broker(settings)
     db = database(make_mongo(settings), settings)
     await ensure_indexes(db)
@@ -56,6 +66,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
+    """Run the timer worker (``delivery-center timers``) until SIGTERM or SIGINT."""
     settings = get_settings()
     configure_logging(settings, "timers")
 
