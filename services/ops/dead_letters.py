@@ -24,6 +24,7 @@ QUEUES = (COMMANDS_QUEUE, NOTIFICATIONS_QUEUE)
 
 
 def dead_letter_queue(queue: str) -> str:
+    """The dead-letter queue dramatiq's RabbitMQ broker declares for ``queue``: ``<queue>.XQ``."""
     return f"{queue}.XQ"
 
 
@@ -106,7 +107,21 @@ def _dead_since(properties: pika.BasicProperties) -> datetime | None:
 def browsing(
     amqp_url: str, db: Database
 ) -> Iterator[tuple[pika.adapters.blocking_connection.BlockingChannel, list[DeadLetter]]]:
-    """Every dead letter, held unacknowledged; whatever the caller does not ack goes back."""
+    """Every dead letter, held unacknowledged; whatever the caller does not ack goes back.
+
+    Usage: ``with browsing(url, db) as (channel, letters): requeue(channel, letters[0])``.
+
+    Parameters:
+      amqp_url(str): ``DC_AMQP_URL``.
+      db(Database): A synchronous database; ``dead_letters`` gives each letter's ``error``.
+
+    Yields:
+      tuple: The channel (publisher confirms on), and the dead letters of every queue in
+      :data:`QUEUES`, in queue order.
+
+    Raises:
+      pika.exceptions.AMQPError: The broker is unreachable.
+    """
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url_with_defaults(amqp_url)))
     channel = connection.channel()
     channel.confirm_delivery()
@@ -142,7 +157,13 @@ def browsing(
 def requeue(channel: Any, letter: DeadLetter) -> None:
     """Publish the message again on its own queue, with its retries reset, then drop the copy.
 
-    Raises ValueError for a body that is not a dramatiq message (see ``DeadLetter``)."""
+    Parameters:
+      channel(BlockingChannel): The channel :func:`browsing` yielded.
+      letter(DeadLetter): One of the letters it yielded.
+
+    Raises:
+      ValueError: The body is not a dramatiq message (see :class:`DeadLetter`).
+    """
     if not letter.is_message:
         raise ValueError(f"{letter.message_id} is not a dramatiq message; purge it instead")
     body = dict(letter.body)
@@ -156,6 +177,18 @@ def requeue(channel: Any, letter: DeadLetter) -> None:
 
 
 def purge(amqp_url: str, db: Database) -> int:
+    """Empty every dead-letter queue of :data:`QUEUES` and the ``dead_letters`` records.
+
+    Parameters:
+      amqp_url(str): ``DC_AMQP_URL``.
+      db(Database): A synchronous database.
+
+    Returns:
+      int: How many messages were purged from the queues.
+
+    Raises:
+      pika.exceptions.AMQPError: The broker is unreachable.
+    """
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url_with_defaults(amqp_url)))
     purged = 0
     try:

@@ -15,16 +15,28 @@ from services.runtime.delivery_days import newest_first_sync, without_day_fields
 
 
 def find_delivery(db: Database, delivery_id: str) -> dict[str, Any] | None:
+    """The stored delivery document (bookkeeping included, outbox left out), or None."""
     return db[DELIVERIES].find_one({"_id": delivery_id}, {"outbox": 0})
 
 
 def list_deliveries(
     db: Database, *, state: str | None, overdue: bool, now: datetime, limit: int
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` deliveries, the most recently opened first; ``state``: only those in
-    it; ``overdue``: only those with an active deadline already past due. The deliveries are
-    read day by day (``newest_first_sync``), so the usual short list costs a few days' reads,
-    not the whole collection."""
+    """Deliveries, the most recently opened first, without history, refusals and stages.
+
+    The deliveries are read day by day (``newest_first_sync``), so the usual short list costs
+    a few days' reads, not the whole collection.
+
+    Parameters:
+      db(Database): A synchronous PyMongo database.
+      state(str | None): Only deliveries in this state (a ``State`` value).
+      overdue(bool): Only those with an active deadline already past due at ``now``.
+      now(datetime): Aware.
+      limit(int): At most this many.
+
+    Returns:
+      list[dict]: The stored documents.
+    """
     projection = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0})
     candidates = newest_first_sync(
         db[DELIVERIES],
@@ -53,6 +65,11 @@ def deadlines_due(db: Database, now: datetime, within: timedelta) -> list[dict[s
 
 def stats(db: Database) -> dict[str, Any]:
     """Counts per process and state, and the median time spent in each state.
+
+    Returns:
+      dict: ``{"counts": {(process, state): int}, "median_seconds_in_state": {state:
+      float}}``; a state's time runs from the history entry entering it to the next entry
+      that leaves it, in seconds.
 
     Reads every delivery (its process, state and history) on purpose: the figures are about
     all of them, and no index makes a full read cheaper. An operator's occasional report, never

@@ -15,11 +15,17 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: <message>`` on stderr and exit with ``code``.
+
+    Raises:
+      typer.Exit: Always; typer turns it into the exit code.
+    """
     err.print(f"error: {message}", style="bold red", markup=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def load_settings() -> Settings:
+    """The ``DC_`` settings, or :func:`fail` naming the invalid variable."""
     try:
         return get_settings()
     except Exception as error:  # a pydantic ValidationError names the bad variable
