@@ -62,9 +62,18 @@ register_operations(app)
 
 
 def add_plugin_commands(target: typer.Typer) -> list[str]:
-    """Add the commands of every installed ``delivery_center.commands`` entry point to
-    ``target``; returns the names of the entry points whose package is not installed (the
-    Docker image has no ``tooling``). Any other import error propagates."""
+    """Add the commands of every installed ``delivery_center.commands`` entry point.
+
+    Parameters:
+      target(typer.Typer): The app each entry point's ``register`` function is called with.
+
+    Returns:
+      list[str]: Names of the entry points whose package is not installed (the Docker
+      image has no ``tooling``).
+
+    Raises:
+      ImportError: A plugin's package is installed but fails to import.
+    """
     absent = []
     for entry in entry_points(group=COMMAND_PLUGINS):
         try:
@@ -79,6 +88,7 @@ def add_plugin_commands(target: typer.Typer) -> list[str]:
 
 
 def main() -> None:
+    """The ``delivery-center`` console script: add the plugins' commands, then run ``app``."""
     add_plugin_commands(app)
     app()
 

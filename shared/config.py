@@ -21,7 +21,14 @@ UpToAnHour = Annotated[timedelta, Duration(at_most=timedelta(hours=1))]
 
 
 class Settings(BaseSettings):
-    """Delivery Center's configuration; each field is the variable ``DC_<NAME>``."""
+    """Delivery Center's configuration; each field is the variable ``DC_<NAME>``.
+
+    The brief's required variables and their defaults work on one machine. Durations take
+    whole seconds or ISO 8601 (``P14D``, ``PT30S``; see ``shared.durations``).
+
+    Raises:
+      pydantic.ValidationError: A variable is malformed or out of bounds; the error names it.
+    """
 
     model_config = SettingsConfigDict(env_prefix="DC_", extra="ignore", frozen=True)
 
@@ -49,6 +56,7 @@ class Settings(BaseSettings):
     )
     mail_from: str = "Delivery Center <delivery-center@localhost>"
     admin_email: str = "admin@localhost"
+    #: Verifies the bearer tokens: JWTs (RFC 7519) signed HS256 (RFC 7518), per the brief.
     jwt_secret: str = "dev-only-secret-change-me-in-production"
     #: Signs the links in emails that open a delivery's page as one party; **change it outside
     #: development** (a leaked secret lets anyone forge such links).
@@ -58,7 +66,9 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
+    #: The customer's time to confirm before the system does (the brief: 14 days by default).
     confirm_window: UpToAYear = timedelta(days=14)
+    #: How long before the automatic confirmation the reminder goes out (the brief: 3 days).
     reminder_lead: UpToAYear = timedelta(days=3)
     #: How often the timer worker looks for due deadlines.
     timer_poll_interval: UpToAnHour = timedelta(seconds=1)
@@ -100,4 +110,9 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The settings from the environment, read once per process and cached.
+
+    Raises:
+      pydantic.ValidationError: A ``DC_`` variable is malformed.
+    """
     return Settings()

@@ -142,8 +142,15 @@ def _why_iso_is_refused(text: str) -> str:
 def seconds_of(text: str) -> int:
     """The whole seconds ``text`` names: ``"30"`` → 30, ``"P1DT1H"`` → 90000.
 
-    Numbers of more than 15 digits count as 10**15 s (over every bound). Raises
-    :class:`DurationError` for text outside :data:`DURATION_PATTERN` (zero included).
+    Parameters:
+      text(str): Digits, or an ISO 8601 duration of the module's grammar.
+
+    Returns:
+      int: Seconds (weeks of 7 days, days of 86,400 s: no calendar, no leap seconds).
+      Numbers of more than 15 digits count as 10**15 s (over every bound).
+
+    Raises:
+      DurationError: ``text`` is outside :data:`DURATION_PATTERN` (zero included).
     """
     if not _GRAMMAR.match(text):
         raise _refuse(_why_text_is_refused(text))
@@ -156,9 +163,16 @@ def seconds_of(text: str) -> int:
 def parse_duration(value: object, *, at_most: timedelta) -> timedelta:
     """A duration from a JSON value, an environment string or a :class:`timedelta`.
 
-    ``value``: an int or integral float of seconds, a string (see the module's grammar) or a
-    timedelta of whole seconds. Returns a timedelta of whole seconds in ``1 s .. at_most``.
-    Raises :class:`DurationError` naming the rule that ``value`` breaks.
+    Parameters:
+      value(object): An int or integral float of seconds, a string (see the module's
+        grammar) or a timedelta of whole seconds.
+      at_most(timedelta): The longest duration this use accepts.
+
+    Returns:
+      timedelta: Whole seconds, in ``1 s .. at_most``.
+
+    Raises:
+      DurationError: Naming the rule that ``value`` breaks.
     """
     if isinstance(value, bool):
         raise _refuse("true and false are not durations")
@@ -191,7 +205,16 @@ def format_duration(value: timedelta) -> str:
     """The ISO 8601 form this module reads back: ``P14D``, ``PT1M30S``, ``P1DT1H``.
 
     Unlike pydantic's own rendering it never writes years (``P100Y`` for 36500 days), so what
-    one service sends, another accepts. Raises :class:`DurationError` for fractions or ≤ 0.
+    one service sends, another accepts.
+
+    Parameters:
+      value(timedelta): Positive whole seconds.
+
+    Returns:
+      str: Days, hours, minutes and seconds (never weeks, years or months).
+
+    Raises:
+      DurationError: For fractions of a second, zero or negative values.
     """
     if value.microseconds or value <= timedelta(0):
         raise _refuse("only positive whole seconds can be written")
