@@ -24,6 +24,7 @@ from shared.domain.states import TERMINAL_STATES, DeadlineKind
 from shared.wording import (
     DEADLINES,  # noqa: F401  (the notification table's checks read it here)
     PROCESS_LABELS,
+    ROLE_NAMES,
     STAGES,
     STATE_LABELS,
     YOU,
@@ -32,7 +33,6 @@ from shared.wording import (
     sentence_start,
     when,
 )
-from shared.wording import ROLE_NAMES as ACTORS  # who did it, as a headline's ``{actor}``
 
 #: The subject: the delivery, then the rule's words, after ``ACTION_NEEDED`` for whoever must act.
 SUBJECT = "[Delivery {delivery_id}] {words}"
@@ -98,7 +98,10 @@ def deadline_view(deadline: Deadline, now: datetime, reader: Role) -> DeadlineWo
 
 
 def headline(event: Event, recipient: Recipient) -> str:
-    actor = ACTORS[event.actor.role]
+    """What happened, one sentence: the rule's headline with ``{actor}`` the role's name
+    (``shared.wording.ROLE_NAMES``; "You" to that very party) and ``{stage}`` what it was
+    done to."""
+    actor = ROLE_NAMES[event.actor.role]
     if event.actor.role == recipient.role and recipient.role in (Role.CUSTOMER, Role.ISV):
         actor = YOU
     stage = STAGES[event.from_state or event.to_state]

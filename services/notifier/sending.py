@@ -54,12 +54,10 @@ from services.notifier.render import one_line, render
 from services.notifier.rules import Recipient, recipients, why_not_emailed
 from services.runtime.links import page_url
 from shared.config import Settings
+from shared.domain.actions import next_step
 from shared.domain.addresses import smtp_form
-from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS
 from shared.domain.events import Event
-from shared.domain.processes import PROCESSES
 from shared.domain.roles import Role
-from shared.domain.states import TERMINAL_STATES
 
 logger = logging.getLogger(__name__)
 
@@ -119,23 +117,17 @@ def smtp_failure(error: Exception) -> tuple[bool, str] | None:
 
 def recipient_link(settings: Settings, event: Event, recipient: Recipient) -> str | None:
     """The recipient's signed link to the delivery's page, opening the form of what they are
-    to do next, if anything (opening it never does it: that takes a press)."""
+    to do next, if anything (``shared.domain.actions.next_step``: a step of the process, never
+    a global command; opening it never does it: that takes a press). None when no page can be
+    signed for the event's ids."""
     summary = event.delivery
     party = {Role.CUSTOMER: summary.customer_id, Role.ISV: summary.isv_id}.get(
         recipient.role,
         "admin",  # an admin link opens every delivery's page, and /admin
     )
-    action = None
-    if recipient.must_act and event.to_state not in TERMINAL_STATES:
-        rows = PROCESSES[summary.process].rows_from(event.to_state)
-        action = next(
-            (
-                r.command
-                for r in rows
-                if r.role == recipient.role and r.command in PUBLIC_DELIVERY_COMMANDS
-            ),
-            None,
-        )
+    action = (
+        next_step(summary.process, event.to_state, recipient.role) if recipient.must_act else None
+    )
     try:
         return page_url(settings, summary.delivery_id, party, recipient.role, action)
     except ValueError:

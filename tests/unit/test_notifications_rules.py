@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from services.notifier.render import ACTORS, DEADLINES, STAGES
+from services.notifier.render import DEADLINES, ROLE_NAMES, STAGES
 from services.notifier.rules import ACTIONS, EVERYONE, RULES, audience, recipients
 from shared.domain.events import EVENT_TYPE_OF_COMMAND, EVENT_TYPE_OF_DEADLINE, EVENT_TYPES
 from shared.domain.processes import BASIC, GLOBAL_COMMANDS, PROCESSES, Process, Row, next_actors
@@ -107,7 +107,7 @@ def test_every_deadline_kind_fires_an_event_with_a_rule_and_is_worded():
 
 def test_every_state_and_role_has_its_words():
     assert set(STAGES) == set(State)
-    assert set(ACTORS) == set(Role)
+    assert set(ROLE_NAMES) == set(Role)
 
 
 def test_no_action_text_is_stale():

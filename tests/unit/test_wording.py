@@ -240,7 +240,7 @@ def test_pages_and_emails_name_states_from_the_one_table():
     assert pages.STATE_LABELS is wording.STATE_LABELS
     assert pages.PROCESS_LABELS is wording.PROCESS_LABELS
     assert pages.ACTIONS is wording.ACTIONS
-    assert render.STAGES is wording.STAGES and render.ACTORS is wording.ROLE_NAMES
+    assert render.STAGES is wording.STAGES and render.ROLE_NAMES is wording.ROLE_NAMES
     steps = pages.steps_of({"process": "stepwise", "state": "inspection_acceptance"})
     assert [s["label"] for s in steps if s["status"] == "current"] == ["Inspection and acceptance"]
 

@@ -8,9 +8,10 @@ from typing import Any
 
 from services.runtime.links import Link
 from shared import wording
-from shared.domain.processes import GLOBAL_COMMANDS, PROCESSES, next_actors
+from shared.domain.actions import Situation, actions, ever_sendable, whose_turn
+from shared.domain.processes import PROCESSES
 from shared.domain.roles import Role
-from shared.domain.states import TERMINAL_STATES, ProcessName, State
+from shared.domain.states import ProcessName, State
 from shared.wording import ACTIONS, ROLE_NAMES, STATE_LABELS, TASKS, WAITING_FOR, your_turn
 
 #: Form field -> the place in the command its value goes.
@@ -70,26 +71,24 @@ def steps_of(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def dispute_open(document: dict[str, Any]) -> bool:
+    """Whether a stored delivery has a dispute open (its ``dispute.status`` is ``open``)."""
     dispute = document.get("dispute")
     return bool(dispute and dispute.get("status") == "open")
 
 
-def available_actions(document: dict[str, Any], role: Role) -> list[str]:
-    """What ``role`` may do now, read from the process table (and the global commands)."""
-    state = State(document["state"])
-    if state in TERMINAL_STATES:
-        return []
-    if role == Role.ADMIN:
-        return (["resolve_dispute"] if dispute_open(document) else []) + ["terminate"]
-    if dispute_open(document):
-        return []
-    process = PROCESSES[ProcessName(document["process"])]
-    actions = list(
-        dict.fromkeys(row.command for row in process.rows_from(state) if row.role == role)
+def situation_of(document: dict[str, Any]) -> Situation:
+    """A stored delivery's process, state and open dispute, for ``shared.domain.actions``.
+
+    Raises ``KeyError`` without ``process`` or ``state``, ``ValueError`` for unknown ones."""
+    return Situation(
+        ProcessName(document["process"]), State(document["state"]), dispute_open(document)
     )
-    if role in GLOBAL_COMMANDS["open_dispute"]:
-        actions.append("open_dispute")
-    return actions
+
+
+def available_actions(document: dict[str, Any], role: Role) -> list[str]:
+    """What ``role`` may do now on a stored delivery, in the order the page lists them
+    (``shared.domain.actions.actions``)."""
+    return list(actions(situation_of(document), role))
 
 
 def action_view(kind: str) -> dict[str, str]:
@@ -100,32 +99,28 @@ def action_view(kind: str) -> dict[str, str]:
 
 
 def sendable(role: Role) -> frozenset[str]:
-    """Every command ``role`` could ever send from a page; anything else is refused at once."""
-    if role == Role.ADMIN:
-        return frozenset({"terminate", "resolve_dispute"})
-    from_tables = {
-        row.command for process in PROCESSES.values() for row in process.rows if row.role == role
-    }
-    globals_ = {kind for kind, roles in GLOBAL_COMMANDS.items() if role in roles}
-    return frozenset(from_tables | globals_)
+    """Every command ``role`` could ever send from a page; anything else is refused at once
+    (``shared.domain.actions.ever_sendable``)."""
+    return ever_sendable(role)
 
 
 def turn_words(document: dict[str, Any], role: Role) -> tuple[str, bool]:
-    """What happens now, for this viewer; True when it is the viewer's turn."""
-    state = document["state"]
-    if state == State.COMPLETED:
+    """What happens now, for this viewer; True when it is the viewer's turn
+    (``shared.domain.actions.whose_turn``)."""
+    situation = situation_of(document)
+    if situation.state == State.COMPLETED:
         return wording.COMPLETED_NOTE, False
-    if state == State.TERMINATED:
+    if situation.state == State.TERMINATED:
         return wording.TERMINATED_NOTE, False
-    if dispute_open(document):
-        if role == Role.ADMIN:
+    actors = whose_turn(situation)
+    if situation.dispute_open:
+        if role in actors:
             return wording.DISPUTE_NOTE, True
         return wording.DISPUTE_WAIT_NOTE, False
-    actors = next_actors(PROCESSES[ProcessName(document["process"])], State(state))
     if role in actors:
-        return your_turn(TASKS[state]), True
+        return your_turn(TASKS[situation.state]), True
     waiting = wording.OR.join(sorted(ROLE_NAMES[a] for a in actors)) or ROLE_NAMES[Role.SYSTEM]
-    return wording.WAITING_NOTE.format(who=waiting, what=WAITING_FOR[state]), False
+    return wording.WAITING_NOTE.format(who=waiting, what=WAITING_FOR[situation.state]), False
 
 
 def who(actor: dict[str, Any] | None, viewer: Link) -> str:
