@@ -1,7 +1,7 @@
 """Who may act now, and with which commands: read once from the process tables and the global
 commands, as the engine (``shared.domain.engine``, its checks in ``refusals``) accepts them.
 
-The rules, from the brief (/work/shared/BRIEF.md, the seed):
+The rules, from the brief (/work/shared/BRIEF.md: the roles table, the terminal states, "Disputes"):
 
 - a delivery in ``completed`` or ``terminated`` takes no more commands;
 - otherwise a party may send the commands of its rows leaving the current state
