@@ -7,8 +7,9 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from services.gateway import attachments, deliveries, metrics, pages
+from services.gateway import attachments, command_status, deliveries, metrics, opening, pages
 from services.gateway.context import GATEWAY, Gateway, gateway_of
+from services.gateway.contracts import Reply, documented, error, text
 from services.gateway.docs import docs_page
 from services.gateway.errors import (
     PAGE_REFUSAL,
@@ -16,6 +17,7 @@ from services.gateway.errors import (
     json_errors,
     remember_started,
 )
+from services.gateway.models import Health, json_answer
 from services.gateway.openapi import openapi_document
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.requests import form_limit, framed_bodies
@@ -29,11 +31,17 @@ MONGO_SOCKET_TIMEOUT_MS = 10_000
 
 
 @routes.get("/healthz")
+@documented("The process is up", public=True, responses={200: Reply("ok", Health)})
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_answer(Health(status="ok"))
 
 
 @routes.get("/readyz")
+@documented(
+    "The broker and the database are reachable",
+    public=True,
+    responses={200: Reply("ready", Health), 503: error("not ready")},
+)
 async def readyz(request: web.Request) -> web.Response:
     gateway = gateway_of(request)
     problems = []
@@ -47,15 +55,21 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append(f"broker: {error}")
     if problems:
         return error_response(503, "not_ready", "; ".join(problems))
-    return web.json_response({"status": "ready"})
+    return json_answer(Health(status="ready"))
 
 
 @routes.get("/openapi.json")
+@documented(
+    "This document",
+    public=True,
+    responses={200: text("application/json", "OpenAPI 3.1", {"type": "object"})},
+)
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
 @routes.get("/docs")
+@documented("This document as a page", public=True, responses={200: text("text/html", "HTML")})
 async def docs(request: web.Request) -> web.Response:
     return web.Response(
         text=docs_page(),
@@ -67,6 +81,19 @@ async def docs(request: web.Request) -> web.Response:
 def refusal_page(status: int, message: str) -> web.StreamResponse:
     """A refusal on a page route as the pages' error page, titled by its status."""
     return pages.error_page(pages.PageError(status, HTTPStatus(status).phrase, message))
+
+
+#: Every route the gateway serves, in the order they are added; the OpenAPI document is made
+#: from their contracts (``openapi.openapi_document``).
+ROUTE_TABLES = (
+    routes,
+    opening.routes,
+    deliveries.routes,
+    command_status.routes,
+    attachments.routes,
+    pages.routes,
+    metrics.routes,
+)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -87,11 +114,8 @@ def create_app(settings: Settings) -> web.Application:
     app[PAGE_REFUSAL] = refusal_page
     # Once a response has started, an error can no longer be answered: see ``errors``.
     app.on_response_prepare.append(remember_started)
-    app.add_routes(routes)
-    app.add_routes(deliveries.routes)
-    app.add_routes(attachments.routes)
-    app.add_routes(pages.routes)
-    app.add_routes(metrics.routes)
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
 
     async def lifecycle(app: web.Application):
         await ensure_indexes(app[GATEWAY].db)

@@ -14,6 +14,15 @@ from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.context import caller, gateway_of, is_party
+from services.gateway.contracts import (
+    CALLER_ERRORS,
+    Body,
+    Reply,
+    documented,
+    error,
+    parameter,
+    text,
+)
 from services.gateway.downloads import send_file
 from services.gateway.errors import HttpError
 from services.gateway.filenames import (
@@ -22,8 +31,8 @@ from services.gateway.filenames import (
     form_data_field,
     safe_filename,
 )
+from services.gateway.models import Attachment, json_answer
 from services.gateway.requests import expect_continue
-from services.gateway.views import attachment_view
 from services.runtime.collections import ATTACHMENTS, DELIVERIES
 from shared.domain.files import content_type_of, sniff_type
 from shared.domain.roles import Actor, Role
@@ -140,6 +149,27 @@ _NO_CLOSE_DELIMITER = (
 @routes.post(
     "/v1/deliveries/{delivery_id}/attachments", expect_handler=_refuse_large_before_continue
 )
+@documented(
+    "Upload an attachment (its customer and ISV)",
+    parameters=(parameter("delivery_id", "path"),),
+    body=Body(
+        content={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        }
+    ),
+    responses={
+        201: Reply("stored; its type judged from its bytes", Attachment),
+        400: error("malformed multipart, no field 'file' or an empty file"),
+        404: error("no such delivery for the caller"),
+        413: error("the file is larger than DC_MAX_ATTACHMENT_BYTES"),
+        415: error("the body is not multipart/form-data"),
+        **CALLER_ERRORS,
+    },
+)
 async def upload(request: web.Request) -> web.Response:
     actor = caller(request, Role.CUSTOMER, Role.ISV)
     gateway = gateway_of(request)
@@ -166,7 +196,7 @@ async def upload(request: web.Request) -> web.Response:
     if not data:
         raise HttpError(400, "file_empty", "the uploaded file is empty")
     record = await store_file(gateway.db, delivery_id, filename, data, actor)
-    return web.json_response(attachment_view(record), status=201)
+    return json_answer(Attachment.of(record), status=201)
 
 
 async def store_file(
@@ -201,6 +231,20 @@ def _facts_of(data: bytes) -> tuple[str | None, str]:
 
 
 @routes.get("/v1/attachments/{attachment_id}")
+@documented(
+    "Download an attachment (its delivery's customer and ISV, admin)",
+    parameters=(parameter("attachment_id", "path"),),
+    responses={
+        200: text(
+            "*/*",
+            "the file, typed as judged from its bytes (application/octet-stream when unknown), "
+            "with a safe Content-Disposition",
+            {"type": "string", "format": "binary"},
+        ),
+        404: error("no such attachment for the caller"),
+        **CALLER_ERRORS,
+    },
+)
 async def download(request: web.Request) -> web.StreamResponse:
     actor = caller(request, Role.CUSTOMER, Role.ISV, Role.ADMIN)
     gateway = gateway_of(request)

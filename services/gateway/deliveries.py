@@ -1,4 +1,5 @@
-"""Routes for deliveries and their commands."""
+"""Routes for deliveries and their commands: the list, one delivery (or its pending open),
+and sending a command; opening one is ``opening.py``."""
 
 from __future__ import annotations
 
@@ -11,8 +12,30 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from services.gateway.context import caller, gateway_of, may_see
+from services.gateway.contracts import (
+    CALLER_ERRORS,
+    JSON_BODY_ERRORS,
+    LOCATION,
+    RETRY_AFTER,
+    Body,
+    Reply,
+    documented,
+    error,
+    parameter,
+)
 from services.gateway.errors import HttpError, validation_error
+from services.gateway.models import (
+    Accepted,
+    DeliveryList,
+    DeliverySummary,
+    DeliveryView,
+    PendingDelivery,
+    answer_body,
+    json_answer,
+)
+from services.gateway.opening import address_rule, open_command_id
 from services.gateway.publishing import (
+    MAX_IDEMPOTENCY_KEY,
     accept,
     accepted_response,
     command_id_for,
@@ -20,7 +43,6 @@ from services.gateway.publishing import (
     idempotency_key,
 )
 from services.gateway.requests import fingerprint, json_body, json_expect
-from services.gateway.views import PendingDelivery, delivery_view, summary_view
 from services.runtime.collections import (
     ATTACHMENTS,
     COMMAND_OUTCOMES,
@@ -33,146 +55,54 @@ from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import (
     COMMAND_MODELS,
     PUBLIC_DELIVERY_COMMANDS,
-    OpenDelivery,
-    address_context,
 )
-from shared.domain.engine import Reason, Refused, delivery_id_for
-from shared.domain.engine import open_delivery as decide_open
-from shared.domain.roles import Actor, Role
+from shared.domain.roles import Role
 from shared.domain.states import State
 
 routes = web.RouteTableDef()
+#: The models of the commands a delivery takes over HTTP, in the document's order.
+_PUBLIC_COMMAND_MODELS = tuple(COMMAND_MODELS[n] for n in sorted(PUBLIC_DELIVERY_COMMANDS))
+_DELIVERY_ID = parameter("delivery_id", "path")
 
 #: Commands only an admin may send; refused at the door, the rest is the domain's to judge.
 ADMIN_ONLY = frozenset({"terminate", "resolve_dispute"})
-_open_adapter = TypeAdapter(OpenDelivery)
 _state_adapter = TypeAdapter(State)
-#: What an order is: the delivery's fields an open sets, named as the delivery stores them.
-#: ``type`` is not among them (absent and ``open_delivery`` are the same request), and each
-#: value is the domain's normal form (trimmed text, lower-case email, a period in seconds).
-ORDER_FIELDS = (
-    "order_id",
-    "order_spec",
-    "product_id",
-    "isv_id",
-    "customer_id",
-    "customer_email",
-    "isv_email",
-    "process",
-    "warranty_period_seconds",
-)
-#: Stored names that differ from the request's.
-_REQUEST_NAMES = {"warranty_period_seconds": "warranty_period"}
-#: Request fields the domain's refusals of an open are about.
-_REFUSED_FIELDS = {Reason.WARRANTY_PERIOD_REQUIRED: "warranty_period"}
 #: Seconds after which to ask again about a delivery whose open is not applied yet.
 PENDING_RETRY_AFTER = 1
 
 
-def open_command_id(delivery_id: str) -> str:
-    """The id of the command that opens ``delivery_id`` over HTTP: one order, one command."""
-    return f"open:{delivery_id}"
-
-
-def order_differences(known: Mapping[str, Any], order: Mapping[str, Any]) -> list[str]:
-    """The request fields in which ``order`` differs from ``known`` (a delivery document, or
-    the order kept with an accepted open); both hold ``ORDER_FIELDS`` as stored."""
-    return [_REQUEST_NAMES.get(f, f) for f in ORDER_FIELDS if known.get(f) != order.get(f)]
-
-
-def order_of(command: OpenDelivery, actor: Actor, now: datetime) -> dict[str, Any]:
-    """The order ``command`` opens, as its delivery will store it (``ORDER_FIELDS``, JSON
-    values); 422 ``invalid_input`` if the domain would refuse to open it (e.g. a
-    ``double_check`` without ``warranty_period``), so that an accepted open is applied."""
-    decision = decide_open(command, actor, command_id="judged-at-the-door", now=now)
-    if isinstance(decision, Refused):
-        field = _REFUSED_FIELDS.get(decision.code)
-        raise HttpError(
-            422,
-            "invalid_input",
-            f"{field}: {decision.message}" if field else decision.message,
-            **({"fields": [{"field": field, "message": decision.message}]} if field else {}),
-        )
-    return decision.delivery.model_dump(mode="json", include=set(ORDER_FIELDS))
-
-
-def _already_open(order_id: str, delivery_id: str, differing: list[str] | None) -> HttpError:
-    """409: the order has its delivery, opened or accepted, with other details."""
-    which = ", ".join(differing) if differing else "details"
-    fields = [{"field": f, "message": "differs from the open order"} for f in differing or []]
-    return HttpError(
-        409,
-        "order_already_open",
-        f"order {order_id} already has delivery {delivery_id} with another {which}; "
-        "an order is opened once, and a retry must repeat the same order",
-        delivery_id=delivery_id,
-        **({"fields": fields} if fields else {}),
-    )
-
-
-def _address_rule(request: web.Request) -> dict[str, Any]:
-    """The validation context that holds email addresses to what this installation can send
-    to (``DC_SMTP_UTF8``, ``DC_EMAIL_SPECIAL_USE_DOMAINS``): refused with a 422 saying why."""
-    return address_context(gateway_of(request).settings.address_policy)
-
-
-@routes.post("/v1/deliveries", expect_handler=json_expect)
-async def open_delivery(request: web.Request) -> web.Response:
-    """Open a delivery for an order: 202 ``{delivery_id, command_id, status}`` for the first
-    open and every repeat of the same order (its ``order_id`` is the idempotency key; an
-    ``Idempotency-Key`` header changes nothing), 409 ``order_already_open`` for the same
-    ``order_id`` with other details, whether or not the first open is applied yet."""
-    actor = caller(request, Role.MARKETPLACE, Role.ADMIN)
-    body = await json_body(request)
-    if body.pop("type", "open_delivery") != "open_delivery":
-        raise HttpError(
-            422,
-            "invalid_input",
-            "type: a new delivery is opened with type 'open_delivery' or no type",
-            fields=[{"field": "type", "message": "must be 'open_delivery' or absent"}],
-        )
-    try:
-        command = _open_adapter.validate_python(body, context=_address_rule(request))
-    except ValidationError as error:
-        raise validation_error(error) from error
-    delivery_id = delivery_id_for(command.order_id)
-    command_id = open_command_id(delivery_id)
-    now = datetime.now(UTC)
-    order = order_of(command, actor, now)
-    gateway = gateway_of(request)
-    answer = {"delivery_id": delivery_id, "command_id": command_id, "status": "accepted"}
-    existing = await gateway.db[DELIVERIES].find_one(
-        {"_id": delivery_id}, {**dict.fromkeys(ORDER_FIELDS, 1), "history": 1}
-    )
-    if existing is not None:
-        differing = order_differences(existing, order)
-        if differing:
-            raise _already_open(command.order_id, delivery_id, differing)
-        # An order opened on the bus was opened by a command of its publisher's choosing.
-        history = existing.get("history") or [{}]
-        opened_by = history[0].get("command_id", command_id)
-        return accepted_response({**answer, "command_id": opened_by}, opened_by)
-
-    def pending_conflict(earlier: Mapping[str, Any]) -> HttpError:
-        kept = earlier.get("order")
-        return _already_open(
-            command.order_id, delivery_id, order_differences(kept, order) if kept else None
-        )
-
-    envelope = CommandEnvelope(
-        command_id=command_id, delivery_id=delivery_id, actor=actor, issued_at=now, command=command
-    )
-    await accept(
-        gateway,
-        envelope,
-        fingerprint(order),
-        details={"order": order},
-        conflict=pending_conflict,
-    )
-    return accepted_response(answer, command_id)
-
-
 @routes.get("/v1/deliveries")
+@documented(
+    "The caller's deliveries (admin and marketplace: all)",
+    parameters=(
+        parameter(
+            "state",
+            "query",
+            "only deliveries in this state",
+            required=False,
+            schema=_state_adapter.json_schema(),
+        ),
+        parameter(
+            "limit",
+            "query",
+            "",
+            required=False,
+            schema={"type": "integer", "minimum": 1, "maximum": 500},
+        ),
+        parameter(
+            "skip",
+            "query",
+            "",
+            required=False,
+            schema={"type": "integer", "minimum": 0, "maximum": 10**9},
+        ),
+    ),
+    responses={
+        200: Reply("newest first", DeliveryList),
+        400: error("invalid query"),
+        **CALLER_ERRORS,
+    },
+)
 async def list_deliveries(request: web.Request) -> web.Response:
     actor = caller(request)
     query: dict[str, Any] = {}
@@ -211,7 +141,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
             if len(found) >= skip + limit:
                 break
         found = found[skip:]
-    return web.json_response({"deliveries": [summary_view(d) for d in found]})
+    return json_answer(DeliveryList(deliveries=[DeliverySummary.of(d) for d in found]))
 
 
 def _int_query(request: web.Request, name: str, *, default: int, low: int, high: int) -> int:
@@ -276,18 +206,36 @@ async def _visible_delivery(request: web.Request, actor: Any, **projection: int)
 def pending_response(pending: DeliveryPending) -> web.Response:
     """202 ``{delivery_id, order_id, state: null, command_id, status: "accepted"}`` for a
     delivery not applied yet, with ``Location``: its open's status, which whoever may see the
-    delivery may read (``may_read_command``)."""
+    delivery may read (``command_status.may_read_command``)."""
     headers = {
         "Retry-After": str(PENDING_RETRY_AFTER),
         "Location": command_location(pending.command_id),
     }
-    view = PendingDelivery(
-        delivery_id=pending.delivery_id, order_id=pending.order_id, command_id=pending.command_id
-    )
-    return web.json_response(view.model_dump(mode="json"), status=202, headers=headers)
+    view = PendingDelivery.of(pending.delivery_id, pending.order_id, pending.command_id)
+    return json_answer(view, status=202, headers=headers)
 
 
 @routes.get("/v1/deliveries/{delivery_id}")
+@documented(
+    "The whole delivery (its customer and ISV, admin, marketplace)",
+    parameters=(_DELIVERY_ID,),
+    responses={
+        200: Reply("the delivery", DeliveryView),
+        202: Reply(
+            "its open is accepted, not applied yet; ask again",
+            PendingDelivery,
+            headers={
+                **RETRY_AFTER,
+                "Location": {
+                    **LOCATION["Location"],
+                    "description": "the open's status, to its sender and admins",
+                },
+            },
+        ),
+        404: error("no such delivery for the caller"),
+        **CALLER_ERRORS,
+    },
+)
 async def get_delivery(request: web.Request) -> web.Response:
     actor = caller(request)
     try:
@@ -300,10 +248,35 @@ async def get_delivery(request: web.Request) -> web.Response:
     # Only ask when there is something to ask: FerretDB scans the collection for an empty $in.
     cursor = gateway_of(request).db[ATTACHMENTS].find({"_id": {"$in": ids}}) if ids else None
     files = {f["_id"]: f async for f in cursor} if cursor is not None else {}
-    return web.json_response(delivery_view(document, files))
+    return json_answer(DeliveryView.of(document, files))
 
 
 @routes.post("/v1/deliveries/{delivery_id}/commands", expect_handler=json_expect)
+@documented(
+    "Send a command (its customer and ISV, admin); applied later",
+    parameters=(
+        _DELIVERY_ID,
+        parameter(
+            "Idempotency-Key",
+            "header",
+            "the same key and body give the same command id",
+            required=False,
+            schema={"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+        ),
+    ),
+    body=Body(models=_PUBLIC_COMMAND_MODELS),
+    responses={
+        202: Reply("accepted: read its outcome later", Accepted, headers=LOCATION),
+        404: error("no such delivery for the caller"),
+        409: error(
+            "delivery_pending: its open is accepted, not applied yet; "
+            "nothing was published, send again later",
+            headers=RETRY_AFTER,
+        ),
+        **JSON_BODY_ERRORS,
+        **CALLER_ERRORS,
+    },
+)
 async def send_command(request: web.Request) -> web.Response:
     actor = caller(request, Role.CUSTOMER, Role.ISV, Role.ADMIN)
     body = await json_body(request)
@@ -318,7 +291,7 @@ async def send_command(request: web.Request) -> web.Response:
             fields=[{"field": "type", "message": "unknown command type"}],
         )
     try:
-        command = COMMAND_MODELS[kind].model_validate(body, context=_address_rule(request))
+        command = COMMAND_MODELS[kind].model_validate(body, context=address_rule(request))
     except ValidationError as error:
         raise validation_error(error) from error
     if kind in ADMIN_ONLY and actor.role != Role.ADMIN:
@@ -334,53 +307,6 @@ async def send_command(request: web.Request) -> web.Response:
         command=command,
     )
     await accept(gateway, envelope, fingerprint(body, document["_id"]))
-    return accepted_response({"command_id": command_id, "status": "accepted"}, command_id)
-
-
-def may_read_command(
-    actor: Actor, sender: Mapping[str, Any], opened: Mapping[str, Any] | None = None
-) -> bool:
-    """A command's status is its sender's and an admin's to read; an open's (``opened``: the
-    order it opens, or its delivery) also everyone's who may see that delivery (``may_see``:
-    any marketplace, its customer and ISV), so the ``Location`` of every 202 for an order,
-    whoever repeated it, can be followed."""
-    if opened is not None and may_see(actor, opened):
-        return True
-    return actor.role == Role.ADMIN or (sender.get("id"), sender.get("role")) == (
-        actor.id,
-        actor.role,
-    )
-
-
-@routes.get("/v1/commands/{command_id}")
-async def get_command(request: web.Request) -> web.Response:
-    actor = caller(request)
-    command_id = request.match_info["command_id"]
-    db = gateway_of(request).db
-    # Commands sent over HTTP have a record; those from the bus only an outcome.
-    record = await db[COMMANDS].find_one({"_id": command_id}, {"body_hash": 0})
-    outcome = await db[COMMAND_OUTCOMES].find_one({"_id": command_id})
-    known = record or outcome
-    opened = None
-    if known is not None and known.get("type") == "open_delivery":
-        opened = (record or {}).get("order") or await db[DELIVERIES].find_one(
-            {"_id": known["delivery_id"]}, {"customer_id": 1, "isv_id": 1}
-        )
-    if known is None or not may_read_command(actor, known.get("actor") or {}, opened):
-        # A command published on the bus has no record until the workflow has decided it.
-        raise HttpError(
-            404,
-            "not_found",
-            f"no command {command_id} sent by this caller; one published on the bus "
-            "shows here once the workflow has decided it",
-        )
-    return web.json_response(
-        {
-            "command_id": command_id,
-            "delivery_id": known["delivery_id"],
-            "type": known["type"],
-            "status": outcome["status"] if outcome else "accepted",
-            "reason": outcome and outcome["reason"],
-            "message": outcome and outcome["message"],
-        }
+    return accepted_response(
+        answer_body(Accepted(command_id=command_id, status="accepted")), command_id
     )

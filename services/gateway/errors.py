@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import ValidationError
 
+from services.gateway.models import Error, json_answer
 from services.runtime.bootstrap import is_transient_db_error
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,13 @@ CLIENT_GONE_STATUS = 499
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> web.Response:
+    """A JSON refusal: :class:`~services.gateway.models.Error` ``{error: code, message,
+    ...extra}`` (e.g. ``fields``, ``delivery_id``); ``retry_after`` (seconds) is also sent as
+    ``Retry-After``."""
     headers = dict(headers or {})
     if "retry_after" in extra:
         headers["Retry-After"] = str(extra["retry_after"])
-    return web.json_response(
-        {"error": code, "message": message, **extra}, status=status, headers=headers
-    )
+    return json_answer(Error(error=code, message=message, **extra), status=status, headers=headers)
 
 
 def is_page(request: web.BaseRequest) -> bool:

@@ -8,6 +8,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from services.gateway.contracts import documented, text
+
 REQUESTS = Counter(
     "dc_http_requests_total", "HTTP requests answered.", ["method", "route", "status"]
 )
@@ -17,6 +19,11 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/metrics")
+@documented(
+    "Prometheus metrics of the gateway",
+    public=True,
+    responses={200: text("text/plain", "Prometheus text format")},
+)
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -1,26 +1,64 @@
-"""The shapes of the gateway's answers, as pydantic models: the OpenAPI document is generated
-from them and from the command models that validate requests."""
+"""The gateway's JSON answers, one pydantic model each: the handlers build these models and
+send them (:func:`json_answer`), and the OpenAPI document's components are generated from the
+same models (``openapi.py``).
+
+Times are the stored ``datetime``'s ``isoformat()`` (``2026-11-30T11:53:42.123000+00:00``),
+kept as strings: pydantic would write UTC as ``Z``. Every answer allows fields beyond those
+declared (``extra="allow"``): a delivery shows every stored field but the bookkeeping ones.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Literal
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.runtime.delivery_days import DAY_FIELDS
 from shared.domain.states import DeadlineKind, ProcessName, State
+
+#: Stored fields of a delivery that are bookkeeping and never shown.
+HIDDEN_FIELDS = frozenset({"_id", "revision", "outbox", "has_outbox", *DAY_FIELDS})
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` (a stored document's value: dicts, lists, datetimes, JSON scalars) with every
+    datetime as its ``isoformat()`` string."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def json_answer(
+    answer: BaseModel, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """``answer`` as the body of a JSON response: the fields it was given (unset defaults are
+    left out, as the answer never had them), in ``json.dumps``'s formatting."""
+    return web.json_response(answer_body(answer), status=status, headers=headers)
+
+
+def answer_body(answer: BaseModel) -> dict[str, Any]:
+    """The JSON object :func:`json_answer` sends for ``answer``."""
+    return answer.model_dump(mode="json", exclude_unset=True)
 
 
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class FieldError(BaseModel):
+class FieldError(_Answer):
     field: str = Field(description="dotted path of the field at fault, e.g. contact.email")
     message: str
 
 
 class Error(_Answer):
-    """Every 4xx and 5xx answer."""
+    """Every 4xx and 5xx answer; a refusal may add fields, e.g. delivery_id, retry_after."""
 
     error: str = Field(description="a stable code, e.g. invalid_input, not_found, rate_limited")
     message: str = Field(description="a sentence for people, naming the field at fault")
@@ -30,17 +68,23 @@ class Error(_Answer):
 
 
 class Opened(_Answer):
+    """202 to POST /v1/deliveries: the order's delivery and the command that opens it."""
+
     delivery_id: str
     command_id: str
     status: Literal["accepted"] | None = None
 
 
 class Accepted(_Answer):
+    """202 to a command: its id; its outcome is at /v1/commands/{command_id}."""
+
     command_id: str
     status: Literal["accepted"]
 
 
 class CommandOutcome(_Answer):
+    """A command's outcome so far (GET /v1/commands/{command_id})."""
+
     command_id: str
     delivery_id: str
     type: str
@@ -48,20 +92,54 @@ class CommandOutcome(_Answer):
     reason: str | None = Field(description="a stable code when rejected")
     message: str | None
 
-
-class Attachment(_Answer):
-    attachment_id: str
-    filename: str
-    size: int
-    content_type: str
-    sha256: str
-    uploaded_at: str
+    @classmethod
+    def of(
+        cls, command_id: str, known: Mapping[str, Any], outcome: Mapping[str, Any] | None
+    ) -> CommandOutcome:
+        """From the command's record or outcome (``known``: its ``delivery_id`` and ``type``)
+        and its outcome document, None while it is not decided: then ``accepted``."""
+        return cls(
+            command_id=command_id,
+            delivery_id=known["delivery_id"],
+            type=known["type"],
+            status=outcome["status"] if outcome else "accepted",
+            reason=outcome["reason"] if outcome else None,
+            message=outcome["message"] if outcome else None,
+        )
 
 
 class AttachmentRef(_Answer):
-    """An attachment as a delivery lists it (only its id if its record is missing)."""
+    """An attachment as a delivery lists it when its record is missing: only its id."""
 
     attachment_id: str
+
+
+class Attachment(_Answer):
+    """An attachment's facts: 201 to an upload, and each file a delivery lists."""
+
+    attachment_id: str
+    filename: str
+    size: int = Field(description="bytes")
+    content_type: str = Field(description="as judged from its bytes")
+    sha256: str = Field(description="of its bytes, in hex")
+    uploaded_at: str = Field(description="ISO 8601")
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> Attachment:
+        """From a stored attachment record (``services.runtime.collections.ATTACHMENTS``)."""
+        return cls(
+            attachment_id=record["_id"],
+            filename=record["filename"],
+            size=record["size"],
+            content_type=record["content_type"],
+            sha256=record["sha256"],
+            uploaded_at=record["uploaded_at"].isoformat(),
+        )
+
+
+def _file(attachment_id: str, files: Mapping[str, Mapping[str, Any]]) -> Attachment | AttachmentRef:
+    record = files.get(attachment_id)
+    return Attachment.of(record) if record else AttachmentRef(attachment_id=attachment_id)
 
 
 class DeadlineView(_Answer):
@@ -70,8 +148,23 @@ class DeadlineView(_Answer):
     status: str
     remaining_seconds: float | None = None
 
+    @classmethod
+    def all_of(cls, document: Mapping[str, Any]) -> list[DeadlineView]:
+        """The stored delivery's deadlines, in their stored order."""
+        return [
+            cls(
+                kind=d["kind"],
+                due_at=d["due_at"].isoformat() if d.get("due_at") else None,
+                status=d["status"],
+                remaining_seconds=d.get("remaining_seconds"),
+            )
+            for d in document.get("deadlines", [])
+        ]
+
 
 class DeliverySummary(_Answer):
+    """A delivery as a list shows it."""
+
     delivery_id: str
     order_id: str
     product_id: str
@@ -84,13 +177,36 @@ class DeliverySummary(_Answer):
     dispute: dict[str, Any] | None
     updated_at: str
 
+    @classmethod
+    def of(cls, document: Mapping[str, Any]) -> DeliverySummary:
+        """From a stored delivery (``DELIVERIES``; history and stages need not be read)."""
+        return cls(
+            delivery_id=document["_id"],
+            order_id=document["order_id"],
+            product_id=document["product_id"],
+            process=document["process"],
+            state=document["state"],
+            version=document["version"],
+            customer_id=document["customer_id"],
+            isv_id=document["isv_id"],
+            deadlines=DeadlineView.all_of(document),
+            dispute=jsonable(document.get("dispute")),
+            updated_at=document["updated_at"].isoformat(),
+        )
+
 
 class DeliveryList(_Answer):
+    """GET /v1/deliveries: newest first."""
+
     deliveries: list[DeliverySummary]
 
 
 class DeliveryView(_Answer):
-    """The whole delivery: its records, history and refusals."""
+    """The whole delivery: its records, history and refusals; every stored field but the
+    bookkeeping ones, times as ISO 8601 strings."""
+
+    #: Left out of the answer: stored bookkeeping.
+    hidden: ClassVar[frozenset[str]] = HIDDEN_FIELDS
 
     delivery_id: str
     order_id: str
@@ -101,24 +217,52 @@ class DeliveryView(_Answer):
     version: int
     contact: dict[str, Any] | None = None
     demands: str | None = None
-    attachments: list[AttachmentRef]
-    contract: AttachmentRef | None
+    attachments: list[Attachment | AttachmentRef]
+    contract: Attachment | AttachmentRef | None
     deadlines: list[DeadlineView]
     dispute: dict[str, Any] | None = None
     history: list[dict[str, Any]]
 
+    @classmethod
+    def of(
+        cls, document: Mapping[str, Any], files: Mapping[str, Mapping[str, Any]]
+    ) -> DeliveryView:
+        """From a stored delivery and the records of its files by id (``ATTACHMENTS``; a file
+        without a record is shown by its id)."""
+        shown = {k: jsonable(v) for k, v in document.items() if k not in cls.hidden}
+        contract = document.get("contract")
+        return cls(
+            **{
+                **shown,
+                "delivery_id": document["_id"],
+                "deadlines": DeadlineView.all_of(document),
+                "attachments": [_file(a, files) for a in document.get("attachments", [])],
+                "contract": _file(contract, files) if contract else None,
+            }
+        )
+
+
+class PendingDelivery(BaseModel):
+    """A delivery whose open is accepted and not applied yet: ``GET /v1/deliveries/{id}``
+    answers it with 202 until the workflow has opened it."""
+
+    delivery_id: str
+    order_id: str | None = Field(description="null only for opens accepted before it was kept")
+    state: None = Field(description="null until the open is applied")
+    command_id: str = Field(description="the open; its status is at /v1/commands/{command_id}")
+    status: Literal["accepted"]
+
+    @classmethod
+    def of(cls, delivery_id: str, order_id: str | None, command_id: str) -> PendingDelivery:
+        """The delivery ``delivery_id`` of order ``order_id``, opened by ``command_id``."""
+        return cls(
+            delivery_id=delivery_id,
+            order_id=order_id,
+            state=None,
+            command_id=command_id,
+            status="accepted",
+        )
+
 
 class Health(_Answer):
     status: Literal["ok", "ready"]
-
-
-RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
-    Error,
-    Opened,
-    Accepted,
-    CommandOutcome,
-    Attachment,
-    DeliveryList,
-    DeliveryView,
-    Health,
-)

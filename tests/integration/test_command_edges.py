@@ -25,8 +25,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.gateway.deliveries import order_differences, order_of
 from services.gateway.openapi import openapi_document
+from services.gateway.opening import order_differences, order_of
 from services.gateway.requests import fingerprint
 from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
 from shared.domain.commands import OpenDelivery

@@ -9,7 +9,7 @@ which shows the command as pending until its outcome is recorded, then applied o
 One module per concern: ``words`` (steps, turns, deadlines, actions, form fields), ``errors``
 (refusals as pages), ``guard`` (link checks), ``view`` (the delivery page and its files),
 ``forms`` (presses), ``admin`` (the administrators' list), ``openapi`` (these pages' OpenAPI
-entries); ``routing`` holds the route table and the templates they share. Importing this
+contracts); ``routing`` holds the route table and the templates they share. Importing this
 package registers every page's route on ``routes``, in the order below.
 """
 
@@ -51,7 +51,7 @@ from services.gateway.pages.forms import (
     uploaded_name,
 )
 from services.gateway.pages.admin import ADMIN_LIST_LIMIT, admin_page, overdue, recently_updated
-from services.gateway.pages.openapi import openapi_paths
+from services.gateway.pages import openapi as _contracts  # noqa: F401 (declares them)
 from services.gateway.pages.routing import routes
 
 # isort: on
@@ -84,7 +84,6 @@ __all__ = [
     "file_href",
     "html_errors",
     "link_of",
-    "openapi_paths",
     "outcome_of",
     "overdue",
     "page_context",

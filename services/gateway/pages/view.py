@@ -12,6 +12,7 @@ from aiohttp import web
 from gridfs.errors import NoFile
 
 from services.gateway.attachments import stream_file
+from services.gateway.command_status import read_command, sent_by
 from services.gateway.context import Gateway, gateway_of
 from services.gateway.pages.errors import PageError, html_errors, render
 from services.gateway.pages.guard import delivery_for, link_of
@@ -24,7 +25,7 @@ from services.gateway.pages.words import (
     turn_words,
     who,
 )
-from services.runtime.collections import ATTACHMENTS, COMMAND_OUTCOMES, COMMANDS
+from services.runtime.collections import ATTACHMENTS
 from services.runtime.links import Link, csrf_token, page_path
 from shared.wording import ACTIONS, DONE, PROCESS_LABELS, ROLE_NAMES, STATE_LABELS, size_words, when
 
@@ -52,18 +53,12 @@ async def outcome_of(
     """The outcome notice of ``command_id`` (sent from this link), or None."""
     if not command_id or not _COMMAND_ID.fullmatch(command_id):
         return None
-    db = gateway.db
-    record = await db[COMMANDS].find_one({"_id": command_id}, {"body_hash": 0})
-    outcome = await db[COMMAND_OUTCOMES].find_one({"_id": command_id})
-    known = record or outcome
-    if known is None or known.get("delivery_id") != delivery_id:
+    command = await read_command(gateway.db, command_id)
+    if command is None or command.known.get("delivery_id") != delivery_id:
         return None
-    sender = known.get("actor") or {}
-    if not link.is_admin and (sender.get("id"), sender.get("role")) != (
-        link.party_id,
-        link.role.value,
-    ):
+    if not sent_by(link.actor, command.sender):
         return None
+    known, record, outcome = command.known, command.record, command.outcome
     title = ACTIONS.get(known["type"], (known["type"], ""))[0]
     if outcome is None:
         accepted_at = record.get("accepted_at") if record else None

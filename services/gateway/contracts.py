@@ -1,0 +1,166 @@
+"""Each route's contract, declared once beside its handler with :func:`documented`: a summary,
+its parameters, its request body and every answer it may give, each answer a model of
+``models.py`` (or a media type's schema, for files and pages) with its headers.
+
+``openapi.py`` walks the gateway's route tables and makes the OpenAPI 3.1 document from these
+declarations; a route without one stops it (:class:`UndocumentedRoute`). The shapes are those
+of OpenAPI 3.1 (https://spec.openapis.org/oas/v3.1.0): parameter and header objects are
+written as the document holds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from services.gateway.models import Error
+from services.gateway.requests import MAX_JSON_BYTES
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+#: The attribute of a handler that holds its contract.
+_ATTRIBUTE = "openapi_contract"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One documented answer of a route.
+
+    Args:
+        description: what the answer means, for people.
+        model: the JSON body's model (``application/json``), or None.
+        content: other bodies: media type -> JSON Schema (a file, a page); or None.
+        headers: header name -> OpenAPI header object (``Location``, ``Retry-After``).
+    """
+
+    description: str
+    model: type[BaseModel] | None = None
+    content: Mapping[str, dict[str, Any]] | None = None
+    headers: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Body:
+    """A route's request body (always required).
+
+    Args:
+        models: a JSON body: one model, or several told apart by their ``type`` field.
+        content: other bodies: media type -> JSON Schema (multipart forms).
+    """
+
+    models: tuple[type[BaseModel], ...] = ()
+    content: Mapping[str, dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a route promises: see :func:`documented`."""
+
+    summary: str
+    responses: Mapping[int, Reply]
+    parameters: tuple[dict[str, Any], ...] = ()
+    body: Body | None = None
+    public: bool = False
+
+
+class UndocumentedRoute(LookupError):
+    """A route was registered without a contract (:func:`documented`)."""
+
+
+def documented(
+    summary: str,
+    *,
+    responses: Mapping[int, Reply],
+    parameters: tuple[dict[str, Any], ...] = (),
+    body: Body | None = None,
+    public: bool = False,
+) -> Callable[[Handler], Handler]:
+    """Declare a handler's contract: ``summary`` (one line), ``responses`` (HTTP status ->
+    :class:`Reply`, in the order the document lists them), ``parameters`` (OpenAPI parameter
+    objects, see :func:`parameter`), ``body`` and whether the route is ``public`` (no bearer
+    token). Returns the handler itself, marked; put it under the route's decorator."""
+    contract = Contract(summary, dict(responses), tuple(parameters), body, public)
+
+    def declare(handler: Handler) -> Handler:
+        setattr(handler, _ATTRIBUTE, contract)
+        return handler
+
+    return declare
+
+
+def contract_of(handler: Callable[..., Any]) -> Contract:
+    """The contract declared for ``handler``; :class:`UndocumentedRoute` if there is none."""
+    contract = getattr(handler, _ATTRIBUTE, None)
+    if not isinstance(contract, Contract):
+        name = getattr(handler, "__qualname__", repr(handler))
+        raise UndocumentedRoute(f"{name} has no contract: declare it with contracts.documented")
+    return contract
+
+
+def parameter(
+    name: str,
+    where: str,
+    description: str | None = None,
+    *,
+    required: bool = True,
+    schema: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An OpenAPI parameter object: ``where`` is ``path``, ``query`` or ``header``; the schema
+    is a string's unless given."""
+    found: dict[str, Any] = {"name": name, "in": where, "required": required}
+    if description is not None:
+        found["description"] = description
+    found["schema"] = schema if schema is not None else {"type": "string"}
+    return found
+
+
+def error(description: str, headers: Mapping[str, dict[str, Any]] | None = None) -> Reply:
+    """A refusal: an :class:`~services.gateway.models.Error` body."""
+    return Reply(description, Error, headers=headers or {})
+
+
+def text(media_type: str, description: str, schema: dict[str, Any] | None = None) -> Reply:
+    """An answer that is not JSON: a ``media_type`` body, a string unless ``schema``."""
+    return Reply(description, content={media_type: schema or {"type": "string"}})
+
+
+#: ``Retry-After`` (RFC 9110 section 10.2.3), in seconds.
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+#: ``Location`` of a 202: the command's status (``publishing.command_location``).
+LOCATION = {
+    "Location": {
+        "description": "where the command's status is read: /v1/commands/{command_id}",
+        "schema": {"type": "string", "format": "uri-reference"},
+    }
+}
+#: The bearer challenge of a 401 (RFC 6750 section 3; ``auth.py``).
+WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": 'RFC 6750 challenge: Bearer realm="delivery-center", '
+        'error="invalid_request" or "invalid_token", error_description',
+        "schema": {"type": "string"},
+    }
+}
+#: Answers every authenticated operation may give.
+CALLER_ERRORS = {
+    401: error(
+        "missing, malformed, expired or wrongly signed token, untyped claims, or unknown role",
+        headers=WWW_AUTHENTICATE,
+    ),
+    403: error("the caller's role may not do this"),
+    429: error("the caller's rate limit is spent", headers=RETRY_AFTER),
+    503: error("the broker or the database is unreachable", headers=RETRY_AFTER),
+}
+#: Answers of every operation that reads a JSON body (``requests.json_body``).
+JSON_BODY_ERRORS = {
+    400: error("the body is not a JSON object"),
+    413: error(f"the body is larger than {MAX_JSON_BYTES} bytes"),
+    422: error("invalid input; `fields` names each field at fault"),
+}
