@@ -74,6 +74,7 @@ class _Generator(GenerateJsonSchema):
     """
 
     def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        """pydantic's string schema, plus ``pattern: \\S`` where blank text is refused."""
         json_schema = super().str_schema(schema)
         if schema.get("strip_whitespace") and schema.get("min_length", 0) >= 1:
             # Surrounding whitespace is stripped before the length is checked:
@@ -174,7 +175,15 @@ def _document(model: type[BaseModel], *, name: str, title: str, description: str
 
 
 def command_schema(command_model: type[BaseModel]) -> dict[str, Any]:
-    """The schema of a CommandEnvelope whose ``command`` is ``command_model``."""
+    """The schema of a CommandEnvelope whose ``command`` is ``command_model``.
+
+    Parameters:
+      command_model(type[BaseModel]): One of ``ALL_COMMAND_MODELS``.
+
+    Returns:
+      dict: A JSON Schema (draft 2020-12), ``$id`` ``urn:delivery-center:schema:<type>``,
+      saying who sends the command, in which states, and how it travels; with one example.
+    """
     kind: str = command_model.model_fields["type"].default
     envelope = create_model(
         f"{command_model.__name__}Envelope",
@@ -202,6 +211,7 @@ def command_schema(command_model: type[BaseModel]) -> dict[str, Any]:
 
 
 def event_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of an :class:`Event` on ``dc.notifications``."""
     schema = _document(
         Event,
         name=EVENT,
@@ -219,6 +229,8 @@ def event_schema() -> dict[str, Any]:
 
 
 def dramatiq_message_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the dramatiq message that carries a command or an
+    event: dramatiq's own ``Message`` encoding (``dramatiq.Message.encode``, JSON)."""
     routes = (
         (COMMANDS_QUEUE, APPLY_COMMAND_ACTOR),
         (NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR),
@@ -317,6 +329,7 @@ def build_schemas() -> dict[str, dict[str, Any]]:
 
 
 def render(schema: Mapping[str, Any]) -> str:
+    """A schema as the repository keeps it: UTF-8 JSON, keys sorted, indented 2, final newline."""
     return json.dumps(schema, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -336,6 +349,7 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
 
 
 def main() -> int:
+    """``python -m shared.contracts.schemas``: regenerate the files, print their paths; 0."""
     for path in write_schemas():
         print(path)
     return 0

@@ -85,6 +85,11 @@ class _Command(BaseModel):
 
 
 class Contact(BaseModel):
+    """The customer's contact for the delivery; every field is required.
+
+    ``phone``: 3 to 40 of digits, spaces and ``()./-``, optionally after a leading ``+``.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: SingleLine
@@ -111,6 +116,9 @@ class OpenDelivery(_Command):
 
 
 class SubmitDemand(_Command):
+    """The customer's demands and contact, with attachments already uploaded to the delivery
+    (at most 50 ids); the ISV's work starts."""
+
     type: Literal["submit_demand"] = "submit_demand"
     contact: Contact
     demands: Text
@@ -118,46 +126,68 @@ class SubmitDemand(_Command):
 
 
 class UploadContract(_Command):
+    """The ISV's contract (contract process): an attachment of this delivery, DOC, DOCX, XLSX,
+    PPT, PPTX, PDF, PNG, ZIP or 7z by its content, at most 5 MB."""
+
     type: Literal["upload_contract"] = "upload_contract"
     attachment: AttachmentId
 
 
 class Finish(_Command):
+    """The ISV hands over the current step's deliverable, with an optional note and
+    attachments already uploaded to the delivery (at most 50 ids)."""
+
     type: Literal["finish"] = "finish"
     note: Text | None = None
     attachments: list[AttachmentId] = Field(default_factory=list, max_length=50)
 
 
 class Confirm(_Command):
+    """The customer accepts the deliverable under review."""
+
     type: Literal["confirm"] = "confirm"
 
 
 class RequestChanges(_Command):
+    """The customer sends the deliverable under review back to the ISV, saying why."""
+
     type: Literal["request_changes"] = "request_changes"
     reason: Text
 
 
 class RequestWarrantyService(_Command):
+    """During the warranty the customer asks the ISV for service; the state stays."""
+
     type: Literal["request_warranty_service"] = "request_warranty_service"
     description: Text
 
 
 class ConfirmWarranty(_Command):
+    """The customer's second confirmation, during the warranty: the delivery completes."""
+
     type: Literal["confirm_warranty"] = "confirm_warranty"
 
 
 class OpenDispute(_Command):
+    """The customer or the ISV opens a dispute, saying why: deadlines pause and only an admin
+    acts until it is resolved."""
+
     type: Literal["open_dispute"] = "open_dispute"
     reason: Text
 
 
 class ResolveDispute(_Command):
+    """An admin ends the open dispute: ``continue`` (deadlines resume with the time that was
+    left) or ``terminate``."""
+
     type: Literal["resolve_dispute"] = "resolve_dispute"
     outcome: Literal["continue", "terminate"]
     note: Text | None = None
 
 
 class Terminate(_Command):
+    """An admin ends a delivery in any non-terminal state, saying why."""
+
     type: Literal["terminate"] = "terminate"
     reason: Text
 

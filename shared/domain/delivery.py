@@ -47,6 +47,9 @@ class Stage(_Record):
 
 
 class Dispute(_Record):
+    """A dispute opened by the customer or the ISV; while ``open``, deadlines are paused and
+    only the admin acts (the brief's "Disputes")."""
+
     status: Literal["open", "resolved"]
     opened_by: Actor
     reason: str
@@ -82,11 +85,20 @@ class RefusedEntry(_Record):
 
 
 class WarrantyRequest(_Record):
+    """A customer's ``request_warranty_service`` during the warranty: what and when."""
+
     description: str
     at: datetime
 
 
 class Delivery(_Record):
+    """One delivery: everything the brief's "What a delivery holds" lists.
+
+    Ids of attachments (``attachments``, ``contract``, a stage's ``attachments``) are 32 hex
+    digits; ``warranty_period_seconds`` is set for ``double_check`` deliveries; every
+    datetime is aware UTC.
+    """
+
     delivery_id: str
     order_id: str
     order_spec: str
@@ -114,6 +126,7 @@ class Delivery(_Record):
     updated_at: datetime
 
     def party_ids(self) -> frozenset[str]:
+        """The customer's and the ISV's ids: the parties who may act on it besides admins."""
         return frozenset({self.customer_id, self.isv_id})
 
     def outcome_of(self, command_id: str) -> HistoryEntry | RefusedEntry | None:

@@ -86,8 +86,19 @@ def open_delivery(
     command: OpenDelivery, actor: Actor, *, command_id: str, now: datetime
 ) -> Decision:
     """A new delivery for a paid order, in ``awaiting_demand`` (the seed: the marketplace
-    opens it), or why not: only the marketplace or an admin opens one, and a
-    ``double_check`` delivery needs its warranty period."""
+    opens it), or why not.
+
+    Parameters:
+      command(OpenDelivery): The order's facts; the delivery id is ``delivery_id_for(order_id)``.
+      actor(Actor): Must be the marketplace or an admin (the brief's roles table).
+      command_id(str): Recorded in the history; the event id derives from it.
+      now(datetime): Aware UTC; the opening time.
+
+    Returns:
+      Decision: ``Applied`` at version 1 with one ``delivery_opened`` event and no deadline,
+      or ``Refused`` with ``role_not_allowed``, or ``warranty_period_required`` for a
+      ``double_check`` delivery without ``warranty_period``.
+    """
     if actor.role not in (Role.MARKETPLACE, Role.ADMIN):
         return Refused(Reason.ROLE_NOT_ALLOWED, "only the marketplace or an admin opens a delivery")
     if command.process == ProcessName.DOUBLE_CHECK and command.warranty_period is None:
@@ -140,7 +151,22 @@ def decide(
 ) -> Decision:
     """Apply ``command`` by ``actor`` to ``delivery`` at ``now``, or say why not.
 
-    ``files`` holds what is known of the attachments the command names.
+    The rules are the brief's (roles, processes, disputes, deadlines) as the tables in
+    ``processes`` hold them; refusals are checked by ``refusals.refusal_of``.
+
+    Parameters:
+      delivery(Delivery): The delivery as stored.
+      command(Command): Any command; ``open_delivery`` is refused (``already_open``).
+      actor(Actor): Who sent it.
+      command_id(str): Recorded in the history; the event id derives from it.
+      now(datetime): Aware UTC; new deadlines are due ``now`` plus their duration.
+      policy(Policy): The confirmation window and reminder lead.
+      files(Mapping[str, FileFacts] | None): What is known of the attachments the command
+        names, by attachment id; one missing is refused as ``unknown_attachment``.
+
+    Returns:
+      Decision: ``Applied`` (version + 1, one event, the deadline changes) or ``Refused``
+      (a ``Reason`` code and a sentence). Never raises for a refusal.
     """
     if isinstance(command, OpenDelivery):
         return Refused(Reason.ALREADY_OPEN, f"order {delivery.order_id} already has this delivery")

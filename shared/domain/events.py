@@ -52,6 +52,13 @@ class DeliverySummary(BaseModel):
 
 
 class Event(BaseModel):
+    """What one applied command did to a delivery, for the notifier (``dc.notifications``).
+
+    ``type`` is one of :data:`EVENT_TYPES`; ``from_state`` is None for the opening;
+    ``occurred_at`` is aware UTC; ``data`` holds the command's words (``reason``, ``note``,
+    ``outcome``, ``description``) as the history records them.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     #: Unique and stable: derived from the command id, so a replay yields the same id.

@@ -234,17 +234,24 @@ def _xml_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None) -> Eleme
 
 
 def content_type_of(kind: str | None) -> str:
+    """The media type (RFC 6838; IANA's registry, 7z's the common ``x-`` one) of a type
+    :func:`sniff_type` returns; ``application/octet-stream`` for None or an unknown one."""
     return _CONTENT_TYPES.get(kind or "", "application/octet-stream")
 
 
 def extension_of(filename: str) -> str:
+    """The lower-cased text after the last dot (``"Plan.DOCX"`` → ``"docx"``); "" if none."""
     _, dot, extension = filename.rpartition(".")
     return extension.lower() if dot else ""
 
 
 @dataclass(frozen=True)
 class FileFacts:
-    """What the gateway learned of an uploaded file; the engine decides with it."""
+    """What the gateway learned of an uploaded file; the engine decides with it.
+
+    ``size`` is in bytes; ``detected_type`` is :func:`sniff_type`'s answer (None: unknown);
+    ``delivery_id`` is the delivery it was uploaded to.
+    """
 
     attachment_id: str
     delivery_id: str
@@ -254,7 +261,12 @@ class FileFacts:
 
 
 def contract_problem(facts: FileFacts) -> str | None:
-    """Why this file cannot be the contract, in words naming the rule; None when it can."""
+    """Why this file cannot be the contract, in words naming the rule; None when it can.
+
+    The brief's rule: DOC, DOCX, XLSX, PPT, PPTX, PDF, PNG, ZIP or 7z, checked from the bytes,
+    at most 5 MB (:data:`CONTRACT_MAX_BYTES`, 5 MiB); a name whose extension is a known type
+    must agree with the content.
+    """
     if facts.size > CONTRACT_MAX_BYTES:
         return (
             f"the contract must be at most 5 MB ({CONTRACT_MAX_BYTES} bytes); "

@@ -20,6 +20,9 @@ CUSTOMER, ISV, SYSTEM = Role.CUSTOMER, Role.ISV, Role.SYSTEM
 
 @dataclass(frozen=True)
 class Row:
+    """One transition: in ``state``, ``role`` may send ``command`` and the delivery moves to
+    ``to`` (the brief's "The four processes")."""
+
     state: State
     command: str
     role: Role
@@ -30,6 +33,8 @@ class Row:
 
 @dataclass(frozen=True)
 class Process:
+    """One delivery process: its transitions and the deadlines its states open."""
+
     name: ProcessName
     rows: tuple[Row, ...]
     #: Deadlines opened on entering each state (and cancelled on leaving it).
@@ -38,14 +43,17 @@ class Process:
     mandatory: tuple[State, ...] = ()
 
     def rows_from(self, state: State) -> tuple[Row, ...]:
+        """The rows leaving ``state``, in table order; empty for a terminal state."""
         return tuple(row for row in self.rows if row.state == state)
 
     @property
     def states(self) -> frozenset[State]:
+        """Every state a row leaves or enters."""
         return frozenset({row.state for row in self.rows} | {row.to for row in self.rows})
 
     @property
     def commands(self) -> frozenset[str]:
+        """Every command type a row names (the global commands are not in the tables)."""
         return frozenset(row.command for row in self.rows)
 
 

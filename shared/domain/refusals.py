@@ -67,9 +67,22 @@ def refusal_entry(
 def refusal_of(
     delivery: Delivery, command: DeliveryCommand, actor: Actor, files: Mapping[str, FileFacts]
 ) -> Refused | None:
-    """Why ``command`` by ``actor`` may not be applied to ``delivery`` now, or None: a
-    terminal state, a caller who is no party, a global command's rules, an open dispute, a
-    command outside the process or its state, an attachment not of this delivery."""
+    """Why ``command`` by ``actor`` may not be applied to ``delivery`` now, or None.
+
+    Checked in this order: a terminal state, a caller who is no party, a global command's
+    rules (``terminate``, disputes: the brief's "Disputes"), an open dispute, a command
+    outside the process or its state, an attachment not of this delivery or a contract file
+    of the wrong type or size.
+
+    Parameters:
+      delivery(Delivery): The delivery as stored.
+      command(DeliveryCommand): Any command but ``open_delivery``.
+      actor(Actor): Who sent it.
+      files(Mapping[str, FileFacts]): Facts of the attachments the command names, by id.
+
+    Returns:
+      Refused | None: The first refusal found, with its stable ``Reason`` code.
+    """
     kind = command.type
     if delivery.state in TERMINAL_STATES:
         return Refused(

@@ -34,8 +34,15 @@ def moot_reminder(
 ) -> str | None:
     """Why a reminder fired at ``now`` is not worth sending (in words), or None if it is.
 
-    ``deadlines``: the delivery's deadlines as the reminder's event carries them (the fired
-    reminder already gone). ``reminder_lead``: the policy's ``DC_REMINDER_LEAD``.
+    Parameters:
+      deadlines(Iterable[Deadline]): The delivery's deadlines as the reminder's event carries
+        them (the fired reminder already gone).
+      now(datetime): Aware; when the reminder is being sent.
+      reminder_lead(timedelta): The policy's ``DC_REMINDER_LEAD``.
+
+    Returns:
+      str | None: None while the confirmation window is active and closes at least
+      :func:`minimum_notice` ahead of ``now``.
     """
     window = next(
         (

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Role(StrEnum):
+    """Who a party is: the four roles a token's ``role`` claim may carry, and ``system``."""
+
     MARKETPLACE = "marketplace"
     CUSTOMER = "customer"
     ISV = "isv"

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 
 class State(StrEnum):
+    """A delivery's state; the API, the documents and the emails use these names."""
+
     AWAITING_DEMAND = "awaiting_demand"
     AWAITING_CONTRACT = "awaiting_contract"
     IN_DELIVERY = "in_delivery"
@@ -26,6 +28,8 @@ TERMINAL_STATES = frozenset({State.COMPLETED, State.TERMINATED})
 
 
 class ProcessName(StrEnum):
+    """The delivery process, chosen when the delivery is opened."""
+
     BASIC = "basic"
     DOUBLE_CHECK = "double_check"
     CONTRACT = "contract"
@@ -33,6 +37,8 @@ class ProcessName(StrEnum):
 
 
 class DeadlineKind(StrEnum):
+    """What a deadline is for; each kind fires its own event when it falls due."""
+
     #: The customer's window to confirm before the system confirms for them.
     CONFIRMATION_WINDOW = "confirmation_window"
     #: An email to the customer some time before the automatic confirmation.
