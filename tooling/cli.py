@@ -34,6 +34,8 @@ STOP_GRACE = 15.0
 
 
 def provision(settings: Settings) -> None:
+    """Make RabbitMQ and the MongoDB-protocol server of ``settings`` reachable, or :func:`fail`
+    with the reason (``tooling.provision.ensure_infrastructure``)."""
     try:
         ensure_infrastructure(settings)
     except ProvisionError as error:

@@ -102,6 +102,8 @@ def _is_ferretdb(url: str) -> bool:
 
 
 class RunningFerretDB(NamedTuple):
+    """A FerretDB process this project started (found through its pid file)."""
+
     pid: int
     #: The binary the process runs (``/proc/<pid>/exe``).
     executable: Path
@@ -279,6 +281,12 @@ def _ferretdb_version_ok(binary: Path) -> bool:
 
 
 def find_go() -> Path:
+    """A Go toolchain of at least 1.21 (installing golang-go if none, then fetching the
+    release FerretDB asks for if it is older).
+
+    Raises:
+      ProvisionError: No Go can be installed or run.
+    """
     go = require_program("go", "golang-go", GO_FALLBACK, DEBIAN_GO)
     if _go_version(go) < (1, 21):
         # Debian 12's Go is 1.19, too old for FerretDB and for GOTOOLCHAIN switching.

@@ -74,6 +74,11 @@ class MailSink:
         self._count = 0
 
     def start(self) -> MailSink:
+        """Listen (in aiosmtpd's own thread) until :meth:`stop`; returns the sink.
+
+        Raises:
+          OSError: The port is taken (``port=0`` never is).
+        """
         if self.port == 0:
             # aiosmtpd's readiness check connects to the configured port, so 0 cannot be passed on.
             with socket.socket() as probe:
@@ -88,6 +93,7 @@ class MailSink:
         return self
 
     def stop(self) -> None:
+        """Stop listening; the messages received stay. Safe to call twice."""
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
@@ -99,6 +105,7 @@ class MailSink:
         self.stop()
 
     def clear(self) -> None:
+        """Forget every message received so far (``messages`` and ``received``)."""
         with self._arrived:
             self.messages.clear()
             self.received.clear()
@@ -128,7 +135,16 @@ class MailSink:
     ) -> list[EmailMessage]:
         """The messages matching ``predicate`` once at least ``count`` have arrived.
 
-        Raises ``TimeoutError`` (listing what did arrive) if they do not within ``timeout`` s.
+        Parameters:
+          predicate(Callable[[EmailMessage], bool]): Which messages count.
+          timeout(float): Seconds to wait at most.
+          count(int): How many matching messages to wait for.
+
+        Returns:
+          list[EmailMessage]: Every matching message so far, oldest first (``count`` or more).
+
+        Raises:
+          TimeoutError: Fewer arrived within ``timeout``; the message lists what did arrive.
         """
         deadline = time.monotonic() + timeout
         with self._arrived:
@@ -179,6 +195,7 @@ class _Handler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
     ) -> str:
+        """aiosmtpd's ``RCPT TO`` hook: accept the recipient (250), or hold it, then 451."""
         held = self.sink._take_hold(address)
         if held is not None:
             held.reached.set()
@@ -189,6 +206,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """aiosmtpd's ``DATA`` hook: keep the message as sent and answer 250."""
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode()

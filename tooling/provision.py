@@ -48,6 +48,8 @@ def is_loopback(host: str) -> bool:
 
 
 def amqp_address(url: str) -> tuple[str, int]:
+    """``(host, port)`` of an AMQP URI; the port defaults to 5672, or 5671 for ``amqps``
+    (RabbitMQ's URI spec)."""
     parts = urlsplit(url)
     default = 5671 if parts.scheme == "amqps" else 5672
     return parts.hostname or "localhost", parts.port or default
@@ -62,6 +64,7 @@ def mongo_address(url: str) -> tuple[str, int]:
 
 
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True if a TCP connection to ``host:port`` succeeds within ``timeout`` seconds."""
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
@@ -85,6 +88,12 @@ def _quiet(logger_name: str) -> Iterator[None]:
 
 
 def amqp_reachable(url: str, timeout: float = 3.0) -> bool:
+    """True if a broker at ``url`` accepts an AMQP connection within ``timeout`` seconds.
+
+    Raises:
+      ProvisionError: A broker answers but refuses the login or virtual host: starting
+        one would not help.
+    """
     import pika
     import pika.exceptions
 
@@ -118,6 +127,7 @@ def amqp_reachable(url: str, timeout: float = 3.0) -> bool:
 
 
 def mongo_reachable(url: str, timeout_ms: int = 1500) -> bool:
+    """True if the server at ``url`` answers ``ping`` within ``timeout_ms`` milliseconds."""
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
 
@@ -206,6 +216,11 @@ _apt_updated = False
 
 
 def apt_install(*packages: str) -> None:
+    """Install Debian ``packages`` with apt-get (updating the lists once per process).
+
+    Raises:
+      ProvisionError: Not root, or apt-get failed (its output's tail in the message).
+    """
     if os.geteuid() != 0:
         raise ProvisionError(
             f"{' '.join(packages)} is missing and only root can install it: "
@@ -223,6 +238,7 @@ def apt_install(*packages: str) -> None:
 
 
 def find_program(name: str, *also: Path) -> Path | None:
+    """``name`` on PATH or in /usr/sbin, else the first of ``also`` that exists, else None."""
     # root's PATH has /usr/sbin, a CI job's environment may not.
     found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
     if found:
@@ -246,6 +262,13 @@ def require_program(name: str, package: str, *also: Path) -> Path:
 
 
 def ensure_rabbitmq(settings: Settings) -> None:
+    """Make ``DC_AMQP_URL`` answer: nothing if it does; else, for a broker on this machine,
+    install rabbitmq-server if missing, enable the management plugin and start it.
+
+    Raises:
+      ProvisionError: The broker is on another host, refuses the login, cannot be
+        installed, or does not answer within ``RABBITMQ_TIMEOUT`` seconds.
+    """
     host, port = amqp_address(settings.amqp_url)
     where = f"{host}:{port}"
     if amqp_reachable(settings.amqp_url):

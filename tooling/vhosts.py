@@ -29,7 +29,21 @@ def _management(amqp_url: str, method: str, path: str, body: dict | None = None)
 
 
 def create_vhost(amqp_url: str, name: str) -> str:
-    """Create virtual host ``name`` with full rights for the URL's user; returns its AMQP URL."""
+    """Create virtual host ``name`` with full rights for the URL's user.
+
+    Through RabbitMQ's management HTTP API (port :data:`MANAGEMENT_PORT`, the URL's
+    credentials); creating an existing one is a no-op.
+
+    Parameters:
+      amqp_url(str): An AMQP URI of the broker, whose user gets the rights.
+      name(str): The virtual host's name, safe in a URL path.
+
+    Returns:
+      str: ``amqp_url`` with the virtual host as its path.
+
+    Raises:
+      urllib.error.URLError: The management API is unreachable or refused (HTTPError).
+    """
     user = unquote(urlsplit(amqp_url).username or "guest")
     _management(amqp_url, "PUT", f"vhosts/{name}")
     everything = {"configure": ".*", "write": ".*", "read": ".*"}
@@ -38,6 +52,12 @@ def create_vhost(amqp_url: str, name: str) -> str:
 
 
 def delete_vhost(amqp_url: str, name: str) -> None:
+    """Delete virtual host ``name`` and everything in it (see :func:`create_vhost`).
+
+    Raises:
+      urllib.error.URLError: The management API is unreachable, or HTTPError (404) if the
+        virtual host does not exist.
+    """
     _management(amqp_url, "DELETE", f"vhosts/{name}")
 
 
