@@ -7,7 +7,7 @@ Two tables, read together:
   dispute, the ISV of a warranty request).
 - ``ACTIONS``, keyed by (role, state): what the party who must act in that state is asked
   to do. Who must act is read from the process tables: the human role of a row leaving the
-  new state (``next_actors``). Everyone else emailed is informed.
+  new state (``actions.whose_turn``). Everyone else emailed is informed.
 
 Every event type has a rule and every state someone acts in has an action text; a unit test
 walks every row of every process, the global commands and the deadline kinds to keep it so.
@@ -19,11 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared.domain.actions import Situation, whose_turn
 from shared.domain.events import Event
-from shared.domain.processes import PROCESSES, Process, next_actors
+from shared.domain.processes import PROCESSES, Process
 from shared.domain.reminders import moot_reminder
 from shared.domain.roles import Role
-from shared.domain.states import TERMINAL_STATES, State
+from shared.domain.states import State
 from shared.wording import RESOLVE_DISPUTE_TASK, TASKS, WARRANTY_SERVICE_TASK, please
 
 CUSTOMER, ISV, ADMIN = Role.CUSTOMER, Role.ISV, Role.ADMIN
@@ -132,11 +133,7 @@ def audience(event_type: str, process: Process, state: State) -> list[tuple[Role
     """Who is emailed for an event that left a delivery of ``process`` in ``state``: each role
     with its task, or None if it is only informed."""
     rule = RULES[event_type]
-    acting = (
-        next_actors(process, state)
-        if rule.state_tasks and state not in TERMINAL_STATES
-        else frozenset()
-    )
+    acting = whose_turn(Situation(process.name, state)) if rule.state_tasks else frozenset()
     chosen = []
     for role in rule.to:
         if role in rule.asks:
