@@ -8,8 +8,9 @@ which shows the command as pending until its outcome is recorded, then applied o
 
 One module per concern: ``words`` (steps, turns, deadlines, actions, form fields), ``errors``
 (refusals as pages), ``guard`` (link checks), ``view`` (the delivery page and its files),
-``forms`` (presses), ``admin`` (the administrators' list), ``openapi`` (these pages' OpenAPI
-contracts); ``routing`` holds the route table and the templates they share. Importing this
+``forms`` (presses), ``admin`` (the administrators' list); each route's OpenAPI contract sits on
+its handler, and ``guard`` holds the pieces the contracts share. ``routing`` holds the route
+table and the templates they share. Importing this
 package registers every page's route on ``routes``, in the order below.
 """
 
@@ -51,7 +52,6 @@ from services.gateway.pages.forms import (
     uploaded_name,
 )
 from services.gateway.pages.admin import ADMIN_LIST_LIMIT, admin_page, overdue, recently_updated
-from services.gateway.pages import openapi as _contracts  # noqa: F401 (declares them)
 from services.gateway.pages.routing import routes
 
 # isort: on

@@ -8,8 +8,15 @@ from typing import Any
 from aiohttp import web
 
 from services.gateway.context import Gateway, gateway_of
+from services.gateway.contracts import documented
 from services.gateway.pages.errors import html_errors, render
-from services.gateway.pages.guard import link_of
+from services.gateway.pages.guard import (
+    LINK_REFUSALS,
+    LINK_TOKEN,
+    html_answer,
+    link_of,
+    optional_query,
+)
 from services.gateway.pages.routing import routes
 from services.gateway.pages.view import _COMMAND_ID, FormState, outcome_of
 from services.gateway.pages.words import action_view, available_actions, dispute_open
@@ -68,6 +75,17 @@ async def recently_updated(
 
 
 @routes.get("/admin")
+@documented(
+    "The administrators' list of deliveries (an admin link)",
+    public=True,
+    parameters=(
+        LINK_TOKEN,
+        optional_query("state", "only deliveries in this state"),
+        optional_query("overdue", "1: only overdue deliveries"),
+        optional_query("command", "a command sent from the list: its outcome"),
+    ),
+    responses={200: html_answer("the list"), **LINK_REFUSALS},
+)
 @html_errors
 async def admin_page(request: web.Request) -> web.Response:
     token = request.query.get("t", "")

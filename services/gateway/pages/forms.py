@@ -13,11 +13,18 @@ from pydantic import ValidationError
 
 from services.gateway.attachments import store_file as keep_attachment
 from services.gateway.context import Gateway, gateway_of
+from services.gateway.contracts import Body, Reply, documented
 from services.gateway.errors import reason_of
 from services.gateway.filenames import DispositionError, form_data_field
 from services.gateway.form_files import form_files
 from services.gateway.pages.errors import PageError, html_errors, render
-from services.gateway.pages.guard import delivery_for, link_of
+from services.gateway.pages.guard import (
+    DELIVERY_ID,
+    LINK_REFUSALS,
+    delivery_for,
+    html_answer,
+    link_of,
+)
 from services.gateway.pages.routing import log, routes
 from services.gateway.pages.view import FormState, page_context
 from services.gateway.pages.words import _FIELD_HINTS, _FIELD_OF_LOCATION, FORM_FIELDS, sendable
@@ -159,6 +166,22 @@ async def _briefly_wait_for_outcome(gateway: Gateway, command_id: str) -> None:
         await asyncio.sleep(0.05)
 
 
+#: The press form's fields, as its contract documents them.
+_FORM_FIELDS_SCHEMA: dict[str, dict[str, Any]] = {
+    **{name: {"type": "string"} for name in ("t", "csrf", "type", "nonce", "back", *FORM_FIELDS)},
+    "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+}
+
+
+def _form_schema(with_files: bool) -> dict[str, Any]:
+    """The JSON Schema of the press form; ``file`` only in a multipart form (RFC 7578)."""
+    return {
+        "type": "object",
+        "properties": {k: v for k, v in _FORM_FIELDS_SCHEMA.items() if with_files or k != "file"},
+        "required": ["t", "csrf", "type"],
+    }
+
+
 def _after(delivery_id: str, token: str, command_id: str, back: str) -> str:
     """Where a press leads: the page with the command's outcome at its top. No fragment: the
     page refreshes itself while the command is pending, and a refresh to a URL with a fragment
@@ -169,6 +192,25 @@ def _after(delivery_id: str, token: str, command_id: str, back: str) -> str:
 
 
 @routes.post("/d/{delivery_id}/commands", expect_handler=form_expect)
+@documented(
+    "Press a button of the page: the command goes the API's path",
+    public=True,
+    parameters=(DELIVERY_ID,),
+    body=Body(
+        content={
+            "multipart/form-data": _form_schema(with_files=True),
+            "application/x-www-form-urlencoded": _form_schema(with_files=False),
+        }
+    ),
+    responses={
+        303: Reply("accepted: see the page for the outcome"),
+        400: html_answer("the form could not be read"),
+        413: html_answer("a file is too large"),
+        422: html_answer("the form again, each field's problem beside it"),
+        503: html_answer("the broker or the database is unreachable; nothing was done"),
+        **LINK_REFUSALS,
+    },
+)
 @html_errors
 async def press(request: web.Request) -> web.StreamResponse:
     """A button on the page: validate, store files, accept the command, go to its outcome."""

@@ -1,4 +1,8 @@
-"""The link guard: a page's link token checked (link_of) and its delivery read (delivery_for)."""
+"""The link guard: a page's link token checked (link_of) and its delivery read (delivery_for).
+
+Also what every page's contract shares (``contracts.documented``): the ``delivery_id`` and
+``t`` parameters, an HTML answer, and the refusals of the guard (403, 429).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,32 @@ from typing import Any
 from aiohttp import web
 
 from services.gateway.context import Gateway, gateway_of, is_party
+from services.gateway.contracts import Reply, parameter, text
 from services.gateway.pages.errors import PageError
 from services.runtime.collections import DELIVERIES
 from services.runtime.links import Link, LinkError, read_link
 from shared.wording import ROLE_NAMES, duration, when
+
+
+def html_answer(description: str) -> Reply:
+    """A page's documented answer: a ``text/html`` body described by ``description``."""
+    return text("text/html", description)
+
+
+def optional_query(name: str, description: str) -> dict[str, Any]:
+    """An optional query parameter of a page (an OpenAPI parameter object, a string)."""
+    return parameter(name, "query", description, required=False)
+
+
+#: The path parameter of every delivery's page.
+DELIVERY_ID = parameter("delivery_id", "path", "the delivery")
+#: The link token of every page (``services.runtime.links``).
+LINK_TOKEN = parameter("t", "query", "the signed link token from an email")
+#: What :func:`link_of` and :func:`delivery_for` refuse, as every page answers it.
+LINK_REFUSALS = {
+    403: html_answer("the link is changed, expired or for another delivery or party"),
+    429: html_answer("too many requests from this link; see Retry-After"),
+}
 
 _NEW_LINK_HINT = (
     "Open the most recent email about this delivery and follow its link: every email carries "

@@ -14,8 +14,17 @@ from gridfs.errors import NoFile
 from services.gateway.attachments import stream_file
 from services.gateway.command_status import read_command, sent_by
 from services.gateway.context import Gateway, gateway_of
+from services.gateway.contracts import documented, parameter, text
 from services.gateway.pages.errors import PageError, html_errors, render
-from services.gateway.pages.guard import delivery_for, link_of
+from services.gateway.pages.guard import (
+    DELIVERY_ID,
+    LINK_REFUSALS,
+    LINK_TOKEN,
+    delivery_for,
+    html_answer,
+    link_of,
+    optional_query,
+)
 from services.gateway.pages.routing import routes
 from services.gateway.pages.words import (
     action_view,
@@ -255,6 +264,17 @@ async def page_context(
 
 
 @routes.get("/d/{delivery_id}")
+@documented(
+    "A delivery's page, as the link's party; never changes anything",
+    public=True,
+    parameters=(
+        DELIVERY_ID,
+        LINK_TOKEN,
+        optional_query("action", "the action whose form is made ready"),
+        optional_query("command", "a command sent from the page: its outcome"),
+    ),
+    responses={200: html_answer("the page"), 404: html_answer("no such delivery"), **LINK_REFUSALS},
+)
 @html_errors
 async def delivery_page(request: web.Request) -> web.Response:
     delivery_id = request.match_info["delivery_id"]
@@ -271,6 +291,18 @@ async def delivery_page(request: web.Request) -> web.Response:
 
 
 @routes.get("/d/{delivery_id}/files/{attachment_id}")
+@documented(
+    "Download a file of the delivery with the link token",
+    public=True,
+    parameters=(DELIVERY_ID, parameter("attachment_id", "path", "the file"), LINK_TOKEN),
+    responses={
+        200: text(
+            "application/octet-stream", "the file's bytes", {"type": "string", "format": "binary"}
+        ),
+        404: html_answer("no such file in this delivery"),
+        **LINK_REFUSALS,
+    },
+)
 @html_errors
 async def delivery_file(request: web.Request) -> web.StreamResponse:
     delivery_id = request.match_info["delivery_id"]
