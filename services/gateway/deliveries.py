@@ -30,7 +30,6 @@ from services.gateway.models import (
     DeliverySummary,
     DeliveryView,
     PendingDelivery,
-    answer_body,
     json_answer,
 )
 from services.gateway.opening import address_rule, open_command_id
@@ -307,6 +306,4 @@ async def send_command(request: web.Request) -> web.Response:
         command=command,
     )
     await accept(gateway, envelope, fingerprint(body, document["_id"]))
-    return accepted_response(
-        answer_body(Accepted(command_id=command_id, status="accepted")), command_id
-    )
+    return accepted_response(Accepted(command_id=command_id, status="accepted"), command_id)

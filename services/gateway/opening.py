@@ -22,7 +22,7 @@ from services.gateway.contracts import (
     error,
 )
 from services.gateway.errors import HttpError, validation_error
-from services.gateway.models import Opened, answer_body
+from services.gateway.models import Opened
 from services.gateway.publishing import accept, accepted_response
 from services.gateway.requests import fingerprint, json_body, json_expect
 from services.runtime.collections import DELIVERIES
@@ -153,9 +153,7 @@ async def open_delivery(request: web.Request) -> web.Response:
         # An order opened on the bus was opened by a command of its publisher's choosing.
         history = existing.get("history") or [{}]
         opened_by = history[0].get("command_id", command_id)
-        return accepted_response(
-            answer_body(answer.model_copy(update={"command_id": opened_by})), opened_by
-        )
+        return accepted_response(answer.model_copy(update={"command_id": opened_by}), opened_by)
 
     def pending_conflict(earlier: Mapping[str, Any]) -> HttpError:
         kept = earlier.get("order")
@@ -173,4 +171,4 @@ async def open_delivery(request: web.Request) -> web.Response:
         details={"order": order},
         conflict=pending_conflict,
     )
-    return accepted_response(answer_body(answer), command_id)
+    return accepted_response(answer, command_id)

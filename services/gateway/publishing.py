@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import pika.exceptions
 from aiohttp import web
+from pydantic import BaseModel
 
 try:  # dramatiq 2 renamed ConnectionError
     from dramatiq.errors import BrokerConnectionError
@@ -30,6 +31,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.gateway.context import Gateway
 from services.gateway.errors import HttpError
+from services.gateway.models import json_answer
 from services.runtime.bus import command_message, publish
 from services.runtime.collections import COMMANDS
 from shared.contracts.messages import CommandEnvelope
@@ -51,9 +53,19 @@ def command_location(command_id: str) -> str:
     return f"/v1/commands/{quote(command_id, safe=':@')}"
 
 
-def accepted_response(answer: dict[str, Any], command_id: str) -> web.Response:
-    """The 202 answer for an accepted command: ``answer`` as JSON, ``Location`` its status."""
-    return web.json_response(answer, status=202, headers={"Location": command_location(command_id)})
+def accepted_response(answer: BaseModel, command_id: str) -> web.Response:
+    """The 202 answer for an accepted command (RFC 9110 section 15.3.3).
+
+    Parameters:
+      answer(BaseModel): The answer model (``models.Accepted`` or ``models.Opened``), sent as
+        :func:`~services.gateway.models.json_answer` sends every answer.
+      command_id(str): The accepted command's id.
+
+    Returns:
+      web.Response: 202, ``answer`` as JSON, ``Location`` the command's status
+      (:func:`command_location`).
+    """
+    return json_answer(answer, status=202, headers={"Location": command_location(command_id)})
 
 
 #: An Idempotency-Key: 1 to ``MAX_IDEMPOTENCY_KEY`` printable ASCII characters (%x20-7E), the
