@@ -33,6 +33,7 @@ MONGO_SOCKET_TIMEOUT_MS = 10_000
 @routes.get("/healthz")
 @documented("The process is up", public=True, responses={200: Reply("ok", Health)})
 async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz, anyone: 200 ``{"status": "ok"}`` while the process serves (brief)."""
     return json_answer(Health(status="ok"))
 
 
@@ -43,6 +44,8 @@ async def healthz(request: web.Request) -> web.Response:
     responses={200: Reply("ready", Health), 503: error("not ready")},
 )
 async def readyz(request: web.Request) -> web.Response:
+    """GET /readyz, anyone: 200 ``{"status": "ready"}`` when the database answers a ping and
+    the broker a connection, each within 3 s; else 503 ``not_ready`` naming each failure."""
     gateway = gateway_of(request)
     problems = []
     try:
@@ -65,12 +68,14 @@ async def readyz(request: web.Request) -> web.Response:
     responses={200: text("application/json", "OpenAPI 3.1", {"type": "object"})},
 )
 async def openapi(request: web.Request) -> web.Response:
+    """GET /openapi.json, anyone: the OpenAPI 3.1 document (``openapi.openapi_document``)."""
     return web.json_response(openapi_document())
 
 
 @routes.get("/docs")
 @documented("This document as a page", public=True, responses={200: text("text/html", "HTML")})
 async def docs(request: web.Request) -> web.Response:
+    """GET /docs, anyone: the OpenAPI document as an HTML page without scripts (``docs.py``)."""
     return web.Response(
         text=docs_page(),
         content_type="text/html",
@@ -97,6 +102,16 @@ ROUTE_TABLES = (
 
 
 def create_app(settings: Settings) -> web.Application:
+    """The gateway's application: every route of :data:`ROUTE_TABLES`, its middlewares and
+    clients; the indexes are ensured on startup, the clients closed on cleanup.
+
+    Parameters:
+      settings(Settings): The broker and database URLs, the body limits
+        (``requests.form_limit``) and the rate limit (requests per second per caller, burst).
+
+    Returns:
+      web.Application: Not started; the clients connect lazily.
+    """
     app = web.Application(
         middlewares=[metrics.measured, json_errors, framed_bodies],
         client_max_size=form_limit(settings),

@@ -171,6 +171,13 @@ _NO_CLOSE_DELIMITER = (
     },
 )
 async def upload(request: web.Request) -> web.Response:
+    """POST /v1/deliveries/{delivery_id}/attachments, the delivery's customer or ISV (brief):
+    stores the multipart field ``file`` (RFC 7578) and answers 201 :class:`Attachment`.
+
+    A body declared larger than ``DC_MAX_ATTACHMENT_BYTES`` is refused 413 before a byte is
+    read; a refusal part way through answers at once and closes the connection. 404 for a
+    delivery that is not the caller's, 400 ``file_empty`` for an empty file.
+    """
     actor = caller(request, Role.CUSTOMER, Role.ISV)
     gateway = gateway_of(request)
     limit = gateway.settings.max_attachment_bytes
@@ -246,6 +253,9 @@ def _facts_of(data: bytes) -> tuple[str | None, str]:
     },
 )
 async def download(request: web.Request) -> web.StreamResponse:
+    """GET /v1/attachments/{attachment_id}, its delivery's customer or ISV, admin: the file's
+    bytes, typed from its bytes, with an RFC 6266 ``Content-Disposition`` (``stream_file``);
+    404 for a file that is not the caller's or whose content is missing."""
     actor = caller(request, Role.CUSTOMER, Role.ISV, Role.ADMIN)
     gateway = gateway_of(request)
     attachment_id = request.match_info["attachment_id"]

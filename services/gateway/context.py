@@ -17,6 +17,15 @@ from shared.domain.roles import Actor, Role
 
 @dataclass
 class Gateway:
+    """The gateway's shared state, one per application (``app[GATEWAY]``).
+
+    Parameters:
+      settings(Settings): The ``DC_`` settings.
+      db(AsyncDatabase): The product's database (``DC_MONGO_DB``).
+      broker(RabbitmqBroker): Publishes with confirms (``bootstrap.make_broker``).
+      limiter(RateLimiter): The per-caller rate limit, shared by the API and the pages.
+    """
+
     settings: Settings
     db: AsyncDatabase
     broker: RabbitmqBroker
@@ -43,6 +52,7 @@ def challenge(problem: Unauthenticated) -> str:
 
 
 def gateway_of(request: web.Request) -> Gateway:
+    """The :class:`Gateway` of the application serving ``request``."""
     return request.app[GATEWAY]
 
 

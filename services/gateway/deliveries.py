@@ -103,6 +103,12 @@ PENDING_RETRY_AFTER = 1
     },
 )
 async def list_deliveries(request: web.Request) -> web.Response:
+    """GET /v1/deliveries, any role: the caller's deliveries (admin and marketplace: all),
+    newest opened first, as :class:`DeliveryList` (brief: filter ``?state=``).
+
+    ``limit`` (1..500, default 50) and ``skip`` (default 0) page the list; 400
+    ``invalid_query`` for a state that does not exist or a number out of range.
+    """
     actor = caller(request)
     query: dict[str, Any] = {}
     if actor.role == Role.CUSTOMER:
@@ -236,6 +242,9 @@ def pending_response(pending: DeliveryPending) -> web.Response:
     },
 )
 async def get_delivery(request: web.Request) -> web.Response:
+    """GET /v1/deliveries/{delivery_id}, its customer and ISV, admin, marketplace: the whole
+    delivery (:class:`DeliveryView`, the brief's fields), or 202 :class:`PendingDelivery`
+    while its open is accepted but not applied; 404 for a delivery the caller may not see."""
     actor = caller(request)
     try:
         document = await _visible_delivery(request, actor)
@@ -277,6 +286,14 @@ async def get_delivery(request: web.Request) -> web.Response:
     },
 )
 async def send_command(request: web.Request) -> web.Response:
+    """POST /v1/deliveries/{delivery_id}/commands, its customer and ISV, admin (brief): a
+    command ``{type, ...fields}``, validated with its model and published; 202
+    :class:`Accepted` with ``Location`` its status once the broker confirmed.
+
+    422 ``unknown_command`` or ``invalid_input``, 403 for an admin's command sent by another
+    role, 404 for a delivery not the caller's, 409 ``delivery_pending``; an ``Idempotency-Key``
+    makes a retry the same command (``publishing.command_id_for``).
+    """
     actor = caller(request, Role.CUSTOMER, Role.ISV, Role.ADMIN)
     body = await json_body(request)
     kind = body.get("type")

@@ -89,13 +89,22 @@ def end_unread_body(request: web.BaseRequest) -> None:
 
 
 class HttpError(Exception):
-    """Raised by handlers; the error middleware turns it into a JSON answer."""
+    """Raised by handlers; the error middleware turns it into a JSON answer.
+
+    Parameters:
+      status(int): The HTTP status, 4xx or 5xx (RFC 9110 section 15).
+      code(str): The stable ``error`` code, e.g. ``not_found``.
+      message(str): The sentence for people.
+      extra: More fields of the answer (``fields``, ``delivery_id``); ``retry_after`` (seconds)
+        is also sent as ``Retry-After``, ``headers`` (a dict) as headers.
+    """
 
     def __init__(self, status: int, code: str, message: str, **extra: Any):
         super().__init__(message)
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
     def response(self) -> web.Response:
+        """This refusal as a JSON answer (:func:`error_response`)."""
         return error_response(self.status, self.code, self.message, **self.extra)
 
 
@@ -106,6 +115,16 @@ class ResponseAborted(Exception):
 
 
 def validation_error(error: ValidationError, *, prefix: str = "") -> HttpError:
+    """A pydantic validation failure as 422 ``invalid_input``, each field at fault named.
+
+    Parameters:
+      error(ValidationError): What pydantic found.
+      prefix(str): Put before each field's dotted path (a nested body's place), e.g. ``order.``.
+
+    Returns:
+      HttpError: 422, ``message`` every problem in one line, ``fields`` a list of
+      ``{field, message}`` (:class:`~services.gateway.models.FieldError`).
+    """
     fields = [
         {"field": prefix + ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
         for item in error.errors(include_url=False)

@@ -11,6 +11,7 @@ from shared.config import get_settings
 
 
 def main() -> None:
+    """Serve the gateway with the ``DC_`` settings until SIGTERM or SIGINT (``serving.serve``)."""
     settings = get_settings()
     configure_logging(settings, "gateway")
     asyncio.run(

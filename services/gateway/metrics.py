@@ -25,6 +25,7 @@ routes = web.RouteTableDef()
     responses={200: text("text/plain", "Prometheus text format")},
 )
 async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics, anyone: this process's series in Prometheus's text exposition format."""
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -36,6 +37,8 @@ def _route_of(request: web.Request) -> str:
 
 @web.middleware
 async def measured(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Middleware: count each answer by method, route template and status, and time it in
+    seconds; an exception that is not an HTTP answer counts as 500 and is raised again."""
     started = time.perf_counter()
     status = 500
     try:

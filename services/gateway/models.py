@@ -53,6 +53,8 @@ class _Answer(BaseModel):
 
 
 class FieldError(_Answer):
+    """One field at fault in a 422 ``invalid_input`` answer, and what is wrong with it."""
+
     field: str = Field(description="dotted path of the field at fault, e.g. contact.email")
     message: str
 
@@ -143,6 +145,10 @@ def _file(attachment_id: str, files: Mapping[str, Mapping[str, Any]]) -> Attachm
 
 
 class DeadlineView(_Answer):
+    """A deadline of the delivery: the confirmation window, the reminder before it or the
+    warranty period. ``status`` is active, paused (by an open dispute; ``remaining_seconds``
+    is the time it had left), cancelled (the customer acted first) or fired."""
+
     kind: DeadlineKind
     due_at: str | None = Field(description="ISO 8601; null while a dispute pauses it")
     status: str
@@ -265,4 +271,7 @@ class PendingDelivery(BaseModel):
 
 
 class Health(_Answer):
+    """200 to GET /healthz (``ok``: the process is up) and GET /readyz (``ready``: the
+    broker and the database are reachable)."""
+
     status: Literal["ok", "ready"]

@@ -34,6 +34,16 @@ class RateLimiter:
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
     def take(self, key: tuple[str, str]) -> int:
+        """Spend one request of ``key``'s bucket, if it holds one.
+
+        Parameters:
+          key(tuple[str, str]): The caller: ``(role, party id)``, the token's ``role`` and
+            ``sub`` (or the link's).
+
+        Returns:
+          int: 0 when the request may go ahead (a token was spent); else the whole seconds,
+          at least 1, until the bucket holds a token again (the ``Retry-After`` of a 429).
+        """
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:

@@ -260,5 +260,15 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 def fingerprint(body: dict[str, Any], *scope: str) -> str:
+    """The hash of a command's body, that tells a retry from a new request under one
+    Idempotency-Key (``publishing.accept``).
+
+    Parameters:
+      body(dict): The JSON body; key order and spacing do not matter.
+      scope(str): Other parts of the request the hash covers, e.g. the delivery id.
+
+    Returns:
+      str: SHA-256 in hex of the canonical JSON of ``[scope, body]`` (sorted keys, no spaces).
+    """
     canonical = json.dumps([scope, body], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -91,6 +91,19 @@ class JsonErrorsProtocol(web.RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
+        """The answer to a request aiohttp failed: JSON ``{error, message}``, and the
+        connection closed after it; a failure is logged with its traceback, a refusal in one line.
+
+        Parameters:
+          request(web.BaseRequest): The request (for a parser refusal, aiohttp's stand-in).
+          status(int): aiohttp's status: 400 for a refusal, 500 or 504 for a failure.
+          exc(BaseException | None): What failed, if known.
+          message(str | None): aiohttp's text when there is no ``exc``.
+
+        Raises:
+          ConnectionError: When the request's answer had started (:data:`RESPONSE_STARTED`):
+            aiohttp then drops the connection.
+        """
         if isinstance(exc, ResponseAborted) or RESPONSE_STARTED in request:
             # Headers are out: nothing may follow them. aiohttp drops the connection on this.
             if not isinstance(exc, ResponseAborted):
@@ -129,6 +142,8 @@ class JsonErrorsProtocol(web.RequestHandler):
         return response
 
     def data_received(self, data: bytes) -> None:
+        """asyncio's callback with bytes from the client; fails the body being read when the
+        rest of its framing is refused."""
         # aiohttp's C parser drops a body whose framing breaks part way (a bad chunk size in
         # a later packet) without telling the handler reading it, which would then wait for
         # the client forever. Fail that read instead; the error middleware answers 400.
@@ -149,6 +164,7 @@ class JsonErrorsProtocol(web.RequestHandler):
                 return
 
     def eof_received(self) -> bool:
+        """asyncio's callback for the client's half-close; True keeps the writing side open."""
         # A client that half-closes (SHUT_WR) once its request is sent still waits for the
         # answer. asyncio closes the transport when this returns false (aiohttp's does), and
         # the answer would then go nowhere: unless the connection is idle, keep its writing
@@ -171,6 +187,7 @@ class JsonErrorsProtocol(web.RequestHandler):
     async def finish_response(
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
     ) -> tuple[web.StreamResponse, bool]:
+        """aiohttp's, then close the connection if the client half-closed and nothing waits."""
         answered = await super().finish_response(request, resp, start_time)
         if self._peer_done and not self._messages:
             self.close()  # nothing more can come: close once this answer is out

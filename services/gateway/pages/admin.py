@@ -88,6 +88,13 @@ async def recently_updated(
 )
 @html_errors
 async def admin_page(request: web.Request) -> web.Response:
+    """GET /admin?t=, an admin's link only: the deliveries most recently updated (at most
+    ``ADMIN_LIST_LIMIT``), open disputes first, then overdue ones, each with its actions.
+
+    ``?state=`` keeps one state (an unknown one shows every state, with a notice),
+    ``?overdue=1`` only overdue deliveries, ``?command=`` that command's outcome at the top.
+    Refusals are pages: 403 for a link that is not an admin's, 429 over the limit.
+    """
     token = request.query.get("t", "")
     link = link_of(request, token, None)
     gateway = gateway_of(request)

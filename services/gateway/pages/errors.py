@@ -28,12 +28,33 @@ PAGE_HEADERS = {
 
 
 class PageError(Exception):
+    """A refusal on a page, answered as the error page (:func:`error_page`).
+
+    Parameters:
+      status(int): The HTTP status, 4xx or 5xx (RFC 9110 section 15).
+      title(str): The page's heading.
+      message(str): What happened, for people.
+      extra: ``hint`` (str, what to do next) and ``retry_after`` (seconds, also sent as
+        ``Retry-After``).
+    """
+
     def __init__(self, status: int, title: str, message: str, **extra: Any):
         super().__init__(message)
         self.status, self.title, self.message, self.extra = status, title, message, extra
 
 
 def render(template: str, status: int = 200, headers: dict[str, str] | None = None, **context):
+    """A page: ``template`` (in ``services/gateway/templates``) rendered with ``context``.
+
+    Parameters:
+      template(str): The Jinja template's name; a name it uses that ``context`` lacks raises
+        ``jinja2.UndefinedError``.
+      status(int): The HTTP status.
+      headers(dict[str, str] | None): Added to :data:`PAGE_HEADERS`, winning over them.
+
+    Returns:
+      web.Response: ``text/html; charset=utf-8``.
+    """
     text = _templates.get_template(template).render(**context)
     return web.Response(
         text=text,
@@ -45,6 +66,7 @@ def render(template: str, status: int = 200, headers: dict[str, str] | None = No
 
 
 def error_page(error: PageError) -> web.Response:
+    """``error`` as the error page, with its status and ``Retry-After`` if it has one."""
     headers = {}
     if "retry_after" in error.extra:
         headers["Retry-After"] = str(error.extra["retry_after"])

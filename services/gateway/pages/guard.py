@@ -84,6 +84,13 @@ def link_of(request: web.Request, token: str, delivery_id: str | None) -> Link:
 
 
 async def delivery_for(gateway: Gateway, link: Link, delivery_id: str) -> dict[str, Any]:
+    """The stored delivery ``delivery_id`` (without its outbox), if the link's party is one of
+    its parties or an admin (``context.is_party``).
+
+    Raises:
+      PageError: 404 when there is no such delivery (yet), 403 when the link's party is not
+        one of its parties.
+    """
     document = await gateway.db[DELIVERIES].find_one({"_id": delivery_id}, {"outbox": 0})
     if document is None:
         raise PageError(

@@ -53,6 +53,7 @@ class FormState:
 
 
 def file_href(delivery_id: str, attachment_id: str, token: str) -> str:
+    """The page's link to a file of the delivery: ``/d/{id}/files/{attachment_id}?t=token``."""
     return f"/d/{delivery_id}/files/{attachment_id}?{urlencode({'t': token})}"
 
 
@@ -117,6 +118,21 @@ async def page_context(
     form: FormState | None = None,
     outcome: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """What ``delivery.html`` shows: the delivery as its viewer reads it (the seed's left part
+    of the page: facts, steps, deadlines, files, stages, dispute, history, refusals) and the
+    actions the viewer may take now, each with its form.
+
+    Parameters:
+      request(web.Request): The page's request; ``?action=`` puts that action's form first.
+      link(Link): The checked link (``guard.link_of``): the viewer's role and party.
+      token(str): The link token, carried by every link and form of the page.
+      document(dict): The stored delivery (``guard.delivery_for``).
+      form(FormState | None): A form sent back with its values and errors, shown first.
+      outcome(dict | None): A command's outcome notice (:func:`outcome_of`).
+
+    Returns:
+      dict: The template's context; times are words in UTC (``shared.wording.when``).
+    """
     gateway = gateway_of(request)
     now = datetime.now(UTC)
     delivery_id = document["_id"]
@@ -277,6 +293,9 @@ async def page_context(
 )
 @html_errors
 async def delivery_page(request: web.Request) -> web.Response:
+    """GET /d/{delivery_id}?t=, the link's party (customer, ISV, admin): the delivery's page,
+    with the outcome of ``?command=`` at its top if this link sent it; changes nothing.
+    Refusals are pages: 403 for a bad link, 404 for no such delivery, 429 over the limit."""
     delivery_id = request.match_info["delivery_id"]
     token = request.query.get("t", "")
     link = link_of(request, token, delivery_id)
@@ -305,6 +324,9 @@ async def delivery_page(request: web.Request) -> web.Response:
 )
 @html_errors
 async def delivery_file(request: web.Request) -> web.StreamResponse:
+    """GET /d/{delivery_id}/files/{attachment_id}?t=, the link's party: the file's bytes as the
+    API sends them (``attachments.stream_file``), never cached; 404 page for a file that is
+    not the delivery's or whose content is missing."""
     delivery_id = request.match_info["delivery_id"]
     attachment_id = request.match_info["attachment_id"]
     link = link_of(request, request.query.get("t", ""), delivery_id)

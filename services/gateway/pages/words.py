@@ -124,6 +124,13 @@ def turn_words(document: dict[str, Any], role: Role) -> tuple[str, bool]:
 
 
 def who(actor: dict[str, Any] | None, viewer: Link) -> str:
+    """Who did something, as ``viewer`` reads it: "you", "someone" (no actor), the role's
+    name for the system and admins, else the role's name and the party's id.
+
+    Parameters:
+      actor(dict | None): A stored actor, ``{role, id}``.
+      viewer(Link): The page's link: its role and party are "you".
+    """
     if not actor:
         return wording.SOMEONE
     if actor.get("role") == viewer.role and actor.get("id") == viewer.party_id:
