@@ -33,6 +33,8 @@ from shared.domain.states import DeadlineKind, ProcessName, State
 
 
 class Unit(NamedTuple):
+    """A unit of :func:`duration`: its word for one and for many, its length in microseconds."""
+
     one: str
     many: str
     microseconds: int
@@ -195,6 +197,8 @@ def label(table: Mapping[str, str], value: str | None) -> str:
 
 
 class ActionWords(NamedTuple):
+    """How a page offers one command (:data:`ACTIONS`)."""
+
     #: The heading of its form.
     title: str
     #: The label of its button.
@@ -303,6 +307,8 @@ def your_turn(task: str) -> str:
 
 @dataclass(frozen=True)
 class DeadlineWording:
+    """How one deadline kind is said (:data:`DEADLINES`): sentence templates."""
+
     #: Its name in a list of facts.
     label: str
     #: The sentence while it runs, for the customer and for everyone else; ``{at}`` is
@@ -343,6 +349,8 @@ PAUSED_VALUE = "paused, {left} left"
 
 @dataclass(frozen=True)
 class DeadlineWords:
+    """One deadline worded for one reader (:func:`deadline_words`); ``label`` is its name."""
+
     label: str
     #: For a list of facts: "Wed 9 Dec 2026, 12:00 UTC (in 14 days)" or "paused, 3 days left".
     value: str

@@ -72,6 +72,8 @@ class SendingBudget:
 
     @property
     def wait_margin(self) -> timedelta:
+        """Added to the time left on another sender's lease: a tenth of the lease, at least 1 s
+        (the senders' clocks differ a little)."""
         return max(SHORTEST_WAIT_MARGIN, self.lease * WAIT_MARGIN_SHARE)
 
     @property

@@ -46,12 +46,16 @@ class ExactSubject(UnstructuredHeader):
 
     @classmethod
     def parse(cls, value: str, kwds: dict[str, Any]) -> None:
+        """``email.headerregistry``'s hook: keep ``value`` as written (RFC 2047 look-alikes
+        included). Raises ValueError for a line break."""
         if len(value.splitlines()) > 1:
             raise ValueError(f"a header value may not contain a line break: {value!r}")
         super().parse(value, kwds)
         kwds["decoded"] = value  # the text as written, "=?...?=" included
 
     def fold(self, *, policy: Policy) -> str:
+        """The header as written on the wire: folded as usual if that reads back unchanged, else
+        as RFC 2047 encoded words (UTF-8, base64); lines within ``policy.max_line_length``."""
         folded: str = super().fold(policy=policy)  # BaseHeader.fold, next in the MRO
         name: str = self.name  # set by BaseHeader.init
         if _read_back(folded, name) == str(self):

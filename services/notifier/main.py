@@ -141,6 +141,8 @@ def wait_out_claim(broker: Broker, busy: EmailInFlight, budget: SendingBudget) -
 
 
 def main() -> None:
+    """Run the notifier's worker on ``dc.notifications`` with the ``DC_`` settings, its metrics
+    on ``DC_NOTIFIER_METRICS_PORT``, until SIGTERM or SIGINT."""
     settings = get_settings()
     configure_logging(settings, "notifier")
     broker = make_broker(settings)

@@ -72,6 +72,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 @dataclass(frozen=True)
 class RenderedEmail:
+    """One recipient's email: ``subject`` (one line), a plain-text and an HTML body."""
+
     subject: str
     text: str
     html: str
@@ -117,6 +119,8 @@ def subject(event: Event, recipient: Recipient) -> str:
 
 
 def delivery_link(public_url: str, delivery_id: str) -> str:
+    """The API's URL of the delivery (``public_url``/v1/deliveries/{id}), for a recipient who
+    has no page link."""
     return f"{public_url.rstrip('/')}/v1/deliveries/{quote(delivery_id, safe='')}"
 
 

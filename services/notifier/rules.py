@@ -38,6 +38,9 @@ EVERYONE = (CUSTOMER, ISV, ADMIN)
 
 @dataclass(frozen=True)
 class Rule:
+    """One event type's row of :data:`RULES`: who is emailed and what they read (the brief:
+    every transition emails the party who must act next and informs the other)."""
+
     #: Who is emailed.
     to: tuple[Role, ...]
     #: The subject line's words (the delivery ID is added), short.
@@ -119,6 +122,8 @@ ACTIONS: Mapping[tuple[Role, State], str] = {
 
 @dataclass(frozen=True)
 class Recipient:
+    """One address to email for an event: as which role, and what it is asked to do."""
+
     email: str
     role: Role
     #: What they are asked to do; None when they are only informed.
@@ -126,6 +131,7 @@ class Recipient:
 
     @property
     def must_act(self) -> bool:
+        """Whether the email asks them to act (its subject says "Action needed")."""
         return self.action is not None
 
 

@@ -97,6 +97,7 @@ SMTPUTF8_MISSING = (
 
 
 def email_key(event_id: str, email: str) -> str:
+    """The ``_id`` of one (event, recipient) in ``emails`` and ``emails_sent``: ``event:email``."""
     return f"{event_id}:{email}"
 
 
@@ -135,6 +136,10 @@ def recipient_link(settings: Settings, event: Event, recipient: Recipient) -> st
 
 
 class Notifier:
+    """Sends each event's emails once per recipient: claims in ``emails``, sent ones in
+    ``emails_sent``, the SMTP server ``DC_SMTP_HOST:DC_SMTP_PORT`` unless ``transport``
+    (``clock``: UTC now; the lease and limits: ``budget.SendingBudget``)."""
+
     def __init__(
         self,
         emails: AsyncCollection,
