@@ -27,18 +27,13 @@ from functools import cache
 
 from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS
 from shared.domain.delivery import Delivery
-from shared.domain.processes import GLOBAL_COMMANDS, PROCESSES, next_actors
+from shared.domain.processes import DISPUTE_NEEDED, GLOBAL_COMMANDS, PROCESSES, next_actors
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, ProcessName, State
 
-#: The global commands (``processes.GLOBAL_COMMANDS``, who may send them) in the order a page
-#: lists them after the steps, each with whether it needs a dispute open (True), none open
-#: (False), or either (None). The engine's own check of this is ``refusals._global_refusal``.
-GLOBAL_ACTIONS: tuple[tuple[str, bool | None], ...] = (
-    ("open_dispute", False),
-    ("resolve_dispute", True),
-    ("terminate", None),
-)
+#: The global commands in the order a page lists them after the steps, each with whether it
+#: needs a dispute open (True), none open (False), or either (None): ``processes.DISPUTE_NEEDED``.
+GLOBAL_ACTIONS: tuple[tuple[str, bool | None], ...] = tuple(DISPUTE_NEEDED.items())
 
 
 @dataclass(frozen=True)
@@ -53,10 +48,7 @@ class Situation:
     @classmethod
     def of(cls, delivery: Delivery) -> Situation:
         """The situation of a ``Delivery`` (a dispute counts while its status is ``open``)."""
-        dispute = delivery.dispute
-        return cls(
-            delivery.process, delivery.state, dispute is not None and dispute.status == "open"
-        )
+        return cls(delivery.process, delivery.state, delivery.dispute_open)
 
     @property
     def terminal(self) -> bool:

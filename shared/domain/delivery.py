@@ -125,6 +125,12 @@ class Delivery(_Record):
     opened_at: datetime
     updated_at: datetime
 
+    @property
+    def dispute_open(self) -> bool:
+        """Whether a dispute is open on it: deadlines paused, only an admin acts (the brief's
+        "Disputes")."""
+        return self.dispute is not None and self.dispute.status == "open"
+
     def party_ids(self) -> frozenset[str]:
         """The customer's and the ISV's ids: the parties who may act on it besides admins."""
         return frozenset({self.customer_id, self.isv_id})

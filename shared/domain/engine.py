@@ -194,53 +194,56 @@ def _apply(
     details: dict[str, str] = {}
     event_type = EVENT_TYPE_OF_COMMAND.get(command.type, "")
 
-    if isinstance(command, Terminate):
-        to_state = State.TERMINATED
-        details["reason"] = command.reason
-        if delivery.dispute and delivery.dispute.status == "open":
-            changes["dispute"] = _resolved(
-                delivery.dispute, "terminate", command.reason, actor, now
-            )
-    elif isinstance(command, OpenDispute):
-        to_state = delivery.state
-        details["reason"] = command.reason
-        changes["dispute"] = Dispute(
-            status="open", opened_by=actor, reason=command.reason, opened_at=now
-        )
-        deadlines = [paused_deadline(d, now) if d.status == "active" else d for d in deadlines]
-        deadline_changes = [d for d in deadlines if d.status == "paused"]
-    elif isinstance(command, ResolveDispute):
-        assert delivery.dispute is not None
-        details["outcome"] = command.outcome
-        if command.note:
-            details["note"] = command.note
-        changes["dispute"] = _resolved(delivery.dispute, command.outcome, command.note, actor, now)
-        if command.outcome == "terminate":
+    match command:
+        case Terminate():
             to_state = State.TERMINATED
-        else:
+            details["reason"] = command.reason
+            if delivery.dispute is not None and delivery.dispute_open:
+                changes["dispute"] = _resolved(
+                    delivery.dispute, "terminate", command.reason, actor, now
+                )
+        case OpenDispute():
             to_state = delivery.state
-            # A resumed deadline is a new run of the timer under a new id, and the paused run is
-            # cancelled: a firing of the old run (in flight, or refused while the dispute was
-            # open and so recorded under its command id) can neither fire it early nor block it.
-            paused = [d for d in deadlines if d.status == "paused"]
-            resumed = [
-                resumed_deadline(d, now, deadline_id_for(delivery.delivery_id, version, d.kind))
-                for d in paused
-            ]
-            deadlines = [d for d in deadlines if d.status != "paused"] + resumed
-            deadline_changes = [d.model_copy(update={"status": "cancelled"}) for d in paused]
-            deadline_changes += resumed
-    else:
-        process = PROCESSES[delivery.process]
-        row = matching_row(process, delivery, command, actor)
-        assert isinstance(row, Row)
-        to_state = row.to
-        changes.update(_record(delivery, command, actor, now, details))
-        if isinstance(command, ExpireDeadline):
-            fired = next(d for d in deadlines if d.deadline_id == command.deadline_id)
-            deadlines.remove(fired)
-            deadline_changes.append(fired.model_copy(update={"status": "fired"}))
-            event_type = EVENT_TYPE_OF_DEADLINE[fired.kind]
+            details["reason"] = command.reason
+            changes["dispute"] = Dispute(
+                status="open", opened_by=actor, reason=command.reason, opened_at=now
+            )
+            deadlines = [paused_deadline(d, now) if d.status == "active" else d for d in deadlines]
+            deadline_changes = [d for d in deadlines if d.status == "paused"]
+        case ResolveDispute():
+            assert delivery.dispute is not None
+            details["outcome"] = command.outcome
+            if command.note:
+                details["note"] = command.note
+            changes["dispute"] = _resolved(
+                delivery.dispute, command.outcome, command.note, actor, now
+            )
+            if command.outcome == "terminate":
+                to_state = State.TERMINATED
+            else:
+                to_state = delivery.state
+                # A resumed deadline is a new run of the timer under a new id, and the paused run is
+                # cancelled: a firing of the old run (in flight, or refused while the dispute was
+                # open and so recorded under its command id) can neither fire it early nor block it.
+                paused = [d for d in deadlines if d.status == "paused"]
+                resumed = [
+                    resumed_deadline(d, now, deadline_id_for(delivery.delivery_id, version, d.kind))
+                    for d in paused
+                ]
+                deadlines = [d for d in deadlines if d.status != "paused"] + resumed
+                deadline_changes = [d.model_copy(update={"status": "cancelled"}) for d in paused]
+                deadline_changes += resumed
+        case _:
+            process = PROCESSES[delivery.process]
+            row = matching_row(process, delivery, command, actor)
+            assert isinstance(row, Row)
+            to_state = row.to
+            changes.update(_record(delivery, command, actor, now, details))
+            if isinstance(command, ExpireDeadline):
+                fired = next(d for d in deadlines if d.deadline_id == command.deadline_id)
+                deadlines.remove(fired)
+                deadline_changes.append(fired.model_copy(update={"status": "fired"}))
+                event_type = EVENT_TYPE_OF_DEADLINE[fired.kind]
 
     if to_state != delivery.state:
         deadline_changes += [d.model_copy(update={"status": "cancelled"}) for d in deadlines]
@@ -278,31 +281,32 @@ def _record(
     details: dict[str, str],
 ) -> dict[str, Any]:
     """What the command adds to the delivery's records besides its state."""
-    if isinstance(command, SubmitDemand):
-        return {
-            "contact": command.contact,
-            "demands": command.demands,
-            "attachments": _merged(delivery.attachments, command.attachments),
-        }
-    if isinstance(command, UploadContract):
-        return {"contract": command.attachment}
-    if isinstance(command, Finish):
-        stage = Stage(
-            stage=delivery.state,
-            note=command.note,
-            attachments=command.attachments,
-            finished_at=now,
-        )
-        if command.note:
-            details["note"] = command.note
-        return {
-            "stages": [*delivery.stages, stage],
-            "attachments": _merged(delivery.attachments, command.attachments),
-        }
-    if isinstance(command, RequestWarrantyService):
-        details["description"] = command.description
-        request = WarrantyRequest(description=command.description, at=now)
-        return {"warranty_requests": [*delivery.warranty_requests, request]}
+    match command:
+        case SubmitDemand():
+            return {
+                "contact": command.contact,
+                "demands": command.demands,
+                "attachments": _merged(delivery.attachments, command.attachments),
+            }
+        case UploadContract():
+            return {"contract": command.attachment}
+        case Finish():
+            stage = Stage(
+                stage=delivery.state,
+                note=command.note,
+                attachments=command.attachments,
+                finished_at=now,
+            )
+            if command.note:
+                details["note"] = command.note
+            return {
+                "stages": [*delivery.stages, stage],
+                "attachments": _merged(delivery.attachments, command.attachments),
+            }
+        case RequestWarrantyService():
+            details["description"] = command.description
+            request = WarrantyRequest(description=command.description, at=now)
+            return {"warranty_requests": [*delivery.warranty_requests, request]}
     review = _review_of(delivery, command, actor, now)
     if review is None or not delivery.stages:
         return {}

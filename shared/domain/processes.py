@@ -143,11 +143,20 @@ PROCESSES: Mapping[ProcessName, Process] = {
     process.name: process for process in (BASIC, DOUBLE_CHECK, CONTRACT, STEPWISE)
 }
 
-#: Commands accepted in every non-terminal state of every process, handled by the engine itself.
+#: Commands accepted in every non-terminal state of every process, handled by the engine itself,
+#: and who may send them (the brief's roles table and "Disputes").
 GLOBAL_COMMANDS: Mapping[str, frozenset[Role]] = {
     "terminate": frozenset({Role.ADMIN}),
     "open_dispute": frozenset({Role.CUSTOMER, Role.ISV}),
     "resolve_dispute": frozenset({Role.ADMIN}),
+}
+#: Whether each global command needs a dispute open (True), none open (False) or either
+#: (None), in the order pages list them: the engine (``refusals``) and the offer of actions
+#: (``actions``) both read it.
+DISPUTE_NEEDED: Mapping[str, bool | None] = {
+    "open_dispute": False,
+    "resolve_dispute": True,
+    "terminate": None,
 }
 
 

@@ -11,7 +11,7 @@ from enum import StrEnum
 from shared.domain.commands import Command, DeliveryCommand, ExpireDeadline, UploadContract
 from shared.domain.delivery import Deadline, Delivery, RefusedEntry
 from shared.domain.files import FileFacts, contract_problem
-from shared.domain.processes import GLOBAL_COMMANDS, PROCESSES, Process, Row
+from shared.domain.processes import DISPUTE_NEEDED, GLOBAL_COMMANDS, PROCESSES, Process, Row
 from shared.domain.roles import Actor, Role
 from shared.domain.states import TERMINAL_STATES, DeadlineKind
 
@@ -94,7 +94,7 @@ def refusal_of(
         )
     if kind in GLOBAL_COMMANDS:
         return _global_refusal(delivery, kind, actor)
-    if delivery.dispute is not None and delivery.dispute.status == "open":
+    if delivery.dispute_open:
         return Refused(
             Reason.DISPUTE_OPEN, "a dispute is open: only an admin may act until it is resolved"
         )
@@ -115,10 +115,10 @@ def _global_refusal(delivery: Delivery, kind: str, actor: Actor) -> Refused | No
     if actor.role not in GLOBAL_COMMANDS[kind]:
         allowed = " or ".join(sorted(GLOBAL_COMMANDS[kind]))
         return Refused(Reason.ROLE_NOT_ALLOWED, f"only the {allowed} may {kind}")
-    dispute_open = delivery.dispute is not None and delivery.dispute.status == "open"
-    if kind == "open_dispute" and dispute_open:
+    needed = DISPUTE_NEEDED[kind]
+    if needed is False and delivery.dispute_open:
         return Refused(Reason.DISPUTE_ALREADY_OPEN, "a dispute is already open on this delivery")
-    if kind == "resolve_dispute" and not dispute_open:
+    if needed is True and not delivery.dispute_open:
         return Refused(Reason.NO_OPEN_DISPUTE, "there is no open dispute to resolve")
     return None
 
