@@ -79,8 +79,11 @@ def add_plugin_commands(target: typer.Typer) -> list[str]:
         try:
             register = entry.load()
         except ModuleNotFoundError as error:
-            if error.name != entry.module.partition(".")[0]:
-                raise  # the plugin is installed but broken: say so
+            # Absent means the entry point's own module (or a package above it) is missing;
+            # a module it imports being missing means it is installed but broken: say so.
+            missing = error.name or ""
+            if entry.module != missing and not entry.module.startswith(missing + "."):
+                raise
             absent.append(entry.name)
             continue
         register(target)

@@ -21,8 +21,8 @@ from services.gateway.models import Health, json_answer
 from services.gateway.openapi import openapi_document
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.requests import form_limit, framed_bodies
-from services.runtime.bootstrap import make_broker, make_mongo
-from services.runtime.collections import database, ensure_indexes
+from services.runtime.bootstrap import make_broker
+from services.runtime.collections import database, ensure_indexes, make_mongo
 from shared.config import Settings
 
 routes = web.RouteTableDef()

@@ -20,11 +20,10 @@ from services.notifier.sending import EmailInFlight, Notifier, PermanentSmtpFail
 from services.runtime.bootstrap import (
     PoisonMessage,
     make_broker,
-    make_mongo,
     run_worker_until_signalled,
     utc_now,
 )
-from services.runtime.collections import EMAILS, EMAILS_SENT, database
+from services.runtime.collections import EMAILS, EMAILS_SENT, database, make_mongo
 from services.runtime.logs import bind_ids, configure_logging
 from services.runtime.worker_metrics import serve_metrics
 from shared.config import Settings, get_settings

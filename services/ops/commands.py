@@ -19,10 +19,10 @@ deadlines_app = typer.Typer(help="Deadlines the timer worker will fire.", no_arg
 
 
 def _database():
-    from pymongo import MongoClient
+    from services.runtime.collections import make_sync_mongo
 
     settings = load_settings()
-    client = MongoClient(settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000)
+    client = make_sync_mongo(settings)
     try:
         client.admin.command("ping")
     except Exception as error:

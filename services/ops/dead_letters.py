@@ -17,7 +17,7 @@ import pika
 from pymongo.database import Database
 
 from services.runtime.bootstrap import amqp_url_with_defaults
-from services.runtime.dead_letter_recorder import DEAD_LETTERS
+from services.runtime.collections import DEAD_LETTERS
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 
 QUEUES = (COMMANDS_QUEUE, NOTIFICATIONS_QUEUE)

@@ -9,9 +9,9 @@ from typing import Any
 
 from pymongo.database import Database
 
-from services.runtime.collections import DELIVERIES, DELIVERY_DAYS
+from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, LIST_PROJECTION
 from services.runtime.deadline_book import active_due_before
-from services.runtime.delivery_days import newest_first_sync, without_day_fields
+from services.runtime.delivery_days import newest_first_sync
 
 
 def find_delivery(db: Database, delivery_id: str) -> dict[str, Any] | None:
@@ -37,7 +37,7 @@ def list_deliveries(
     Returns:
       list[dict]: The stored documents.
     """
-    projection = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0})
+    projection = LIST_PROJECTION
     candidates = newest_first_sync(
         db[DELIVERIES],
         db[DELIVERY_DAYS],

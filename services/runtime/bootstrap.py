@@ -18,13 +18,11 @@ from dramatiq.middleware import (
     ShutdownNotifications,
     TimeLimit,
 )
-from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure, OperationFailure
 
 from services.runtime.dead_letter_recorder import DeadLetterRecorder
 from services.runtime.worker_metrics import WorkerMetrics
 from shared.config import Settings
-from shared.domain.engine import Policy
 
 #: Retries of a failing message before it goes to its dead-letter queue.
 MAX_RETRIES = 8
@@ -97,27 +95,6 @@ def make_broker(settings: Settings) -> RabbitmqBroker:
     return broker
 
 
-def make_mongo(settings: Settings, **options: object) -> AsyncMongoClient:
-    """A MongoDB client that gives up on an unreachable server after 5 s.
-
-    Parameters:
-      settings(Settings): ``mongo_url`` is the server (a MongoDB connection string).
-      **options: More ``AsyncMongoClient`` keyword options, e.g. ``maxPoolSize``.
-
-    Returns:
-      AsyncMongoClient: ``tz_aware``, so datetimes come back as aware UTC; it connects
-      lazily, so an unreachable server shows up on the first operation, not here.
-    """
-    # tz_aware: every datetime we store is UTC and must come back aware.
-    return AsyncMongoClient(
-        settings.mongo_url,
-        tz_aware=True,
-        serverSelectionTimeoutMS=5000,
-        connectTimeoutMS=5000,
-        **options,
-    )
-
-
 #: Server error codes that mean "the database is going away or coming back", not "bad request":
 #: FerretDB answers InternalError (1) for queries cut short by its shutdown.
 TRANSIENT_DB_CODES = frozenset({1, 91, 189, 11600, 11602, 13436})
@@ -138,11 +115,6 @@ def is_transient_db_error(error: BaseException) -> bool:
     if isinstance(error, ConnectionFailure):
         return True
     return isinstance(error, OperationFailure) and error.code in TRANSIENT_DB_CODES
-
-
-def policy_of(settings: Settings) -> Policy:
-    """The engine's deadline policy from ``DC_CONFIRM_WINDOW`` and ``DC_REMINDER_LEAD``."""
-    return Policy(confirm_window=settings.confirm_window, reminder_lead=settings.reminder_lead)
 
 
 def run_worker_until_signalled(broker: RabbitmqBroker, queues: set[str], threads: int) -> None:

@@ -1,4 +1,4 @@
-"""Names of the MongoDB collections, and their indexes, in one place.
+"""MongoDB in one place: the clients, the names of the collections, and their indexes.
 
 Records that only grow (command records, outcomes, emails) are written once, by insert, and
 never updated: FerretDB 1.24 without the project's patches scanned a whole collection for
@@ -12,10 +12,10 @@ on has an index here; ``tests/integration/test_indexed_queries.py`` checks both.
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.runtime.delivery_days import DAY_FIELDS
+from services.runtime.delivery_days import DAY_FIELDS, without_day_fields
 from shared.config import Settings
 
 DELIVERIES = "deliveries"
@@ -35,9 +35,55 @@ MIGRATIONS = "migrations"
 HAS_OUTBOX = "has_outbox"
 #: One record per UTC day on which a delivery was opened or changed (see ``delivery_days``).
 DELIVERY_DAYS = "delivery_days"
+#: One record per dead letter: the error that sent the message there (``dead_letter_recorder``).
+DEAD_LETTERS = "dead_letters"
 #: GridFS's collections for the attachments' bytes (PyMongo's default bucket ``fs``).
 GRIDFS_FILES = "fs.files"
 GRIDFS_CHUNKS = "fs.chunks"
+#: A stored delivery's fields that are the store's bookkeeping: never part of the domain's
+#: record, never shown.
+BOOKKEEPING_FIELDS = frozenset({"_id", "revision", "outbox", HAS_OUTBOX, *DAY_FIELDS})
+#: What a list of deliveries reads of each: all but the long records and the bookkeeping.
+LIST_PROJECTION = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0})
+
+#: Milliseconds to find a server, and to connect to it, before a MongoDB operation gives up.
+MONGO_TIMEOUT_MS = 5000
+
+
+def make_mongo(settings: Settings, **options: object) -> AsyncMongoClient:
+    """A MongoDB client that gives up on an unreachable server after 5 s.
+
+    Parameters:
+      settings(Settings): ``mongo_url`` is the server (a MongoDB connection string).
+      **options: More ``AsyncMongoClient`` keyword options, e.g. ``maxPoolSize``.
+
+    Returns:
+      AsyncMongoClient: ``tz_aware``, so datetimes come back as aware UTC; it connects
+      lazily, so an unreachable server shows up on the first operation, not here.
+    """
+    # tz_aware: every datetime we store is UTC and must come back aware.
+    return AsyncMongoClient(
+        settings.mongo_url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=MONGO_TIMEOUT_MS,
+        connectTimeoutMS=MONGO_TIMEOUT_MS,
+        **options,
+    )
+
+
+def make_sync_mongo(settings: Settings) -> MongoClient:
+    """The synchronous twin of :func:`make_mongo`, for code outside an event loop: the
+    dead-letter recorder (a dramatiq middleware) and the operators' commands.
+
+    Returns:
+      MongoClient: ``tz_aware``, 5 s timeouts, connecting lazily like :func:`make_mongo`.
+    """
+    return MongoClient(
+        settings.mongo_url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=MONGO_TIMEOUT_MS,
+        connectTimeoutMS=MONGO_TIMEOUT_MS,
+    )
 
 
 def database(client: AsyncMongoClient, settings: Settings) -> AsyncDatabase:

@@ -11,10 +11,8 @@ from typing import Any
 from dramatiq import Middleware
 from pymongo import MongoClient
 
+from services.runtime.collections import DEAD_LETTERS, make_sync_mongo
 from shared.config import Settings
-
-#: One record per dead-lettered message id: its queue, error and tries.
-DEAD_LETTERS = "dead_letters"
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +76,5 @@ class DeadLetterRecorder(Middleware):
 
     def _collection(self):
         if self._client is None:
-            self._client = MongoClient(
-                self.settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000
-            )
+            self._client = make_sync_mongo(self.settings)
         return self._client[self.settings.mongo_db][DEAD_LETTERS]

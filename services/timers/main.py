@@ -7,9 +7,9 @@ import contextlib
 import logging
 import signal
 
-from services.runtime.bootstrap import make_broker, make_mongo, utc_now
+from services.runtime.bootstrap import make_broker, utc_now
 from services.runtime.bus import command_message
-from services.runtime.collections import database, ensure_indexes
+from services.runtime.collections import database, ensure_indexes, make_mongo
 from services.runtime.deadline_book import DeadlineBook
 from services.runtime.logs import configure_logging
 from services.runtime.worker_metrics import serve_metrics

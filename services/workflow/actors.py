@@ -10,9 +10,9 @@ import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from pydantic import ValidationError
 
-from services.runtime.bootstrap import PoisonMessage, make_mongo, policy_of, utc_now
+from services.runtime.bootstrap import PoisonMessage, utc_now
 from services.runtime.bus import event_message, publish
-from services.runtime.collections import ATTACHMENTS, database, ensure_indexes
+from services.runtime.collections import ATTACHMENTS, database, ensure_indexes, make_mongo
 from services.runtime.deadline_book import DeadlineBook
 from services.runtime.logs import bind_ids
 from services.workflow.apply import CommandApplier
@@ -21,6 +21,7 @@ from services.workflow.store import DeliveryStore
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
 from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
+from shared.domain.deadline_changes import Policy
 from shared.domain.events import Event
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 #: A delivery whose outbox is older than this is relayed by the sweep.
 STALE_OUTBOX_AFTER = timedelta(seconds=5)
 SWEEP_INTERVAL_SECONDS = 5.0
+
+
+def policy_of(settings: Settings) -> Policy:
+    """The engine's deadline policy from ``DC_CONFIRM_WINDOW`` and ``DC_REMINDER_LEAD``."""
+    return Policy(confirm_window=settings.confirm_window, reminder_lead=settings.reminder_lead)
 
 
 class Workflow:

@@ -15,19 +15,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.runtime.collections import (
+    BOOKKEEPING_FIELDS,
     COMMAND_OUTCOMES,
     DELIVERIES,
     DELIVERY_DAYS,
     HAS_OUTBOX,
     MIGRATIONS,
 )
-from services.runtime.delivery_days import DAY_FIELDS, UPDATED_DAY, day_fields, listed_days
+from services.runtime.delivery_days import UPDATED_DAY, day_fields, listed_days
 from shared.domain.delivery import Delivery, RefusedEntry
 from shared.domain.engine import Applied
-
-#: Fields of the stored document that are bookkeeping, not part of the delivery.
-_BOOKKEEPING = ("_id", "revision", "outbox", HAS_OUTBOX, *DAY_FIELDS)
-
 
 #: The record in ``migrations`` saying that deliveries stored before ``HAS_OUTBOX`` existed
 #: were flagged (see ``DeliveryStore.flag_outboxes_stored_before_the_flag``).
@@ -67,7 +64,7 @@ class StoredDelivery:
         self.revision: int = document["revision"]
         self.outbox: list[dict[str, Any]] = document.get("outbox", [])
         self.delivery = Delivery.model_validate(
-            {k: v for k, v in document.items() if k not in _BOOKKEEPING}
+            {k: v for k, v in document.items() if k not in BOOKKEEPING_FIELDS}
         )
 
 

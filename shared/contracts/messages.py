@@ -8,10 +8,12 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.domain.commands import Command
+from shared.domain.ids import COMMAND_ID_MAX_LENGTH, COMMAND_ID_PATTERN, HEX_ID_PATTERN
 from shared.domain.roles import Actor
 
 CommandId = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@-]+$")
+    str,
+    StringConstraints(min_length=1, max_length=COMMAND_ID_MAX_LENGTH, pattern=COMMAND_ID_PATTERN),
 ]
 
 
@@ -24,7 +26,7 @@ class CommandEnvelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     command_id: CommandId
-    delivery_id: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{32}$")]
+    delivery_id: Annotated[str, StringConstraints(pattern=HEX_ID_PATTERN)]
     actor: Actor
     issued_at: datetime
     command: Command = Field(discriminator="type")

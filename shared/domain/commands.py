@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from shared.domain import addresses
 from shared.domain.addresses import AddressPolicy
+from shared.domain.ids import HEX_ID_PATTERN
 from shared.domain.states import ProcessName
 from shared.durations import Duration
 
@@ -40,7 +41,7 @@ ExternalId = Annotated[
         strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$"
     ),
 ]
-AttachmentId = Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{32}$")]
+AttachmentId = Annotated[str, StringConstraints(pattern=HEX_ID_PATTERN)]
 
 
 #: The key of the validation ``context`` that holds the installation's ``AddressPolicy``: the

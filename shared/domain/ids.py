@@ -3,9 +3,32 @@ from its command, a deadline's from its delivery, version and kind (UUID v5, RFC
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from shared.domain.states import DeadlineKind
+
+#: A delivery's or an attachment's id: 32 lowercase hex digits (a UUID's hex form).
+HEX_ID_PATTERN = r"^[a-f0-9]{32}$"
+#: The characters of a command id a sender chooses (it is also an ``Idempotency-Key``), and
+#: its length in characters.
+COMMAND_ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"
+COMMAND_ID_MAX_LENGTH = 200
+
+_HEX_ID = re.compile(HEX_ID_PATTERN)
+_COMMAND_ID = re.compile(COMMAND_ID_PATTERN)
+
+
+def is_hex_id(text: str) -> bool:
+    """Whether ``text`` is a delivery or attachment id (:data:`HEX_ID_PATTERN`)."""
+    return _HEX_ID.fullmatch(text) is not None
+
+
+def is_command_id(text: str) -> bool:
+    """Whether ``text`` is a well-formed command id: 1 to :data:`COMMAND_ID_MAX_LENGTH`
+    characters of :data:`COMMAND_ID_PATTERN`."""
+    return len(text) <= COMMAND_ID_MAX_LENGTH and _COMMAND_ID.fullmatch(text) is not None
+
 
 #: Namespace of the ids the engine derives (deliveries from orders, events from commands).
 ID_NAMESPACE = uuid.UUID("6f1d7d3e-5a4b-4c1e-9a59-2f0c8f7b9d10")

@@ -49,9 +49,10 @@ from services.gateway.pages import recently_updated
 from services.notifier.sending import Notifier
 from services.ops import dead_letters, reports
 from services.runtime import delivery_days
-from services.runtime.bootstrap import make_broker, make_mongo, policy_of
+from services.runtime.bootstrap import make_broker
 from services.runtime.collections import (
     ATTACHMENTS,
+    DEAD_LETTERS,
     DELIVERIES,
     DELIVERY_DAYS,
     EMAILS,
@@ -59,13 +60,14 @@ from services.runtime.collections import (
     GRIDFS_CHUNKS,
     database,
     ensure_indexes,
+    make_mongo,
 )
-from services.runtime.dead_letter_recorder import DEAD_LETTERS, DeadLetterRecorder
+from services.runtime.dead_letter_recorder import DeadLetterRecorder
 from services.runtime.deadline_book import DeadlineBook
 from services.runtime.delivery_days import DAY_FIELDS
 from services.runtime.links import csrf_token, sign_admin_link, sign_link
 from services.timers.firing import DeadlineFirer
-from services.workflow.actors import Workflow
+from services.workflow.actors import Workflow, policy_of
 from services.workflow.apply import CommandApplier
 from services.workflow.relay import OutboxRelay
 from services.workflow.store import DeliveryStore

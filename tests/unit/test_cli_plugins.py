@@ -38,6 +38,12 @@ def test_a_plugin_whose_package_is_not_installed_is_left_out(monkeypatch):
     assert _names(app) == set()
 
 
+def test_a_plugin_module_missing_from_a_package_of_that_name_is_left_out(monkeypatch):
+    """Another distribution may own a top-level ``tooling`` without our ``tooling.cli``."""
+    _with_entry_points(monkeypatch, "json.no_such_cli:register")
+    assert cli.add_plugin_commands(typer.Typer()) == ["p0"]
+
+
 def test_a_broken_plugin_is_an_error_not_an_absence(monkeypatch, tmp_path: Path):
     (tmp_path / "broken_tooling.py").write_text("import no_such_dependency\n")
     monkeypatch.syspath_prepend(str(tmp_path))
