@@ -196,3 +196,45 @@ def test_the_dependency_rule_sees_a_development_package(tmp_path: Path):
 
 def test_the_smtp_sink_is_a_development_dependency():
     assert "aiosmtpd" not in _runtime_distributions()
+
+
+def _undocumented(root: Path) -> list[str]:
+    """``path:line name`` of each public module-level function or class under ``root``, and
+    each public method of a public class, without a docstring."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.parse(path.read_text(), filename=str(path)).body:
+            members = [node]
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                members += [
+                    n for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+                ]
+            found += [
+                f"{path.relative_to(root.parent)}:{member.lineno} {member.name}"
+                for member in members
+                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                and not member.name.startswith("_")
+                and ast.get_docstring(member) is None
+            ]
+    return found
+
+
+@pytest.mark.parametrize("package", ["services", "shared", "tooling"])
+def test_every_public_function_and_class_has_a_docstring(package: str):
+    assert _undocumented(ROOT / package) == []
+
+
+def test_the_docstring_rule_sees_a_missing_one(tmp_path: Path):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "m.py").write_text(
+        'def told():\n    """Told."""\n\n'
+        "def untold():\n    pass\n\n"
+        "def _private():\n    pass\n\n"
+        "class Thing:\n    def method(self):\n        pass\n"
+    )
+    assert _undocumented(code) == [
+        "code/m.py:4 untold",
+        "code/m.py:10 Thing",
+        "code/m.py:11 method",
+    ]
