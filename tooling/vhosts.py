@@ -61,13 +61,20 @@ def delete_vhost(amqp_url: str, name: str) -> None:
     _management(amqp_url, "DELETE", f"vhosts/{name}")
 
 
-def consumer_count(amqp_url: str, queue: str) -> int:
-    """Consumers attached to ``queue`` (0 if it does not exist yet)."""
+def queue_depths(amqp_url: str, queue: str) -> tuple[int, int]:
+    """(messages ready, consumers attached) of ``queue``; (0, 0) if it does not exist yet.
+    Messages a consumer holds unacknowledged are not counted until it lets them go."""
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
-        return connection.channel().queue_declare(queue, passive=True).method.consumer_count
+        method = connection.channel().queue_declare(queue, passive=True).method
+        return method.message_count, method.consumer_count
     except pika.exceptions.ChannelClosedByBroker:
-        return 0
+        return 0, 0
     finally:
         if connection.is_open:
             connection.close()
+
+
+def consumer_count(amqp_url: str, queue: str) -> int:
+    """Consumers attached to ``queue`` (0 if it does not exist yet)."""
+    return queue_depths(amqp_url, queue)[1]

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import pika
+from tooling.vhosts import queue_depths
 
 if TYPE_CHECKING:
     from tests.integration.system import System
@@ -45,14 +45,7 @@ async def until(
 def waiting_messages(amqp_url: str, queue: str) -> int:
     """Messages ready in ``queue`` (0 if it does not exist); those a consumer holds unacknowledged
     are not counted until it lets them go."""
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        return connection.channel().queue_declare(queue, passive=True).method.message_count
-    except pika.exceptions.ChannelClosedByBroker:
-        return 0
-    finally:
-        if connection.is_open:
-            connection.close()
+    return queue_depths(amqp_url, queue)[0]
 
 
 async def stop_drained(system: System, service: str, queue: str, timeout: float = PATIENCE) -> None:
