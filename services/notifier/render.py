@@ -9,7 +9,6 @@ typed can become markup.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -23,6 +22,7 @@ from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, DeadlineKind
 from shared.wording import (
     DEADLINES,  # noqa: F401  (the notification table's checks read it here)
+    FACT_LABELS,
     PROCESS_LABELS,
     ROLE_NAMES,
     STAGES,
@@ -30,6 +30,7 @@ from shared.wording import (
     YOU,
     DeadlineWords,
     deadline_words,
+    detail,
     sentence_start,
     when,
 )
@@ -41,18 +42,6 @@ ACTION_NEEDED = "Action needed: {words}"
 #: The deadlines an email lists. The reminder is left out: it is the notifier's own timer,
 #: and its email is the reminder itself.
 LISTED_DEADLINES = frozenset({DeadlineKind.CONFIRMATION_WINDOW, DeadlineKind.WARRANTY})
-
-#: Names of an event's details (``Event.data``), and words for some of their values.
-DETAILS: Mapping[str, str] = {
-    "reason": "Reason",
-    "note": "Note",
-    "description": "Description",
-    "outcome": "Outcome",
-}
-DETAIL_VALUES: Mapping[tuple[str, str], str] = {
-    ("outcome", "continue"): "the delivery continues",
-    ("outcome", "terminate"): "the delivery is terminated",
-}
 
 _env = Environment(
     loader=PackageLoader("services.notifier", "templates"),
@@ -139,16 +128,13 @@ def render(
         for view in (deadline_view(d, now, recipient.role) for d in summary.deadlines)
         if view is not None
     ]
-    details = [
-        (DETAILS.get(key, key.replace("_", " ").capitalize()), DETAIL_VALUES.get((key, v), v))
-        for key, v in event.data.items()
-    ]
+    details = [detail(key, value) for key, value in event.data.items()]
     facts = [
-        ("Delivery ID", summary.delivery_id),
-        ("Order ID", summary.order_id),
-        ("Product", summary.product_id),
-        ("Process", PROCESS_LABELS[summary.process]),
-        ("State", STATE_LABELS[summary.state]),
+        (FACT_LABELS["delivery_id"], summary.delivery_id),
+        (FACT_LABELS["order_id"], summary.order_id),
+        (FACT_LABELS["product_id"], summary.product_id),
+        (FACT_LABELS["process"], PROCESS_LABELS[summary.process]),
+        (FACT_LABELS["state"], STATE_LABELS[summary.state]),
         *((d.label, d.value) for d in deadlines),
     ]
     name = summary.customer_name if recipient.role == Role.CUSTOMER else None

@@ -5,11 +5,13 @@ Two tables, read together:
 - ``RULES``, keyed by event type: who is emailed (``to``), the subject and the headline
   (what happened), and the tasks the event itself gives (``asks``: the admin of a new
   dispute, the ISV of a warranty request).
-- ``ACTIONS``, keyed by (role, state): what the party who must act in that state is asked
-  to do. Who must act is read from the process tables: the human role of a row leaving the
-  new state (``actions.whose_turn``). Everyone else emailed is informed.
+- ``STATE_REQUESTS``, keyed by (role, state): what the party who must act in that state is
+  asked to do, derived from the process tables (the human roles of the rows leaving the
+  state, ``processes.next_actors``) and the state's task (``shared.wording.TASKS``). Who must
+  act when an event arrives is read the same way (``actions.whose_turn``). Everyone else
+  emailed is informed.
 
-Every event type has a rule and every state someone acts in has an action text; a unit test
+Every event type has a rule and every state someone acts in has a request; a unit test
 walks every row of every process, the global commands and the deadline kinds to keep it so.
 """
 
@@ -21,14 +23,13 @@ from datetime import datetime, timedelta
 
 from shared.domain.actions import Situation, whose_turn
 from shared.domain.events import Event
-from shared.domain.processes import PROCESSES, Process
+from shared.domain.processes import PROCESSES, Process, next_actors
 from shared.domain.reminders import moot_reminder
 from shared.domain.roles import Role
-from shared.domain.states import State
+from shared.domain.states import TERMINAL_STATES, State
 from shared.wording import RESOLVE_DISPUTE_TASK, TASKS, WARRANTY_SERVICE_TASK, please
 
 CUSTOMER, ISV, ADMIN = Role.CUSTOMER, Role.ISV, Role.ADMIN
-S = State
 
 #: The customer and the ISV.
 PARTIES = (CUSTOMER, ISV)
@@ -101,22 +102,14 @@ RULES: Mapping[str, Rule] = {
 }
 
 #: What the party who must act in a state is asked to do: the state's task (``TASKS``, which
-#: the delivery page shows as "Your turn: ...").
-ACTIONS: Mapping[tuple[Role, State], str] = {
+#: the delivery page shows as "Your turn: ..."), for every (role, state) of every process
+#: where that role has a row leaving that state. (Not ``shared.wording.ACTIONS``: those are
+#: the titles of the page's forms.)
+STATE_REQUESTS: Mapping[tuple[Role, State], str] = {
     (role, state): please(TASKS[state])
-    for role, state in (
-        (CUSTOMER, S.AWAITING_DEMAND),
-        (ISV, S.AWAITING_CONTRACT),
-        (ISV, S.IN_DELIVERY),
-        (ISV, S.FUNCTIONAL_DESIGN),
-        (CUSTOMER, S.CONFIRM_FUNCTIONAL_DESIGN),
-        (ISV, S.UED),
-        (CUSTOMER, S.CONFIRM_UED),
-        (ISV, S.DEVELOPMENT_TESTING),
-        (CUSTOMER, S.INSPECTION_ACCEPTANCE),
-        (CUSTOMER, S.AWAITING_CONFIRMATION),
-        (CUSTOMER, S.IN_WARRANTY),
-    )
+    for process in PROCESSES.values()
+    for state in process.states - TERMINAL_STATES
+    for role in next_actors(process, state)
 }
 
 
@@ -145,7 +138,7 @@ def audience(event_type: str, process: Process, state: State) -> list[tuple[Role
         if role in rule.asks:
             action = rule.asks[role]
         else:
-            action = ACTIONS[(role, state)] if role in acting else None
+            action = STATE_REQUESTS[(role, state)] if role in acting else None
         chosen.append((role, action))
     return chosen
 

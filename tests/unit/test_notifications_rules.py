@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from services.notifier.render import DEADLINES, ROLE_NAMES, STAGES
-from services.notifier.rules import ACTIONS, EVERYONE, RULES, audience, recipients
+from services.notifier.rules import EVERYONE, RULES, audience, recipients
+from services.notifier.rules import STATE_REQUESTS as ACTIONS
 from shared.domain.events import EVENT_TYPE_OF_COMMAND, EVENT_TYPE_OF_DEADLINE, EVENT_TYPES
 from shared.domain.processes import BASIC, GLOBAL_COMMANDS, PROCESSES, Process, Row, next_actors
 from shared.domain.roles import Role

@@ -1,4 +1,4 @@
-"""The pages' words: steps, turns, deadlines, actions, form fields (tables: shared/wording.py)."""
+"""The pages' words: steps, turns, deadlines, actions, form fields (tables: shared/wording)."""
 
 from __future__ import annotations
 
