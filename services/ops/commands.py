@@ -1,6 +1,7 @@
 """The operators' commands of ``delivery-center``: a delivery, lists of deliveries, deadlines
-due, figures, dead letters. Every cell they print is text a party may have written, so it is
-shown as text (``shown``), never as markup or terminal control sequences."""
+due, figures, dead letters, signed links to the pages. Every cell they print is text a party
+may have written, so it is shown as text (``shown``), never as markup or terminal control
+sequences."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ delivery_app = typer.Typer(help="One delivery.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Many deliveries.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: messages that failed for good.", no_args_is_help=True)
 deadlines_app = typer.Typer(help="Deadlines the timer worker will fire.", no_args_is_help=True)
+link_app = typer.Typer(help="Signed links to the pages, for people.", no_args_is_help=True)
 
 
 def _database():
@@ -42,12 +44,10 @@ def _when(value: object) -> str:
 def _named(field: str, value: object) -> str:
     """A fact of a delivery: a state or process with its name, as pages and emails name it,
     before the value the API and ``--state`` use ("Confirm delivery (awaiting_confirmation)")."""
-    from shared.wording import PROCESS_LABELS, STATE_LABELS, label
+    from shared.wording import PROCESS_LABELS, STATE_LABELS, named
 
     table = {"state": STATE_LABELS, "process": PROCESS_LABELS}.get(field)
-    if table is None or not isinstance(value, str) or value not in table:
-        return str(value)
-    return f"{label(table, value)} ({value})"
+    return str(value) if table is None else named(table, value)
 
 
 def shown(value: object) -> Text:
@@ -255,10 +255,58 @@ def dlq_purge(
     console.print(f"purged {purge(load_settings().amqp_url, _database())} dead letters")
 
 
+def _link_settings():
+    """The ``DC_`` settings read now (a link is signed with the environment's secret and URL),
+    or :func:`fail` naming the invalid variable."""
+    from shared.config import Settings
+
+    try:
+        return Settings()
+    except Exception as error:  # a pydantic ValidationError names the bad variable
+        fail(f"invalid configuration: {error}")
+
+
+@link_app.command("admin")
+def link_admin() -> None:
+    """Print an admin's link to /admin (it opens every delivery's page too)."""
+    from services.runtime.links import admin_url
+
+    typer.echo(admin_url(_link_settings()))
+
+
+@link_app.command("delivery")
+def link_delivery(
+    delivery_id: str,
+    party_id: str,
+    role: Annotated[str, typer.Argument(help="customer, isv or admin")],
+    action: Annotated[str | None, typer.Argument(help="a command whose form opens ready")] = None,
+) -> None:
+    """Print a party's link to a delivery's page; opening it never performs ``action``."""
+    from services.runtime.links import page_url
+
+    try:
+        typer.echo(page_url(_link_settings(), delivery_id, party_id, role, action))
+    except ValueError as error:
+        fail(str(error))
+
+
+def link_main(argv: list[str]) -> int:
+    """``delivery-center link`` run with ``argv`` (``["admin"]`` or ``["delivery", id, party,
+    role[, action]]``): 0 once the link is printed, 2 with the usage on stderr for other
+    arguments, 1 for ids or a role no link can be signed for."""
+    command = typer.main.get_command(link_app)
+    try:
+        command.main(argv, prog_name="delivery-center link", standalone_mode=True)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 1
+    return 0
+
+
 def register_operations(app: typer.Typer) -> None:
     """Add the operators' commands to ``app``: ``delivery``, ``deliveries``, ``deadlines``,
-    ``dlq`` and ``stats``."""
+    ``dlq``, ``link`` and ``stats``."""
     app.add_typer(delivery_app, name="delivery")
+    app.add_typer(link_app, name="link")
     app.add_typer(deliveries_app, name="deliveries")
     app.add_typer(dlq_app, name="dlq")
     app.add_typer(deadlines_app, name="deadlines")

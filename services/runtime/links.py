@@ -5,19 +5,18 @@ that names one delivery, one party and their role; it is valid for ``DC_LINK_TTL
 signed. An admin's link names no delivery (``*``) and opens every page and ``/admin``.
 
 Following a link never changes anything (mail scanners follow links): a press on the page is a
-POST that carries, besides the token, a CSRF token derived from it (:func:`csrf_token`).
+POST that carries, besides the token, a CSRF token derived from it (the gateway's
+``pages.csrf``).
 
-``python -m services.runtime.links admin`` prints an admin link;
-``python -m services.runtime.links delivery <delivery_id> <party_id> <role> [action]`` prints
-a party's link, both signed with the settings of the environment.
+The pages' paths are made here, one function each (:func:`page_path`, :func:`file_path`,
+:func:`commands_path`, :func:`admin_path`). ``delivery-center link admin`` and
+``delivery-center link delivery <delivery_id> <party_id> <role> [action]`` print links
+(``services.ops.commands``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
@@ -26,6 +25,7 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 
 from shared.config import Settings
 from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS
+from shared.domain.ids import is_hex_id
 from shared.domain.roles import Actor, Role
 
 #: Separates these tokens from anything else ever signed with the same secret.
@@ -37,7 +37,8 @@ ADMIN_PARTY = "admin"
 LINK_ROLES = frozenset({Role.CUSTOMER, Role.ISV, Role.ADMIN})
 #: Where a delivery's page lives, under the public URL.
 PAGE_PREFIX = "/d/"
-_DELIVERY_ID = re.compile(r"^[a-f0-9]{32}$")
+#: Where the administrators' list lives, under the public URL.
+ADMIN_PATH = "/admin"
 _PARTY_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
 
@@ -95,7 +96,7 @@ def _check(delivery_id: str, party_id: str, role: Role) -> None:
     if role == Role.ADMIN:
         if delivery_id != ALL_DELIVERIES:
             raise ValueError("an admin link names every delivery ('*')")
-    elif not _DELIVERY_ID.fullmatch(delivery_id):
+    elif not is_hex_id(delivery_id):
         raise ValueError(f"not a delivery id: {delivery_id!r}")
     if not isinstance(party_id, str) or not _PARTY_ID.fullmatch(party_id):
         raise ValueError("a party id is 1 to 200 characters without control characters")
@@ -198,6 +199,23 @@ def page_path(delivery_id: str, token: str, action: str | None = None, **query: 
     return f"{PAGE_PREFIX}{quote(delivery_id, safe='')}?{urlencode(params)}{fragment}"
 
 
+def file_path(delivery_id: str, attachment_id: str, token: str) -> str:
+    """The path of a delivery's file as its page links it: ``/d/<id>/files/<attachment_id>?t=``."""
+    ids = f"{quote(delivery_id, safe='')}/files/{quote(attachment_id, safe='')}"
+    return f"{PAGE_PREFIX}{ids}?{urlencode({'t': token})}"
+
+
+def commands_path(delivery_id: str) -> str:
+    """Where a page's forms are sent: ``/d/<delivery_id>/commands``."""
+    return f"{PAGE_PREFIX}{quote(delivery_id, safe='')}/commands"
+
+
+def admin_path(token: str, **query: str) -> str:
+    """The path (and query) of the administrators' list for an admin's link token:
+    ``/admin?t=...`` and ``query`` (e.g. ``command``)."""
+    return f"{ADMIN_PATH}?{urlencode({'t': token, **query})}"
+
+
 def page_url(
     settings: Settings,
     delivery_id: str,
@@ -220,7 +238,7 @@ def page_url(
     if action is not None and action not in PUBLIC_DELIVERY_COMMANDS:
         known = ", ".join(sorted(PUBLIC_DELIVERY_COMMANDS))
         raise ValueError(f"action must be one of: {known}")
-    if not _DELIVERY_ID.fullmatch(delivery_id):
+    if not is_hex_id(delivery_id):
         raise ValueError(f"not a delivery id: {delivery_id!r}")
     scope = ALL_DELIVERIES if Role(role) == Role.ADMIN else delivery_id
     token = sign_link(settings, scope, party_id, role)
@@ -229,46 +247,4 @@ def page_url(
 
 def admin_url(settings: Settings) -> str:
     """The absolute URL of the administrators' list of deliveries, signed for an admin."""
-    return f"{_base(settings)}/admin?{urlencode({'t': sign_admin_link(settings)})}"
-
-
-def csrf_token(settings: Settings, token: str, delivery_id: str) -> str:
-    """The form token a POST for ``delivery_id`` under link ``token`` must carry.
-
-    Returns:
-      str: HMAC-SHA256 (RFC 2104) of the delivery id and token under ``link_secret``,
-      64 hex digits.
-    """
-    message = f"csrf\x00{delivery_id}\x00{token}".encode()
-    return hmac.new(settings.link_secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-def csrf_ok(settings: Settings, token: str, delivery_id: str, given: str | None) -> bool:
-    """True if ``given`` is :func:`csrf_token`'s value, compared in constant time."""
-    if not given:
-        return False
-    return hmac.compare_digest(csrf_token(settings, token, delivery_id), given)
-
-
-def main(argv: list[str]) -> int:
-    """Print an admin's or a party's link (usage in the module's docstring).
-
-    Parameters:
-      argv(list[str]): ``["admin"]`` or ``["delivery", delivery_id, party_id, role[, action]]``.
-
-    Returns:
-      int: 0, or 2 with the usage on stderr for other arguments.
-    """
-    settings = Settings()
-    if argv[:1] == ["admin"] and len(argv) == 1:
-        print(admin_url(settings))
-        return 0
-    if argv[:1] == ["delivery"] and len(argv) in (4, 5):
-        print(page_url(settings, *argv[1:]))
-        return 0
-    print(__doc__.split("\n\n")[-1], file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":  # pragma: no cover - a command for people
-    sys.exit(main(sys.argv[1:]))
+    return _base(settings) + admin_path(sign_admin_link(settings))

@@ -21,6 +21,9 @@ from defusedxml.ElementTree import fromstring
 CONTRACT_MAX_BYTES = 5 * 1024 * 1024
 #: Contract types the brief allows, by the name we detect them under.
 CONTRACT_TYPES = frozenset({"doc", "docx", "xlsx", "ppt", "pptx", "pdf", "png", "zip", "7z"})
+#: The two in words, as the refusal below and the page's upload form say them.
+CONTRACT_TYPE_WORDS = "DOC, DOCX, XLSX, PPT, PPTX, PDF, PNG, ZIP or 7z"
+CONTRACT_MAX_WORDS = f"{CONTRACT_MAX_BYTES // (1024 * 1024)} MB"
 #: Most bytes read of an OOXML package's ``[Content_Types].xml`` or ``_rels/.rels`` (each is a
 #: few KiB even in large documents); a larger one is not looked into, so the file is a zip.
 MAX_PACKAGE_PART_BYTES = 1024 * 1024
@@ -269,13 +272,15 @@ def contract_problem(facts: FileFacts) -> str | None:
     """
     if facts.size > CONTRACT_MAX_BYTES:
         return (
-            f"the contract must be at most 5 MB ({CONTRACT_MAX_BYTES} bytes); "
+            f"the contract must be at most {CONTRACT_MAX_WORDS} ({CONTRACT_MAX_BYTES} bytes); "
             f"this file has {facts.size}"
         )
-    allowed = "DOC, DOCX, XLSX, PPT, PPTX, PDF, PNG, ZIP or 7z"
     if facts.detected_type not in CONTRACT_TYPES:
         found = facts.detected_type.upper() if facts.detected_type else "of no known type"
-        return f"the contract must be {allowed} judged by its content; this file is {found}"
+        return (
+            f"the contract must be {CONTRACT_TYPE_WORDS} judged by its content; "
+            f"this file is {found}"
+        )
     extension = extension_of(facts.filename)
     if extension in _CONTENT_TYPES and extension != facts.detected_type:
         return (

@@ -266,10 +266,14 @@ YOUR_TURN = "Your turn: {task}."
 COMPLETED_NOTE = "This delivery is completed. Nothing more is needed."
 TERMINATED_NOTE = "This delivery was terminated by an administrator. Nothing more can be done."
 DISPUTE_NOTE = "A dispute is open. " + YOUR_TURN.format(task=RESOLVE_DISPUTE_TASK)
-DISPUTE_WAIT_NOTE = (
-    "A dispute is open: an administrator will resolve it. Until then nobody else acts, and "
-    "the deadlines are paused."
+#: What a dispute does, as the form that opens one warns and the banner of an open one says.
+DISPUTE_RULE = (
+    "an administrator will resolve it. Until then nobody else acts, and the deadlines are paused."
 )
+DISPUTE_WAIT_NOTE = "A dispute is open: " + DISPUTE_RULE
+#: The contract upload's hint: ``{types}`` and ``{limit}`` in words
+#: (``shared.domain.files.CONTRACT_TYPE_WORDS``, ``CONTRACT_MAX_WORDS``).
+CONTRACT_HINT = "{types}, at most {limit}."
 #: ``{who}``: the roles that must act, joined by ``OR``; ``{what}``: ``WAITING_FOR[state]``.
 WAITING_NOTE = "Waiting for {who} {what}."
 OR = " or "

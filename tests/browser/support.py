@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 from playwright.async_api import Page, expect
 
-from services.runtime.links import csrf_token, page_url
+from services.gateway.pages.csrf import csrf_token
+from services.runtime.links import page_url
 from shared.config import Settings
 from tests.integration.client import Api, Party
 from tooling.mailsink import MailSink

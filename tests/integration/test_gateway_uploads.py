@@ -476,7 +476,8 @@ def _page_form(
     """The path, headers and body of a submit_demand press on the delivery's page, signed for
     ``party`` with its CSRF token; ``files`` are (Content-Disposition, content) of ``file``
     parts written exactly as given."""
-    from services.runtime.links import csrf_token, sign_link
+    from services.gateway.pages.csrf import csrf_token
+    from services.runtime.links import sign_link
     from shared.config import Settings
 
     settings = Settings(**{k[3:].lower(): v for k, v in system.env.items() if k.startswith("DC_")})

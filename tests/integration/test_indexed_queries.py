@@ -46,6 +46,7 @@ from services.gateway.app import create_app
 from services.gateway.attachments import store_file
 from services.gateway.auth import mint_token
 from services.gateway.pages import recently_updated
+from services.gateway.pages.csrf import csrf_token
 from services.notifier.sending import Notifier
 from services.ops import dead_letters, reports
 from services.runtime import delivery_days
@@ -65,7 +66,7 @@ from services.runtime.collections import (
 from services.runtime.dead_letter_recorder import DeadLetterRecorder
 from services.runtime.deadline_book import DeadlineBook
 from services.runtime.delivery_days import DAY_FIELDS
-from services.runtime.links import csrf_token, sign_admin_link, sign_link
+from services.runtime.links import sign_admin_link, sign_link
 from services.timers.firing import DeadlineFirer
 from services.workflow.actors import Workflow, policy_of
 from services.workflow.apply import CommandApplier

@@ -335,7 +335,8 @@ def test_a_page_form_reads_the_file_name_as_the_api_does(disposition: str, expec
 
     from services.gateway.errors import HttpError
     from services.gateway.form_files import form_files
-    from services.gateway.pages import _upload_problems, uploaded_name
+    from services.gateway.pages import upload_problems as _upload_problems
+    from services.gateway.pages import uploaded_name
 
     part = web.FileField(
         name="file",

@@ -7,13 +7,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from services.gateway.pages.csrf import csrf_ok, csrf_token
+from services.ops.commands import link_main as main
 from services.runtime.links import (
     ALL_DELIVERIES,
     LinkError,
     admin_url,
-    csrf_ok,
-    csrf_token,
-    main,
     page_path,
     page_url,
     read_link,

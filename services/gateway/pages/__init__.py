@@ -6,9 +6,10 @@ command path as the JSON API: the command is validated with its pydantic model a
 ``publishing.accept`` with the link's party as actor; the browser is then sent (303) to the page,
 which shows the command as pending until its outcome is recorded, then applied or refused.
 
-One module per concern: ``words`` (steps, turns, deadlines, actions, form fields), ``errors``
-(refusals as pages), ``guard`` (link checks), ``view`` (the delivery page and its files),
-``forms`` (presses), ``admin`` (the administrators' list); each route's OpenAPI contract sits on
+One module per concern: ``words`` (steps, turns, deadlines, actions, who did what), ``errors``
+(refusals as pages), ``guard`` (link checks), ``csrf`` (the form token), ``view`` (the
+delivery page and its files), ``forms`` (presses: form fields to commands), ``admin`` (the
+administrators' list); each route's OpenAPI contract sits on
 its handler, and ``guard`` holds the pieces the contracts share. ``routing`` holds the route
 table and the templates they share. Importing this
 package registers every page's route on ``routes``, in the order below.
@@ -20,7 +21,6 @@ from __future__ import annotations
 # In the order of the old single module: the page modules register their routes on
 # ``routes`` as they are imported (view, forms, admin), as they always were.
 from services.gateway.pages.words import (
-    FORM_FIELDS,
     action_view,
     available_actions,
     deadline_words,
@@ -43,12 +43,13 @@ from services.gateway.pages.view import (
 )
 from services.gateway.pages.forms import (
     MAX_FILES_PER_FORM,
+    FORM_FIELDS,
     OUTCOME_WAIT,
-    _upload_problems,
     command_body,
     field_errors,
     press,
     store_file,
+    upload_problems,
     uploaded_name,
 )
 from services.gateway.pages.admin import ADMIN_LIST_LIMIT, admin_page, overdue, recently_updated
@@ -69,7 +70,6 @@ __all__ = [
     "STATE_LABELS",
     "FormState",
     "PageError",
-    "_upload_problems",
     "action_view",
     "admin_page",
     "available_actions",
@@ -95,6 +95,7 @@ __all__ = [
     "steps_of",
     "store_file",
     "turn_words",
+    "upload_problems",
     "uploaded_name",
     "who",
 ]

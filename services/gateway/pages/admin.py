@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.gateway.context import Gateway, gateway_of
 from services.gateway.contracts import documented
+from services.gateway.pages.csrf import csrf_token
 from services.gateway.pages.errors import html_errors, render
 from services.gateway.pages.guard import (
     LINK_REFUSALS,
@@ -18,14 +19,14 @@ from services.gateway.pages.guard import (
     optional_query,
 )
 from services.gateway.pages.routing import routes
-from services.gateway.pages.view import _COMMAND_ID, FormState, outcome_of
+from services.gateway.pages.view import FormState, outcome_of
 from services.gateway.pages.words import action_view, available_actions, dispute_open
-from services.runtime.collections import COMMANDS, DELIVERIES, DELIVERY_DAYS
-from services.runtime.delivery_days import newest_first, without_day_fields
-from services.runtime.links import csrf_token, page_path
+from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, LIST_PROJECTION
+from services.runtime.delivery_days import newest_first
+from services.runtime.links import page_path
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, State
-from shared.wording import STATE_LABELS, duration, relative, when_relative
+from shared.wording import STATE_LABELS, duration, label, relative, when_relative
 
 #: Deliveries the admin list shows at most.
 ADMIN_LIST_LIMIT = 500
@@ -59,13 +60,12 @@ async def recently_updated(
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` deliveries matching ``query`` (``{}`` or ``{"state": ...}``), the most
     recently changed first."""
-    projection = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0})
     found: list[dict[str, Any]] = []
     async for document in newest_first(
         gateway.db[DELIVERIES],
         gateway.db[DELIVERY_DAYS],
         sort_field="updated_at",
-        projection=projection,
+        projection=LIST_PROJECTION,
         where=query,
     ):
         found.append(document)
@@ -123,7 +123,7 @@ async def admin_page(request: web.Request) -> web.Response:
                 "order_id": document["order_id"],
                 "process": document["process"],
                 "state": document["state"],
-                "state_label": STATE_LABELS.get(document["state"], document["state"]),
+                "state_label": label(STATE_LABELS, document["state"]),
                 "customer": document["customer_id"],
                 "isv": document["isv_id"],
                 "dispute": dispute_open(document),
@@ -137,14 +137,8 @@ async def admin_page(request: web.Request) -> web.Response:
             }
         )
     rows.sort(key=lambda row: row["sort"])
-    outcome = None
-    command_id = request.query.get("command")
-    if command_id and _COMMAND_ID.fullmatch(command_id):
-        known = await gateway.db[COMMANDS].find_one({"_id": command_id}, {"delivery_id": 1})
-        if known:
-            outcome = await outcome_of(gateway, link, known["delivery_id"], command_id, now)
-            if outcome:
-                outcome["delivery_id"] = known["delivery_id"]
+    # The command's own delivery: ``outcome_of`` reads it with the command, once.
+    outcome = await outcome_of(gateway, link, None, request.query.get("command"), now)
     return render(
         "admin.html",
         title="Deliveries",

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from services.gateway.context import gateway_of
 from services.gateway.errors import HttpError, handle_or_abort
-from services.gateway.pages.routing import _templates, log
+from services.gateway.pages.routing import log, templates
 from services.runtime.bootstrap import is_transient_db_error
 from shared.wording import size_words
 
@@ -55,7 +55,7 @@ def render(template: str, status: int = 200, headers: dict[str, str] | None = No
     Returns:
       web.Response: ``text/html; charset=utf-8``.
     """
-    text = _templates.get_template(template).render(**context)
+    text = templates.get_template(template).render(**context)
     return web.Response(
         text=text,
         status=status,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import hdrs, web
 from pydantic import ValidationError
@@ -17,6 +15,7 @@ from services.gateway.contracts import Body, Reply, documented
 from services.gateway.errors import reason_of
 from services.gateway.filenames import DispositionError, form_data_field
 from services.gateway.form_files import form_files
+from services.gateway.pages.csrf import csrf_ok
 from services.gateway.pages.errors import PageError, html_errors, render
 from services.gateway.pages.guard import (
     DELIVERY_ID,
@@ -27,21 +26,41 @@ from services.gateway.pages.guard import (
 )
 from services.gateway.pages.routing import log, routes
 from services.gateway.pages.view import FormState, page_context
-from services.gateway.pages.words import _FIELD_HINTS, _FIELD_OF_LOCATION, FORM_FIELDS, sendable
+from services.gateway.pages.words import sendable
 from services.gateway.publishing import accept, command_id_for
 from services.gateway.requests import MALFORMED_FORM, fingerprint, form_expect, read_form
 from services.runtime.collections import COMMAND_OUTCOMES, COMMANDS
-from services.runtime.links import Link, csrf_ok, page_path
+from services.runtime.links import Link, admin_path, page_path
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.addresses import AddressPolicy
 from shared.domain.commands import COMMAND_MODELS, address_context
+from shared.domain.ids import is_hex_id
 from shared.wording import ROLE_NAMES, size_words
 
 #: Files one form may carry.
 MAX_FILES_PER_FORM = 10
 #: How long a press waits for its command's outcome before showing it as pending.
 OUTCOME_WAIT = timedelta(seconds=1.5)
-_HEX32 = re.compile(r"^[a-f0-9]{32}$")
+
+#: Form field -> the place in the command its value goes. A command takes the fields whose
+#: place its model has (``COMMAND_MODELS``); an optional one left empty is left out.
+FORM_FIELDS: dict[str, tuple[str, ...]] = {
+    "contact_name": ("contact", "name"),
+    "contact_phone": ("contact", "phone"),
+    "contact_email": ("contact", "email"),
+    "demands": ("demands",),
+    "note": ("note",),
+    "reason": ("reason",),
+    "description": ("description",),
+    "outcome": ("outcome",),
+}
+#: The place in a command -> its form field, to put pydantic's complaints beside it.
+FIELD_OF_LOCATION = {loc: name for name, loc in FORM_FIELDS.items()}
+#: Messages in words for the checks whose pydantic wording is technical.
+FIELD_HINTS = {
+    "contact_phone": "write a phone number: digits, spaces and + ( ) . / - only, 3 to 40 of them",
+    "outcome": "choose whether the delivery continues or is terminated",
+}
 
 
 def _text(form: Any, name: str) -> str:
@@ -54,24 +73,20 @@ def _uploads(form: Any) -> list[web.FileField]:
 
 
 def command_body(kind: str, form: Any) -> dict[str, Any]:
-    """The command a form describes (its files come later, once stored)."""
+    """The command a form describes (its files come later, once stored): each of
+    :data:`FORM_FIELDS` whose place the command's model has, stripped; an optional one (a
+    note) only when filled in."""
     body: dict[str, Any] = {"type": kind}
-    if kind == "submit_demand":
-        body["contact"] = {
-            "name": _text(form, "contact_name"),
-            "phone": _text(form, "contact_phone"),
-            "email": _text(form, "contact_email"),
-        }
-        body["demands"] = _text(form, "demands")
-    elif kind in ("finish", "resolve_dispute"):
-        if _text(form, "note"):
-            body["note"] = _text(form, "note")
-        if kind == "resolve_dispute":
-            body["outcome"] = _text(form, "outcome")
-    elif kind in ("request_changes", "open_dispute", "terminate"):
-        body["reason"] = _text(form, "reason")
-    elif kind == "request_warranty_service":
-        body["description"] = _text(form, "description")
+    fields = COMMAND_MODELS[kind].model_fields if kind in COMMAND_MODELS else {}
+    for name, (top, *inner) in FORM_FIELDS.items():
+        field = fields.get(top)
+        value = _text(form, name)
+        if field is None or (not value and not field.is_required()):
+            continue
+        if inner:
+            body.setdefault(top, {})[inner[0]] = value
+        else:
+            body[top] = value
     return body
 
 
@@ -82,7 +97,7 @@ def field_errors(error: ValidationError, typed: dict[str, str] | None = None) ->
     found: dict[str, str] = {}
     for item in error.errors(include_url=False):
         loc = tuple(str(part) for part in item["loc"])
-        name = _FIELD_OF_LOCATION.get(loc)
+        name = FIELD_OF_LOCATION.get(loc)
         if name is None:
             name = "file" if loc and loc[0] in ("attachments", "attachment") else "form"
         kind = item["type"]
@@ -94,8 +109,8 @@ def field_errors(error: ValidationError, typed: dict[str, str] | None = None) ->
             message = "required: please fill this in"
         elif kind == "string_too_long":
             message = f"too long: at most {item['ctx']['max_length']} characters"
-        elif name in _FIELD_HINTS:
-            message = _FIELD_HINTS[name]
+        elif name in FIELD_HINTS:
+            message = FIELD_HINTS[name]
         elif kind == "value_error" and "email" in name:
             message = "write a valid email address" + (
                 f" ({str(item['msg']).split(': ', 1)[-1]})" if ": " in item["msg"] else ""
@@ -141,7 +156,7 @@ def uploaded_name(part: web.FileField) -> str:
     return name or part.filename
 
 
-def _upload_problems(uploads: list[web.FileField], limit: int) -> dict[str, str]:
+def upload_problems(uploads: list[web.FileField], limit: int) -> dict[str, str]:
     """Every file's size checked before any is kept, so a refused form leaves nothing behind
     (names that cannot be read whole were refused before, by ``form_files``)."""
     for part in uploads:
@@ -187,7 +202,7 @@ def _after(delivery_id: str, token: str, command_id: str, back: str) -> str:
     page refreshes itself while the command is pending, and a refresh to a URL with a fragment
     would only scroll."""
     if back == "admin":
-        return f"/admin?{urlencode({'t': token, 'command': command_id})}"
+        return admin_path(token, command=command_id)
     return page_path(delivery_id, token, command=command_id)
 
 
@@ -243,7 +258,7 @@ async def press(request: web.Request) -> web.StreamResponse:
     back = "admin" if _text(form, "back") == "admin" and link.is_admin else "page"
     nonce = _text(form, "nonce")
     # The same rendered form sent twice (a double click, a reload) is one command.
-    key = f"page-form:{nonce}" if _HEX32.fullmatch(nonce) else None
+    key = f"page-form:{nonce}" if is_hex_id(nonce) else None
     command_id = command_id_for(link.actor, key)
     if key and await gateway.db[COMMANDS].find_one({"_id": command_id}, {"_id": 1}):
         raise web.HTTPSeeOther(_after(delivery_id, token, command_id, back))
@@ -263,7 +278,7 @@ async def press(request: web.Request) -> web.StreamResponse:
         _, errors = _validate(kind, body, form, gateway.settings.address_policy)
         problems = {**errors, **problems}
     if not problems:
-        problems.update(_upload_problems(uploads, gateway.settings.max_attachment_bytes))
+        problems.update(upload_problems(uploads, gateway.settings.max_attachment_bytes))
     if not problems and uploads:
         stored = []
         for part in uploads:

@@ -1,4 +1,9 @@
-"""What every page module shares: the route table, the templates and the logger."""
+"""What every page module shares: the route table, the templates and the logger.
+
+The templates' globals are the words and paths every form reads, wherever it is rendered (the
+delivery page, the admin list): the contract's allowed types and cap (``shared.domain.files``),
+what a dispute does (``shared.wording``) and where a form is sent (``links.commands_path``).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,26 @@ import logging
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from services.runtime.links import commands_path
+from shared.domain.files import CONTRACT_MAX_WORDS, CONTRACT_TYPE_WORDS, CONTRACT_TYPES
+from shared.wording import CONTRACT_HINT, DISPUTE_RULE, sentence_start
+
 #: The pages' logger, named ``services.gateway.pages`` as before the pages became a package.
 log = logging.getLogger(__package__)
 routes = web.RouteTableDef()
 
-_templates = Environment(
+#: The pages' Jinja templates (``services/gateway/templates``), autoescaped.
+templates = Environment(
     loader=PackageLoader("services.gateway", "templates"),
     autoescape=True,
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+)
+templates.globals.update(
+    commands_path=commands_path,
+    # What the contract's file input accepts (its ``accept``): the allowed types' extensions.
+    contract_accept=",".join(f".{kind}" for kind in sorted(CONTRACT_TYPES)),
+    contract_hint=CONTRACT_HINT.format(types=CONTRACT_TYPE_WORDS, limit=CONTRACT_MAX_WORDS),
+    dispute_hint=sentence_start(DISPUTE_RULE),
 )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import web
 from gridfs.errors import NoFile
@@ -15,6 +13,7 @@ from services.gateway.attachments import stream_file
 from services.gateway.command_status import read_command, sent_by
 from services.gateway.context import Gateway, gateway_of
 from services.gateway.contracts import documented, parameter, text
+from services.gateway.pages.csrf import csrf_token
 from services.gateway.pages.errors import PageError, html_errors, render
 from services.gateway.pages.guard import (
     DELIVERY_ID,
@@ -35,12 +34,26 @@ from services.gateway.pages.words import (
     who,
 )
 from services.runtime.collections import ATTACHMENTS
-from services.runtime.links import Link, csrf_token, page_path
-from shared.wording import ACTIONS, DONE, PROCESS_LABELS, ROLE_NAMES, STATE_LABELS, size_words, when
+from services.runtime.links import Link, admin_path, file_path, page_path
+from shared.domain.ids import is_command_id
+from shared.wording import (
+    ACTIONS,
+    DONE,
+    FACT_LABELS,
+    NOT_GIVEN,
+    PROCESS_LABELS,
+    REVIEW_OUTCOMES,
+    ROLE_NAMES,
+    STATE_LABELS,
+    detail,
+    label,
+    named,
+    size_words,
+    when,
+)
 
 #: How long the page keeps refreshing for a command's outcome before it says so.
 PENDING_PATIENCE = timedelta(seconds=60)
-_COMMAND_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
 
 
 @dataclass
@@ -53,18 +66,23 @@ class FormState:
 
 
 def file_href(delivery_id: str, attachment_id: str, token: str) -> str:
-    """The page's link to a file of the delivery: ``/d/{id}/files/{attachment_id}?t=token``."""
-    return f"/d/{delivery_id}/files/{attachment_id}?{urlencode({'t': token})}"
+    """The page's link to a file of the delivery (``links.file_path``)."""
+    return file_path(delivery_id, attachment_id, token)
 
 
 async def outcome_of(
-    gateway: Gateway, link: Link, delivery_id: str, command_id: str | None, now: datetime
+    gateway: Gateway, link: Link, delivery_id: str | None, command_id: str | None, now: datetime
 ) -> dict[str, Any] | None:
-    """The outcome notice of ``command_id`` (sent from this link), or None."""
-    if not command_id or not _COMMAND_ID.fullmatch(command_id):
+    """The outcome notice of ``command_id`` (sent from this link), or None; ``delivery_id``
+    None (the admin list) takes the command's own delivery, named in the notice."""
+    if not command_id or not is_command_id(command_id):
         return None
     command = await read_command(gateway.db, command_id)
-    if command is None or command.known.get("delivery_id") != delivery_id:
+    if command is None:
+        return None
+    if delivery_id is None:
+        delivery_id = command.known.get("delivery_id")
+    if delivery_id is None or command.known.get("delivery_id") != delivery_id:
         return None
     if not sent_by(link.actor, command.sender):
         return None
@@ -80,6 +98,7 @@ async def outcome_of(
             "title": title,
             "late": late,
             "command_id": command_id,
+            "delivery_id": delivery_id,
         }
     return {
         "status": outcome["status"],
@@ -87,6 +106,7 @@ async def outcome_of(
         "reason": outcome.get("reason"),
         "message": outcome.get("message"),
         "command_id": command_id,
+        "delivery_id": delivery_id,
     }
 
 
@@ -105,7 +125,7 @@ def _file_view(record: dict[str, Any] | None, attachment_id: str, delivery_id: s
         "href": file_href(delivery_id, attachment_id, token),
         "size": size_words(record["size"]),
         "type": record.get("detected_type") or "unknown type",
-        "by": (record.get("uploaded_by") or {}).get("role"),
+        "by": label(ROLE_NAMES, (record.get("uploaded_by") or {}).get("role")),
     }
 
 
@@ -155,11 +175,11 @@ async def page_context(
         actions = [wanted] + [a for a in actions if a != wanted]
     unavailable = None
     if wanted and wanted not in actions:
-        label = ACTIONS.get(wanted, (wanted, ""))[0].lower() if wanted in ACTIONS else None
+        asked = ACTIONS.get(wanted, (wanted, ""))[0].lower() if wanted in ACTIONS else None
         unavailable = (
-            f"The link asked you to {label}, which is not possible now: the delivery is at "
-            f"“{STATE_LABELS.get(document['state'], document['state'])}”."
-            if label
+            f"The link asked you to {asked}, which is not possible now: the delivery is at "
+            f"“{label(STATE_LABELS, document['state'])}”."
+            if asked
             else "The link asked for an action that does not exist."
         )
     turn, my_turn = turn_words(document, role)
@@ -177,9 +197,9 @@ async def page_context(
             "who": who(h.get("actor"), link),
             "did": DONE.get(h["command"], h["command"]),
             "command": h["command"],
-            "from": STATE_LABELS.get(h.get("from_state") or "", h.get("from_state") or ""),
-            "to": STATE_LABELS.get(h["to_state"], h["to_state"]),
-            "details": h.get("details") or {},
+            "from": label(STATE_LABELS, h.get("from_state")),
+            "to": label(STATE_LABELS, h["to_state"]),
+            "details": [detail(k, v) for k, v in (h.get("details") or {}).items()],
         }
         for h in document.get("history", [])
     ]
@@ -195,13 +215,13 @@ async def page_context(
     ]
     stages = [
         {
-            "label": STATE_LABELS.get(s["stage"], s["stage"]),
+            "label": label(STATE_LABELS, s["stage"]),
             "note": s.get("note"),
             "at": when(s["finished_at"]),
             "files": [file(a) for a in s.get("attachments", [])],
             "reviews": [
                 {
-                    "outcome": r["outcome"].replace("_", " "),
+                    "outcome": label(REVIEW_OUTCOMES, r["outcome"]),
                     "who": who(r.get("by"), link),
                     "at": when(r["at"]),
                     "reason": r.get("reason"),
@@ -222,24 +242,21 @@ async def page_context(
             "party": link.party_id,
             "admin": link.is_admin,
         },
-        "process_label": PROCESS_LABELS.get(document["process"], document["process"]),
-        "state_label": STATE_LABELS.get(document["state"], document["state"]),
+        "process_label": label(PROCESS_LABELS, document["process"]),
+        "state_label": label(STATE_LABELS, document["state"]),
         "facts": [
-            ("Customer name", contact.get("name") or "not given yet"),
-            ("Phone", contact.get("phone") or "not given yet"),
-            ("Email", contact.get("email") or "not given yet"),
-            ("Order ID", document["order_id"]),
-            ("Order specification", document["order_spec"]),
-            ("Delivery ID", delivery_id),
-            ("Product ID", document["product_id"]),
-            ("Process", PROCESS_LABELS.get(document["process"], document["process"])),
-            (
-                "State",
-                f"{STATE_LABELS.get(document['state'], document['state'])} ({document['state']})",
-            ),
-            ("Customer", document["customer_id"]),
-            ("ISV", document["isv_id"]),
-            ("Version", str(document["version"])),
+            (FACT_LABELS["customer_name"], contact.get("name") or NOT_GIVEN),
+            (FACT_LABELS["phone"], contact.get("phone") or NOT_GIVEN),
+            (FACT_LABELS["email"], contact.get("email") or NOT_GIVEN),
+            (FACT_LABELS["order_id"], document["order_id"]),
+            (FACT_LABELS["order_spec"], document["order_spec"]),
+            (FACT_LABELS["delivery_id"], delivery_id),
+            (FACT_LABELS["product_id"], document["product_id"]),
+            (FACT_LABELS["process"], label(PROCESS_LABELS, document["process"])),
+            (FACT_LABELS["state"], named(STATE_LABELS, document["state"])),
+            (FACT_LABELS["customer_id"], document["customer_id"]),
+            (FACT_LABELS["isv_id"], document["isv_id"]),
+            (FACT_LABELS["version"], str(document["version"])),
         ],
         "steps": steps_of(document),
         "turn": turn,
@@ -259,7 +276,7 @@ async def page_context(
             "opened_by": who(dispute.get("opened_by"), link),
             "reason": dispute["reason"],
             "opened_at": when(dispute["opened_at"]),
-            "outcome": dispute.get("outcome"),
+            "outcome": dispute.get("outcome") and detail("outcome", dispute["outcome"])[1],
             "note": dispute.get("note"),
         },
         "history": history,
@@ -273,8 +290,7 @@ async def page_context(
         "outcome": outcome,
         "refresh": outcome is not None and outcome["status"] == "pending" and not outcome["late"],
         "page_href": page_path(delivery_id, token),
-        "admin_href": f"/admin?{urlencode({'t': token})}" if link.is_admin else None,
-        "contract_types": ".doc,.docx,.xlsx,.ppt,.pptx,.pdf,.png,.zip,.7z",
+        "admin_href": admin_path(token) if link.is_admin else None,
         "max_upload": size_words(gateway.settings.max_attachment_bytes),
     }
 

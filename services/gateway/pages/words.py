@@ -1,4 +1,4 @@
-"""The pages' words: steps, turns, deadlines, actions, form fields (tables: shared/wording)."""
+"""The pages' words: steps, turns, deadlines, actions, who did what (tables: shared/wording)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,16 @@ from shared.domain.actions import Situation, actions, ever_sendable, whose_turn
 from shared.domain.processes import PROCESSES
 from shared.domain.roles import Role
 from shared.domain.states import ProcessName, State
-from shared.wording import ACTIONS, ROLE_NAMES, STATE_LABELS, TASKS, WAITING_FOR, your_turn
-
-#: Form field -> the place in the command its value goes.
-FORM_FIELDS: dict[str, tuple[str, ...]] = {
-    "contact_name": ("contact", "name"),
-    "contact_phone": ("contact", "phone"),
-    "contact_email": ("contact", "email"),
-    "demands": ("demands",),
-    "note": ("note",),
-    "reason": ("reason",),
-    "description": ("description",),
-    "outcome": ("outcome",),
-}
-_FIELD_OF_LOCATION = {loc: name for name, loc in FORM_FIELDS.items()}
-#: Messages in words for the checks whose pydantic wording is technical.
-_FIELD_HINTS = {
-    "contact_phone": "write a phone number: digits, spaces and + ( ) . / - only, 3 to 40 of them",
-    "outcome": "choose whether the delivery continues or is terminated",
-}
+from shared.wording import (
+    ACTIONS,
+    NAMED,
+    ROLE_NAMES,
+    STATE_LABELS,
+    TASKS,
+    WAITING_FOR,
+    label,
+    your_turn,
+)
 
 
 def deadline_words(deadline: dict[str, Any], role: str, now: datetime) -> str:
@@ -71,9 +62,11 @@ def steps_of(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def dispute_open(document: dict[str, Any]) -> bool:
-    """Whether a stored delivery has a dispute open (its ``dispute.status`` is ``open``)."""
-    dispute = document.get("dispute")
-    return bool(dispute and dispute.get("status") == "open")
+    """Whether a stored delivery has a dispute open: ``shared.domain.delivery.Delivery``'s
+    ``dispute_open`` read on the stored document. Not by building a ``Delivery``: the admin
+    list reads up to 500 documents without their records (``LIST_PROJECTION``), which the
+    model requires, and validating each only to read one field would cost more than the page."""
+    return (document.get("dispute") or {}).get("status") == "open"
 
 
 def situation_of(document: dict[str, Any]) -> Situation:
@@ -136,5 +129,9 @@ def who(actor: dict[str, Any] | None, viewer: Link) -> str:
     if actor.get("role") == viewer.role and actor.get("id") == viewer.party_id:
         return wording.YOU
     role = actor.get("role", "")
-    label = ROLE_NAMES.get(role, role)
-    return label if role in ("system", "admin") else f"{label} ({actor.get('id')})"
+    name = label(ROLE_NAMES, role)
+    return (
+        name
+        if role in (Role.SYSTEM, Role.ADMIN)
+        else NAMED.format(label=name, value=actor.get("id"))
+    )
