@@ -13,7 +13,7 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.gateway.context import caller, gateway_of, is_party
+from services.gateway.context import caller, gateway_of, visible_delivery
 from services.gateway.contracts import (
     CALLER_ERRORS,
     Body,
@@ -33,7 +33,7 @@ from services.gateway.filenames import (
 )
 from services.gateway.models import Attachment, json_answer
 from services.gateway.requests import expect_continue
-from services.runtime.collections import ATTACHMENTS, DELIVERIES
+from services.runtime.collections import ATTACHMENTS
 from shared.domain.files import content_type_of, sniff_type
 from shared.domain.roles import Actor, Role
 
@@ -187,10 +187,7 @@ async def upload(request: web.Request) -> web.Response:
         response.force_close()
         return response
     delivery_id = request.match_info["delivery_id"]
-    delivery = await gateway.db[DELIVERIES].find_one(
-        {"_id": delivery_id}, {"customer_id": 1, "isv_id": 1}
-    )
-    if delivery is None or not is_party(actor, delivery):
+    if await visible_delivery(gateway.db, actor, delivery_id) is None:
         raise HttpError(404, "not_found", f"no delivery {delivery_id} for this caller")
     try:
         data, filename = await _read_upload(request, limit)
@@ -260,10 +257,8 @@ async def download(request: web.Request) -> web.StreamResponse:
     gateway = gateway_of(request)
     attachment_id = request.match_info["attachment_id"]
     record = await gateway.db[ATTACHMENTS].find_one({"_id": attachment_id})
-    delivery = record and await gateway.db[DELIVERIES].find_one(
-        {"_id": record["delivery_id"]}, {"customer_id": 1, "isv_id": 1}
-    )
-    if record is None or delivery is None or not is_party(actor, delivery):
+    delivery = record and await visible_delivery(gateway.db, actor, record["delivery_id"])
+    if record is None or delivery is None:
         raise HttpError(404, "not_found", f"no attachment {attachment_id} for this caller")
     try:
         return await stream_file(request, gateway.db, record)

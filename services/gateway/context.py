@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -11,7 +13,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.gateway.auth import Unauthenticated, actor_from_token, bearer_token
 from services.gateway.errors import HttpError
 from services.gateway.ratelimit import RateLimiter
+from services.runtime.collections import DELIVERIES
 from shared.config import Settings
+from shared.domain.delivery import PARTY_ID_FIELDS
 from shared.domain.roles import Actor, Role
 
 
@@ -85,16 +89,32 @@ def caller(request: web.Request, *roles: Role) -> Actor:
 
 
 def is_party(actor: Actor, delivery: dict) -> bool:
-    """The delivery's customer or ISV, or an admin."""
+    """The delivery's customer or ISV (its ``PARTY_ID_FIELDS``), or an admin."""
     if actor.role == Role.ADMIN:
         return True
-    if actor.role == Role.CUSTOMER:
-        return delivery.get("customer_id") == actor.id
-    if actor.role == Role.ISV:
-        return delivery.get("isv_id") == actor.id
-    return False
+    field = PARTY_ID_FIELDS.get(actor.role)
+    return field is not None and delivery.get(field) == actor.id
 
 
 def may_see(actor: Actor, delivery: dict) -> bool:
     """Admins and the marketplace see every delivery; a customer or ISV only their own."""
     return actor.role == Role.MARKETPLACE or is_party(actor, delivery)
+
+
+#: What :func:`visible_delivery` reads by default: enough to judge who may see it.
+PARTIES_ONLY: Mapping[str, int] = dict.fromkeys(PARTY_ID_FIELDS.values(), 1)
+
+
+async def visible_delivery(
+    db: AsyncDatabase,
+    actor: Actor,
+    delivery_id: str,
+    *,
+    may: Callable[[Actor, dict], bool] = is_party,
+    projection: Mapping[str, int] | None = PARTIES_ONLY,
+) -> dict[str, Any] | None:
+    """The stored delivery ``delivery_id`` (``projection`` of it; None: all of it) if ``may``
+    (:func:`is_party`, or :func:`may_see`) lets ``actor`` see it; None when there is none or it
+    is not theirs, which every caller answers alike: 404, so the two look the same."""
+    document = await db[DELIVERIES].find_one({"_id": delivery_id}, projection)
+    return document if document is not None and may(actor, document) else None

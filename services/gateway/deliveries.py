@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
-from services.gateway.context import caller, gateway_of, may_see
+from services.gateway.context import PARTIES_ONLY, caller, gateway_of, may_see, visible_delivery
 from services.gateway.contracts import (
     CALLER_ERRORS,
     JSON_BODY_ERRORS,
@@ -48,13 +48,15 @@ from services.runtime.collections import (
     COMMANDS,
     DELIVERIES,
     DELIVERY_DAYS,
+    LIST_PROJECTION,
 )
-from services.runtime.delivery_days import newest_first, without_day_fields
+from services.runtime.delivery_days import newest_first
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import (
     COMMAND_MODELS,
     PUBLIC_DELIVERY_COMMANDS,
 )
+from shared.domain.processes import GLOBAL_COMMANDS
 from shared.domain.roles import Role
 from shared.domain.states import State
 
@@ -63,8 +65,9 @@ routes = web.RouteTableDef()
 _PUBLIC_COMMAND_MODELS = tuple(COMMAND_MODELS[n] for n in sorted(PUBLIC_DELIVERY_COMMANDS))
 _DELIVERY_ID = parameter("delivery_id", "path")
 
-#: Commands only an admin may send; refused at the door, the rest is the domain's to judge.
-ADMIN_ONLY = frozenset({"terminate", "resolve_dispute"})
+#: Commands only an admin may send (``processes.GLOBAL_COMMANDS``); refused at the door, the
+#: rest is the domain's to judge.
+ADMIN_ONLY = frozenset(kind for kind, roles in GLOBAL_COMMANDS.items() if roles == {Role.ADMIN})
 _state_adapter = TypeAdapter(State)
 #: Seconds after which to ask again about a delivery whose open is not applied yet.
 PENDING_RETRY_AFTER = 1
@@ -124,7 +127,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     limit = _int_query(request, "limit", default=50, low=1, high=500)
     skip = _int_query(request, "skip", default=0, low=0, high=10**9)
     db = gateway_of(request).db
-    projection = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0})
+    projection = LIST_PROJECTION
     if "customer_id" in query:
         # A customer's deliveries are few: read them all through the customer_id index.
         cursor = db[DELIVERIES].find(
@@ -177,7 +180,9 @@ class DeliveryPending(HttpError):
         self.sender = opening.get("actor") or {}
 
 
-async def _visible_delivery(request: web.Request, actor: Any, **projection: int) -> dict[str, Any]:
+async def _visible_delivery(
+    request: web.Request, actor: Any, projection: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """The delivery named in the path, if ``actor`` may see it; else 404, or
     ``DeliveryPending`` when its open is accepted and not applied yet.
 
@@ -187,9 +192,11 @@ async def _visible_delivery(request: web.Request, actor: Any, **projection: int)
     delivery_id = request.match_info["delivery_id"]
     db = gateway_of(request).db
     for _ in range(2):
-        document = await db[DELIVERIES].find_one({"_id": delivery_id}, projection or None)
+        document = await visible_delivery(
+            db, actor, delivery_id, may=may_see, projection=projection
+        )
         if document is not None:
-            break
+            return document
         command_id = open_command_id(delivery_id)
         opening = await db[COMMANDS].find_one({"_id": command_id}, {"order": 1, "actor": 1})
         order = (opening or {}).get("order") or {}
@@ -203,9 +210,7 @@ async def _visible_delivery(request: web.Request, actor: Any, **projection: int)
             break
         # Applied since the first read: read the delivery again.
     # A delivery that is not the caller's looks the same as one that does not exist.
-    if document is None or not may_see(actor, document):
-        raise HttpError(404, "not_found", f"no delivery {delivery_id} for this caller")
-    return document
+    raise HttpError(404, "not_found", f"no delivery {delivery_id} for this caller")
 
 
 def pending_response(pending: DeliveryPending) -> web.Response:
@@ -312,7 +317,7 @@ async def send_command(request: web.Request) -> web.Response:
         raise validation_error(error) from error
     if kind in ADMIN_ONLY and actor.role != Role.ADMIN:
         raise HttpError(403, "forbidden", f"only an admin may {kind}")
-    document = await _visible_delivery(request, actor, customer_id=1, isv_id=1)
+    document = await _visible_delivery(request, actor, PARTIES_ONLY)
     gateway = gateway_of(request)
     command_id = command_id_for(actor, idempotency_key(request))
     envelope = CommandEnvelope(

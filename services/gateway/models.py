@@ -16,11 +16,11 @@ from typing import Any, ClassVar, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.runtime.delivery_days import DAY_FIELDS
+from services.runtime.collections import BOOKKEEPING_FIELDS
 from shared.domain.states import DeadlineKind, ProcessName, State
 
 #: Stored fields of a delivery that are bookkeeping and never shown.
-HIDDEN_FIELDS = frozenset({"_id", "revision", "outbox", "has_outbox", *DAY_FIELDS})
+HIDDEN_FIELDS = BOOKKEEPING_FIELDS
 
 
 def jsonable(value: Any) -> Any:

@@ -52,12 +52,12 @@ from services.notifier.headers import (
 )
 from services.notifier.render import one_line, render
 from services.notifier.rules import Recipient, recipients, why_not_emailed
-from services.runtime.links import page_url
+from services.runtime.links import ADMIN_PARTY, page_url
 from shared.config import Settings
 from shared.domain.actions import next_step
 from shared.domain.addresses import smtp_form
+from shared.domain.delivery import PARTY_ID_FIELDS
 from shared.domain.events import Event
-from shared.domain.roles import Role
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +122,9 @@ def recipient_link(settings: Settings, event: Event, recipient: Recipient) -> st
     a global command; opening it never does it: that takes a press). None when no page can be
     signed for the event's ids."""
     summary = event.delivery
-    party = {Role.CUSTOMER: summary.customer_id, Role.ISV: summary.isv_id}.get(
-        recipient.role,
-        "admin",  # an admin link opens every delivery's page, and /admin
-    )
+    field = PARTY_ID_FIELDS.get(recipient.role)
+    # An admin's link (no party field) opens every delivery's page, and /admin.
+    party = ADMIN_PARTY if field is None else getattr(summary, field)
     action = (
         next_step(summary.process, event.to_state, recipient.role) if recipient.must_act else None
     )

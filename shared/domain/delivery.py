@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.commands import Contact
-from shared.domain.roles import Actor
+from shared.domain.roles import Actor, Role
 from shared.domain.states import DeadlineKind, ProcessName, State
+
+#: The field naming the party who acts as each role, in a delivery, its stored document and the
+#: summary an event carries.
+PARTY_ID_FIELDS: Mapping[Role, str] = {Role.CUSTOMER: "customer_id", Role.ISV: "isv_id"}
 
 
 class _Record(BaseModel):
@@ -134,6 +139,12 @@ class Delivery(_Record):
     def party_ids(self) -> frozenset[str]:
         """The customer's and the ISV's ids: the parties who may act on it besides admins."""
         return frozenset({self.customer_id, self.isv_id})
+
+    def party_id_of(self, role: Role) -> str | None:
+        """The id of the party acting as ``role`` (:data:`PARTY_ID_FIELDS`); None for a role
+        that is no party of it (admin, marketplace, system)."""
+        field = PARTY_ID_FIELDS.get(role)
+        return None if field is None else getattr(self, field)
 
     def outcome_of(self, command_id: str) -> HistoryEntry | RefusedEntry | None:
         """The recorded outcome of a command already seen, for idempotent re-delivery."""

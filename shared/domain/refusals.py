@@ -88,7 +88,7 @@ def refusal_of(
         return Refused(
             Reason.TERMINAL_STATE, f"the delivery is {delivery.state} and takes no more commands"
         )
-    if actor.role in (Role.CUSTOMER, Role.ISV) and actor.id != _party_id(delivery, actor.role):
+    if actor.role in (Role.CUSTOMER, Role.ISV) and actor.id != delivery.party_id_of(actor.role):
         return Refused(
             Reason.NOT_A_PARTY, f"{actor.role} {actor.id} is not a party of this delivery"
         )
@@ -105,10 +105,6 @@ def refusal_of(
     if isinstance(row_or_refusal, Refused):
         return row_or_refusal
     return _attachment_refusal(delivery, command, files)
-
-
-def _party_id(delivery: Delivery, role: Role) -> str:
-    return delivery.customer_id if role == Role.CUSTOMER else delivery.isv_id
 
 
 def _global_refusal(delivery: Delivery, kind: str, actor: Actor) -> Refused | None:
