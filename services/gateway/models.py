@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.runtime.collections import BOOKKEEPING_FIELDS
+from shared.domain.roles import Actor
 from shared.domain.states import DeadlineKind, ProcessName, State
 
 #: Stored fields of a delivery that are bookkeeping and never shown.
@@ -168,6 +169,100 @@ class DeadlineView(_Answer):
         ]
 
 
+#: A time in an answer: the stored datetime's ``isoformat()`` (pydantic would write UTC as ``Z``).
+Moment = Annotated[str, Field(description="ISO 8601, UTC as +00:00")]
+
+
+def _written_whole(schema: dict[str, Any]) -> None:
+    """The JSON Schema of a stored record's answer: every field required, as the workflow
+    writes each record whole (the domain model's ``model_dump``), nulls included. The model
+    itself takes a record missing some (each field has a default), and the answer then leaves
+    them out too (``exclude_unset``): an answer never invents a field the document lacks."""
+    properties = schema.get("properties", {})
+    schema["required"] = list(properties)
+    for field in properties.values():
+        if field.get("default", ...) is None and "anyOf" not in field:
+            del field["default"]  # a placeholder, not a value the answer can hold
+
+
+class _Record(_Answer):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_written_whole)
+
+
+class ContactView(_Record):
+    """The customer's contact, as they submitted it with the demands."""
+
+    name: str = None
+    phone: str = None
+    email: str = None
+
+
+class HistoryView(_Record):
+    """An applied command (``shared.domain.delivery.HistoryEntry``): who, when, from which
+    state (null for the opening) to which, and the words it recorded (``reason``, ``note``,
+    ``outcome``, ``description``)."""
+
+    command_id: str = None
+    command: str = None
+    actor: Actor = None
+    at: Moment = None
+    from_state: State | None = None
+    to_state: State = None
+    details: dict[str, str] = None
+
+
+class RefusalView(_Record):
+    """A refused command (``shared.domain.delivery.RefusedEntry``): who, when, in which state,
+    and why, as a stable ``code`` and a ``message`` for people."""
+
+    command_id: str = None
+    command: str = None
+    actor: Actor = None
+    at: Moment = None
+    state: State = None
+    code: str = None
+    message: str = None
+
+
+class ReviewView(_Record):
+    """The customer's (or the clock's) answer to a deliverable."""
+
+    outcome: Literal["confirmed", "changes_requested", "auto_confirmed"] = None
+    by: Actor = None
+    at: Moment = None
+    reason: str | None = None
+
+
+class StageView(_Record):
+    """A deliverable of the ISV (a ``finish``): its note, files (attachment ids) and reviews."""
+
+    stage: State = None
+    note: str | None = None
+    attachments: list[str] = None
+    finished_at: Moment = None
+    reviews: list[ReviewView] = None
+
+
+class DisputeView(_Record):
+    """A dispute: while ``open`` the deadlines are paused and only an admin acts."""
+
+    status: Literal["open", "resolved"] = None
+    opened_by: Actor = None
+    reason: str = None
+    opened_at: Moment = None
+    outcome: Literal["continue", "terminate"] | None = None
+    note: str | None = None
+    resolved_by: Actor | None = None
+    resolved_at: Moment | None = None
+
+
+class WarrantyRequestView(_Record):
+    """A customer's request for warranty service: what and when."""
+
+    description: str = None
+    at: Moment = None
+
+
 class DeliverySummary(_Answer):
     """A delivery as a list shows it."""
 
@@ -180,8 +275,8 @@ class DeliverySummary(_Answer):
     customer_id: str
     isv_id: str
     deadlines: list[DeadlineView]
-    dispute: dict[str, Any] | None
-    updated_at: str
+    dispute: DisputeView | None
+    updated_at: Moment
 
     @classmethod
     def of(cls, document: Mapping[str, Any]) -> DeliverySummary:
@@ -207,7 +302,7 @@ class DeliveryList(_Answer):
     deliveries: list[DeliverySummary]
 
 
-class DeliveryView(_Answer):
+class DeliveryView(_Record):
     """The whole delivery: its records, history and refusals; every stored field but the
     bookkeeping ones, times as ISO 8601 strings."""
 
@@ -215,19 +310,33 @@ class DeliveryView(_Answer):
     hidden: ClassVar[frozenset[str]] = HIDDEN_FIELDS
 
     delivery_id: str
-    order_id: str
-    order_spec: str
-    product_id: str
-    process: ProcessName
-    state: State
-    version: int
-    contact: dict[str, Any] | None = None
+    order_id: str = None
+    order_spec: str = None
+    product_id: str = None
+    process: ProcessName = None
+    state: State = None
+    version: int = None
+    customer_id: str = None
+    customer_email: str = None
+    isv_id: str = None
+    isv_email: str = None
+    warranty_period_seconds: int | None = Field(
+        default=None, description="the warranty's length, for double_check deliveries"
+    )
+    contact: ContactView | None = None
     demands: str | None = None
     attachments: list[Attachment | AttachmentRef]
     contract: Attachment | AttachmentRef | None
+    stages: list[StageView] = None
+    warranty_requests: list[WarrantyRequestView] = None
     deadlines: list[DeadlineView]
-    dispute: dict[str, Any] | None = None
-    history: list[dict[str, Any]]
+    dispute: DisputeView | None = None
+    history: list[HistoryView] = None
+    refusals: list[RefusalView] = Field(
+        default=None, description="commands refused, and why; they changed nothing"
+    )
+    opened_at: Moment = None
+    updated_at: Moment = None
 
     @classmethod
     def of(
