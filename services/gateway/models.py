@@ -1,23 +1,25 @@
 """The gateway's JSON answers, one pydantic model each: the handlers build these models and
 send them (:func:`json_answer`), and the OpenAPI document's components are generated from the
-same models (``openapi.py``).
+same models (``openapi.py``). A delivery's records (its contact, stages, dispute, history,
+refusals) are the domain's own models (``shared.domain.delivery``): the answer shows them as
+the workflow stored them.
 
-Times are the stored ``datetime``'s ``isoformat()`` (``2026-11-30T11:53:42.123000+00:00``),
-kept as strings: pydantic would write UTC as ``Z``. Every answer allows fields beyond those
-declared (``extra="allow"``): a delivery shows every stored field but the bookkeeping ones.
+Times are written as ``datetime.isoformat()`` (``2026-11-30T11:53:42.123000+00:00``; pydantic
+would write UTC as ``Z``), which is RFC 3339 as the schemas' ``format: date-time`` says.
+Every answer allows fields beyond those declared (``extra="allow"``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.runtime.collections import BOOKKEEPING_FIELDS
-from shared.domain.roles import Actor
+from shared.domain.delivery import Delivery, Dispute
 from shared.domain.states import DeadlineKind, ProcessName, State
 
 #: Stored fields of a delivery that are bookkeeping and never shown.
@@ -45,8 +47,9 @@ def json_answer(
 
 
 def answer_body(answer: BaseModel) -> dict[str, Any]:
-    """The JSON object :func:`json_answer` sends for ``answer``."""
-    return answer.model_dump(mode="json", exclude_unset=True)
+    """The JSON object :func:`json_answer` sends for ``answer``: its fields as given (unset
+    defaults left out), times as ``isoformat()`` strings."""
+    return jsonable(answer.model_dump(mode="python", exclude_unset=True))
 
 
 class _Answer(BaseModel):
@@ -125,7 +128,7 @@ class Attachment(_Answer):
     size: int = Field(description="bytes")
     content_type: str = Field(description="as judged from its bytes")
     sha256: str = Field(description="of its bytes, in hex")
-    uploaded_at: str = Field(description="ISO 8601")
+    uploaded_at: datetime
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> Attachment:
@@ -136,7 +139,7 @@ class Attachment(_Answer):
             size=record["size"],
             content_type=record["content_type"],
             sha256=record["sha256"],
-            uploaded_at=record["uploaded_at"].isoformat(),
+            uploaded_at=record["uploaded_at"],
         )
 
 
@@ -151,7 +154,7 @@ class DeadlineView(_Answer):
     is the time it had left), cancelled (the customer acted first) or fired."""
 
     kind: DeadlineKind
-    due_at: str | None = Field(description="ISO 8601; null while a dispute pauses it")
+    due_at: datetime | None = Field(description="null while a dispute pauses it")
     status: str
     remaining_seconds: float | None = None
 
@@ -161,106 +164,12 @@ class DeadlineView(_Answer):
         return [
             cls(
                 kind=d["kind"],
-                due_at=d["due_at"].isoformat() if d.get("due_at") else None,
+                due_at=d.get("due_at"),
                 status=d["status"],
                 remaining_seconds=d.get("remaining_seconds"),
             )
             for d in document.get("deadlines", [])
         ]
-
-
-#: A time in an answer: the stored datetime's ``isoformat()`` (pydantic would write UTC as ``Z``).
-Moment = Annotated[str, Field(description="ISO 8601, UTC as +00:00")]
-
-
-def _written_whole(schema: dict[str, Any]) -> None:
-    """The JSON Schema of a stored record's answer: every field required, as the workflow
-    writes each record whole (the domain model's ``model_dump``), nulls included. The model
-    itself takes a record missing some (each field has a default), and the answer then leaves
-    them out too (``exclude_unset``): an answer never invents a field the document lacks."""
-    properties = schema.get("properties", {})
-    schema["required"] = list(properties)
-    for field in properties.values():
-        if field.get("default", ...) is None and "anyOf" not in field:
-            del field["default"]  # a placeholder, not a value the answer can hold
-
-
-class _Record(_Answer):
-    model_config = ConfigDict(extra="allow", json_schema_extra=_written_whole)
-
-
-class ContactView(_Record):
-    """The customer's contact, as they submitted it with the demands."""
-
-    name: str = None
-    phone: str = None
-    email: str = None
-
-
-class HistoryView(_Record):
-    """An applied command (``shared.domain.delivery.HistoryEntry``): who, when, from which
-    state (null for the opening) to which, and the words it recorded (``reason``, ``note``,
-    ``outcome``, ``description``)."""
-
-    command_id: str = None
-    command: str = None
-    actor: Actor = None
-    at: Moment = None
-    from_state: State | None = None
-    to_state: State = None
-    details: dict[str, str] = None
-
-
-class RefusalView(_Record):
-    """A refused command (``shared.domain.delivery.RefusedEntry``): who, when, in which state,
-    and why, as a stable ``code`` and a ``message`` for people."""
-
-    command_id: str = None
-    command: str = None
-    actor: Actor = None
-    at: Moment = None
-    state: State = None
-    code: str = None
-    message: str = None
-
-
-class ReviewView(_Record):
-    """The customer's (or the clock's) answer to a deliverable."""
-
-    outcome: Literal["confirmed", "changes_requested", "auto_confirmed"] = None
-    by: Actor = None
-    at: Moment = None
-    reason: str | None = None
-
-
-class StageView(_Record):
-    """A deliverable of the ISV (a ``finish``): its note, files (attachment ids) and reviews."""
-
-    stage: State = None
-    note: str | None = None
-    attachments: list[str] = None
-    finished_at: Moment = None
-    reviews: list[ReviewView] = None
-
-
-class DisputeView(_Record):
-    """A dispute: while ``open`` the deadlines are paused and only an admin acts."""
-
-    status: Literal["open", "resolved"] = None
-    opened_by: Actor = None
-    reason: str = None
-    opened_at: Moment = None
-    outcome: Literal["continue", "terminate"] | None = None
-    note: str | None = None
-    resolved_by: Actor | None = None
-    resolved_at: Moment | None = None
-
-
-class WarrantyRequestView(_Record):
-    """A customer's request for warranty service: what and when."""
-
-    description: str = None
-    at: Moment = None
 
 
 class DeliverySummary(_Answer):
@@ -275,8 +184,8 @@ class DeliverySummary(_Answer):
     customer_id: str
     isv_id: str
     deadlines: list[DeadlineView]
-    dispute: DisputeView | None
-    updated_at: Moment
+    dispute: Dispute | None
+    updated_at: datetime
 
     @classmethod
     def of(cls, document: Mapping[str, Any]) -> DeliverySummary:
@@ -291,8 +200,8 @@ class DeliverySummary(_Answer):
             customer_id=document["customer_id"],
             isv_id=document["isv_id"],
             deadlines=DeadlineView.all_of(document),
-            dispute=jsonable(document.get("dispute")),
-            updated_at=document["updated_at"].isoformat(),
+            dispute=document.get("dispute"),
+            updated_at=document["updated_at"],
         )
 
 
@@ -302,49 +211,28 @@ class DeliveryList(_Answer):
     deliveries: list[DeliverySummary]
 
 
-class DeliveryView(_Record):
-    """The whole delivery: its records, history and refusals; every stored field but the
-    bookkeeping ones, times as ISO 8601 strings."""
+class DeliveryView(Delivery):
+    """The whole delivery as the workflow stored it (``shared.domain.delivery.Delivery``):
+    its records, history and refusals, with each file's facts in place of its id and the
+    deadlines as ``DeadlineView`` (without their internal ids)."""
 
-    #: Left out of the answer: stored bookkeeping.
-    hidden: ClassVar[frozenset[str]] = HIDDEN_FIELDS
+    model_config = ConfigDict(extra="allow")
 
-    delivery_id: str
-    order_id: str = None
-    order_spec: str = None
-    product_id: str = None
-    process: ProcessName = None
-    state: State = None
-    version: int = None
-    customer_id: str = None
-    customer_email: str = None
-    isv_id: str = None
-    isv_email: str = None
-    warranty_period_seconds: int | None = Field(
-        default=None, description="the warranty's length, for double_check deliveries"
-    )
-    contact: ContactView | None = None
-    demands: str | None = None
-    attachments: list[Attachment | AttachmentRef]
-    contract: Attachment | AttachmentRef | None
-    stages: list[StageView] = None
-    warranty_requests: list[WarrantyRequestView] = None
-    deadlines: list[DeadlineView]
-    dispute: DisputeView | None = None
-    history: list[HistoryView] = None
-    refusals: list[RefusalView] = Field(
-        default=None, description="commands refused, and why; they changed nothing"
-    )
-    opened_at: Moment = None
-    updated_at: Moment = None
+    attachments: list[Attachment | AttachmentRef] = Field(default_factory=list)
+    contract: Attachment | AttachmentRef | None = None
+    deadlines: list[DeadlineView] = Field(default_factory=list)
 
     @classmethod
     def of(
         cls, document: Mapping[str, Any], files: Mapping[str, Mapping[str, Any]]
     ) -> DeliveryView:
-        """From a stored delivery and the records of its files by id (``ATTACHMENTS``; a file
-        without a record is shown by its id)."""
-        shown = {k: jsonable(v) for k, v in document.items() if k not in cls.hidden}
+        """From a stored delivery (``DELIVERIES``) and the records of its files by id
+        (``ATTACHMENTS``; a file without a record is shown by its id).
+
+        Raises:
+          pydantic.ValidationError: the document is not a delivery the workflow wrote.
+        """
+        shown = {k: v for k, v in document.items() if k not in HIDDEN_FIELDS}
         contract = document.get("contract")
         return cls(
             **{

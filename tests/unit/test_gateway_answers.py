@@ -47,14 +47,29 @@ DELIVERY = {
     "customer_id": "c1",
     "isv_id": "i1",
     "customer_email": "c@example.com",
+    "isv_email": "i@example.com",
     "attachments": ["f1", "gone"],
     "contract": None,
     "deadlines": [
         {"kind": "confirmation_window", "due_at": OPENED + timedelta(days=2), "status": "running"},
         {"kind": "warranty", "due_at": None, "status": "paused", "remaining_seconds": 30.5},
     ],
-    "dispute": {"opened_at": OPENED, "reason": "late"},
-    "history": [{"command_id": "open:d1", "at": OPENED}],
+    "dispute": {
+        "status": "open",
+        "opened_by": {"id": "c1", "role": "customer"},
+        "reason": "late",
+        "opened_at": OPENED,
+    },
+    "history": [
+        {
+            "command_id": "open:d1",
+            "command": "open_delivery",
+            "actor": {"id": "m1", "role": "marketplace"},
+            "at": OPENED,
+            "from_state": None,
+            "to_state": "awaiting_demand",
+        }
+    ],
     "opened_at": OPENED,
     "updated_at": OPENED,
     "revision": 7,
@@ -90,6 +105,7 @@ def test_a_delivery_shows_every_stored_field_but_bookkeeping_with_isoformat_time
         "customer_id": "c1",
         "isv_id": "i1",
         "customer_email": "c@example.com",
+        "isv_email": "i@example.com",
         "attachments": [
             {
                 "attachment_id": "f1",
@@ -103,8 +119,22 @@ def test_a_delivery_shows_every_stored_field_but_bookkeeping_with_isoformat_time
         ],
         "contract": None,
         "deadlines": deadlines,
-        "dispute": {"opened_at": "2026-11-30T11:53:42.123000+00:00", "reason": "late"},
-        "history": [{"command_id": "open:d1", "at": "2026-11-30T11:53:42.123000+00:00"}],
+        "dispute": {
+            "status": "open",
+            "opened_by": {"id": "c1", "role": "customer"},
+            "reason": "late",
+            "opened_at": "2026-11-30T11:53:42.123000+00:00",
+        },
+        "history": [
+            {
+                "command_id": "open:d1",
+                "command": "open_delivery",
+                "actor": {"id": "m1", "role": "marketplace"},
+                "at": "2026-11-30T11:53:42.123000+00:00",
+                "from_state": None,
+                "to_state": "awaiting_demand",
+            }
+        ],
         "opened_at": "2026-11-30T11:53:42.123000+00:00",
         "updated_at": "2026-11-30T11:53:42.123000+00:00",
     }
