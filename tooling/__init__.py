@@ -1,17 +1,4 @@
-"""Local infrastructure: provisions RabbitMQ and FerretDB on this machine, and an SMTP sink."""
-
-from tooling.ferretdb import ensure_ferretdb
-from tooling.provision import (
-    ProvisionError,
-    ensure_infrastructure,
-    ensure_rabbitmq,
-    is_loopback,
-)
-
-__all__ = [
-    "ProvisionError",
-    "ensure_ferretdb",
-    "ensure_infrastructure",
-    "ensure_rabbitmq",
-    "is_loopback",
-]
+"""Development tooling, never imported by ``services`` or ``shared`` and left out of the Docker
+image: provisioning RabbitMQ and FerretDB on this machine (``provision``, ``ferretdb`` and its
+patches), an SMTP sink (``mailsink``), test vhosts (``vhosts``) and the checkout's commands
+of ``delivery-center`` (``cli``: up, infra, token, test)."""

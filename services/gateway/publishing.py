@@ -3,7 +3,7 @@
 The command record doubles as the Idempotency-Key record: with a key, the command id is
 derived from (caller, key), so a retried request finds its own record and is published
 again under the same id, which the workflow applies once. An open's command id is derived
-from its order instead (see ``deliveries.open_delivery``), and its record keeps the order,
+from its order instead (see ``opening.open_delivery``), and its record keeps the order,
 so a second open of the order is judged against the first whether or not it is applied yet.
 """
 

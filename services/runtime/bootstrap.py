@@ -1,4 +1,6 @@
-"""The one place that turns settings into clients: broker, database, logging."""
+"""Settings into a running worker: the RabbitMQ broker with its middleware, the worker loop
+that stops on SIGTERM, and which database errors are transient (MongoDB clients are made in
+``collections``, logging in ``logs``)."""
 
 from __future__ import annotations
 

@@ -48,6 +48,13 @@ LIST_PROJECTION = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, 
 
 #: Milliseconds to find a server, and to connect to it, before a MongoDB operation gives up.
 MONGO_TIMEOUT_MS = 5000
+#: Options of every MongoDB client; ``tz_aware``: every datetime stored is UTC and must come
+#: back aware.
+CLIENT_OPTIONS: dict[str, object] = {
+    "tz_aware": True,
+    "serverSelectionTimeoutMS": MONGO_TIMEOUT_MS,
+    "connectTimeoutMS": MONGO_TIMEOUT_MS,
+}
 
 
 def make_mongo(settings: Settings, **options: object) -> AsyncMongoClient:
@@ -61,14 +68,7 @@ def make_mongo(settings: Settings, **options: object) -> AsyncMongoClient:
       AsyncMongoClient: ``tz_aware``, so datetimes come back as aware UTC; it connects
       lazily, so an unreachable server shows up on the first operation, not here.
     """
-    # tz_aware: every datetime we store is UTC and must come back aware.
-    return AsyncMongoClient(
-        settings.mongo_url,
-        tz_aware=True,
-        serverSelectionTimeoutMS=MONGO_TIMEOUT_MS,
-        connectTimeoutMS=MONGO_TIMEOUT_MS,
-        **options,
-    )
+    return AsyncMongoClient(settings.mongo_url, **{**CLIENT_OPTIONS, **options})
 
 
 def make_sync_mongo(settings: Settings) -> MongoClient:
@@ -78,12 +78,7 @@ def make_sync_mongo(settings: Settings) -> MongoClient:
     Returns:
       MongoClient: ``tz_aware``, 5 s timeouts, connecting lazily like :func:`make_mongo`.
     """
-    return MongoClient(
-        settings.mongo_url,
-        tz_aware=True,
-        serverSelectionTimeoutMS=MONGO_TIMEOUT_MS,
-        connectTimeoutMS=MONGO_TIMEOUT_MS,
-    )
+    return MongoClient(settings.mongo_url, **CLIENT_OPTIONS)
 
 
 def database(client: AsyncMongoClient, settings: Settings) -> AsyncDatabase:

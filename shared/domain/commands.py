@@ -15,7 +15,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    TypeAdapter,
     ValidationInfo,
     WithJsonSchema,
 )
@@ -237,4 +236,3 @@ COMMAND_MODELS: dict[str, type[_Command]] = {
 #: Commands a person or the marketplace may send over HTTP to an existing delivery.
 PUBLIC_DELIVERY_COMMANDS = frozenset(COMMAND_MODELS) - {"open_delivery", "expire_deadline"}
 
-command_adapter: TypeAdapter[Command] = TypeAdapter(Command)

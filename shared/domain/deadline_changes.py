@@ -14,7 +14,7 @@ from shared.domain.states import DeadlineKind, State
 
 @dataclass(frozen=True)
 class Policy:
-    """The durations the engine needs, from settings (``services.runtime.bootstrap.policy_of``).
+    """The durations the engine needs, from settings (``services.workflow.actors.policy_of``).
 
     ``confirm_window``: the customer's time to confirm (``DC_CONFIRM_WINDOW``; the brief: 14
     days by default). ``reminder_lead``: how long before the window closes the reminder is due
