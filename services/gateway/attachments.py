@@ -229,6 +229,16 @@ async def store_file(
     return record
 
 
+async def files_by_id(db: AsyncDatabase, ids: list[str]) -> dict[str, dict]:
+    """The stored records of the files ``ids`` (``ATTACHMENTS``) by id; a file without a
+    record is left out. Asks only when there is something to ask: FerretDB scans the
+    collection for an empty ``$in``."""
+    if not ids:
+        return {}
+    cursor = db[ATTACHMENTS].find({"_id": {"$in": ids}})
+    return {record["_id"]: record async for record in cursor}
+
+
 def _facts_of(data: bytes) -> tuple[str | None, str]:
     """(the sniffed type, the sha256 in hex) of an uploaded file's bytes."""
     return sniff_type(data), hashlib.sha256(data).hexdigest()

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.gateway.context import caller, gateway_of, may_see
+from services.gateway.context import PARTIES_ONLY, caller, gateway_of, may_see
 from services.gateway.contracts import CALLER_ERRORS, Reply, documented, error, parameter
 from services.gateway.errors import HttpError
 from services.gateway.models import CommandOutcome, json_answer
@@ -95,7 +95,7 @@ async def get_command(request: web.Request) -> web.Response:
     opened = None
     if command is not None and command.known.get("type") == "open_delivery":
         opened = (command.record or {}).get("order") or await db[DELIVERIES].find_one(
-            {"_id": command.known["delivery_id"]}, {"customer_id": 1, "isv_id": 1}
+            {"_id": command.known["delivery_id"]}, PARTIES_ONLY
         )
     if command is None or not may_read_command(actor, command.sender, opened):
         # A command published on the bus has no record until the workflow has decided it.

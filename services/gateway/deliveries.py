@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
+from services.gateway.attachments import files_by_id
 from services.gateway.context import PARTIES_ONLY, caller, gateway_of, may_see, visible_delivery
 from services.gateway.contracts import (
     CALLER_ERRORS,
@@ -43,7 +44,6 @@ from services.gateway.publishing import (
 )
 from services.gateway.requests import fingerprint, json_body, json_expect
 from services.runtime.collections import (
-    ATTACHMENTS,
     COMMAND_OUTCOMES,
     COMMANDS,
     DELIVERIES,
@@ -56,6 +56,7 @@ from shared.domain.commands import (
     COMMAND_MODELS,
     PUBLIC_DELIVERY_COMMANDS,
 )
+from shared.domain.delivery import PARTY_ID_FIELDS
 from shared.domain.processes import GLOBAL_COMMANDS
 from shared.domain.roles import Role
 from shared.domain.states import State
@@ -71,6 +72,8 @@ ADMIN_ONLY = frozenset(kind for kind, roles in GLOBAL_COMMANDS.items() if roles 
 _state_adapter = TypeAdapter(State)
 #: Seconds after which to ask again about a delivery whose open is not applied yet.
 PENDING_RETRY_AFTER = 1
+#: Bounds of the list's ``limit`` (from 1) and ``skip`` (from 0) query parameters.
+DEFAULT_LIMIT, MAX_LIMIT, MAX_SKIP = 50, 500, 10**9
 
 
 @routes.get("/v1/deliveries")
@@ -89,14 +92,14 @@ PENDING_RETRY_AFTER = 1
             "query",
             "",
             required=False,
-            schema={"type": "integer", "minimum": 1, "maximum": 500},
+            schema={"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
         ),
         parameter(
             "skip",
             "query",
             "",
             required=False,
-            schema={"type": "integer", "minimum": 0, "maximum": 10**9},
+            schema={"type": "integer", "minimum": 0, "maximum": MAX_SKIP},
         ),
     ),
     responses={
@@ -109,26 +112,25 @@ async def list_deliveries(request: web.Request) -> web.Response:
     """GET /v1/deliveries, any role: the caller's deliveries (admin and marketplace: all),
     newest opened first, as :class:`DeliveryList` (brief: filter ``?state=``).
 
-    ``limit`` (1..500, default 50) and ``skip`` (default 0) page the list; 400
-    ``invalid_query`` for a state that does not exist or a number out of range.
+    ``limit`` (1..:data:`MAX_LIMIT`, default :data:`DEFAULT_LIMIT`) and ``skip`` (0..
+    :data:`MAX_SKIP`, default 0) page the list; 400 ``invalid_query`` for a state that does
+    not exist or a number out of range.
     """
     actor = caller(request)
     query: dict[str, Any] = {}
-    if actor.role == Role.CUSTOMER:
-        query["customer_id"] = actor.id
-    elif actor.role == Role.ISV:
-        query["isv_id"] = actor.id
+    if actor.role in PARTY_ID_FIELDS:
+        query[PARTY_ID_FIELDS[actor.role]] = actor.id
     if "state" in request.query:
         try:
             query["state"] = _state_adapter.validate_python(request.query["state"]).value
         except ValidationError as error:
             known = ", ".join(s.value for s in State)
             raise HttpError(400, "invalid_query", f"state must be one of: {known}") from error
-    limit = _int_query(request, "limit", default=50, low=1, high=500)
-    skip = _int_query(request, "skip", default=0, low=0, high=10**9)
+    limit = _int_query(request, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+    skip = _int_query(request, "skip", default=0, low=0, high=MAX_SKIP)
     db = gateway_of(request).db
     projection = LIST_PROJECTION
-    if "customer_id" in query:
+    if PARTY_ID_FIELDS[Role.CUSTOMER] in query:
         # A customer's deliveries are few: read them all through the customer_id index.
         cursor = db[DELIVERIES].find(
             query, projection, sort=[("opened_at", -1)], skip=skip, limit=limit
@@ -258,9 +260,7 @@ async def get_delivery(request: web.Request) -> web.Response:
     ids = list(document.get("attachments", [])) + (
         [document["contract"]] if document.get("contract") else []
     )
-    # Only ask when there is something to ask: FerretDB scans the collection for an empty $in.
-    cursor = gateway_of(request).db[ATTACHMENTS].find({"_id": {"$in": ids}}) if ids else None
-    files = {f["_id"]: f async for f in cursor} if cursor is not None else {}
+    files = await files_by_id(gateway_of(request).db, ids)
     return json_answer(DeliveryView.of(document, files))
 
 

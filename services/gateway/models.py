@@ -12,18 +12,18 @@ Every answer allows fields beyond those declared (``extra="allow"``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from copy import copy
 from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from services.runtime.collections import BOOKKEEPING_FIELDS
-from shared.domain.delivery import Delivery, Dispute
-from shared.domain.states import DeadlineKind, ProcessName, State
-
-#: Stored fields of a delivery that are bookkeeping and never shown.
-HIDDEN_FIELDS = BOOKKEEPING_FIELDS
+from shared.domain.delivery import DeadlineStatus, Delivery
+from shared.domain.states import DeadlineKind
 
 
 def jsonable(value: Any) -> Any:
@@ -155,7 +155,7 @@ class DeadlineView(_Answer):
 
     kind: DeadlineKind
     due_at: datetime | None = Field(description="null while a dispute pauses it")
-    status: str
+    status: DeadlineStatus
     remaining_seconds: float | None = None
 
     @classmethod
@@ -172,20 +172,46 @@ class DeadlineView(_Answer):
         ]
 
 
-class DeliverySummary(_Answer):
-    """A delivery as a list shows it."""
+#: The fields of a delivery that a list shows (each always sent), in :class:`Delivery`'s order.
+SUMMARY_FIELDS = (
+    "delivery_id",
+    "order_id",
+    "product_id",
+    "process",
+    "state",
+    "version",
+    "customer_id",
+    "isv_id",
+    "deadlines",
+    "dispute",
+    "updated_at",
+)
 
-    delivery_id: str
-    order_id: str
-    product_id: str
-    process: ProcessName
-    state: State
-    version: int
-    customer_id: str
-    isv_id: str
-    deadlines: list[DeadlineView]
-    dispute: Dispute | None
-    updated_at: datetime
+
+def _always_sent(info: FieldInfo) -> FieldInfo:
+    """``info``, a field of :class:`Delivery` (its type, constraints and words), without its
+    default: the summary always sends it."""
+    sent = copy(info)
+    sent.default = PydanticUndefined
+    return sent
+
+
+# Delivery's own declarations of the summary's fields; its deadlines are DeadlineView.
+_SummaryFields = create_model(
+    "_SummaryFields",
+    __base__=_Answer,
+    **{
+        name: (list[DeadlineView], ...)
+        if name == "deadlines"
+        else (info.annotation, _always_sent(info))
+        for name, info in Delivery.model_fields.items()
+        if name in SUMMARY_FIELDS
+    },
+)
+
+
+class DeliverySummary(_SummaryFields):
+    """A delivery as a list shows it."""
 
     @classmethod
     def of(cls, document: Mapping[str, Any]) -> DeliverySummary:
@@ -232,7 +258,7 @@ class DeliveryView(Delivery):
         Raises:
           pydantic.ValidationError: the document is not a delivery the workflow wrote.
         """
-        shown = {k: v for k, v in document.items() if k not in HIDDEN_FIELDS}
+        shown = {k: v for k, v in document.items() if k not in BOOKKEEPING_FIELDS}
         contract = document.get("contract")
         return cls(
             **{
@@ -245,7 +271,7 @@ class DeliveryView(Delivery):
         )
 
 
-class PendingDelivery(BaseModel):
+class PendingDelivery(_Answer):
     """A delivery whose open is accepted and not applied yet: ``GET /v1/deliveries/{id}``
     answers it with 202 until the workflow has opened it."""
 

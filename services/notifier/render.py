@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from services.notifier.rules import RULES, Recipient
-from shared.domain.delivery import Deadline
+from shared.domain.delivery import SHOWN_DEADLINE_STATUSES, Deadline
 from shared.domain.events import Event
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, DeadlineKind
@@ -77,15 +77,9 @@ def one_line(value: str) -> str:
 def deadline_view(deadline: Deadline, now: datetime, reader: Role) -> DeadlineWords | None:
     """How ``deadline`` reads in an email to ``reader`` (``shared.wording``, as on the page);
     None if emails do not list it (the reminder, or one no longer running)."""
-    if deadline.kind not in LISTED_DEADLINES or deadline.status not in ("active", "paused"):
+    if deadline.kind not in LISTED_DEADLINES or deadline.status not in SHOWN_DEADLINE_STATUSES:
         return None
-    return deadline_words(
-        deadline.kind,
-        reader,
-        now,
-        due_at=deadline.due_at,
-        remaining=timedelta(seconds=deadline.remaining_seconds or 0),
-    )
+    return deadline_words(deadline.model_dump(), reader, now)
 
 
 def headline(event: Event, recipient: Recipient) -> str:

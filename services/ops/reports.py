@@ -12,6 +12,7 @@ from pymongo.database import Database
 from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, LIST_PROJECTION
 from services.runtime.deadline_book import active_due_before
 from services.runtime.delivery_days import newest_first_sync
+from shared.domain.delivery import past_due
 
 
 def find_delivery(db: Database, delivery_id: str) -> dict[str, Any] | None:
@@ -47,10 +48,7 @@ def list_deliveries(
     )
     found = []
     for document in candidates:
-        if overdue and not any(
-            d["status"] == "active" and d.get("due_at") and d["due_at"] < now
-            for d in document.get("deadlines", [])
-        ):
+        if overdue and not any(past_due(d, now) for d in document.get("deadlines", [])):
             continue
         found.append(document)
         if len(found) >= limit:

@@ -41,9 +41,8 @@ SMALL_LIST = 500
 
 
 def day_of(when: datetime) -> str:
-    """``"2026-11-30"``: the UTC day of ``when`` (a naive datetime is taken as UTC)."""
-    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%d")
+    """``"2026-11-30"``: the UTC day of ``when`` (aware, as every stored time is)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d")
 
 
 def day_fields(

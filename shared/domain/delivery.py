@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,12 @@ from shared.domain.states import DeadlineKind, ProcessName, State
 #: summary an event carries.
 PARTY_ID_FIELDS: Mapping[Role, str] = {Role.CUSTOMER: "customer_id", Role.ISV: "isv_id"}
 
+#: A deadline's status: running (``active``), ``paused`` by an open dispute, ``cancelled`` (the
+#: customer acted first) or ``fired``.
+DeadlineStatus = Literal["active", "paused", "cancelled", "fired"]
+#: The deadlines shown to people, on the pages and in the emails: those running or paused.
+SHOWN_DEADLINE_STATUSES: frozenset[str] = frozenset({"active", "paused"})
+
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -26,10 +32,17 @@ class Deadline(_Record):
 
     deadline_id: str
     kind: DeadlineKind
-    status: Literal["active", "paused", "cancelled", "fired"]
+    status: DeadlineStatus
     due_at: datetime | None = None
     #: Time left when paused, in seconds; restored on ``resolve_dispute continue``.
     remaining_seconds: float | None = None
+
+
+def past_due(deadline: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a deadline (stored, or a :class:`Deadline`'s ``model_dump()``) is running and
+    was due before ``now`` (aware): the timer worker should have fired it."""
+    due_at = deadline.get("due_at")
+    return deadline.get("status") == "active" and due_at is not None and due_at < now
 
 
 class Review(_Record):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from shared.domain.roles import Role
 from shared.domain.states import DeadlineKind
@@ -181,25 +181,18 @@ class DeadlineWords:
     sentence: str
 
 
-def deadline_words(
-    kind: DeadlineKind,
-    reader: Role,
-    now: datetime,
-    *,
-    due_at: datetime | None,
-    remaining: timedelta | None = None,
-) -> DeadlineWords:
-    """A running deadline (``due_at`` given) or a paused one (``due_at`` None, ``remaining``
-    left, None counting as nothing), worded for ``reader``. A naive ``due_at`` is taken as UTC.
-    Raises ValueError for an unknown kind."""
-    wording = DEADLINES[DeadlineKind(kind)]
-    if due_at is None:
-        left = duration(remaining or timedelta(0))
+def deadline_words(deadline: Mapping[str, Any], reader: Role, now: datetime) -> DeadlineWords:
+    """A deadline (stored, or a ``Deadline``'s ``model_dump()``: ``kind``, ``status``,
+    ``due_at``, ``remaining_seconds``) worded for ``reader``: running, or paused (``status``
+    paused or no ``due_at``; ``remaining_seconds`` left, None counting as nothing). Raises
+    ValueError for an unknown kind."""
+    wording = DEADLINES[DeadlineKind(deadline["kind"])]
+    due_at = deadline.get("due_at")
+    if deadline.get("status") == "paused" or due_at is None:
+        left = duration(timedelta(seconds=deadline.get("remaining_seconds") or 0))
         return DeadlineWords(
             wording.label, PAUSED_VALUE.format(left=left), wording.paused.format(left=left)
         )
-    if due_at.tzinfo is None and now.tzinfo is not None:
-        due_at = due_at.replace(tzinfo=UTC)
     at = when_relative(due_at, now)
     template = wording.due_for_customer if reader == Role.CUSTOMER else wording.due
     return DeadlineWords(wording.label, at, template.format(at=at))

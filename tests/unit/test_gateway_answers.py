@@ -51,7 +51,7 @@ DELIVERY = {
     "attachments": ["f1", "gone"],
     "contract": None,
     "deadlines": [
-        {"kind": "confirmation_window", "due_at": OPENED + timedelta(days=2), "status": "running"},
+        {"kind": "confirmation_window", "due_at": OPENED + timedelta(days=2), "status": "active"},
         {"kind": "warranty", "due_at": None, "status": "paused", "remaining_seconds": 30.5},
     ],
     "dispute": {
@@ -89,7 +89,7 @@ def test_a_delivery_shows_every_stored_field_but_bookkeeping_with_isoformat_time
         {
             "kind": "confirmation_window",
             "due_at": "2026-12-02T11:53:42.123000+00:00",
-            "status": "running",
+            "status": "active",
             "remaining_seconds": None,
         },
         {"kind": "warranty", "due_at": None, "status": "paused", "remaining_seconds": 30.5},

@@ -24,6 +24,7 @@ from services.gateway.pages.words import action_view, available_actions, dispute
 from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, LIST_PROJECTION
 from services.runtime.delivery_days import newest_first
 from services.runtime.links import page_path
+from shared.domain.delivery import past_due
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, State
 from shared.wording import STATE_LABELS, duration, label, relative, when_relative
@@ -41,13 +42,9 @@ def overdue(document: dict[str, Any], now: datetime, patience: timedelta) -> str
     if document["state"] in TERMINAL_STATES:
         return None
     for deadline in document.get("deadlines", []):
-        due = deadline.get("due_at")
-        if due is not None and deadline.get("status") == "active":
-            due = due if due.tzinfo else due.replace(tzinfo=UTC)
-            if due < now:
-                return f"a deadline was due {relative(due, now)} and has not fired"
+        if past_due(deadline, now):
+            return f"a deadline was due {relative(deadline['due_at'], now)} and has not fired"
     updated = document["updated_at"]
-    updated = updated if updated.tzinfo else updated.replace(tzinfo=UTC)
     if not dispute_open(document) and now - updated > patience:
         return f"nothing has happened for {duration(now - updated)}"
     if dispute_open(document) and now - updated > patience:
@@ -116,7 +113,6 @@ async def admin_page(request: web.Request) -> web.Response:
         if only_overdue and late is None:
             continue
         updated = document["updated_at"]
-        updated = updated if updated.tzinfo else updated.replace(tzinfo=UTC)
         rows.append(
             {
                 "id": document["_id"],

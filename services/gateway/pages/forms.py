@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import hdrs, web
 from pydantic import ValidationError
 
-from services.gateway.attachments import store_file as keep_attachment
+from services.gateway.attachments import store_file
 from services.gateway.context import Gateway, gateway_of
 from services.gateway.contracts import Body, Reply, documented
 from services.gateway.errors import reason_of
@@ -130,19 +130,28 @@ def _validate(
         return None, field_errors(error, {name: _text(form, name) for name in FORM_FIELDS})
 
 
-async def store_file(
+async def keep_upload(
     gateway: Gateway, delivery_id: str, link: Link, part: web.FileField
 ) -> tuple[str | None, str | None]:
-    """Keep an uploaded file in GridFS as the API does; its id, or what is wrong with it."""
+    """Keep a file of the form in GridFS as the API does; its id, or what is wrong with it."""
     limit = gateway.settings.max_attachment_bytes
     data = part.file.read(limit + 1)
     name = uploaded_name(part)
-    if len(data) > limit:
-        return None, f"The file {name} is too large: at most {size_words(limit)} each"
-    if not data:
-        return None, f"The file {name} is empty"
-    record = await keep_attachment(gateway.db, delivery_id, name, data, link.actor)
+    problem = _size_problem(name, len(data), limit)
+    if problem:
+        return None, problem
+    record = await store_file(gateway.db, delivery_id, name, data, link.actor)
     return record["_id"], None
+
+
+def _size_problem(name: str, size: int, limit: int) -> str | None:
+    """What is wrong with a file ``name`` of ``size`` bytes, at most ``limit``: too large or
+    empty; None when nothing."""
+    if size > limit:
+        return f"The file {name} is too large: at most {size_words(limit)} each"
+    if size == 0:
+        return f"The file {name} is empty"
+    return None
 
 
 def uploaded_name(part: web.FileField) -> str:
@@ -162,11 +171,9 @@ def upload_problems(uploads: list[web.FileField], limit: int) -> dict[str, str]:
     for part in uploads:
         size = part.file.seek(0, 2)
         part.file.seek(0)
-        name = uploaded_name(part)
-        if size > limit:
-            return {"file": f"The file {name} is too large: at most {size_words(limit)} each"}
-        if size == 0:
-            return {"file": f"The file {name} is empty"}
+        problem = _size_problem(uploaded_name(part), size, limit)
+        if problem:
+            return {"file": problem}
     return {}
 
 
@@ -282,7 +289,7 @@ async def press(request: web.Request) -> web.StreamResponse:
     if not problems and uploads:
         stored = []
         for part in uploads:
-            attachment_id, problem = await store_file(gateway, delivery_id, link, part)
+            attachment_id, problem = await keep_upload(gateway, delivery_id, link, part)
             if problem:
                 problems["file"] = problem
                 break

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from gridfs.errors import NoFile
 
-from services.gateway.attachments import stream_file
+from services.gateway.attachments import files_by_id, stream_file
 from services.gateway.command_status import read_command, sent_by
 from services.gateway.context import Gateway, gateway_of
 from services.gateway.contracts import documented, parameter, text
@@ -35,6 +35,7 @@ from services.gateway.pages.words import (
 )
 from services.runtime.collections import ATTACHMENTS
 from services.runtime.links import Link, admin_path, file_path, page_path
+from shared.domain.delivery import SHOWN_DEADLINE_STATUSES
 from shared.domain.ids import is_command_id
 from shared.wording import (
     ACTIONS,
@@ -65,11 +66,6 @@ class FormState:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def file_href(delivery_id: str, attachment_id: str, token: str) -> str:
-    """The page's link to a file of the delivery (``links.file_path``)."""
-    return file_path(delivery_id, attachment_id, token)
-
-
 async def outcome_of(
     gateway: Gateway, link: Link, delivery_id: str | None, command_id: str | None, now: datetime
 ) -> dict[str, Any] | None:
@@ -90,8 +86,6 @@ async def outcome_of(
     title = ACTIONS.get(known["type"], (known["type"], ""))[0]
     if outcome is None:
         accepted_at = record.get("accepted_at") if record else None
-        if accepted_at is not None and accepted_at.tzinfo is None:
-            accepted_at = accepted_at.replace(tzinfo=UTC)
         late = accepted_at is not None and now - accepted_at > PENDING_PATIENCE
         return {
             "status": "pending",
@@ -110,19 +104,12 @@ async def outcome_of(
     }
 
 
-async def _files(gateway: Gateway, ids: list[str]) -> dict[str, dict[str, Any]]:
-    if not ids:
-        return {}
-    cursor = gateway.db[ATTACHMENTS].find({"_id": {"$in": ids}})
-    return {record["_id"]: record async for record in cursor}
-
-
 def _file_view(record: dict[str, Any] | None, attachment_id: str, delivery_id: str, token: str):
     if record is None:
         return {"name": attachment_id, "href": None, "size": "", "type": ""}
     return {
         "name": record["filename"],
-        "href": file_href(delivery_id, attachment_id, token),
+        "href": file_path(delivery_id, attachment_id, token),
         "size": size_words(record["size"]),
         "type": record.get("detected_type") or "unknown type",
         "by": label(ROLE_NAMES, (record.get("uploaded_by") or {}).get("role")),
@@ -161,7 +148,7 @@ async def page_context(
     ids = list(dict.fromkeys(document.get("attachments", []) + stage_files))
     if document.get("contract"):
         ids.append(document["contract"])
-    files = await _files(gateway, ids)
+    files = await files_by_id(gateway.db, ids)
 
     def file(attachment_id: str) -> dict[str, Any]:
         return _file_view(files.get(attachment_id), attachment_id, delivery_id, token)
@@ -188,7 +175,7 @@ async def page_context(
     deadlines = [
         {"kind": d["kind"], "text": deadline_words(d, role, now), "due_at": d.get("due_at")}
         for d in document.get("deadlines", [])
-        if d.get("status") in ("active", "paused")
+        if d.get("status") in SHOWN_DEADLINE_STATUSES
     ]
     history = [
         {

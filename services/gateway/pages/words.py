@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from services.runtime.links import Link
@@ -27,14 +27,7 @@ from shared.wording import (
 def deadline_words(deadline: dict[str, Any], role: str, now: datetime) -> str:
     """A deadline document (``kind``, ``status``, ``due_at`` or ``remaining_seconds``) as
     ``role`` reads it: what happens, when, and who can prevent it (``shared.wording``)."""
-    paused = deadline.get("status") == "paused" or deadline.get("due_at") is None
-    return wording.deadline_words(
-        deadline["kind"],
-        Role(role),
-        now,
-        due_at=None if paused else deadline["due_at"],
-        remaining=timedelta(seconds=deadline.get("remaining_seconds") or 0),
-    ).sentence
+    return wording.deadline_words(deadline, Role(role), now).sentence
 
 
 def steps_of(document: dict[str, Any]) -> list[dict[str, Any]]:
