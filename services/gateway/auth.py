@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import jwt
 from pydantic import ValidationError
 
-from shared.domain.roles import Actor, Role
+from shared.domain.roles import ACTOR_ID_RULE, Actor, Role
 from shared.durations import format_duration
 
 ALGORITHM = "HS256"
@@ -157,7 +157,7 @@ def actor_from_token(secret: str, token: str, now: datetime | None = None) -> Ac
     if not isinstance(role, str) or role not in TOKEN_ROLES:
         allowed = ", ".join(sorted(TOKEN_ROLES))
         raise InvalidToken(f"unknown role {str(role)[:40]!r}; a token's role is one of {allowed}")
-    sub_rule = "claim 'sub' must be a string of 1 to 200 characters"
+    sub_rule = f"claim 'sub' must be a string of {ACTOR_ID_RULE}"
     if not isinstance(sub, str):
         raise InvalidToken(sub_rule)
     try:

@@ -26,7 +26,7 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 from shared.config import Settings
 from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS
 from shared.domain.ids import is_hex_id
-from shared.domain.roles import Actor, Role
+from shared.domain.roles import ACTOR_ID_RULE, MAX_ACTOR_ID, Actor, Role
 
 #: Separates these tokens from anything else ever signed with the same secret.
 SALT = "delivery-center.link.v1"
@@ -39,7 +39,8 @@ LINK_ROLES = frozenset({Role.CUSTOMER, Role.ISV, Role.ADMIN})
 PAGE_PREFIX = "/d/"
 #: Where the administrators' list lives, under the public URL.
 ADMIN_PATH = "/admin"
-_PARTY_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+#: A link's party: an actor's id (``roles.ActorId``) without control characters.
+_PARTY_ID = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_ACTOR_ID}}}")
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def _check(delivery_id: str, party_id: str, role: Role) -> None:
     elif not is_hex_id(delivery_id):
         raise ValueError(f"not a delivery id: {delivery_id!r}")
     if not isinstance(party_id, str) or not _PARTY_ID.fullmatch(party_id):
-        raise ValueError("a party id is 1 to 200 characters without control characters")
+        raise ValueError(f"a party id is {ACTOR_ID_RULE} without control characters")
 
 
 def sign_link(
@@ -115,7 +116,7 @@ def sign_link(
     Parameters:
       settings(Settings): ``link_secret`` signs it.
       delivery_id(str): 32 lowercase hex digits, or ``"*"`` for an admin's link.
-      party_id(str): The party's id (a token's ``sub``): 1 to 200 characters, no control
+      party_id(str): The party's id (a token's ``sub``, ``roles.ActorId``) without control
         characters.
       role(Role | str): ``customer``, ``isv`` or ``admin``.
       signed_at(datetime | None): Backdates the signature (tests of expiry), kept to whole

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: The longest id a party may have (a token's ``sub``, a link's party).
+MAX_ACTOR_ID = 200
+#: An actor's id: 1 to :data:`MAX_ACTOR_ID` characters.
+ActorId = Annotated[str, Field(min_length=1, max_length=MAX_ACTOR_ID)]
+#: The rule of :data:`ActorId` in words, for refusals.
+ACTOR_ID_RULE = f"1 to {MAX_ACTOR_ID} characters"
 
 
 class Role(StrEnum):
@@ -23,5 +31,5 @@ class Actor(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200)
+    id: ActorId
     role: Role
