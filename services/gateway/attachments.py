@@ -15,11 +15,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.gateway.context import caller, gateway_of, visible_delivery
 from services.gateway.contracts import (
+    ACCEPT_ENCODING,
+    BODY_FRAMING,
     CALLER_ERRORS,
     Body,
     Reply,
     documented,
     error,
+    framing_errors,
     parameter,
     text,
 )
@@ -38,6 +41,15 @@ from shared.domain.files import content_type_of, sniff_type
 from shared.domain.roles import Actor, Role
 
 routes = web.RouteTableDef()
+#: The 200 of a download (:func:`stream_file`), the API's and the page's.
+FILE_ANSWER = text(
+    "*/*",
+    "the file, typed as judged from its bytes (application/octet-stream when unknown), "
+    "with a safe Content-Disposition",
+    {"type": "string", "format": "binary"},
+)
+#: The 500 of a download whose stored content is damaged (``downloads.send_file``).
+UNREADABLE = "attachment_unreadable: the file's stored content is damaged; it has been logged"
 
 #: Bytes read from the upload at a time.
 CHUNK_BYTES = 256 * 1024
@@ -166,7 +178,11 @@ _NO_CLOSE_DELIMITER = (
         400: error("malformed multipart, no field 'file' or an empty file"),
         404: error("no such delivery for the caller"),
         413: error("the file is larger than DC_MAX_ATTACHMENT_BYTES"),
-        415: error("the body is not multipart/form-data"),
+        **framing_errors(),
+        415: error(
+            f"multipart_required: the body is not multipart/form-data; or {BODY_FRAMING[415]}",
+            headers=ACCEPT_ENCODING,
+        ),
         **CALLER_ERRORS,
     },
 )
@@ -249,13 +265,9 @@ def _facts_of(data: bytes) -> tuple[str | None, str]:
     "Download an attachment (its delivery's customer and ISV, admin)",
     parameters=(parameter("attachment_id", "path"),),
     responses={
-        200: text(
-            "*/*",
-            "the file, typed as judged from its bytes (application/octet-stream when unknown), "
-            "with a safe Content-Disposition",
-            {"type": "string", "format": "binary"},
-        ),
+        200: FILE_ANSWER,
         404: error("no such attachment for the caller"),
+        500: error(UNREADABLE),
         **CALLER_ERRORS,
     },
 )

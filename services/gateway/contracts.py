@@ -128,9 +128,16 @@ def error(description: str, headers: Mapping[str, dict[str, Any]] | None = None)
     return Reply(description, Error, headers=headers or {})
 
 
-def text(media_type: str, description: str, schema: dict[str, Any] | None = None) -> Reply:
+def text(
+    media_type: str,
+    description: str,
+    schema: dict[str, Any] | None = None,
+    headers: Mapping[str, dict[str, Any]] | None = None,
+) -> Reply:
     """An answer that is not JSON: a ``media_type`` body, a string unless ``schema``."""
-    return Reply(description, content={media_type: schema or {"type": "string"}})
+    return Reply(
+        description, content={media_type: schema or {"type": "string"}}, headers=headers or {}
+    )
 
 
 #: ``Retry-After`` (RFC 9110 section 10.2.3), in seconds.
@@ -171,3 +178,26 @@ JSON_BODY_ERRORS = {
     413: error(f"the body is larger than {MAX_JSON_BYTES} bytes"),
     422: error("invalid input; `fields` names each field at fault"),
 }
+#: What every POST may be refused before its body is read (``requests.framed_bodies`` and the
+#: routes' ``expect_handler``), by status.
+BODY_FRAMING = {
+    411: "length_required: neither Content-Length nor chunked Transfer-Encoding (no body)",
+    415: "unsupported_content_encoding: a Content-Encoding other than gzip or deflate named alone",
+    417: "expectation_failed: an Expect other than 100-continue",
+}
+#: ``Accept-Encoding`` of a 415 ``unsupported_content_encoding``.
+ACCEPT_ENCODING = {
+    "Accept-Encoding": {
+        "description": "the content codings a body may be sent in",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def framing_errors(answer: Callable[..., Reply] = error) -> dict[int, Reply]:
+    """The :data:`BODY_FRAMING` refusals every POST route declares, each built by ``answer``
+    (:func:`error`; a page's HTML answer on the pages)."""
+    return {
+        status: answer(words, headers=ACCEPT_ENCODING) if status == 415 else answer(words)
+        for status, words in BODY_FRAMING.items()
+    }

@@ -22,6 +22,7 @@ from services.gateway.contracts import (
     Reply,
     documented,
     error,
+    framing_errors,
     parameter,
 )
 from services.gateway.errors import HttpError, validation_error
@@ -287,6 +288,7 @@ async def get_delivery(request: web.Request) -> web.Response:
             headers=RETRY_AFTER,
         ),
         **JSON_BODY_ERRORS,
+        **framing_errors(),
         **CALLER_ERRORS,
     },
 )

@@ -20,6 +20,7 @@ from services.gateway.contracts import (
     Reply,
     documented,
     error,
+    framing_errors,
 )
 from services.gateway.errors import HttpError, validation_error
 from services.gateway.models import Opened
@@ -116,6 +117,7 @@ def address_rule(request: web.Request) -> dict[str, Any]:
             "details; `delivery_id` names its delivery, `fields` what differs"
         ),
         **JSON_BODY_ERRORS,
+        **framing_errors(),
         **CALLER_ERRORS,
     },
 )

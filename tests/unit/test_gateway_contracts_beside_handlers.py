@@ -7,8 +7,11 @@ import json
 
 import pytest
 
-from services.gateway.contracts import contract_of
+from services.gateway import attachments
+from services.gateway.app import ROUTE_TABLES
+from services.gateway.contracts import BODY_FRAMING, contract_of
 from services.gateway.models import Accepted, Opened
+from services.gateway.openapi import routes_of
 from services.gateway.pages import admin, forms, view
 from services.gateway.publishing import accepted_response
 
@@ -46,3 +49,19 @@ def test_accepted_response_leaves_out_what_the_answer_was_not_given():
     response = accepted_response(Opened(delivery_id="d1", command_id="c 1"), "c 1")
     assert response.headers["Location"] == "/v1/commands/c%201"
     assert json.loads(response.body) == {"delivery_id": "d1", "command_id": "c 1"}
+
+
+def test_every_post_declares_the_refusals_of_its_body_framing():
+    posts = [(path, c) for path, method, c in routes_of(ROUTE_TABLES) if method == "post"]
+    assert len(posts) == 4
+    for path, contract in posts:
+        assert set(BODY_FRAMING) <= set(contract.responses), path
+        assert "Accept-Encoding" in contract.responses[415].headers, path
+
+
+def test_both_downloads_declare_what_stream_file_sends_and_a_damaged_file():
+    api, page = contract_of(attachments.download), contract_of(view.delivery_file)
+    assert api.responses[200] == page.responses[200] == attachments.FILE_ANSWER
+    assert "*/*" in attachments.FILE_ANSWER.content
+    for contract in (api, page):
+        assert contract.responses[500].description.startswith("attachment_unreadable")

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from services.gateway.attachments import store_file
 from services.gateway.context import Gateway, gateway_of
-from services.gateway.contracts import Body, Reply, documented
+from services.gateway.contracts import Body, Reply, documented, framing_errors
 from services.gateway.errors import reason_of
 from services.gateway.filenames import DispositionError, form_data_field
 from services.gateway.form_files import form_files
@@ -230,6 +230,7 @@ def _after(delivery_id: str, token: str, command_id: str, back: str) -> str:
         413: html_answer("a file is too large"),
         422: html_answer("the form again, each field's problem beside it"),
         503: html_answer("the broker or the database is unreachable; nothing was done"),
+        **framing_errors(html_answer),
         **LINK_REFUSALS,
     },
 )

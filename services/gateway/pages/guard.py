@@ -6,6 +6,7 @@ Also what every page's contract shares (``contracts.documented``): the ``deliver
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -18,9 +19,9 @@ from services.runtime.links import Link, LinkError, read_link
 from shared.wording import ROLE_NAMES, duration, when
 
 
-def html_answer(description: str) -> Reply:
+def html_answer(description: str, headers: Mapping[str, dict[str, Any]] | None = None) -> Reply:
     """A page's documented answer: a ``text/html`` body described by ``description``."""
-    return text("text/html", description)
+    return text("text/html", description, headers=headers)
 
 
 def optional_query(name: str, description: str) -> dict[str, Any]:

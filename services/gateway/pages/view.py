@@ -9,10 +9,10 @@ from typing import Any
 from aiohttp import web
 from gridfs.errors import NoFile
 
-from services.gateway.attachments import files_by_id, stream_file
+from services.gateway.attachments import FILE_ANSWER, UNREADABLE, files_by_id, stream_file
 from services.gateway.command_status import read_command, sent_by
 from services.gateway.context import Gateway, gateway_of
-from services.gateway.contracts import documented, parameter, text
+from services.gateway.contracts import documented, parameter
 from services.gateway.pages.csrf import csrf_token
 from services.gateway.pages.errors import PageError, html_errors, render
 from services.gateway.pages.guard import (
@@ -318,10 +318,9 @@ async def delivery_page(request: web.Request) -> web.Response:
     public=True,
     parameters=(DELIVERY_ID, parameter("attachment_id", "path", "the file"), LINK_TOKEN),
     responses={
-        200: text(
-            "application/octet-stream", "the file's bytes", {"type": "string", "format": "binary"}
-        ),
+        200: FILE_ANSWER,
         404: html_answer("no such file in this delivery"),
+        500: html_answer(UNREADABLE),
         **LINK_REFUSALS,
     },
 )
