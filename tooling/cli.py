@@ -21,10 +21,10 @@ import typer
 from rich.text import Text
 
 from services.cli import SERVICES
-from services.gateway.auth import MAX_TOKEN_LIFETIME, mint_token
+from services.gateway.auth import MAX_TOKEN_LIFETIME, TOKEN_ROLES, mint_token
 from services.ops.terminal import console, err, fail, load_settings
 from shared.config import Settings
-from shared.durations import DurationError, parse_duration
+from shared.durations import DurationError, format_duration, parse_duration
 from tooling.mailsink import MailSink
 from tooling.provision import ProvisionError, ensure_infrastructure, is_loopback, port_open
 
@@ -179,11 +179,14 @@ def infra() -> None:
 
 
 def token(
-    role: Annotated[str, typer.Option(help="marketplace, customer, isv or admin")],
-    sub: Annotated[str, typer.Option(help="the party's id (the token's `sub` claim)")],
+    role: Annotated[str, typer.Option(help=f"one of {', '.join(sorted(TOKEN_ROLES))}")],
+    sub: Annotated[str, typer.Option(help="the party's id (the token's sub claim)")],
     ttl: Annotated[
         str,
-        typer.Option(help="lifetime: whole seconds or ISO 8601 (PT12H, P7D), at most P30D"),
+        typer.Option(
+            help="lifetime: whole seconds or ISO 8601 (PT12H, P7D), at most "
+            + format_duration(MAX_TOKEN_LIFETIME)
+        ),
     ] = "PT12H",
 ) -> None:
     """Print a development JWT signed with DC_JWT_SECRET."""

@@ -12,6 +12,7 @@ import typer
 from rich.text import Text
 
 from services.ops.terminal import console, err, fail, load_settings
+from services.runtime.links import LINK_ROLES
 
 delivery_app = typer.Typer(help="One delivery.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Many deliveries.", no_args_is_help=True)
@@ -278,10 +279,10 @@ def link_admin() -> None:
 def link_delivery(
     delivery_id: str,
     party_id: str,
-    role: Annotated[str, typer.Argument(help="customer, isv or admin")],
+    role: Annotated[str, typer.Argument(help=f"one of {', '.join(sorted(LINK_ROLES))}")],
     action: Annotated[str | None, typer.Argument(help="a command whose form opens ready")] = None,
 ) -> None:
-    """Print a party's link to a delivery's page; opening it never performs ``action``."""
+    """Print a party's link to a delivery's page; opening it never performs the action."""
     from services.runtime.links import page_url
 
     try:
