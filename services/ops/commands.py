@@ -258,7 +258,9 @@ def dlq_purge(
 
 def _link_settings():
     """The ``DC_`` settings read now (a link is signed with the environment's secret and URL),
-    or :func:`fail` naming the invalid variable."""
+    or :func:`fail` naming the invalid variable. Not ``terminal.load_settings``: its read is
+    cached for the process, and ``link_main`` runs in processes that change the environment
+    between runs (tests/unit/test_links.py)."""
     from shared.config import Settings
 
     try:
