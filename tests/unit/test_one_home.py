@@ -3,15 +3,28 @@ the CLI share are read from one place each."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import get_args
+
+import pytest
 from typer.testing import CliRunner
 
 from services.gateway.deliveries import ADMIN_ONLY
+from services.gateway.models import DeadlineView, DeliverySummary
 from services.ops.commands import link_app
-from services.runtime.links import admin_path, commands_path, file_path
-from shared.domain.delivery import PARTY_ID_FIELDS
+from services.runtime.links import admin_path, commands_path, file_path, sign_link
+from shared.config import Settings
+from shared.domain.delivery import (
+    PARTY_ID_FIELDS,
+    SHOWN_DEADLINE_STATUSES,
+    Deadline,
+    DeadlineStatus,
+    Delivery,
+    past_due,
+)
 from shared.domain.processes import GLOBAL_COMMANDS
-from shared.domain.roles import Role
-from shared.wording import PROCESS_LABELS, STATE_LABELS, detail, named
+from shared.domain.roles import MAX_ACTOR_ID, Actor, Role
+from shared.wording import PROCESS_LABELS, STATE_LABELS, deadline_words, detail, named
 
 DELIVERY = "0123456789abcdef0123456789abcdef"
 
@@ -49,3 +62,45 @@ def test_the_link_command_prints_links(monkeypatch):
     party = runner.invoke(link_app, ["delivery", DELIVERY, "c-1", "customer", "confirm"])
     assert party.exit_code == 0 and "action=confirm" in party.stdout
     assert runner.invoke(link_app, ["delivery", "nope", "c-1", "customer"]).exit_code == 1
+
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def test_a_deadline_is_past_due_only_while_it_runs():
+    due = {"kind": "warranty", "status": "active", "due_at": NOW - timedelta(seconds=1)}
+    assert past_due(due, NOW)
+    assert not past_due({**due, "due_at": NOW}, NOW)
+    assert not past_due({**due, "status": "fired"}, NOW)
+    assert not past_due({**due, "status": "paused", "due_at": None}, NOW)
+
+
+def test_the_answers_deadline_and_summary_are_the_domains():
+    assert DeadlineView.model_fields["status"].annotation == DeadlineStatus
+    assert set(get_args(DeadlineStatus)) > SHOWN_DEADLINE_STATUSES
+    for name, field in DeliverySummary.model_fields.items():
+        if name != "deadlines":
+            assert field.annotation == Delivery.model_fields[name].annotation, name
+            assert field.metadata == Delivery.model_fields[name].metadata, name
+            assert field.is_required(), name
+
+
+def test_a_deadline_reads_alike_from_a_stored_one_and_the_domains():
+    stored = {"kind": "warranty", "status": "paused", "due_at": None, "remaining_seconds": 90}
+    model = Deadline(deadline_id="d", **stored)
+    for reader in (Role.CUSTOMER, Role.ISV):
+        dumped = model.model_dump()
+        assert deadline_words(stored, reader, NOW) == deadline_words(dumped, reader, NOW)
+    assert deadline_words(stored, Role.ISV, NOW).value == "paused, 2 minutes left"
+
+
+@pytest.mark.parametrize("party", ["", "x" * (MAX_ACTOR_ID + 1), "a\nb"])
+def test_a_link_refuses_a_party_no_token_could_name(party):
+    with pytest.raises(ValueError):
+        sign_link(Settings(), "*", party, Role.ADMIN)
+
+
+def test_the_longest_actor_id_is_both_an_actor_and_a_link_party():
+    longest = "x" * MAX_ACTOR_ID
+    assert Actor(id=longest, role=Role.ADMIN).id == longest
+    assert sign_link(Settings(), "*", longest, Role.ADMIN)
