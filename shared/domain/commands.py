@@ -235,4 +235,3 @@ COMMAND_MODELS: dict[str, type[_Command]] = {
 }
 #: Commands a person or the marketplace may send over HTTP to an existing delivery.
 PUBLIC_DELIVERY_COMMANDS = frozenset(COMMAND_MODELS) - {"open_delivery", "expire_deadline"}
-
