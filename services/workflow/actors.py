@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -14,12 +15,14 @@ from services.runtime.bootstrap import PoisonMessage, utc_now
 from services.runtime.bus import event_message, publish
 from services.runtime.collections import ATTACHMENTS, database, ensure_indexes, make_mongo
 from services.runtime.deadline_book import DeadlineBook
+from services.runtime.event_stream import EventStream
 from services.runtime.logs import bind_ids
 from services.workflow.apply import CommandApplier
 from services.workflow.relay import OutboxRelay
 from services.workflow.store import DeliveryStore
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
+from shared.contracts.public_events import public_event_of
 from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
 from shared.domain.deadline_changes import Policy
 from shared.domain.events import Event
@@ -47,6 +50,7 @@ class Workflow:
     def __init__(self, broker: RabbitmqBroker, settings: Settings):
         self.broker = broker
         self.settings = settings
+        self.event_stream = EventStream(settings.amqp_url)
         self._applier: CommandApplier | None = None
         self._relay: OutboxRelay | None = None
 
@@ -75,8 +79,16 @@ class Workflow:
         return self._applier
 
     async def publish_event(self, event: Event) -> None:
-        """Publish ``event`` onto ``dc.notifications`` and wait for the broker's confirm."""
+        """Publish ``event`` onto ``dc.notifications`` for the notifier, then its public form
+        onto the exchange ``dc.events`` for marketplace systems; each waits for the broker's
+        confirm.
+
+        Raises:
+          dramatiq.errors.ConnectionClosed: Either publish failed (the outbox keeps the event
+            and relays it again; consumers deduplicate by ``event_id``).
+        """
         await publish(self.broker, event_message(event))
+        await asyncio.to_thread(self.event_stream.publish, public_event_of(event))
 
     async def apply_command(self, payload: dict[str, Any]) -> None:
         """The ``apply_command`` actor: apply one command message.

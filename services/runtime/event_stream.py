@@ -1,0 +1,104 @@
+"""Publishing onto the public event stream, the topic exchange ``dc.events``
+(``shared.contracts.public_events``), with RabbitMQ publisher confirms.
+
+dramatiq publishes only to queues (the default exchange), so the stream has its own pika
+connection, one per thread: a pika ``BlockingConnection`` must not be shared between threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+import pika
+import pika.exceptions
+from dramatiq.errors import ConnectionClosed
+
+from services.runtime.bootstrap import amqp_url_with_defaults
+from shared.contracts.public_events import EVENTS_EXCHANGE, PublicEvent, public_event_body
+
+log = logging.getLogger(__name__)
+
+#: What a lost or closed connection raises; the publish is tried once more on a new one.
+_LOST = (
+    pika.exceptions.AMQPConnectionError,
+    pika.exceptions.ChannelClosed,
+    pika.exceptions.ConnectionClosed,
+    pika.exceptions.StreamLostError,
+)
+
+
+def declare_events_exchange(channel: pika.adapters.blocking_connection.BlockingChannel) -> None:
+    """Declare ``dc.events``: a durable topic exchange (declaring it again is a no-op)."""
+    channel.exchange_declare(EVENTS_EXCHANGE, exchange_type="topic", durable=True)
+
+
+class EventStream:
+    """Publishes :class:`PublicEvent` messages to ``dc.events`` and waits for each confirm.
+
+    Blocking: call :meth:`publish` from a worker thread (``asyncio.to_thread``).
+
+    Parameters:
+      amqp_url(str): The broker (an ``amqp://`` URI; ``DC_AMQP_URL``).
+    """
+
+    def __init__(self, amqp_url: str):
+        self.parameters = pika.URLParameters(amqp_url_with_defaults(amqp_url))
+        self._local = threading.local()
+
+    def publish(self, event: PublicEvent) -> None:
+        """Publish ``event`` persistently with routing key ``delivery.<process>.<type>`` and
+        AMQP properties ``message_id`` = event id, ``correlation_id`` = command id, ``type``
+        = event type, ``content_type`` = ``application/json``; returns once RabbitMQ
+        confirmed it. A connection found lost is replaced once.
+
+        Raises:
+          dramatiq.errors.ConnectionClosed: The broker is unreachable or nacked the message
+            (the caller's relay keeps the outbox entry and is retried).
+        """
+        properties = pika.BasicProperties(
+            message_id=event.event_id,
+            correlation_id=event.command_id,
+            type=event.event_type,
+            content_type="application/json",
+            delivery_mode=pika.DeliveryMode.Persistent,
+            timestamp=int(event.occurred_at.timestamp()),
+        )
+        body = public_event_body(event)
+        for attempt in (1, 2):
+            try:
+                self._channel().basic_publish(
+                    EVENTS_EXCHANGE, event.routing_key, body, properties=properties
+                )
+                return
+            except _LOST as error:
+                self._close()
+                if attempt == 2:
+                    raise ConnectionClosed(error) from error
+                log.info("event stream connection lost (%s); reconnecting", error)
+            except pika.exceptions.NackError as error:
+                raise ConnectionClosed(error) from error
+
+    def close(self) -> None:
+        """Close this thread's connection, if it has one."""
+        self._close()
+
+    def _channel(self) -> pika.adapters.blocking_connection.BlockingChannel:
+        channel = getattr(self._local, "channel", None)
+        if channel is None or not channel.is_open:
+            self._close()
+            connection = pika.BlockingConnection(self.parameters)
+            channel = connection.channel()
+            channel.confirm_delivery()
+            declare_events_exchange(channel)
+            self._local.connection, self._local.channel = connection, channel
+        return channel
+
+    def _close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = self._local.channel = None
+        if connection is not None and connection.is_open:
+            # Already going away; a new connection is made on the next publish.
+            with contextlib.suppress(pika.exceptions.AMQPError):
+                connection.close()

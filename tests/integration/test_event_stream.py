@@ -1,0 +1,254 @@
+"""The public event stream, as a marketplace consumer sees it: a queue bound to ``dc.events``
+on a running system gets each transition of every process, once, in order, with the routing
+key, properties and body the contract names (``shared.contracts.public_events``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.integration.client import Api, Party
+from tests.integration.event_stream import EventTap, Received
+from tests.integration.faults import CALM, api_for, label
+from tests.integration.system import System, running_system
+from tests.unit.ooxml_builder import docx as docx_package
+from tooling.mailsink import MailSink
+
+CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
+DEMAND = {"type": "submit_demand", "contact": CONTACT, "demands": "A shop with a cart"}
+
+
+@pytest.fixture(scope="module")
+def calm_system(mail: MailSink, request) -> Iterator[System]:
+    """A system whose confirmation window is 14 days: no reminder or automatic confirmation
+    can slip into the sequences these tests expect."""
+    with running_system(mail.port, label(request), **CALM) as system:
+        yield system
+
+
+@pytest.fixture(scope="module")
+def tap(calm_system: System) -> Iterator[EventTap]:
+    tap = EventTap(calm_system.amqp_url)
+    yield tap
+    tap.close()
+
+
+@pytest.fixture
+async def stream_api(calm_system: System) -> AsyncIterator[Api]:
+    async with api_for(calm_system) as api:
+        yield api
+
+
+def _parties(api: Api) -> dict[str, Party]:
+    return {role: api.party(role) for role in ("marketplace", "customer", "isv", "admin")}
+
+
+async def _applied(api: Api, delivery_id: str, party: Party, body: dict[str, Any]) -> str:
+    outcome = await api.command(delivery_id, party, body)
+    assert outcome["status"] == "applied", outcome
+    return outcome["command_id"]
+
+
+async def _events(tap: EventTap, delivery_id: str, last: str) -> list[Received]:
+    """The delivery's events, once its ``last`` event type has arrived."""
+    await tap.wait_for(lambda _: any(r.body["event_type"] == last for r in tap.of(delivery_id)))
+    return tap.of(delivery_id)
+
+
+def _assert_well_formed(events: list[Received], process: str) -> None:
+    """Routing key, AMQP properties and versions as the contract says."""
+    for received in events:
+        body, properties = received.body, received.properties
+        assert received.routing_key == f"delivery.{process}.{body['event_type']}"
+        assert properties.message_id == body["event_id"]
+        assert properties.correlation_id == body["command_id"]
+        assert properties.type == body["event_type"]
+        assert properties.content_type == "application/json"
+        assert properties.delivery_mode == 2
+        assert body["process"] == process
+    assert [r.body["version"] for r in events] == list(range(1, len(events) + 1))
+    assert len({r.body["event_id"] for r in events}) == len(events)
+
+
+async def _upload(api: Api, delivery_id: str, party: Party, name: str, data: bytes) -> str:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=name, content_type="application/octet-stream")
+    path = f"/v1/deliveries/{delivery_id}/attachments"
+    status, answer = await api.request("POST", path, party, data=form)
+    assert status == 201, answer
+    return answer["attachment_id"]
+
+
+async def _basic(api: Api, delivery_id: str, p: dict[str, Party]) -> None:
+    await _applied(api, delivery_id, p["customer"], DEMAND)
+    await _applied(api, delivery_id, p["isv"], {"type": "finish"})
+    await _applied(api, delivery_id, p["customer"], {"type": "confirm"})
+
+
+async def _double_check(api: Api, delivery_id: str, p: dict[str, Party]) -> None:
+    await _basic(api, delivery_id, p)
+    described = {"type": "request_warranty_service", "description": "Cart broken"}
+    await _applied(api, delivery_id, p["customer"], described)
+    await _applied(api, delivery_id, p["customer"], {"type": "confirm_warranty"})
+
+
+async def _contract(api: Api, delivery_id: str, p: dict[str, Party]) -> None:
+    await _applied(api, delivery_id, p["customer"], DEMAND)
+    contract = await _upload(api, delivery_id, p["isv"], "contract.docx", docx_package())
+    await _applied(api, delivery_id, p["isv"], {"type": "upload_contract", "attachment": contract})
+    await _applied(api, delivery_id, p["isv"], {"type": "finish"})
+    await _applied(api, delivery_id, p["customer"], {"type": "confirm"})
+
+
+async def _stepwise(api: Api, delivery_id: str, p: dict[str, Party]) -> None:
+    await _applied(api, delivery_id, p["customer"], DEMAND)
+    for role, body in [
+        ("isv", {"type": "finish", "note": "functional design v1"}),
+        ("customer", {"type": "request_changes", "reason": "add a blog"}),
+        ("isv", {"type": "finish", "note": "functional design v2"}),
+        ("customer", {"type": "confirm"}),
+        ("isv", {"type": "finish", "note": "UED"}),
+        ("customer", {"type": "confirm"}),
+        ("isv", {"type": "finish", "note": "built and tested"}),
+        ("customer", {"type": "confirm"}),
+        ("customer", {"type": "confirm"}),
+    ]:
+        await _applied(api, delivery_id, p[role], body)
+
+
+PROCESSES = {
+    "basic": (
+        _basic,
+        {},
+        ["delivery_opened", "demand_submitted", "stage_finished", "delivery_completed"],
+    ),
+    "double_check": (
+        _double_check,
+        {"warranty_period": "P30D"},
+        [
+            "delivery_opened",
+            "demand_submitted",
+            "stage_finished",
+            "stage_confirmed",
+            "warranty_service_requested",
+            "delivery_completed",
+        ],
+    ),
+    "contract": (
+        _contract,
+        {},
+        [
+            "delivery_opened",
+            "demand_submitted",
+            "contract_uploaded",
+            "stage_finished",
+            "delivery_completed",
+        ],
+    ),
+    "stepwise": (
+        _stepwise,
+        {},
+        [
+            "delivery_opened",
+            "demand_submitted",
+            "stage_finished",
+            "changes_requested",
+            "stage_finished",
+            "stage_confirmed",
+            "stage_finished",
+            "stage_confirmed",
+            "stage_finished",
+            "stage_confirmed",
+            "delivery_completed",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("process", sorted(PROCESSES))
+async def test_every_transition_is_published_once_in_order(
+    process: str, stream_api: Api, tap: EventTap
+):
+    drive, fields, expected = PROCESSES[process]
+    p = _parties(stream_api)
+    opened = await stream_api.open_delivery(
+        p["marketplace"], p["customer"], p["isv"], process=process, **fields
+    )
+    await drive(stream_api, opened["delivery_id"], p)
+    events = await _events(tap, opened["delivery_id"], "delivery_completed")
+    assert [r.body["event_type"] for r in events] == expected
+    _assert_well_formed(events, process)
+    completed = events[-1].body
+    assert completed["to_state"] == "completed"
+    assert completed["how"] == "confirmed_by_customer"
+    assert completed["actor"] == {"id": p["customer"].sub, "role": "customer"}
+    assert completed["order_id"] == opened["order_id"]
+
+
+async def test_a_termination_says_by_whom_and_why(stream_api: Api, tap: EventTap):
+    p = _parties(stream_api)
+    terminated = (await stream_api.open_delivery(p["marketplace"], p["customer"], p["isv"]))[
+        "delivery_id"
+    ]
+    reason = {"type": "terminate", "reason": "order refunded"}
+    command_id = await _applied(stream_api, terminated, p["admin"], reason)
+    disputed = (await stream_api.open_delivery(p["marketplace"], p["customer"], p["isv"]))[
+        "delivery_id"
+    ]
+    dispute = {"type": "open_dispute", "reason": "wrong product"}
+    await _applied(stream_api, disputed, p["customer"], dispute)
+    resolution = {"type": "resolve_dispute", "outcome": "terminate", "note": "refund agreed"}
+    await _applied(stream_api, disputed, p["admin"], resolution)
+
+    admin = {"id": p["admin"].sub, "role": "admin"}
+    [opened, ended] = await _events(tap, terminated, "delivery_terminated")
+    assert ended.routing_key == "delivery.basic.delivery_terminated"
+    assert ended.body["terminated_by"] == admin
+    assert ended.body["reason"] == "order refunded"
+    assert ended.body["command_id"] == ended.properties.correlation_id == command_id
+    events = await _events(tap, disputed, "delivery_terminated")
+    assert [r.body["event_type"] for r in events] == [
+        "delivery_opened",
+        "dispute_opened",
+        "delivery_terminated",
+    ]
+    assert events[1].body["reason"] == "wrong product"
+    assert events[-1].body["terminated_by"] == admin
+    assert events[-1].body["reason"] == "refund agreed"
+    _assert_well_formed(events, "basic")
+
+
+async def test_the_end_of_a_warranty_completes_a_delivery_by_itself(stream_api: Api, tap: EventTap):
+    p = _parties(stream_api)
+    opened = await stream_api.open_delivery(
+        p["marketplace"], p["customer"], p["isv"], process="double_check", warranty_period="PT2S"
+    )
+    await _basic(stream_api, opened["delivery_id"], p)
+    events = await _events(tap, opened["delivery_id"], "delivery_completed")
+    completed = events[-1]
+    assert completed.routing_key == "delivery.double_check.delivery_completed"
+    assert completed.body["how"] == "warranty_ended"
+    assert completed.body["actor"]["role"] == "system"
+    assert completed.body["from_state"] == "in_warranty"
+    _assert_well_formed(events, "double_check")
+
+
+async def test_a_consumer_bound_to_completions_gets_only_completions(
+    calm_system: System, stream_api: Api, tap: EventTap
+):
+    completions = EventTap(calm_system.amqp_url, "delivery.*.delivery_completed")
+    try:
+        p = _parties(stream_api)
+        delivery_id = (await stream_api.open_delivery(p["marketplace"], p["customer"], p["isv"]))[
+            "delivery_id"
+        ]
+        await _basic(stream_api, delivery_id, p)
+        await _events(tap, delivery_id, "delivery_completed")
+        received = await completions.wait_for(lambda _: bool(completions.of(delivery_id)))
+        assert {r.body["event_type"] for r in received} == {"delivery_completed"}
+        assert [r.body["delivery_id"] for r in completions.of(delivery_id)] == [delivery_id]
+    finally:
+        completions.close()
