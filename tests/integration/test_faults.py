@@ -23,6 +23,7 @@ from shared.contracts.queues import (
 )
 from tests.integration.bus import publish_raw
 from tests.integration.client import Api
+from tests.integration.event_stream import EventTap
 from tests.integration.faults import (
     CALM,
     CONCURRENCY,
@@ -55,6 +56,7 @@ async def test_killing_the_workflow_loses_and_duplicates_nothing(
 ):
     report = LoadReport()
     kills = 0
+    tap = EventTap(fault_system.amqp_url)
 
     async def keep_killing() -> None:
         nonlocal kills
@@ -73,10 +75,33 @@ async def test_killing_the_workflow_loses_and_duplicates_nothing(
         running.create_task(keep_killing())
     assert kills == KILLS
     await assert_exactly_once(fault_system, mail, report)
+    published = await _each_event_once(tap, report.delivery_ids)
+    tap.close()
     print(
         f"\nworkflow kill -9: {len(report.delivery_ids)} deliveries, {kills} kills, "
-        f"{len(report.accepted)} commands accepted, lost 0, duplicated 0"
+        f"{len(report.accepted)} commands accepted, lost 0, duplicated 0; dc.events: "
+        f"{published} messages, {len(report.delivery_ids) * 4} events after deduplication"
     )
+
+
+async def _each_event_once(tap: EventTap, delivery_ids: list[str]) -> int:
+    """Every delivery's four events reached ``dc.events``: after deduplication by
+    ``event_id`` each delivery has exactly them, versions 1 to 4 in order. Returns how many
+    messages arrived (duplicates included: a relay cut short by a kill publishes again)."""
+    expected = ["delivery_opened", "demand_submitted", "stage_finished", "delivery_completed"]
+
+    def unique(delivery_id: str) -> list[dict]:
+        seen: dict[str, dict] = {}
+        for received in tap.of(delivery_id):
+            seen.setdefault(received.body["event_id"], received.body)
+        return sorted(seen.values(), key=lambda body: body["version"])
+
+    await tap.wait_for(lambda _: all(len(unique(d)) >= len(expected) for d in delivery_ids))
+    for delivery_id in delivery_ids:
+        events = unique(delivery_id)
+        assert [e["event_type"] for e in events] == expected, delivery_id
+        assert [e["version"] for e in events] == [1, 2, 3, 4], delivery_id
+    return len(tap.received)
 
 
 @pytest.mark.timeout(work_timeout(RESTART_DELIVERIES))
