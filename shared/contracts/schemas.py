@@ -1,9 +1,10 @@
 """JSON Schemas of what travels on the bus, for publishers that are not written in Python.
 
 One schema per command type (a :class:`CommandEnvelope` whose ``command`` is that command),
-one for the notification :class:`Event`, and one for the dramatiq message that carries either.
-They are generated from the pydantic models and the process tables, and kept in the repository
-under ``shared/contracts/schemas/``; regenerate them with ``python -m shared.contracts.schemas``.
+one for the notification :class:`Event`, one for the dramatiq message that carries either, and
+under ``events/`` one per public event type (:class:`PublicEvent` on ``dc.events``). They are
+generated from the pydantic models and the process tables, and kept in the repository under
+``shared/contracts/schemas/``; regenerate them with ``python -m shared.contracts.schemas``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, Field, create_model
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from shared.contracts.messages import CommandEnvelope
+from shared.contracts.public_events import (
+    EVENTS_EXCHANGE,
+    OWN_FIELDS,
+    PUBLIC_EVENT_TYPES,
+    ROUTING_KEY,
+    PublicEvent,
+)
 from shared.contracts.queues import (
     APPLY_COMMAND_ACTOR,
     COMMANDS_QUEUE,
@@ -31,6 +39,8 @@ from shared.domain.events import EVENT_TYPES, Event
 from shared.domain.processes import GLOBAL_COMMANDS, PROCESSES
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
+#: The public event schemas' folder, under the schema folder.
+EVENTS = "events"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_PREFIX = "urn:delivery-center:schema:"
 DRAMATIQ_MESSAGE = "dramatiq-message"
@@ -77,8 +87,7 @@ class _Generator(GenerateJsonSchema):
         """pydantic's string schema, plus ``pattern: \\S`` where blank text is refused."""
         json_schema = super().str_schema(schema)
         if schema.get("strip_whitespace") and schema.get("min_length", 0) >= 1:
-            # Surrounding whitespace is stripped before the length is checked:
-            # blank text is refused.
+            # Whitespace is stripped before the length is checked: blank text is refused.
             if "pattern" in json_schema:
                 json_schema["allOf"] = [{"pattern": r"\S"}]
             else:
@@ -235,6 +244,46 @@ def dramatiq_message_schema() -> dict[str, Any]:
         (COMMANDS_QUEUE, APPLY_COMMAND_ACTOR),
         (NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR),
     )
+    properties: dict[str, Any] = {
+        "queue_name": {
+            "type": "string",
+            "enum": [queue for queue, _ in routes],
+            "description": "The queue, also the routing key.",
+        },
+        "actor_name": {
+            "type": "string",
+            "enum": [actor for _, actor in routes],
+            "description": "The actor that handles the message; one per queue.",
+        },
+        "args": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1,
+            "items": {"type": "object"},
+            "description": "Exactly one document, validated by the schema of its queue.",
+        },
+        "kwargs": {
+            "type": "object",
+            "maxProperties": 0,
+            "description": "Always empty.",
+        },
+        "options": {
+            "type": "object",
+            "description": "Empty when published; dramatiq keeps its retry bookkeeping here.",
+        },
+        "message_id": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Unique per message, conventionally a UUID.",
+        },
+        "message_timestamp": {
+            "type": "integer",
+            "minimum": 0,
+            "description": (
+                "When the message was first enqueued, in milliseconds since the Unix epoch."
+            ),
+        },
+    }
     return {
         "$schema": DIALECT,
         "$id": f"{ID_PREFIX}{DRAMATIQ_MESSAGE}",
@@ -249,55 +298,8 @@ def dramatiq_message_schema() -> dict[str, Any]:
         ),
         "type": "object",
         "additionalProperties": False,
-        "required": [
-            "queue_name",
-            "actor_name",
-            "args",
-            "kwargs",
-            "options",
-            "message_id",
-            "message_timestamp",
-        ],
-        "properties": {
-            "queue_name": {
-                "type": "string",
-                "enum": [queue for queue, _ in routes],
-                "description": "The queue, also the routing key.",
-            },
-            "actor_name": {
-                "type": "string",
-                "enum": [actor for _, actor in routes],
-                "description": "The actor that handles the message; one per queue.",
-            },
-            "args": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 1,
-                "items": {"type": "object"},
-                "description": "Exactly one document, validated by the schema of its queue.",
-            },
-            "kwargs": {
-                "type": "object",
-                "maxProperties": 0,
-                "description": "Always empty.",
-            },
-            "options": {
-                "type": "object",
-                "description": "Empty when published; dramatiq keeps its retry bookkeeping here.",
-            },
-            "message_id": {
-                "type": "string",
-                "minLength": 1,
-                "description": "Unique per message, conventionally a UUID.",
-            },
-            "message_timestamp": {
-                "type": "integer",
-                "minimum": 0,
-                "description": (
-                    "When the message was first enqueued, in milliseconds since the Unix epoch."
-                ),
-            },
-        },
+        "required": [*properties],
+        "properties": properties,
         "oneOf": [
             {
                 "properties": {"queue_name": {"const": queue}, "actor_name": {"const": actor}},
@@ -318,6 +320,39 @@ def dramatiq_message_schema() -> dict[str, Any]:
     }
 
 
+def public_event_schema(event_type: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one public event type on ``dc.events``: the common fields
+    of :class:`PublicEvent`, ``event_type`` a const, and its :data:`OWN_FIELDS`, no others."""
+    own = OWN_FIELDS[event_type]
+    fields: dict[str, Any] = {}
+    for name, info in PublicEvent.model_fields.items():
+        if name == "event_type":
+            fields[name] = (Literal[event_type], Field(description=info.description))
+        elif name in own:  # never null: a field the event lacks is left out of the body
+            (bare,) = (arg for arg in get_args(info.annotation) if arg is not type(None))
+            fields[name] = (bare, Field(... if own[name] else None, description=info.description))
+        elif not any(name in others for others in OWN_FIELDS.values()):
+            fields[name] = (info.annotation, info)
+    key = ROUTING_KEY.format(process="<process>", event_type=event_type)
+    schema = _document(
+        create_model(event_type, __config__=PublicEvent.model_config, **fields),
+        name=f"{EVENTS}:{event_type}",
+        title=f"{EVENTS_EXCHANGE} · {event_type}",
+        description=(
+            f"A `{event_type}` event of the public stream: the UTF-8 JSON body of a message "
+            f"published persistent (delivery_mode 2) on the durable topic exchange "
+            f"`{EVENTS_EXCHANGE}` with routing key `{key}`. AMQP properties: message_id = "
+            f"event_id, correlation_id = command_id, type = `{event_type}`, content_type "
+            "application/json. Published at least once: deduplicate by `event_id`, which is "
+            "stable across re-publishing. `version` is the delivery's version after the event: it "
+            "orders one delivery's events. Fields the event lacks are left out, never null."
+        ),
+    )
+    for name in (name for name, always in own.items() if not always):
+        del schema["properties"][name]["default"]  # left out, not null
+    return schema
+
+
 def build_schemas() -> dict[str, dict[str, Any]]:
     """Every schema by its file name (without ``.json``)."""
     schemas = {
@@ -328,24 +363,29 @@ def build_schemas() -> dict[str, dict[str, Any]]:
     return schemas
 
 
+def build_event_schemas() -> dict[str, dict[str, Any]]:
+    """Every public event type's schema by its file name under ``events/`` (without ``.json``)."""
+    return {event_type: public_event_schema(event_type) for event_type in PUBLIC_EVENT_TYPES}
+
+
 def render(schema: Mapping[str, Any]) -> str:
     """A schema as the repository keeps it: UTF-8 JSON, keys sorted, indented 2, final newline."""
     return json.dumps(schema, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
-    """Write every schema to ``directory`` and remove schema files no longer generated."""
+def _write(directory: Path, schemas: Mapping[str, Mapping[str, Any]]) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
-    schemas = build_schemas()
-    written = []
-    for name, schema in sorted(schemas.items()):
-        path = directory / f"{name}.json"
-        path.write_text(render(schema), encoding="utf-8")
-        written.append(path)
-    for stale in directory.glob("*.json"):
-        if stale.stem not in schemas:
-            stale.unlink()
+    written = [directory / f"{name}.json" for name in sorted(schemas)]
+    for path in written:
+        path.write_text(render(schemas[path.stem]), encoding="utf-8")
+    for stale in (path for path in directory.glob("*.json") if path.stem not in schemas):
+        stale.unlink()
     return written
+
+
+def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
+    """Write every schema (the public events' under ``events/``); remove those no longer made."""
+    return _write(directory, build_schemas()) + _write(directory / EVENTS, build_event_schemas())
 
 
 def main() -> int:

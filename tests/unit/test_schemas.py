@@ -18,7 +18,7 @@ from shared.contracts.queues import (
     NOTIFICATIONS_QUEUE,
     SEND_NOTIFICATIONS_ACTOR,
 )
-from shared.contracts.schemas import SCHEMA_DIR, build_schemas, render
+from shared.contracts.schemas import EVENTS, SCHEMA_DIR, build_event_schemas, build_schemas, render
 from shared.domain.commands import COMMAND_MODELS
 from shared.domain.events import Event
 
@@ -49,6 +49,15 @@ def test_files_in_the_repo_are_what_the_code_generates() -> None:
     for name, schema in SCHEMAS.items():
         text = (SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8")
         assert text == render(schema), f"{name}.json is out of date: {REGENERATE}"
+
+
+def test_public_event_files_in_the_repo_are_what_the_code_generates() -> None:
+    generated = build_event_schemas()
+    on_disk = {path.stem for path in (SCHEMA_DIR / EVENTS).glob("*.json")}
+    assert on_disk == set(generated), f"{EVENTS}/ differs from the generated set: {REGENERATE}"
+    for name, schema in generated.items():
+        text = (SCHEMA_DIR / EVENTS / f"{name}.json").read_text(encoding="utf-8")
+        assert text == render(schema), f"{EVENTS}/{name}.json is out of date: {REGENERATE}"
 
 
 def test_one_schema_per_command_type_plus_event_and_message() -> None:
