@@ -16,9 +16,17 @@ import pika.exceptions
 from dramatiq.errors import ConnectionClosed
 
 from services.runtime.bootstrap import amqp_url_with_defaults
-from shared.contracts.public_events import EVENTS_EXCHANGE, PublicEvent, public_event_body
+from shared.contracts.public_events import (
+    EVENTS_EXCHANGE,
+    CommandRejected,
+    CommandReply,
+    PublicEvent,
+    public_event_body,
+)
 
 log = logging.getLogger(__name__)
+
+JSON = "application/json"
 
 #: What a lost or closed connection raises; the publish is tried once more on a new one.
 _LOST = (
@@ -47,30 +55,49 @@ class EventStream:
         self.parameters = pika.URLParameters(amqp_url_with_defaults(amqp_url))
         self._local = threading.local()
 
-    def publish(self, event: PublicEvent) -> None:
-        """Publish ``event`` persistently with routing key ``delivery.<process>.<type>`` and
-        AMQP properties ``message_id`` = event id, ``correlation_id`` = command id, ``type``
-        = event type, ``content_type`` = ``application/json``; returns once RabbitMQ
-        confirmed it. A connection found lost is replaced once.
+    def publish(self, event: PublicEvent | CommandRejected) -> None:
+        """Publish ``event`` persistently on ``dc.events`` with its routing key
+        (``delivery.<process>.<type>``, or ``command.rejected``) and AMQP properties
+        ``message_id`` = event id, ``correlation_id`` = command id, ``type`` = event type,
+        ``content_type`` = ``application/json``; returns once RabbitMQ confirmed it.
 
         Raises:
           dramatiq.errors.ConnectionClosed: The broker is unreachable or nacked the message
-            (the caller's relay keeps the outbox entry and is retried).
+            (the caller keeps what it publishes and tries again later).
         """
         properties = pika.BasicProperties(
             message_id=event.event_id,
             correlation_id=event.command_id,
             type=event.event_type,
-            content_type="application/json",
+            content_type=JSON,
             delivery_mode=pika.DeliveryMode.Persistent,
             timestamp=int(event.occurred_at.timestamp()),
         )
-        body = public_event_body(event)
+        self._publish(EVENTS_EXCHANGE, event.routing_key, public_event_body(event), properties)
+
+    def reply(self, queue: str, reply: CommandReply) -> None:
+        """Send a command's outcome to the queue its sender named (``reply_to``), through the
+        default exchange, with ``correlation_id`` = command id; returns once confirmed. A
+        queue that does not exist drops it (RabbitMQ routes it nowhere).
+
+        Raises:
+          dramatiq.errors.ConnectionClosed: As :meth:`publish`.
+        """
+        properties = pika.BasicProperties(
+            correlation_id=reply.command_id,
+            type="command.outcome",
+            content_type=JSON,
+            delivery_mode=pika.DeliveryMode.Persistent,
+        )
+        self._publish("", queue, public_event_body(reply), properties)
+
+    def _publish(
+        self, exchange: str, routing_key: str, body: bytes, properties: pika.BasicProperties
+    ) -> None:
+        """Publish with confirms; a connection found lost is replaced once."""
         for attempt in (1, 2):
             try:
-                self._channel().basic_publish(
-                    EVENTS_EXCHANGE, event.routing_key, body, properties=properties
-                )
+                self._channel().basic_publish(exchange, routing_key, body, properties=properties)
                 return
             except _LOST as error:
                 self._close()

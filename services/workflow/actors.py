@@ -22,10 +22,16 @@ from services.workflow.relay import OutboxRelay
 from services.workflow.store import DeliveryStore
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
-from shared.contracts.public_events import public_event_of
+from shared.contracts.public_events import (
+    COMMAND_REJECTED,
+    CommandRejected,
+    CommandReply,
+    public_event_of,
+)
 from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
 from shared.domain.deadline_changes import Policy
 from shared.domain.events import Event
+from shared.domain.ids import rejection_id_for
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +80,11 @@ class Workflow:
                 log.info("dated %d deliveries stored before the day fields", dated)
             self._relay = OutboxRelay(store, DeadlineBook(db), self.publish_event)
             self._applier = CommandApplier(
-                store, self._relay, db[ATTACHMENTS], policy_of(self.settings)
+                store,
+                self._relay,
+                db[ATTACHMENTS],
+                policy_of(self.settings),
+                announce=self.announce_outcome,
             )
         return self._applier
 
@@ -89,6 +99,41 @@ class Workflow:
         """
         await publish(self.broker, event_message(event))
         await asyncio.to_thread(self.event_stream.publish, public_event_of(event))
+
+    async def announce_outcome(
+        self, envelope: CommandEnvelope, status: str, reason: str | None, message: str | None
+    ) -> None:
+        """Tell the command's sender its outcome without HTTP: a refusal is announced as
+        ``command.rejected`` on ``dc.events``, and a command naming ``reply_to`` gets its
+        outcome there. Runs again if the command is redelivered, so at least once.
+
+        Raises:
+          dramatiq.errors.ConnectionClosed: A publish failed; the command message is retried
+            and, being decided, only announced again.
+        """
+        if status == "rejected":
+            rejected = CommandRejected(
+                event_id=rejection_id_for(envelope.command_id),
+                event_type=COMMAND_REJECTED,
+                command_id=envelope.command_id,
+                command=envelope.command.type,
+                delivery_id=envelope.delivery_id,
+                actor=envelope.actor,
+                reason=reason or "rejected",
+                message=message or "",
+                occurred_at=utc_now(),
+            )
+            await asyncio.to_thread(self.event_stream.publish, rejected)
+        if envelope.reply_to is not None:
+            reply = CommandReply(
+                command_id=envelope.command_id,
+                delivery_id=envelope.delivery_id,
+                type=envelope.command.type,
+                status=status,
+                reason=reason,
+                message=message,
+            )
+            await asyncio.to_thread(self.event_stream.reply, envelope.reply_to, reply)
 
     async def apply_command(self, payload: dict[str, Any]) -> None:
         """The ``apply_command`` actor: apply one command message.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,6 +75,11 @@ def backoff_seconds(attempt: int) -> float:
     return ceiling * random.uniform(0.5, 1.5)
 
 
+#: Told a decided command's outcome: (envelope, status ``applied``/``rejected``, reason code,
+#: message for people).
+Announce = Callable[[CommandEnvelope, str, str | None, str | None], Awaitable[None]]
+
+
 class CommandApplier:
     """Decides commands with the engine and writes them with the delivery's compare-and-set.
 
@@ -87,6 +92,9 @@ class CommandApplier:
         ``DC_REMINDER_LEAD``).
       clock(Callable[[], datetime]): The current time, aware UTC; tests pass their own.
       locks(KeyedLocks | None): Shared per-delivery locks; by default the applier's own.
+      announce(Announce | None): Told each decided command's outcome after it is recorded
+        (``command.rejected`` and ``reply_to`` answers); it runs again when a redelivered
+        command is found decided, so what it sends goes out at least once.
     """
 
     def __init__(
@@ -97,6 +105,7 @@ class CommandApplier:
         policy: Policy,
         clock: Callable[[], datetime] = utc_now,
         locks: KeyedLocks | None = None,
+        announce: Announce | None = None,
     ):
         #: Saves this process's own commands for one delivery from losing compare-and-sets
         #: to each other; correctness does not depend on it (see the module docstring).
@@ -106,6 +115,7 @@ class CommandApplier:
         self.attachments = attachments
         self.policy = policy
         self.clock = clock
+        self.announce = announce
 
     async def apply(self, envelope: CommandEnvelope) -> str:
         """Apply the command and record its outcome in ``command_outcomes``.
@@ -145,6 +155,8 @@ class CommandApplier:
             status,
             extra={"command": envelope.command.type, "status": status, "reason": reason},
         )
+        if self.announce is not None:
+            await self.announce(envelope, status, reason, message)
         return status
 
     async def _decide_and_write(

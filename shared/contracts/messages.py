@@ -16,6 +16,12 @@ CommandId = Annotated[
     StringConstraints(min_length=1, max_length=COMMAND_ID_MAX_LENGTH, pattern=COMMAND_ID_PATTERN),
 ]
 
+#: A RabbitMQ queue name to reply to (AMQP short string: at most 255 bytes); server-named
+#: queues (``amq.gen-…``) are allowed.
+ReplyQueue = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:-]+$")
+]
+
 
 class CommandEnvelope(BaseModel):
     """A command addressed to one delivery, with who sent it and its id.
@@ -30,3 +36,11 @@ class CommandEnvelope(BaseModel):
     actor: Actor
     issued_at: datetime
     command: Command = Field(discriminator="type")
+    reply_to: ReplyQueue | None = Field(
+        default=None,
+        description=(
+            "A queue to send the command's outcome to (applied, or rejected with a reason), "
+            "with correlation_id = command_id: RabbitMQ's RPC convention. Omit it to read the "
+            "outcome from GET /v1/commands/{command_id} or the command.rejected event."
+        ),
+    )

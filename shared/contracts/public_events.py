@@ -70,7 +70,7 @@ OWN_FIELDS: Mapping[str, Mapping[str, bool]] = {
     "contract_uploaded": {},
     "stage_finished": {"note": False},
     "stage_confirmed": {},
-    "changes_requested": {"reason": False},
+    "changes_requested": {"reason": True},
     "warranty_service_requested": {"description": True},
     "dispute_opened": {"reason": True},
     "dispute_resolved": {"outcome": True, "note": False},
@@ -153,6 +153,49 @@ def public_event_of(event: Event) -> PublicEvent:
     )
 
 
-def public_event_body(event: PublicEvent) -> bytes:
-    """The message body: UTF-8 JSON of the common fields and the event's own fields it has."""
+def public_event_body(event: BaseModel) -> bytes:
+    """A message body: UTF-8 JSON of the fields ``event`` was given (a :class:`PublicEvent`'s
+    common and own fields; a :class:`CommandRejected`'s or :class:`CommandReply`'s)."""
     return event.model_dump_json(exclude_unset=True).encode()
+
+
+#: Routing key (and ``event_type``) of a refused command's announcement on ``dc.events``.
+COMMAND_REJECTED = "command.rejected"
+
+
+class CommandRejected(BaseModel):
+    """A command the workflow refused, announced on ``dc.events`` with routing key
+    ``command.rejected``, so a bus publisher learns its command's fate without HTTP. At least
+    once: ``event_id`` (derived from the command id) is the same on every announcement."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str = Field(description="stable across re-publishing: deduplicate by it")
+    event_type: Literal["command.rejected"]
+    command_id: str
+    command: str = Field(description="the command's type, e.g. confirm")
+    delivery_id: str
+    actor: Actor = Field(description="who sent the command")
+    reason: str = Field(description="a stable code, e.g. role_not_allowed, terminal_state")
+    message: str = Field(description="a sentence for people")
+    occurred_at: datetime = Field(description="when the refusal was announced (RFC 3339)")
+
+    @property
+    def routing_key(self) -> str:
+        """Always ``command.rejected``."""
+        return COMMAND_REJECTED
+
+
+class CommandReply(BaseModel):
+    """The outcome of a bus command that named ``reply_to``: sent to that queue (the default
+    exchange) with ``correlation_id`` = ``command_id``, the RPC-over-AMQP convention. The same
+    fields as ``GET /v1/commands/{command_id}`` once decided."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command_id: str
+    delivery_id: str
+    type: str = Field(description="the command's type")
+    status: Literal["applied", "rejected"]
+    reason: str | None = Field(description="a stable code when rejected")
+    message: str | None = Field(description="a sentence for people when rejected")

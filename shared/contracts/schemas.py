@@ -9,40 +9,33 @@ generated from the pydantic models and the process tables, and kept in the repos
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
-from pydantic import BaseModel, Field, create_model
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
-from pydantic_core import core_schema
+from pydantic import BaseModel, create_model
 
+from shared.contracts.event_schemas import build_event_schemas
 from shared.contracts.messages import CommandEnvelope
-from shared.contracts.public_events import (
-    EVENTS_EXCHANGE,
-    OWN_FIELDS,
-    PUBLIC_EVENT_TYPES,
-    ROUTING_KEY,
-    PublicEvent,
-)
 from shared.contracts.queues import (
     APPLY_COMMAND_ACTOR,
     COMMANDS_QUEUE,
     NOTIFICATIONS_QUEUE,
     SEND_NOTIFICATIONS_ACTOR,
 )
+from shared.contracts.schema_files import (
+    DIALECT,
+    EVENTS,
+    ID_PREFIX,
+    SCHEMA_DIR,
+    document,
+    write_folder,
+)
 from shared.domain.commands import ALL_COMMAND_MODELS
 from shared.domain.engine import ID_NAMESPACE, delivery_id_for
 from shared.domain.events import EVENT_TYPES, Event
 from shared.domain.processes import GLOBAL_COMMANDS, PROCESSES
 
-SCHEMA_DIR = Path(__file__).with_name("schemas")
-#: The public event schemas' folder, under the schema folder.
-EVENTS = "events"
-DIALECT = "https://json-schema.org/draft/2020-12/schema"
-ID_PREFIX = "urn:delivery-center:schema:"
 DRAMATIQ_MESSAGE = "dramatiq-message"
 EVENT = "event"
 
@@ -75,24 +68,6 @@ _ENVELOPE_NOTES = {
     "issued_at": "When the sender issued the command (RFC 3339 date-time with offset).",
     "command": "The command; its `type` names it.",
 }
-
-
-class _Generator(GenerateJsonSchema):
-    """pydantic's generator, saying what the models accept that it would leave out.
-
-    Durations bring their own schema (shared.durations.Duration), the parser's grammar.
-    """
-
-    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
-        """pydantic's string schema, plus ``pattern: \\S`` where blank text is refused."""
-        json_schema = super().str_schema(schema)
-        if schema.get("strip_whitespace") and schema.get("min_length", 0) >= 1:
-            # Whitespace is stripped before the length is checked: blank text is refused.
-            if "pattern" in json_schema:
-                json_schema["allOf"] = [{"pattern": r"\S"}]
-            else:
-                json_schema["pattern"] = r"\S"
-        return json_schema
 
 
 def _who_and_where(kind: str) -> str:
@@ -172,17 +147,6 @@ def _examples() -> dict[str, dict[str, Any]]:
     }
 
 
-def _document(model: type[BaseModel], *, name: str, title: str, description: str) -> dict[str, Any]:
-    schema = model.model_json_schema(schema_generator=_Generator, mode="validation")
-    return {
-        "$schema": DIALECT,
-        "$id": f"{ID_PREFIX}{name}",
-        **schema,
-        "title": title,
-        "description": description,
-    }
-
-
 def command_schema(command_model: type[BaseModel]) -> dict[str, Any]:
     """The schema of a CommandEnvelope whose ``command`` is ``command_model``.
 
@@ -200,7 +164,7 @@ def command_schema(command_model: type[BaseModel]) -> dict[str, Any]:
         __doc__=CommandEnvelope.__doc__,
         command=(command_model, ...),
     )
-    schema = _document(
+    schema = document(
         envelope,
         name=kind,
         title=f"{COMMANDS_QUEUE} · {kind}",
@@ -221,7 +185,7 @@ def command_schema(command_model: type[BaseModel]) -> dict[str, Any]:
 
 def event_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of an :class:`Event` on ``dc.notifications``."""
-    schema = _document(
+    schema = document(
         Event,
         name=EVENT,
         title=f"{NOTIFICATIONS_QUEUE} · event",
@@ -320,39 +284,6 @@ def dramatiq_message_schema() -> dict[str, Any]:
     }
 
 
-def public_event_schema(event_type: str) -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of one public event type on ``dc.events``: the common fields
-    of :class:`PublicEvent`, ``event_type`` a const, and its :data:`OWN_FIELDS`, no others."""
-    own = OWN_FIELDS[event_type]
-    fields: dict[str, Any] = {}
-    for name, info in PublicEvent.model_fields.items():
-        if name == "event_type":
-            fields[name] = (Literal[event_type], Field(description=info.description))
-        elif name in own:  # never null: a field the event lacks is left out of the body
-            (bare,) = (arg for arg in get_args(info.annotation) if arg is not type(None))
-            fields[name] = (bare, Field(... if own[name] else None, description=info.description))
-        elif not any(name in others for others in OWN_FIELDS.values()):
-            fields[name] = (info.annotation, info)
-    key = ROUTING_KEY.format(process="<process>", event_type=event_type)
-    schema = _document(
-        create_model(event_type, __config__=PublicEvent.model_config, **fields),
-        name=f"{EVENTS}:{event_type}",
-        title=f"{EVENTS_EXCHANGE} · {event_type}",
-        description=(
-            f"A `{event_type}` event of the public stream: the UTF-8 JSON body of a message "
-            f"published persistent (delivery_mode 2) on the durable topic exchange "
-            f"`{EVENTS_EXCHANGE}` with routing key `{key}`. AMQP properties: message_id = "
-            f"event_id, correlation_id = command_id, type = `{event_type}`, content_type "
-            "application/json. Published at least once: deduplicate by `event_id`, which is "
-            "stable across re-publishing. `version` is the delivery's version after the event: it "
-            "orders one delivery's events. Fields the event lacks are left out, never null."
-        ),
-    )
-    for name in (name for name, always in own.items() if not always):
-        del schema["properties"][name]["default"]  # left out, not null
-    return schema
-
-
 def build_schemas() -> dict[str, dict[str, Any]]:
     """Every schema by its file name (without ``.json``)."""
     schemas = {
@@ -363,29 +294,10 @@ def build_schemas() -> dict[str, dict[str, Any]]:
     return schemas
 
 
-def build_event_schemas() -> dict[str, dict[str, Any]]:
-    """Every public event type's schema by its file name under ``events/`` (without ``.json``)."""
-    return {event_type: public_event_schema(event_type) for event_type in PUBLIC_EVENT_TYPES}
-
-
-def render(schema: Mapping[str, Any]) -> str:
-    """A schema as the repository keeps it: UTF-8 JSON, keys sorted, indented 2, final newline."""
-    return json.dumps(schema, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-
-
-def _write(directory: Path, schemas: Mapping[str, Mapping[str, Any]]) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = [directory / f"{name}.json" for name in sorted(schemas)]
-    for path in written:
-        path.write_text(render(schemas[path.stem]), encoding="utf-8")
-    for stale in (path for path in directory.glob("*.json") if path.stem not in schemas):
-        stale.unlink()
-    return written
-
-
 def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     """Write every schema (the public events' under ``events/``); remove those no longer made."""
-    return _write(directory, build_schemas()) + _write(directory / EVENTS, build_event_schemas())
+    events = write_folder(directory / EVENTS, build_event_schemas())
+    return write_folder(directory, build_schemas()) + events
 
 
 def main() -> int:

@@ -45,6 +45,12 @@ def event_id_for(command_id: str) -> str:
     return uuid.uuid5(ID_NAMESPACE, f"event:{command_id}").hex
 
 
+def rejection_id_for(command_id: str) -> str:
+    """The id of the ``command.rejected`` event of a refused command: 32 hex digits, the
+    same however often the refusal is announced."""
+    return uuid.uuid5(ID_NAMESPACE, f"rejected:{command_id}").hex
+
+
 def deadline_id_for(delivery_id: str, version: int, kind: DeadlineKind) -> str:
     """``<delivery_id>:<version>:<kind>``; unique, since one version of a delivery opens or
     resumes at most one deadline of each kind."""

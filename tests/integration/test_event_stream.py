@@ -4,16 +4,22 @@ key, properties and body the contract names (``shared.contracts.public_events``)
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
+import pika
 import pytest
 
+from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
+from tests.integration.bus import publish_raw
 from tests.integration.client import Api, Party
 from tests.integration.event_stream import EventTap, Received
 from tests.integration.faults import CALM, api_for, label
 from tests.integration.system import System, running_system
+from tests.integration.waiting import until
 from tests.unit.ooxml_builder import docx as docx_package
 from tooling.mailsink import MailSink
 
@@ -252,3 +258,89 @@ async def test_a_consumer_bound_to_completions_gets_only_completions(
         assert [r.body["delivery_id"] for r in completions.of(delivery_id)] == [delivery_id]
     finally:
         completions.close()
+
+
+async def test_a_refused_command_is_announced_as_command_rejected(
+    calm_system: System, stream_api: Api
+):
+    rejections = EventTap(calm_system.amqp_url, "command.rejected")
+    try:
+        p = _parties(stream_api)
+        delivery_id = (await stream_api.open_delivery(p["marketplace"], p["customer"], p["isv"]))[
+            "delivery_id"
+        ]
+        refused = await stream_api.command(delivery_id, p["customer"], {"type": "confirm"})
+        assert refused["status"] == "rejected"
+        [announced] = await rejections.wait_for(lambda received: len(received) >= 1)
+        assert announced.routing_key == "command.rejected"
+        assert announced.body == {
+            **announced.body,
+            "event_type": "command.rejected",
+            "command_id": refused["command_id"],
+            "command": "confirm",
+            "delivery_id": delivery_id,
+            "actor": {"id": p["customer"].sub, "role": "customer"},
+            "reason": refused["reason"],
+            "message": refused["message"],
+        }
+        assert announced.properties.message_id == announced.body["event_id"]
+        assert announced.properties.correlation_id == refused["command_id"]
+    finally:
+        rejections.close()
+
+
+def _reply_queue(amqp_url: str) -> tuple[pika.BlockingConnection, str]:
+    parameters = pika.URLParameters(amqp_url)
+    parameters.heartbeat = 0
+    connection = pika.BlockingConnection(parameters)
+    return connection, connection.channel().queue_declare("", exclusive=True).method.queue
+
+
+async def _replies(connection: pika.BlockingConnection, queue: str, count: int) -> list[Any]:
+    channel, got = connection.channel(), []
+
+    def arrived() -> bool:
+        while (message := channel.basic_get(queue, auto_ack=True))[0] is not None:
+            got.append((message[1], json.loads(message[2])))
+        return len(got) >= count
+
+    await until(arrived, f"{count} replies on {queue}")
+    return got
+
+
+async def test_a_bus_command_with_reply_to_gets_its_outcome(calm_system: System, stream_api: Api):
+    p = _parties(stream_api)
+    delivery_id = (await stream_api.open_delivery(p["marketplace"], p["customer"], p["isv"]))[
+        "delivery_id"
+    ]
+    connection, queue = _reply_queue(calm_system.amqp_url)
+    try:
+        sent = {
+            f"bus-{uuid.uuid4().hex}-{n}": c for n, c in enumerate([DEMAND, {"type": "confirm"}])
+        }
+        for command_id, command in sent.items():
+            envelope = {
+                "command_id": command_id,
+                "delivery_id": delivery_id,
+                "actor": {"id": p["customer"].sub, "role": "customer"},
+                "issued_at": "2026-11-30T12:00:00+00:00",
+                "command": command,
+                "reply_to": queue,
+            }
+            publish_raw(calm_system.amqp_url, COMMANDS_QUEUE, APPLY_COMMAND_ACTOR, envelope)
+        replies = await _replies(connection, queue, 2)
+        by_type = {body["type"]: (properties, body) for properties, body in replies}
+        for properties, body in replies:
+            assert properties.correlation_id == body["command_id"]
+            assert properties.content_type == "application/json"
+            assert body["command_id"] in sent and body["delivery_id"] == delivery_id
+        assert by_type["submit_demand"][1] == {
+            **by_type["submit_demand"][1],
+            "status": "applied",
+            "reason": None,
+            "message": None,
+        }
+        rejected = by_type["confirm"][1]
+        assert rejected["status"] == "rejected" and rejected["reason"] and rejected["message"]
+    finally:
+        connection.close()

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from shared.contracts.event_schemas import COMMAND_REPLY, build_event_schemas
 from shared.contracts.public_events import (
+    COMMAND_REJECTED,
     DELIVERY_COMPLETED,
     DELIVERY_TERMINATED,
     EVENTS_EXCHANGE,
@@ -25,7 +27,8 @@ from shared.contracts.public_events import (
     public_event_body,
     public_event_of,
 )
-from shared.contracts.schemas import SCHEMA_DIR, build_event_schemas, render, write_schemas
+from shared.contracts.schema_files import SCHEMA_DIR, render
+from shared.contracts.schemas import write_schemas
 from shared.domain.commands import (
     Finish,
     OpenDelivery,
@@ -278,7 +281,11 @@ def test_the_published_types_are_the_public_types_and_each_has_its_schema_and_fi
     published = {seen.public.event_type for process in PROCESSES for seen in walks(process)}
     assert published == PUBLIC_EVENT_TYPES
     assert set(OWN_FIELDS) == PUBLIC_EVENT_TYPES
-    assert {path.stem for path in EVENT_SCHEMA_DIR.glob("*.json")} == PUBLIC_EVENT_TYPES
+    # Besides the events of deliveries: a refused command's announcement and a reply.
+    assert {path.stem for path in EVENT_SCHEMA_DIR.glob("*.json")} == PUBLIC_EVENT_TYPES | {
+        COMMAND_REJECTED,
+        COMMAND_REPLY,
+    }
 
 
 def test_a_delivery_completed_of_the_shortest_path_reads_as_a_payment_system_needs() -> None:
@@ -377,11 +384,61 @@ def test_write_schemas_writes_the_events_folder_and_removes_stale_files(tmp_path
     (tmp_path / "events" / "notes.txt").write_text("kept")
     written = write_schemas(tmp_path)
     events = {path.stem for path in (tmp_path / "events").glob("*.json")}
-    assert events == PUBLIC_EVENT_TYPES
+    assert (
+        events
+        == set(build_event_schemas())
+        == PUBLIC_EVENT_TYPES
+        | {
+            COMMAND_REJECTED,
+            COMMAND_REPLY,
+        }
+    )
     assert not (tmp_path / "retired_command.json").exists()
     assert (tmp_path / "events" / "notes.txt").read_text() == "kept"
     assert {p for p in written if p.parent.name == "events"} == {
-        tmp_path / "events" / f"{t}.json" for t in PUBLIC_EVENT_TYPES
+        tmp_path / "events" / f"{t}.json" for t in events
     }
     for event_type, schema in build_event_schemas().items():
         assert (tmp_path / "events" / f"{event_type}.json").read_text() == render(schema)
+
+
+def test_a_rejection_and_a_reply_match_their_schemas() -> None:
+    from datetime import UTC, datetime
+
+    from shared.contracts.public_events import CommandRejected, CommandReply
+
+    rejected = CommandRejected(
+        event_id="e" * 32,
+        event_type=COMMAND_REJECTED,
+        command_id="bus-1",
+        command="confirm",
+        delivery_id="d" * 32,
+        actor=Actor(id="c-1", role="customer"),
+        reason="wrong_state",
+        message="confirm is not possible while the delivery is awaiting_demand",
+        occurred_at=datetime(2026, 11, 30, 12, tzinfo=UTC),
+    )
+    assert rejected.routing_key == "command.rejected"
+    replies = [
+        CommandReply(
+            command_id="bus-1",
+            delivery_id="d" * 32,
+            type="finish",
+            status="applied",
+            reason=None,
+            message=None,
+        ),
+        CommandReply(
+            command_id="bus-2",
+            delivery_id="d" * 32,
+            type="confirm",
+            status="rejected",
+            reason="wrong_state",
+            message="not now",
+        ),
+    ]
+    for name, body in [(COMMAND_REJECTED, rejected), *((COMMAND_REPLY, r) for r in replies)]:
+        schema = json.loads((EVENT_SCHEMA_DIR / f"{name}.json").read_text())
+        document = json.loads(public_event_body(body))
+        assert list(Draft202012Validator(schema).iter_errors(document)) == [], name
+        assert list(Draft202012Validator(schema).iter_errors({**document, "extra": 1})), name

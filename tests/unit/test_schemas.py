@@ -11,6 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
+from shared.contracts.event_schemas import build_event_schemas
 from shared.contracts.messages import CommandEnvelope
 from shared.contracts.queues import (
     APPLY_COMMAND_ACTOR,
@@ -18,7 +19,8 @@ from shared.contracts.queues import (
     NOTIFICATIONS_QUEUE,
     SEND_NOTIFICATIONS_ACTOR,
 )
-from shared.contracts.schemas import EVENTS, SCHEMA_DIR, build_event_schemas, build_schemas, render
+from shared.contracts.schema_files import EVENTS, SCHEMA_DIR, render
+from shared.contracts.schemas import build_schemas
 from shared.domain.commands import COMMAND_MODELS
 from shared.domain.events import Event
 
