@@ -12,12 +12,25 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain.addresses import DEFAULT_ALLOWED_SPECIAL_USE, AddressPolicy, domain_names
 from shared.domain.addresses import configured_address as _configured_address
+from shared.domain.webhook_addresses import ADDRESS_KINDS
 from shared.durations import Duration
 
 #: Bounds of the duration settings (grammar: shared.durations): beyond them a value is a typo.
 UpToAYear = Annotated[timedelta, Duration(at_most=timedelta(days=365))]
 #: A deadline fires up to one poll interval late: more than an hour is no longer a timer.
 UpToAnHour = Annotated[timedelta, Duration(at_most=timedelta(hours=1))]
+
+
+def address_kinds(value: object) -> frozenset[str]:
+    """``DC_WEBHOOK_ALLOWED_ADDRESSES``: comma-separated kinds from
+    :data:`~shared.domain.webhook_addresses.ADDRESS_KINDS`; raises ValueError for others."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    kinds = frozenset(value)  # type: ignore[arg-type]
+    unknown = sorted(kinds - set(ADDRESS_KINDS))
+    if unknown:
+        raise ValueError(f"unknown address kinds {unknown}; use {', '.join(ADDRESS_KINDS)}")
+    return kinds
 
 
 class Settings(BaseSettings):
@@ -48,6 +61,17 @@ class Settings(BaseSettings):
     email_special_use_domains: Annotated[
         frozenset[str], NoDecode, BeforeValidator(domain_names)
     ] = frozenset(DEFAULT_ALLOWED_SPECIAL_USE)
+    #: Kinds of webhook address allowed besides public ones, comma-separated, from
+    #: ``loopback``, ``private``, ``link_local`` (shared.domain.webhook_addresses); empty by
+    #: default, which refuses them all (SSRF). Tests allow ``loopback``.
+    webhook_allowed_addresses: Annotated[
+        frozenset[str], NoDecode, BeforeValidator(address_kinds)
+    ] = frozenset()
+    #: How long Delivery Center keeps retrying a webhook that fails before disabling its
+    #: endpoint and emailing the admin (Standard Webhooks: at least a day of retries).
+    webhook_retry_for: Annotated[timedelta, Duration(at_most=timedelta(days=30))] = timedelta(
+        days=1
+    )
     #: How long an email's sender holds its claim; after it, the sender is presumed dead and
     #: another takes over. The notifier's SMTP and database limits derive from it
     #: (services.notifier.budget); RabbitMQ's 30-minute consumer timeout bounds it.

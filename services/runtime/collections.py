@@ -35,6 +35,10 @@ MIGRATIONS = "migrations"
 HAS_OUTBOX = "has_outbox"
 #: One record per UTC day on which a delivery was opened or changed (see ``delivery_days``).
 DELIVERY_DAYS = "delivery_days"
+#: One document per webhook endpoint an admin registered (``shared.contracts.webhooks``).
+WEBHOOK_ENDPOINTS = "webhook_endpoints"
+#: One document per (endpoint, event): its attempts, and when the next one is due.
+WEBHOOK_DELIVERIES = "webhook_deliveries"
 #: One record per dead letter: the error that sent the message there (``dead_letter_recorder``).
 DEAD_LETTERS = "dead_letters"
 #: GridFS's collections for the attachments' bytes (PyMongo's default bucket ``fs``).
