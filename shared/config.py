@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     webhook_allowed_addresses: Annotated[
         frozenset[str], NoDecode, BeforeValidator(address_kinds)
     ] = frozenset()
+    #: The wait before a failed webhook's first retry; each next wait doubles, up to an hour.
+    webhook_retry_base: UpToAnHour = timedelta(seconds=5)
     #: How long Delivery Center keeps retrying a webhook that fails before disabling its
     #: endpoint and emailing the admin (Standard Webhooks: at least a day of retries).
     webhook_retry_for: Annotated[timedelta, Duration(at_most=timedelta(days=30))] = timedelta(

@@ -15,10 +15,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.public_events import COMMAND_REJECTED, PUBLIC_EVENT_TYPES
+from shared.contracts.public_events import PUBLIC_EVENT_TYPES
 
-#: Event types an endpoint may subscribe to: every public event type and ``command.rejected``.
-SUBSCRIBABLE_EVENT_TYPES = PUBLIC_EVENT_TYPES | {COMMAND_REJECTED}
+#: Event types an endpoint may subscribe to: every delivery event of the public stream
+#: (``command.rejected`` is for bus publishers, on ``dc.events`` only).
+SUBSCRIBABLE_EVENT_TYPES = PUBLIC_EVENT_TYPES
 #: A Standard Webhooks secret: ``whsec_`` and the base64 of 24 random bytes.
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
