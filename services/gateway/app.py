@@ -7,7 +7,15 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from services.gateway import attachments, command_status, deliveries, metrics, opening, pages
+from services.gateway import (
+    attachments,
+    command_status,
+    deliveries,
+    metrics,
+    opening,
+    pages,
+    webhooks,
+)
 from services.gateway.context import GATEWAY, Gateway, gateway_of
 from services.gateway.contracts import Reply, documented, error, text
 from services.gateway.docs import docs_page
@@ -96,6 +104,7 @@ ROUTE_TABLES = (
     deliveries.routes,
     command_status.routes,
     attachments.routes,
+    webhooks.routes,
     pages.routes,
     metrics.routes,
 )

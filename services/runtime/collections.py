@@ -102,6 +102,9 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ATTACHMENTS].create_index([("delivery_id", ASCENDING)])
     # The workflow's outbox sweep: deliveries whose outbox is not relayed yet.
     await db[DELIVERIES].create_index([(HAS_OUTBOX, ASCENDING)])
+    # An endpoint's delivery log (the gateway), and the deliveries due (the notifier's poll).
+    await db[WEBHOOK_DELIVERIES].create_index([("webhook_id", ASCENDING)])
+    await db[WEBHOOK_DELIVERIES].create_index([("status", ASCENDING)])
     # PyMongo creates GridFS's indexes only on the first upload into an empty bucket; a
     # download reads the chunks by files_id, so make sure they exist whatever happened before.
     # Same keys and options as PyMongo's, so either may come first.

@@ -150,6 +150,8 @@ def test_environment(
             "DC_REMINDER_LEAD": "4",
             "DC_TIMER_POLL_INTERVAL": "1",
             "DC_ADMIN_EMAIL": "admin@example.com",
+            # Webhook receivers in tests listen on loopback, refused by default (SSRF).
+            "DC_WEBHOOK_ALLOWED_ADDRESSES": "loopback",
             "DC_WORKFLOW_METRICS_PORT": str(free_port()),
             "DC_TIMERS_METRICS_PORT": str(free_port()),
             "DC_NOTIFIER_METRICS_PORT": str(free_port()),
