@@ -1,8 +1,13 @@
-"""Entry point of the notifier: consume ``dc.notifications`` until told to stop."""
+"""Entry point of the notifier: consume ``dc.notifications`` until told to stop, emailing the
+parties of each event and queuing it for the webhook endpoints subscribed to it; beside the
+worker, a thread with its own event loop sends the queued webhook deliveries
+(``dispatcher``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -14,16 +19,26 @@ from dramatiq.middleware import CurrentMessage
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from services.notifier.alerts import admin_alert
 from services.notifier.budget import SendingBudget
+from services.notifier.dispatcher import Dispatcher
 from services.notifier.rules import RULES
 from services.notifier.sending import EmailInFlight, Notifier, PermanentSmtpFailure
+from services.notifier.webhooks import WebhookQueue
 from services.runtime.bootstrap import (
     PoisonMessage,
     make_broker,
     run_worker_until_signalled,
     utc_now,
 )
-from services.runtime.collections import EMAILS, EMAILS_SENT, database, make_mongo
+from services.runtime.collections import (
+    EMAILS,
+    EMAILS_SENT,
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_ENDPOINTS,
+    database,
+    make_mongo,
+)
 from services.runtime.logs import bind_ids, configure_logging
 from services.runtime.worker_metrics import serve_metrics
 from shared.config import Settings, get_settings
@@ -50,21 +65,28 @@ def _ms(duration: timedelta) -> int:
 
 
 def register(
-    broker: Broker, settings: Settings, notifier: Callable[[], Notifier] | None = None
+    broker: Broker,
+    settings: Settings,
+    notifier: Callable[[], Notifier] | None = None,
+    webhooks: Callable[[], WebhookQueue] | None = None,
 ) -> dramatiq.Actor:
-    """The notifier's actor on ``broker``. ``notifier`` makes the Notifier, once, inside
-    dramatiq's event loop (default: on the database of ``settings``).
+    """The notifier's actor on ``broker``. ``notifier`` makes the Notifier and ``webhooks``
+    the WebhookQueue, once, inside dramatiq's event loop; by default both on the database of
+    ``settings``, except that a given ``notifier`` alone queues no webhooks.
 
     Raises ValueError if ``DC_SMTP_SENDING_LEASE`` leaves the budget inconsistent.
     """
     budget = SendingBudget(settings.smtp_sending_lease)
     if problems := budget.problems():
         raise ValueError(f"DC_SMTP_SENDING_LEASE={settings.smtp_sending_lease}: {problems}")
-    made: list[Notifier] = []
+    made: list[tuple[Notifier, WebhookQueue | None]] = []
 
-    def make_notifier() -> Notifier:
+    def make_both() -> tuple[Notifier, WebhookQueue | None]:
+        if notifier is not None:
+            return notifier(), webhooks() if webhooks is not None else None
         db = database(make_mongo(settings), settings)
-        return Notifier(db[EMAILS], db[EMAILS_SENT], settings, utc_now)
+        queue = WebhookQueue(db[WEBHOOK_ENDPOINTS], db[WEBHOOK_DELIVERIES], utc_now)
+        return Notifier(db[EMAILS], db[EMAILS_SENT], settings, utc_now), queue
 
     async def notify(payload: dict[str, Any]) -> None:
         try:
@@ -74,20 +96,35 @@ def register(
         if event.type not in RULES:
             raise PoisonMessage(f"no notification rule for event type {event.type!r}")
         if not made:  # created inside dramatiq's event loop, where it will be used
-            made.append((notifier or make_notifier)())
+            made.append(make_both())
+        emailer, queue = made[0]
         with bind_ids(delivery_id=event.delivery_id, event_id=event.event_id):
+            # Webhooks first, so that no email outcome keeps them from being queued; a failure
+            # to queue fails the message (retried: queuing again adds nothing) after the emails.
+            queue_error: Exception | None = None
+            if queue is not None:
+                try:
+                    await queue.queue(event)
+                except Exception as error:
+                    log.warning("event %s: queuing webhooks failed: %r", event.type, error)
+                    queue_error = error
             try:
-                sent = await made[0].notify(event)
+                sent = await emailer.notify(event)
             except EmailInFlight:
-                raise  # not a failure: waited out (``send_notifications``)
-            except PermanentSmtpFailure:
+                raise  # not a failure: waited out (``send_notifications``); queued again then
+            except PermanentSmtpFailure as refused:
                 FAILED_COUNTER.labels("permanent").inc()
+                if queue_error is not None:
+                    # Retried, not dead-lettered: the webhooks are still owed.
+                    raise queue_error from refused
                 raise
             except Exception:
                 FAILED_COUNTER.labels("transient").inc()
                 raise
             SENT_COUNTER.inc(sent)
             log.info("event %s: %d emails sent", event.type, sent)
+            if queue_error is not None:
+                raise queue_error
 
     notify_now = async_to_sync(notify)
 
@@ -147,4 +184,51 @@ def main() -> None:
     broker = make_broker(settings)
     register(broker, settings)
     serve_metrics(settings.http_host, settings.notifier_metrics_port, "notifier")
-    run_worker_until_signalled(broker, {NOTIFICATIONS_QUEUE}, WORKER_THREADS)
+    dispatching = DispatcherThread(settings)
+    dispatching.start()
+    try:
+        run_worker_until_signalled(broker, {NOTIFICATIONS_QUEUE}, WORKER_THREADS)
+    finally:
+        dispatching.stop()
+
+
+class DispatcherThread(threading.Thread):
+    """The webhook dispatcher (``dispatcher.Dispatcher``) on a thread with its own event loop
+    and database client; :meth:`stop` ends it after the attempts under way."""
+
+    def __init__(self, settings: Settings):
+        super().__init__(name="webhook-dispatcher", daemon=True)
+        self.settings = settings
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopped: asyncio.Event | None = None
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        """The thread's body: run the dispatcher until :meth:`stop`."""
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self.loop, self.stopped = asyncio.get_running_loop(), asyncio.Event()
+        self.ready.set()
+        settings = self.settings
+        client = make_mongo(settings)
+        db = database(client, settings)
+        # Only its SMTP transport is used: the emails' own collections stay untouched.
+        transport = Notifier(db[EMAILS], db[EMAILS_SENT], settings, utc_now).transport
+        dispatcher = Dispatcher(
+            db[WEBHOOK_ENDPOINTS],
+            db[WEBHOOK_DELIVERIES],
+            settings,
+            utc_now,
+            admin_alert(settings, transport, utc_now),
+        )
+        try:
+            await dispatcher.run(self.stopped)
+        finally:
+            await client.close()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Ask the dispatcher to stop, and wait up to ``timeout`` seconds for it."""
+        if self.ready.wait(timeout) and self.loop is not None and self.stopped is not None:
+            self.loop.call_soon_threadsafe(self.stopped.set)
+        self.join(timeout)

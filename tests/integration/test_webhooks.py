@@ -1,0 +1,340 @@
+"""Signed webhooks end to end: a real HTTP receiver (aiohttp on loopback) registered as an
+endpoint of a running system gets each event it subscribed to, signed per Standard Webhooks,
+retried until it answers 2xx; a disabled endpoint gets nothing; one that keeps failing is
+disabled and the admin emailed.
+
+Endpoints are written straight into ``webhook_endpoints`` as the gateway stores them
+(``shared.contracts.webhooks.WebhookEndpoint``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from shared.contracts.webhooks import (
+    SECRET_BYTES,
+    SECRET_PREFIX,
+    SUBSCRIBABLE_EVENT_TYPES,
+    WebhookEndpoint,
+)
+from tests.integration.client import Api, Party
+from tests.integration.faults import CALM, api_for, label
+from tests.integration.system import System, free_port, running_system
+from tests.integration.waiting import until
+from tooling.mailsink import MailSink
+
+ADMIN_EMAIL = "admin@example.com"  # DC_ADMIN_EMAIL of the test systems
+CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
+DEMAND = {"type": "submit_demand", "contact": CONTACT, "demands": "A shop with a cart"}
+BASIC = ["delivery_opened", "demand_submitted", "stage_finished", "delivery_completed"]
+#: Loopback receivers allowed, retries a second apart (doubling).
+WEBHOOKS = {"DC_WEBHOOK_ALLOWED_ADDRESSES": "loopback", "DC_WEBHOOK_RETRY_BASE": "1"}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One request the receiver got, and the status it answered."""
+
+    headers: dict[str, str]
+    body: str
+    status: int
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 taking webhooks at ``/hooks/<name>``. Each name answers
+    each event (by ``webhook-id``) with its script's statuses in turn, the last one for good."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.hits: dict[str, list[Hit]] = {}
+        self.scripts: dict[str, list[int]] = {}
+        self.runner: web.AppRunner | None = None
+
+    def url(self, name: str, script: list[int] | None = None) -> str:
+        self.scripts[name] = script or [200]
+        return f"http://127.0.0.1:{self.port}/hooks/{name}"
+
+    def of(self, name: str, delivery_id: str | None = None) -> list[Hit]:
+        return [
+            hit
+            for hit in self.hits.get(name, [])
+            if delivery_id is None or hit.event["delivery_id"] == delivery_id
+        ]
+
+    async def _take(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = await request.text()
+        script = self.scripts.get(name, [404])
+        event_id = request.headers.get("webhook-id")
+        tries = sum(1 for hit in self.of(name) if hit.headers["webhook-id"] == event_id)
+        status = script[min(tries, len(script) - 1)]
+        self.hits.setdefault(name, []).append(Hit(dict(request.headers), body, status))
+        return web.Response(status=status)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hooks/{name}", self._take)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def _secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def _verifies(hit: Hit, secret: str) -> bool:
+    """The spec's check, written out: HMAC-SHA256 with the base64-decoded secret after
+    ``whsec_`` over ``id.timestamp.body``, one of the space-separated ``v1,`` signatures."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    signed = f"{hit.headers['webhook-id']}.{hit.headers['webhook-timestamp']}.{hit.body}"
+    expected = base64.b64encode(hmac.new(key, signed.encode(), hashlib.sha256).digest()).decode()
+    return f"v1,{expected}" in hit.headers["webhook-signature"].split(" ")
+
+
+def _register(
+    db: Database, url: str, event_types=SUBSCRIBABLE_EVENT_TYPES, *, enabled: bool = True
+) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint(
+        webhook_id=f"wh_{uuid.uuid4().hex}",
+        url=url,
+        event_types=sorted(event_types),
+        secret=_secret(),
+        enabled=enabled,
+        created_at=datetime.now(UTC),
+    )
+    db.webhook_endpoints.insert_one({"_id": endpoint.webhook_id, **endpoint.model_dump()})
+    return endpoint
+
+
+def _database(system: System) -> Iterator[Database]:
+    with MongoClient(system.env["DC_MONGO_URL"], tz_aware=True) as client:
+        yield client[system.env["DC_MONGO_DB"]]
+
+
+@pytest.fixture(scope="module")
+async def receiver() -> AsyncIterator[Receiver]:
+    server = Receiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="module")
+def hooked(mail: MailSink, request) -> Iterator[System]:
+    """A system calling loopback webhooks, retrying for two minutes."""
+    with running_system(
+        mail.port, label(request), DC_WEBHOOK_RETRY_FOR="120", **WEBHOOKS, **CALM
+    ) as system:
+        yield system
+
+
+@pytest.fixture(scope="module")
+def hooked_db(hooked: System) -> Iterator[Database]:
+    yield from _database(hooked)
+
+
+@pytest.fixture
+async def hooked_api(hooked: System) -> AsyncIterator[Api]:
+    async with api_for(hooked) as api:
+        yield api
+
+
+def _parties(api: Api) -> dict[str, Party]:
+    return {role: api.party(role) for role in ("marketplace", "customer", "isv")}
+
+
+async def _basic_delivery(api: Api) -> str:
+    """A basic delivery run to completion; its id."""
+    p = _parties(api)
+    delivery_id = (await api.open_delivery(p["marketplace"], p["customer"], p["isv"]))[
+        "delivery_id"
+    ]
+    for party, body in [
+        (p["customer"], DEMAND),
+        (p["isv"], {"type": "finish"}),
+        (p["customer"], {"type": "confirm"}),
+    ]:
+        outcome = await api.command(delivery_id, party, body)
+        assert outcome["status"] == "applied", outcome
+    return delivery_id
+
+
+async def _all_arrived(receiver: Receiver, name: str, delivery_id: str, types: list[str]):
+    def arrived() -> bool:
+        got = {h.event["event_type"] for h in receiver.of(name, delivery_id) if h.status == 200}
+        return set(types) <= got
+
+    await until(arrived, f"{types} at {name} for {delivery_id}")
+
+
+async def test_every_event_arrives_signed(receiver: Receiver, hooked_api: Api, hooked_db: Database):
+    endpoint = _register(hooked_db, receiver.url("all"))
+    delivery_id = await _basic_delivery(hooked_api)
+    await _all_arrived(receiver, "all", delivery_id, BASIC)
+    hits = sorted(receiver.of("all", delivery_id), key=lambda h: h.event["version"])
+    assert [h.event["event_type"] for h in hits] == BASIC
+    assert [h.event["version"] for h in hits] == [1, 2, 3, 4]
+    for hit in hits:
+        assert _verifies(hit, endpoint.secret), hit.headers
+        assert hit.headers["webhook-id"] == hit.event["event_id"]
+        assert hit.headers["Content-Type"] == "application/json"
+        assert abs(int(hit.headers["webhook-timestamp"]) - datetime.now(UTC).timestamp()) < 600
+    assert hits[-1].event["how"] == "confirmed_by_customer"
+    stored = list(hooked_db.webhook_deliveries.find({"webhook_id": endpoint.webhook_id}))
+    ours = [d for d in stored if json.loads(d["body"])["delivery_id"] == delivery_id]
+    assert len(ours) == 4
+    for delivery in ours:
+        assert delivery["_id"] == f"{endpoint.webhook_id}:{delivery['event_id']}"
+        assert delivery["status"] == "delivered"
+        assert [a["status"] for a in delivery["attempts"]] == [200]
+
+
+async def test_a_receiver_failing_three_times_gets_the_event_on_the_fourth(
+    receiver: Receiver, hooked_api: Api, hooked_db: Database
+):
+    url = receiver.url("flaky", [500, 500, 500, 200])
+    endpoint = _register(hooked_db, url, ["delivery_opened"])
+    p = _parties(hooked_api)
+    opened = await hooked_api.open_delivery(p["marketplace"], p["customer"], p["isv"])
+    hits = lambda: receiver.of("flaky", opened["delivery_id"])  # noqa: E731
+    await until(lambda: any(h.status == 200 for h in hits()), "the fourth attempt answered 200")
+    assert [h.status for h in hits()] == [500, 500, 500, 200]
+    assert len({h.headers["webhook-id"] for h in hits()}) == 1
+    assert all(_verifies(h, endpoint.secret) for h in hits())
+    [delivery] = [
+        d
+        for d in hooked_db.webhook_deliveries.find({"webhook_id": endpoint.webhook_id})
+        if json.loads(d["body"])["delivery_id"] == opened["delivery_id"]
+    ]
+
+    def delivered() -> bool:
+        current = hooked_db.webhook_deliveries.find_one({"_id": delivery["_id"]})
+        return current["status"] == "delivered"
+
+    await until(delivered, "the delivery recorded as delivered")
+    delivery = hooked_db.webhook_deliveries.find_one({"_id": delivery["_id"]})
+    assert [a["status"] for a in delivery["attempts"]] == [500, 500, 500, 200]
+    assert [a["error"] for a in delivery["attempts"]][:3] == ["answered HTTP 500"] * 3
+    assert delivery["attempts"][-1]["error"] is None
+    assert delivery["next_attempt_at"] is None
+    # Waits back off: about 1, 2 and 4 s (the base doubling), never less.
+    times = [a["at"] for a in delivery["attempts"]]
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    assert all(gap >= wait - 0.01 for gap, wait in zip(gaps, [1, 2, 4], strict=True)), gaps
+
+
+async def test_a_disabled_endpoint_gets_nothing(
+    receiver: Receiver, hooked_api: Api, hooked_db: Database
+):
+    off = _register(hooked_db, receiver.url("off"), enabled=False)
+    _register(hooked_db, receiver.url("control"))
+    delivery_id = await _basic_delivery(hooked_api)
+    await _all_arrived(receiver, "control", delivery_id, BASIC)
+    assert receiver.of("off") == []
+    assert hooked_db.webhook_deliveries.count_documents({"webhook_id": off.webhook_id}) == 0
+    # One queued before it was disabled fails without an attempt.
+    queued = {
+        "_id": f"{off.webhook_id}:e-{uuid.uuid4().hex}",
+        "webhook_id": off.webhook_id,
+        "event_id": "e-stale",
+        "event_type": "delivery_opened",
+        "body": "{}",
+        "status": "pending",
+        "created_at": datetime.now(UTC),
+        "next_attempt_at": datetime.now(UTC),
+        "attempts": [],
+    }
+    hooked_db.webhook_deliveries.insert_one(queued)
+
+    def settled() -> bool:
+        return hooked_db.webhook_deliveries.find_one({"_id": queued["_id"]})["status"] != "pending"
+
+    await until(settled, "the stale delivery settled")
+    stale = hooked_db.webhook_deliveries.find_one({"_id": queued["_id"]})
+    assert (stale["status"], stale["attempts"]) == ("failed", [])
+    assert receiver.of("off") == []
+
+
+async def test_an_endpoint_gets_only_the_types_it_subscribed_to(
+    receiver: Receiver, hooked_api: Api, hooked_db: Database
+):
+    ends = _register(hooked_db, receiver.url("ends"), ["delivery_completed"])
+    _register(hooked_db, receiver.url("control-2"))
+    delivery_id = await _basic_delivery(hooked_api)
+    await _all_arrived(receiver, "control-2", delivery_id, BASIC)
+    await _all_arrived(receiver, "ends", delivery_id, ["delivery_completed"])
+    assert [h.event["event_type"] for h in receiver.of("ends", delivery_id)] == [
+        "delivery_completed"
+    ]
+    types = Counter(
+        d["event_type"] for d in hooked_db.webhook_deliveries.find({"webhook_id": ends.webhook_id})
+    )
+    assert set(types) == {"delivery_completed"}
+
+
+@pytest.fixture(scope="module")
+def impatient(mail: MailSink, request) -> Iterator[System]:
+    """A system giving up on a webhook after four seconds."""
+    with running_system(
+        mail.port, f"{label(request)}-4s", DC_WEBHOOK_RETRY_FOR="4", **WEBHOOKS, **CALM
+    ) as system:
+        yield system
+
+
+async def test_an_endpoint_failing_past_the_retry_span_is_disabled_and_the_admin_told(
+    receiver: Receiver, impatient: System, mail: MailSink
+):
+    url = receiver.url("broken", [500])
+    with MongoClient(impatient.env["DC_MONGO_URL"], tz_aware=True) as client:
+        db = client[impatient.env["DC_MONGO_DB"]]
+        endpoint = _register(db, url, ["delivery_opened"])
+        async with api_for(impatient) as api:
+            p = _parties(api)
+            await api.open_delivery(p["marketplace"], p["customer"], p["isv"])
+
+        def failed() -> bool:
+            return (
+                db.webhook_deliveries.count_documents(
+                    {"webhook_id": endpoint.webhook_id, "status": "failed"}
+                )
+                == 1
+            )
+
+        await until(failed, "the delivery given up")
+        [delivery] = list(db.webhook_deliveries.find({"webhook_id": endpoint.webhook_id}))
+        statuses = [a["status"] for a in delivery["attempts"]]
+        assert len(statuses) >= 2 and set(statuses) == {500}
+        assert len(receiver.of("broken")) == len(statuses)
+        stored = db.webhook_endpoints.find_one({"_id": endpoint.webhook_id})
+        assert stored["enabled"] is False
+        assert stored["disabled_at"] is not None
+        assert delivery["event_id"] in stored["disabled_reason"]
+        assert "HTTP 500" in stored["disabled_reason"]
+    subject = f"Webhook endpoint {url} disabled"
+    [alert] = await mail.wait_for_async(lambda m: str(m["Subject"]) == subject)
+    assert str(alert["To"]) == ADMIN_EMAIL
+    assert endpoint.webhook_id in alert.get_content()
