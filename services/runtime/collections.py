@@ -35,6 +35,8 @@ MIGRATIONS = "migrations"
 HAS_OUTBOX = "has_outbox"
 #: One record per UTC day on which a delivery was opened or changed (see ``delivery_days``).
 DELIVERY_DAYS = "delivery_days"
+#: The stream of record: one document per public event, in recorded order (``event_log``).
+EVENTS = "events"
 #: One document per webhook endpoint an admin registered (``shared.contracts.webhooks``).
 WEBHOOK_ENDPOINTS = "webhook_endpoints"
 #: One document per (endpoint, event): its attempts, and when the next one is due.

@@ -15,6 +15,7 @@ from services.runtime.bootstrap import PoisonMessage, utc_now
 from services.runtime.bus import event_message, publish
 from services.runtime.collections import ATTACHMENTS, database, ensure_indexes, make_mongo
 from services.runtime.deadline_book import DeadlineBook
+from services.runtime.event_log import EventLog
 from services.runtime.event_stream import EventStream
 from services.runtime.logs import bind_ids
 from services.workflow.apply import CommandApplier
@@ -59,6 +60,7 @@ class Workflow:
         self.event_stream = EventStream(settings.amqp_url)
         self._applier: CommandApplier | None = None
         self._relay: OutboxRelay | None = None
+        self._event_log: EventLog | None = None
 
     async def applier(self) -> CommandApplier:
         """The process's applier, made on first use: the client, the indexes and the one-off
@@ -72,6 +74,8 @@ class Workflow:
             db = database(make_mongo(self.settings), self.settings)
             await ensure_indexes(db)
             store = DeliveryStore(db)
+            self._event_log = EventLog(db)
+            await self._event_log.ensure_index()
             flagged = await store.flag_outboxes_stored_before_the_flag(utc_now())
             if flagged:
                 log.info("flagged %d unrelayed outboxes stored before the flag", flagged)
@@ -89,16 +93,19 @@ class Workflow:
         return self._applier
 
     async def publish_event(self, event: Event) -> None:
-        """Publish ``event`` onto ``dc.notifications`` for the notifier, then its public form
-        onto the exchange ``dc.events`` for marketplace systems; each waits for the broker's
-        confirm.
+        """Publish ``event`` onto ``dc.notifications`` for the notifier, then record its public
+        form in the stream of record (``event_log``) and publish it onto the exchange
+        ``dc.events`` for marketplace systems; each publish waits for the broker's confirm.
 
         Raises:
           dramatiq.errors.ConnectionClosed: Either publish failed (the outbox keeps the event
             and relays it again; consumers deduplicate by ``event_id``).
         """
         await publish(self.broker, event_message(event))
-        await asyncio.to_thread(self.event_stream.publish, public_event_of(event))
+        public = public_event_of(event)
+        assert self._event_log is not None  # made with the applier, before any relay
+        await self._event_log.record(public, utc_now())
+        await asyncio.to_thread(self.event_stream.publish, public)
 
     async def announce_outcome(
         self, envelope: CommandEnvelope, status: str, reason: str | None, message: str | None

@@ -1,0 +1,143 @@
+"""The stream of record: every public event, kept in MongoDB in the order it was recorded, for
+a system that was down (``GET /v1/events``) and for replaying webhooks.
+
+The workflow records each event as it relays it (before publishing it on ``dc.events``); a
+re-relayed event is recorded once (``_id`` = ``event_id``). Events are read in the order
+they were recorded, ``(recorded_at, event_id)``, not the order they occurred: an event whose
+relay was cut short is recorded late, and a reader who already passed its occurrence time
+still gets it. The patched FerretDB serves only equality on an index's first field and never
+sorts through an index, so each event names its UTC hour (``recorded_hour``, indexed): a page
+reads hour by hour from its cursor's, sorting one hour in memory.
+
+A reader sees only events recorded at least :data:`SETTLE` ago, so an insert still in flight
+in another process (or a clock a little behind) is not skipped past. Clocks of the workflow
+hosts must agree to within that.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.runtime.collections import EVENTS
+from shared.contracts.public_events import PublicEvent, public_event_body
+
+#: How old an event must be before readers see it (seconds of commit and clock slack).
+SETTLE = timedelta(seconds=2)
+_HOUR = "%Y-%m-%dT%H"
+
+
+class CursorError(ValueError):
+    """A cursor that this log did not make."""
+
+
+def _hour(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_HOUR)
+
+
+def encode_cursor(recorded_at: datetime, event_id: str) -> str:
+    """An opaque cursor: the position just after the event recorded at ``recorded_at``."""
+    raw = f"{recorded_at.astimezone(UTC).isoformat()}|{event_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names: (recorded_at, event_id).
+
+    Raises:
+      CursorError: ``cursor`` is not one :func:`encode_cursor` made.
+    """
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, event_id = raw.split("|", 1)
+        recorded_at = datetime.fromisoformat(moment)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise CursorError("not a cursor of this event log") from error
+    if recorded_at.tzinfo is None or not event_id:
+        raise CursorError("not a cursor of this event log")
+    return recorded_at, event_id
+
+
+class EventLog:
+    """The ``events`` collection of one database.
+
+    Parameters:
+      db(AsyncDatabase): The product's database.
+    """
+
+    def __init__(self, db: AsyncDatabase):
+        self.events = db[EVENTS]
+
+    async def ensure_index(self) -> None:
+        """The index the readers' hour-by-hour reads use (creating it again is a no-op)."""
+        await self.events.create_index([("recorded_hour", ASCENDING)])
+
+    async def record(self, event: PublicEvent, now: datetime) -> None:
+        """Keep ``event`` (once: recording it again changes nothing).
+
+        Parameters:
+          event(PublicEvent): As published on ``dc.events``.
+          now(datetime): Aware UTC; the event's place in the log.
+
+        Raises:
+          pymongo.errors.PyMongoError: The database failed; the relay is retried.
+        """
+        # Milliseconds: what MongoDB keeps of a datetime, so a cursor compares exactly.
+        recorded_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        document = {
+            "_id": event.event_id,
+            "event_type": event.event_type,
+            "recorded_at": recorded_at,
+            "recorded_hour": _hour(recorded_at),
+            "body": public_event_body(event).decode(),
+        }
+        # A duplicate: recorded by an earlier relay of the same outbox entry.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.events.insert_one(document)
+
+    async def read(
+        self, after: tuple[datetime, str] | None, limit: int, now: datetime
+    ) -> tuple[list[dict[str, Any]], tuple[datetime, str] | None]:
+        """Up to ``limit`` events recorded after the position ``after`` (None: from the
+        first), in recorded order, and the position of the last one returned (or ``after``
+        when none is new).
+
+        Parameters:
+          after(tuple[datetime, str] | None): A position from :func:`decode_cursor`.
+          limit(int): At most this many events, at least 1.
+          now(datetime): Aware UTC; only events recorded :data:`SETTLE` before it are read.
+
+        Returns:
+          tuple: The events as ``{event_type, recorded_at, body}`` documents (``body`` the
+          JSON string published), and the position to continue from.
+        """
+        until = now - SETTLE
+        hour = _hour(after[0]) if after else await self._first_hour()
+        found: list[dict[str, Any]] = []
+        position = after
+        while hour is not None and hour <= _hour(until) and len(found) < limit:
+            rows = [
+                row
+                async for row in self.events.find({"recorded_hour": hour})
+                if row["recorded_at"] <= until
+                and (position is None or (row["recorded_at"], row["_id"]) > position)
+            ]
+            rows.sort(key=lambda row: (row["recorded_at"], row["_id"]))
+            for row in rows[: limit - len(found)]:
+                found.append(row)
+                position = (row["recorded_at"], row["_id"])
+            start = datetime.strptime(hour, _HOUR).replace(tzinfo=UTC)
+            hour = _hour(start + timedelta(hours=1))
+        return found, position
+
+    async def _first_hour(self) -> str | None:
+        """The hour of the oldest event, or None if the log is empty (reads one document)."""
+        first = await self.events.find_one({}, {"recorded_hour": 1}, sort=[("recorded_at", 1)])
+        return first["recorded_hour"] if first else None
