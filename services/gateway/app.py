@@ -11,6 +11,7 @@ from services.gateway import (
     attachments,
     command_status,
     deliveries,
+    events,
     metrics,
     opening,
     pages,
@@ -105,6 +106,7 @@ ROUTE_TABLES = (
     command_status.routes,
     attachments.routes,
     webhooks.routes,
+    events.routes,
     pages.routes,
     metrics.routes,
 )

@@ -127,8 +127,8 @@ async def list_deliveries(request: web.Request) -> web.Response:
         except ValidationError as error:
             known = ", ".join(s.value for s in State)
             raise HttpError(400, "invalid_query", f"state must be one of: {known}") from error
-    limit = _int_query(request, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
-    skip = _int_query(request, "skip", default=0, low=0, high=MAX_SKIP)
+    limit = int_query(request, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+    skip = int_query(request, "skip", default=0, low=0, high=MAX_SKIP)
     db = gateway_of(request).db
     projection = LIST_PROJECTION
     if PARTY_ID_FIELDS[Role.CUSTOMER] in query:
@@ -155,7 +155,9 @@ async def list_deliveries(request: web.Request) -> web.Response:
     return json_answer(DeliveryList(deliveries=[DeliverySummary.of(d) for d in found]))
 
 
-def _int_query(request: web.Request, name: str, *, default: int, low: int, high: int) -> int:
+def int_query(request: web.Request, name: str, *, default: int, low: int, high: int) -> int:
+    """The whole number in query parameter ``name`` (``default`` when absent); 400
+    ``invalid_query`` for anything but 1 to 10 digits from ``low`` to ``high``."""
     raw = request.query.get(name)
     if raw is None:
         return default

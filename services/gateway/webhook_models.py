@@ -187,3 +187,17 @@ class DeliveryLog(_Answer):
     """GET /v1/webhooks/{webhook_id}/deliveries: the endpoint's deliveries, newest first."""
 
     deliveries: list[DeliveryLogEntry]
+
+
+class ReplayAnswer(_Answer):
+    """202 to POST /v1/webhooks/{webhook_id}/replay: the deliveries queued again; the
+    notifier sends them shortly."""
+
+    webhook_id: str
+    queued: int = Field(description="events of the endpoint's types queued to be sent again")
+    next_since: datetime | None = Field(
+        default=None,
+        description="present when the replay stopped at its bound with events left: replay "
+        "again with this since to go on (an event or two may then come twice; deduplicate by "
+        "webhook-id)",
+    )

@@ -1,8 +1,8 @@
 """The admin's webhook endpoints (``/v1/webhooks``): register one (its URL checked against the
 address rule, ``shared.domain.webhook_addresses``), list, read, enable or disable, delete,
-rotate its secret, and read its delivery log. The notifier delivers the events
-(``shared.contracts.webhooks``); this module only writes ``WEBHOOK_ENDPOINTS`` and reads
-``WEBHOOK_DELIVERIES``.
+rotate its secret, read its delivery log, and replay events to it. The notifier delivers the
+events (``shared.contracts.webhooks``); this module writes ``WEBHOOK_ENDPOINTS`` and reads
+``WEBHOOK_DELIVERIES``, which only a replay writes (``webhook_replay``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from services.gateway.contracts import (
     framing_errors,
     parameter,
 )
-from services.gateway.deliveries import DEFAULT_LIMIT, MAX_LIMIT, _int_query
+from services.gateway.deliveries import DEFAULT_LIMIT, MAX_LIMIT, int_query
 from services.gateway.errors import HttpError, validation_error
 from services.gateway.models import json_answer
 from services.gateway.requests import json_body, json_expect
@@ -40,11 +40,13 @@ from services.gateway.webhook_models import (
     DeliveryLogEntry,
     NewWebhook,
     NewWebhookAnswer,
+    ReplayAnswer,
     RotatedSecret,
     WebhookChange,
     WebhookList,
     WebhookView,
 )
+from services.gateway.webhook_replay import MAX_REPLAY, replay, since_query
 from services.runtime.collections import WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINTS
 from shared.contracts.webhooks import SECRET_BYTES, SECRET_PREFIX, WebhookEndpoint
 from shared.domain.roles import Role
@@ -304,7 +306,7 @@ async def delivery_log(request: web.Request) -> web.Response:
     through an index), keeping only the newest ``limit`` in memory.
     """
     caller(request, Role.ADMIN)
-    limit = _int_query(request, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+    limit = int_query(request, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     await _endpoint(request, {"_id": 1})
     deliveries = gateway_of(request).db[WEBHOOK_DELIVERIES]
     cursor = deliveries.find({"webhook_id": _webhook_id(request)}, {"body": 0})
@@ -317,3 +319,52 @@ async def delivery_log(request: web.Request) -> web.Response:
             heapq.heapreplace(newest, item)
     ordered = sorted(newest, key=lambda i: i[:2], reverse=True)
     return json_answer(DeliveryLog(deliveries=[DeliveryLogEntry.of(d) for *_, d in ordered]))
+
+
+@routes.post("/v1/webhooks/{webhook_id}/replay", expect_handler=json_expect)
+@documented(
+    "Send again the events recorded since a time to a webhook endpoint (admin)",
+    parameters=(
+        _WEBHOOK_ID,
+        parameter(
+            "since",
+            "query",
+            "an RFC 3339 date-time with an offset: events recorded at or after it are sent "
+            f"again (at most {MAX_REPLAY} walked per call; see next_since)",
+            schema={"type": "string", "format": "date-time"},
+        ),
+    ),
+    responses={
+        202: Reply("queued: the notifier sends them shortly", ReplayAnswer),
+        400: error("invalid query: since missing or not an RFC 3339 date-time with an offset"),
+        404: _MISSING,
+        409: error("webhook_disabled: the endpoint is disabled; enable it first"),
+        **framing_errors(),
+        **CALLER_ERRORS,
+    },
+)
+async def replay_webhook(request: web.Request) -> web.Response:
+    """POST /v1/webhooks/{webhook_id}/replay?since=, admin (no body read): queue again every
+    event of the stream of record recorded at or after ``since`` whose type the endpoint
+    receives (``webhook_replay.replay``); 202 :class:`ReplayAnswer`.
+
+    400 ``invalid_query`` for a missing or invalid ``since``, 404 ``not_found``, 409
+    ``webhook_disabled`` for a disabled endpoint (enable it with PATCH first). Events are
+    resent with their ``webhook-id``, so a receiver deduplicates them as any retry.
+    """
+    caller(request, Role.ADMIN)
+    since = since_query(request.query.get("since"))
+    endpoint = await _endpoint(request, {"event_types": 1, "enabled": 1})
+    webhook_id = _webhook_id(request)
+    if not endpoint.get("enabled", True):
+        raise HttpError(
+            409,
+            "webhook_disabled",
+            f'webhook endpoint {webhook_id} is disabled: enable it (PATCH {{"enabled": true}}) '
+            "before replaying to it",
+        )
+    done = await replay(
+        gateway_of(request).db, webhook_id, set(endpoint["event_types"]), since, now_stored()
+    )
+    more = {"next_since": done.next_since} if done.next_since is not None else {}
+    return json_answer(ReplayAnswer(webhook_id=webhook_id, queued=done.queued, **more), status=202)

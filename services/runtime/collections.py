@@ -107,6 +107,8 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     # An endpoint's delivery log (the gateway), and the deliveries due (the notifier's poll).
     await db[WEBHOOK_DELIVERIES].create_index([("webhook_id", ASCENDING)])
     await db[WEBHOOK_DELIVERIES].create_index([("status", ASCENDING)])
+    # The stream of record, read hour by hour (``event_log``; the workflow creates it too).
+    await db[EVENTS].create_index([("recorded_hour", ASCENDING)])
     # PyMongo creates GridFS's indexes only on the first upload into an empty bucket; a
     # download reads the chunks by files_id, so make sure they exist whatever happened before.
     # Same keys and options as PyMongo's, so either may come first.

@@ -32,6 +32,8 @@ from shared.contracts.public_events import PublicEvent, public_event_body
 #: How old an event must be before readers see it (seconds of commit and clock slack).
 SETTLE = timedelta(seconds=2)
 _HOUR = "%Y-%m-%dT%H"
+#: A position further behind than this first looks up where the log begins.
+_FAR_BEHIND = timedelta(days=2)
 
 
 class CursorError(ValueError):
@@ -58,10 +60,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, event_id = raw.split("|", 1)
         recorded_at = datetime.fromisoformat(moment)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        if recorded_at.tzinfo is None or not event_id:
+            raise ValueError("no offset or no event id")
+        recorded_at = recorded_at.astimezone(UTC)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as error:
         raise CursorError("not a cursor of this event log") from error
-    if recorded_at.tzinfo is None or not event_id:
-        raise CursorError("not a cursor of this event log")
     return recorded_at, event_id
 
 
@@ -120,6 +123,13 @@ class EventLog:
         """
         until = now - SETTLE
         hour = _hour(after[0]) if after else await self._first_hour()
+        if hour is not None and after and hour < _hour(until - _FAR_BEHIND):
+            # An old position (a replay since long ago, a forged cursor): skip the hours
+            # before the log began instead of reading each of them (one scan for the first).
+            first = await self._first_hour()
+            if first is None:
+                return [], after
+            hour = max(hour, first)
         found: list[dict[str, Any]] = []
         position = after
         while hour is not None and hour <= _hour(until) and len(found) < limit:

@@ -53,7 +53,7 @@ def test_accepted_response_leaves_out_what_the_answer_was_not_given():
 
 def test_every_post_declares_the_refusals_of_its_body_framing():
     posts = [(path, c) for path, method, c in routes_of(ROUTE_TABLES) if method == "post"]
-    assert len(posts) == 6
+    assert len(posts) == 7
     for path, contract in posts:
         assert set(BODY_FRAMING) <= set(contract.responses), path
         assert "Accept-Encoding" in contract.responses[415].headers, path
