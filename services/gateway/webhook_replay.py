@@ -87,38 +87,40 @@ async def replay(
 
 
 async def _queue(db: AsyncDatabase, webhook_id: str, rows: list[dict], now: datetime) -> int:
-    """Make each logged event in ``rows`` a pending delivery to ``webhook_id``, due ``now``."""
+    """Make each logged event in ``rows`` a pending delivery to ``webhook_id``, due ``now``:
+    those queued before are updated (keeping their attempts), the others inserted. No upsert:
+    FerretDB ignores ``$setOnInsert``."""
     if not rows:
         return 0
-    updates = {
+    pending = {
         f"{webhook_id}:{row['_id']}": {
-            "$set": {
-                "webhook_id": webhook_id,
-                "event_id": row["_id"],
-                "event_type": row["event_type"],
-                "body": row["body"],
-                "status": "pending",
-                "created_at": now,
-                "next_attempt_at": now,
-            },
-            "$setOnInsert": {"attempts": []},
+            "webhook_id": webhook_id,
+            "event_id": row["_id"],
+            "event_type": row["event_type"],
+            "body": row["body"],
+            "status": "pending",
+            "created_at": now,
+            "next_attempt_at": now,
         }
         for row in rows
     }
     deliveries = db[WEBHOOK_DELIVERIES]
-    try:
+    known = {d["_id"] async for d in deliveries.find({"_id": {"$in": list(pending)}}, {"_id": 1})}
+    fresh = [key for key in pending if key not in known]
+    if fresh:
+        try:
+            await deliveries.insert_many(
+                [{"_id": key, **pending[key], "attempts": []} for key in fresh], ordered=False
+            )
+        except BulkWriteError as failure:
+            errors = failure.details.get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                raise
+            # The notifier queued some of them meanwhile: set every one as the others (the
+            # same fields again for those just inserted).
+            known.update(fresh)
+    if known:
         await deliveries.bulk_write(
-            [UpdateOne({"_id": key}, update, upsert=True) for key, update in updates.items()],
-            ordered=False,
+            [UpdateOne({"_id": key}, {"$set": pending[key]}) for key in known], ordered=False
         )
-    except BulkWriteError as failure:
-        errors = failure.details.get("writeErrors", [])
-        if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-            raise
-        # The notifier queued the same event meanwhile (an upsert is not atomic on FerretDB):
-        # it is there now, so update it.
-        keys = list(updates)
-        for e in errors:
-            key = keys[e["index"]]
-            await deliveries.update_one({"_id": key}, {"$set": updates[key]["$set"]})
     return len(rows)

@@ -208,6 +208,14 @@ async def test_a_replay_sends_the_logged_events_again(
 
     await until(both_attempts, "both attempts in the delivery log")
 
+    # An endpoint registered after the event gets it by a replay, once.
+    other = uuid.uuid4().hex[:8]
+    newer = await _endpoint(api, admin, receiver.url(other), ["delivery_completed"])
+    status, answer = await api.request("POST", _replay_path(newer), admin, params={"since": since})
+    assert status == 202 and answer["queued"] >= 1, answer
+    await until(lambda: bool(receiver.of(other, delivery_id)), "the replay to a newer endpoint")
+    assert receiver.of(other, delivery_id) == [(event_id, event)]
+
     # Since a time after every event (an offset other than Z): nothing is queued.
     later = (datetime.now(UTC) + timedelta(hours=2)).astimezone(timezone(timedelta(hours=2)))
     status, answer = await api.request(
