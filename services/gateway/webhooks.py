@@ -335,7 +335,17 @@ async def delivery_log(request: web.Request) -> web.Response:
         ),
     ),
     responses={
-        202: Reply("queued: the notifier sends them shortly", ReplayAnswer),
+        202: Reply(
+            "queued: the notifier sends them shortly",
+            ReplayAnswer,
+            headers={
+                "Location": {
+                    "description": "where their progress is read: the endpoint's delivery log, "
+                    "/v1/webhooks/{webhook_id}/deliveries",
+                    "schema": {"type": "string", "format": "uri-reference"},
+                }
+            },
+        ),
         400: error("invalid query: since missing or not an RFC 3339 date-time with an offset"),
         404: _MISSING,
         409: error("webhook_disabled: the endpoint is disabled; enable it first"),
@@ -367,4 +377,8 @@ async def replay_webhook(request: web.Request) -> web.Response:
         gateway_of(request).db, webhook_id, set(endpoint["event_types"]), since, now_stored()
     )
     more = {"next_since": done.next_since} if done.next_since is not None else {}
-    return json_answer(ReplayAnswer(webhook_id=webhook_id, queued=done.queued, **more), status=202)
+    return json_answer(
+        ReplayAnswer(webhook_id=webhook_id, queued=done.queued, **more),
+        status=202,
+        headers={"Location": f"/v1/webhooks/{webhook_id}/deliveries"},
+    )

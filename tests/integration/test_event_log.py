@@ -222,6 +222,12 @@ async def test_a_replay_sends_the_logged_events_again(
         "POST", _replay_path(webhook_id), admin, params={"since": later.isoformat()}
     )
     assert status == 202 and answer == {"webhook_id": webhook_id, "queued": 0}
+    # Like every 202, it says where to follow up: the endpoint's delivery log.
+    url = api.base_url + _replay_path(webhook_id)
+    params = {"since": later.isoformat()}
+    async with api.session.post(url, headers=admin.headers, params=params) as response:
+        assert response.status == 202
+        assert response.headers["Location"] == f"/v1/webhooks/{webhook_id}/deliveries"
 
 
 async def test_a_replay_to_a_disabled_endpoint_is_refused(api: Api, parties):
