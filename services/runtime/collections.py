@@ -37,6 +37,8 @@ HAS_OUTBOX = "has_outbox"
 DELIVERY_DAYS = "delivery_days"
 #: The stream of record: one document per public event, in recorded order (``event_log``).
 EVENTS = "events"
+#: One document per UTC hour in which an event was recorded (``_id`` ``"2026-11-30T13"``).
+EVENT_HOURS = "event_hours"
 #: One document per webhook endpoint an admin registered (``shared.contracts.webhooks``).
 WEBHOOK_ENDPOINTS = "webhook_endpoints"
 #: One document per (endpoint, event): its attempts, and when the next one is due.

@@ -6,8 +6,9 @@ re-relayed event is recorded once (``_id`` = ``event_id``). Events are read in t
 they were recorded, ``(recorded_at, event_id)``, not the order they occurred: an event whose
 relay was cut short is recorded late, and a reader who already passed its occurrence time
 still gets it. The patched FerretDB serves only equality on an index's first field and never
-sorts through an index, so each event names its UTC hour (``recorded_hour``, indexed): a page
-reads hour by hour from its cursor's, sorting one hour in memory.
+sorts through an index, so each event names its UTC hour (``recorded_hour``, indexed) and
+``event_hours`` lists the hours that have events: a page reads those hours from its cursor's
+on, one at a time through the index, sorting one hour in memory.
 
 A reader sees only events recorded at least :data:`SETTLE` ago, so an insert still in flight
 in another process (or a clock a little behind) is not skipped past. Clocks of the workflow
@@ -26,14 +27,11 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.runtime.collections import EVENTS
+from services.runtime.collections import EVENT_HOURS, EVENTS
 from shared.contracts.public_events import PublicEvent, public_event_body
 
 #: How old an event must be before readers see it (seconds of commit and clock slack).
 SETTLE = timedelta(seconds=2)
-_HOUR = "%Y-%m-%dT%H"
-#: A position further behind than this first looks up where the log begins.
-_FAR_BEHIND = timedelta(days=2)
 
 
 class CursorError(ValueError):
@@ -41,7 +39,9 @@ class CursorError(ValueError):
 
 
 def _hour(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(_HOUR)
+    """``"2026-11-30T13"``: the UTC hour of ``moment``, the year always four digits (so hours
+    compare as strings; ``strftime("%Y")`` writes year 999 as ``999``)."""
+    return moment.astimezone(UTC).isoformat()[:13]
 
 
 def encode_cursor(recorded_at: datetime, event_id: str) -> str:
@@ -77,6 +77,7 @@ class EventLog:
 
     def __init__(self, db: AsyncDatabase):
         self.events = db[EVENTS]
+        self.hours = db[EVENT_HOURS]
 
     async def ensure_index(self) -> None:
         """The index the readers' hour-by-hour reads use (creating it again is a no-op)."""
@@ -101,7 +102,10 @@ class EventLog:
             "recorded_hour": _hour(recorded_at),
             "body": public_event_body(event).decode(),
         }
-        # A duplicate: recorded by an earlier relay of the same outbox entry.
+        # The hour first, so a reader who finds an event also finds its hour. A duplicate:
+        # the hour already has events, or the event was recorded by an earlier relay.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.hours.insert_one({"_id": document["recorded_hour"]})
         with contextlib.suppress(DuplicateKeyError):
             await self.events.insert_one(document)
 
@@ -122,17 +126,21 @@ class EventLog:
           JSON string published), and the position to continue from.
         """
         until = now - SETTLE
-        hour = _hour(after[0]) if after else await self._first_hour()
-        if hour is not None and after and hour < _hour(until - _FAR_BEHIND):
-            # An old position (a replay since long ago, a forged cursor): skip the hours
-            # before the log began instead of reading each of them (one scan for the first).
-            first = await self._first_hour()
-            if first is None:
-                return [], after
-            hour = max(hour, first)
+        first, last = (_hour(after[0]) if after else ""), _hour(until)
+        # One small document per hour that has events: a page skips empty hours, however
+        # long the log was quiet, and never reads the events collection to find its start.
+        hours = sorted(
+            [
+                hour["_id"]
+                async for hour in self.hours.find({}, {"_id": 1})
+                if first <= hour["_id"] <= last
+            ]
+        )
         found: list[dict[str, Any]] = []
         position = after
-        while hour is not None and hour <= _hour(until) and len(found) < limit:
+        for hour in hours:
+            if len(found) >= limit:
+                break
             rows = [
                 row
                 async for row in self.events.find({"recorded_hour": hour})
@@ -143,11 +151,4 @@ class EventLog:
             for row in rows[: limit - len(found)]:
                 found.append(row)
                 position = (row["recorded_at"], row["_id"])
-            start = datetime.strptime(hour, _HOUR).replace(tzinfo=UTC)
-            hour = _hour(start + timedelta(hours=1))
         return found, position
-
-    async def _first_hour(self) -> str | None:
-        """The hour of the oldest event, or None if the log is empty (reads one document)."""
-        first = await self.events.find_one({}, {"recorded_hour": 1}, sort=[("recorded_at", 1)])
-        return first["recorded_hour"] if first else None
