@@ -112,11 +112,14 @@ class Workflow:
     ) -> None:
         """Tell the command's sender its outcome without HTTP: a refusal is announced as
         ``command.rejected`` on ``dc.events``, and a command naming ``reply_to`` gets its
-        outcome there. Runs again if the command is redelivered, so at least once.
+        outcome there. Runs again if the command is redelivered, so at least once. A reply the
+        broker refuses (a ``reply_to`` it will not route to, such as a forged
+        ``amq.rabbitmq.reply-to.*`` name) is logged and dropped, not retried
+        (:meth:`EventStream.reply`): the command is decided.
 
         Raises:
-          dramatiq.errors.ConnectionClosed: A publish failed; the command message is retried
-            and, being decided, only announced again.
+          dramatiq.errors.ConnectionClosed: A publish failed for want of the broker; the
+            command message is retried and, being decided, only announced again.
         """
         if status == "rejected":
             rejected = CommandRejected(

@@ -19,9 +19,10 @@ from tests.integration.client import Api, Party
 from tests.integration.event_stream import EventTap, Received
 from tests.integration.faults import CALM, api_for, label
 from tests.integration.system import System, running_system
-from tests.integration.waiting import until
+from tests.integration.waiting import drain, until
 from tests.unit.ooxml_builder import docx as docx_package
 from tooling.mailsink import MailSink
+from tooling.vhosts import queue_depths
 
 CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
 DEMAND = {"type": "submit_demand", "contact": CONTACT, "demands": "A shop with a cart"}
@@ -344,3 +345,89 @@ async def test_a_bus_command_with_reply_to_gets_its_outcome(calm_system: System,
         assert rejected["status"] == "rejected" and rejected["reason"] and rejected["message"]
     finally:
         connection.close()
+
+
+def _envelope(command_id: str, delivery_id: str, party: Party, command: dict, reply_to: str):
+    return {
+        "command_id": command_id,
+        "delivery_id": delivery_id,
+        "actor": {"id": party.sub, "role": party.role},
+        "issued_at": "2026-11-30T12:00:00+00:00",
+        "command": command,
+        "reply_to": reply_to,
+    }
+
+
+async def _decided(api: Api, command_id: str, party: Party) -> dict[str, Any]:
+    """The outcome of a command published on the bus (404 until the workflow decided it)."""
+    outcome: dict[str, Any] = {}
+
+    async def decided() -> bool:
+        status, answer = await api.request("GET", f"/v1/commands/{command_id}", party)
+        outcome.update(answer if status == 200 else {})
+        return status == 200 and answer["status"] != "accepted"
+
+    await until(decided, f"command {command_id} decided")
+    return outcome
+
+
+#: ``reply_to`` names RabbitMQ refuses to publish to: forged direct reply-to names (it closes
+#: the connection with 541 INTERNAL_ERROR), the reported one first.
+FORGED = [
+    "amq.rabbitmq.reply-to.g1hkABFyYWJiaXRAbG9jYWxob3N0AAAAAQAAAAFn0fYq.abc",
+    "amq.rabbitmq.reply-to.AAAA.x",
+    "amq.rabbitmq.reply-to.abc.def",
+]
+
+
+async def test_a_reply_to_the_broker_refuses_is_dropped_not_retried(
+    calm_system: System, stream_api: Api, tap: EventTap
+):
+    """Each command naming a forged reply queue is decided once and announced once, and the
+    workflow's stream connection recovers: a command after them gets its reply."""
+    p = _parties(stream_api)
+    delivery_id = (await stream_api.open_delivery(p["marketplace"], p["customer"], p["isv"]))[
+        "delivery_id"
+    ]
+    url, run = calm_system.amqp_url, uuid.uuid4().hex
+    # Applied, then refused (nothing to confirm yet), then refused again.
+    commands = [(p["customer"], c) for c in (DEMAND, {"type": "confirm"}, {"type": "confirm"})]
+    forged_ids = []
+    for n, ((party, command), reply_to) in enumerate(zip(commands, FORGED, strict=True)):
+        command_id = f"forged-{run}-{n}"
+        publish_raw(
+            url,
+            COMMANDS_QUEUE,
+            APPLY_COMMAND_ACTOR,
+            _envelope(command_id, delivery_id, party, command, reply_to),
+        )
+        forged_ids.append(command_id)
+        # One at a time: each reply is refused on the workflow's connection in turn.
+        await _decided(stream_api, command_id, party)
+    connection, queue = _reply_queue(url)
+    try:
+        valid_id = f"valid-{run}"
+        envelope = _envelope(valid_id, delivery_id, p["isv"], {"type": "finish"}, queue)
+        publish_raw(url, COMMANDS_QUEUE, APPLY_COMMAND_ACTOR, envelope)
+        [(properties, reply)] = await _replies(connection, queue, 1)
+        assert properties.correlation_id == valid_id
+        assert reply["status"] == "applied", reply
+    finally:
+        connection.close()
+
+    # Nothing more will come of the commands: the workflow is stopped with its queue and
+    # delay queue empty (a retried command would wait in dc.commands.DQ), then restarted.
+    await drain(calm_system, "workflow", COMMANDS_QUEUE)
+    assert queue_depths(url, f"{COMMANDS_QUEUE}.XQ")[0] == 0
+    outcomes = [await _decided(stream_api, c, p["customer"]) for c in forged_ids]
+    assert [o["status"] for o in outcomes] == ["applied", "rejected", "rejected"], outcomes
+    events = tap.drain()
+    mine = [r.body for r in events if r.body["delivery_id"] == delivery_id]
+    assert [b["event_type"] for b in mine if b["event_type"] != "delivery_opened"] == [
+        "demand_submitted",
+        "command.rejected",
+        "command.rejected",
+        "stage_finished",
+    ]
+    rejected = [b["command_id"] for b in mine if b["event_type"] == "command.rejected"]
+    assert rejected == forged_ids[1:]
