@@ -132,12 +132,17 @@ class NewWebhookAnswer(_Answer):
 
 class RotatedSecret(_Answer):
     """200 to POST /v1/webhooks/{webhook_id}/rotate-secret: the new secret, shown this once;
-    the previous one still signs for a day."""
+    the previous one still signs for a day. While an earlier rotation's previous secret is
+    still signing, it stays the previous one, to the end of its day, and the secret in
+    between stops signing at once."""
 
     webhook_id: str
     secret: str = Field(description="whsec_ and the base64 of 24 random bytes; shown once")
     previous_secret_until: datetime = Field(
-        description="until then each delivery carries a signature with the previous secret too"
+        description="until then each delivery carries a signature with the previous secret "
+        "too: the secret replaced now, for a day; or, if an earlier rotation's previous "
+        "secret was still signing, that one, kept to the end of its day (the secret in "
+        "between stops signing at once)"
     )
 
 

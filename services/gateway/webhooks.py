@@ -244,7 +244,11 @@ async def delete_webhook(request: web.Request) -> web.Response:
     "Rotate a webhook endpoint's secret (admin); the new one is shown once",
     parameters=(_WEBHOOK_ID,),
     responses={
-        200: Reply("the new secret; the previous one signs for a day more", RotatedSecret),
+        200: Reply(
+            "the new secret; the previous one signs for a day more, or, while an earlier "
+            "rotation's previous secret is still in its day, that one until its end",
+            RotatedSecret,
+        ),
         404: _MISSING,
         **framing_errors(),
         **CALLER_ERRORS,
@@ -252,24 +256,27 @@ async def delete_webhook(request: web.Request) -> web.Response:
 )
 async def rotate_secret(request: web.Request) -> web.Response:
     """POST /v1/webhooks/{webhook_id}/rotate-secret, admin (no body read): 200
-    :class:`RotatedSecret`; the old secret becomes ``previous_secret`` until
-    :data:`PREVIOUS_SECRET_LASTS` from now, and the notifier signs with both until then."""
+    :class:`RotatedSecret`. The old secret becomes ``previous_secret`` until
+    :data:`PREVIOUS_SECRET_LASTS` from now, and the notifier signs with both until then.
+
+    But while the previous secret of an earlier rotation is still in its window, a rotation
+    keeps that one and its ``previous_secret_until`` (receivers most likely still use it) and
+    replaces only the current secret: the secret in between stops signing at once, and the
+    answer's ``previous_secret_until`` is the kept one's."""
     caller(request, Role.ADMIN)
     webhook_id = _webhook_id(request)
     endpoints = gateway_of(request).db[WEBHOOK_ENDPOINTS]
     while True:
-        current = await _endpoint(request, {"secret": 1})
-        secret, until = new_secret(), now_stored() + PREVIOUS_SECRET_LASTS
+        current = await _endpoint(request, {"secret": 1, "previous_secret_until": 1})
+        secret, now = new_secret(), now_stored()
+        until = current.get("previous_secret_until")
+        change = {"secret": secret}
+        if until is None or until <= now:
+            until = now + PREVIOUS_SECRET_LASTS
+            change |= {"previous_secret": current["secret"], "previous_secret_until": until}
         # Only over the secret read: a rotation in between is not lost, this one reads again.
         done = await endpoints.update_one(
-            {"_id": webhook_id, "secret": current["secret"]},
-            {
-                "$set": {
-                    "secret": secret,
-                    "previous_secret": current["secret"],
-                    "previous_secret_until": until,
-                }
-            },
+            {"_id": webhook_id, "secret": current["secret"]}, {"$set": change}
         )
         if done.matched_count:
             break

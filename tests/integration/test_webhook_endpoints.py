@@ -215,10 +215,41 @@ async def test_rotating_the_secret_keeps_the_previous_one_for_a_day(api: Api, pa
     assert timedelta(hours=23) < left <= timedelta(hours=24)
     _shows_no_secret((await api.request("GET", path, admin))[1])
 
-    status, again = await api.request("POST", path + "/rotate-secret", admin)
-    assert status == 200 and again["secret"] not in (rotated["secret"], webhook["secret"])
-    stored = db.webhook_endpoints.find_one({"_id": webhook["webhook_id"]})
-    assert (stored["secret"], stored["previous_secret"]) == (again["secret"], rotated["secret"])
+    # Rotated again within the day: the original stays the previous secret, to the end of
+    # its day (receivers most likely still use it); the one in between stops at once.
+    for _ in range(2):
+        status, again = await api.request("POST", path + "/rotate-secret", admin)
+        assert status == 200 and again["secret"] not in (rotated["secret"], webhook["secret"])
+        stored = db.webhook_endpoints.find_one({"_id": webhook["webhook_id"]})
+        assert (stored["secret"], stored["previous_secret"]) == (again["secret"], webhook["secret"])
+        assert stored["previous_secret_until"] == until
+        assert datetime.fromisoformat(again["previous_secret_until"]) == until
+        rotated = again
+
+
+async def test_a_rotation_after_the_previous_secrets_day_starts_a_new_day(api: Api, parties, db):
+    admin = parties["admin"]
+    webhook = await _create(api, admin)
+    path = f"/v1/webhooks/{webhook['webhook_id']}/rotate-secret"
+    status, first = await api.request("POST", path, admin)
+    assert status == 200, first
+    # The day of the original secret ends (just now, or an hour ago).
+    for ended in (timedelta(0), timedelta(hours=1)):
+        passed = datetime.now(UTC) - ended
+        db.webhook_endpoints.update_one(
+            {"_id": webhook["webhook_id"]}, {"$set": {"previous_secret_until": passed}}
+        )
+        status, second = await api.request("POST", path, admin)
+        assert status == 200, second
+        stored = db.webhook_endpoints.find_one({"_id": webhook["webhook_id"]})
+        assert (stored["secret"], stored["previous_secret"]) == (second["secret"], first["secret"])
+        left = stored["previous_secret_until"] - datetime.now(UTC)
+        assert timedelta(hours=23) < left <= timedelta(hours=24)
+        assert (
+            datetime.fromisoformat(second["previous_secret_until"])
+            == (stored["previous_secret_until"])
+        )
+        first = second
 
 
 def _delivery(webhook_id: str, status: str, minutes_ago: int) -> dict[str, Any]:

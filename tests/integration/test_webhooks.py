@@ -296,6 +296,29 @@ async def test_an_endpoint_gets_only_the_types_it_subscribed_to(
     assert set(types) == {"delivery_completed"}
 
 
+async def test_rotating_twice_keeps_signing_with_the_original_and_the_newest(
+    receiver: Receiver, hooked_api: Api, hooked_db: Database
+):
+    admin = hooked_api.party("admin")
+    body = {"url": receiver.url("rotated"), "event_types": ["delivery_opened"]}
+    status, created = await hooked_api.request("POST", "/v1/webhooks", admin, json=body)
+    assert status == 201, created
+    rotate = f"/v1/webhooks/{created['webhook_id']}/rotate-secret"
+    secrets_shown = [created["secret"]]
+    for _ in range(3):
+        status, rotated = await hooked_api.request("POST", rotate, admin)
+        assert status == 200, rotated
+        secrets_shown.append(rotated["secret"])
+    original, *between, newest = secrets_shown
+    p = _parties(hooked_api)
+    opened = await hooked_api.open_delivery(p["marketplace"], p["customer"], p["isv"])
+    await _all_arrived(receiver, "rotated", opened["delivery_id"], ["delivery_opened"])
+    [hit] = receiver.of("rotated", opened["delivery_id"])
+    assert _verifies(hit, original) and _verifies(hit, newest), hit.headers
+    assert not any(_verifies(hit, secret) for secret in between)
+    assert len(hit.headers["webhook-signature"].split(" ")) == 2
+
+
 @pytest.fixture(scope="module")
 def impatient(mail: MailSink, request) -> Iterator[System]:
     """A system giving up on a webhook after four seconds."""
