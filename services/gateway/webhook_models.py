@@ -1,9 +1,10 @@
 """The webhook endpoints API's request bodies and answers (``webhooks.py``): one pydantic model
 each, from which the OpenAPI document's components are generated like ``models.py``'s.
 
-A request body refuses unknown fields; an answer allows fields beyond those declared, like
-every answer of the gateway. A secret is in two answers only: the endpoint just registered and
-the secret just rotated.
+A request body refuses unknown fields and is strict: a boolean is ``true`` or ``false``, not
+``"false"``, ``0`` or ``"yes"``, and a string is a string, not a number (pydantic's strict
+mode). An answer allows fields beyond those declared, like every answer of the gateway. A
+secret is in two answers only: the endpoint just registered and the secret just rotated.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
 
 from shared.contracts.webhooks import SUBSCRIBABLE_EVENT_TYPES
@@ -34,7 +35,7 @@ def unknown_event_types(event_types: list[str]) -> list[str]:
 class NewWebhook(BaseModel):
     """POST /v1/webhooks: the endpoint to call and the event types it receives."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     url: str = Field(
         max_length=MAX_URL,
@@ -74,9 +75,12 @@ class NewWebhook(BaseModel):
 class WebhookChange(BaseModel):
     """PATCH /v1/webhooks/{webhook_id}: enable or disable the endpoint."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    enabled: bool = Field(description="false: it receives nothing until enabled again")
+    enabled: StrictBool = Field(
+        description='true or false (nothing else: not "false", 0 or "yes"); false: it '
+        "receives nothing until enabled again"
+    )
 
 
 class _Answer(BaseModel):

@@ -153,6 +153,50 @@ async def test_unknown_fields_are_refused(api: Api, parties):
         assert status == 422 and answer["error"] == "invalid_input", change
 
 
+#: Values pydantic's lax mode would take for a boolean: the reported ones and more.
+LOOSE_BOOLEANS = ["false", 0, "yes", "on", "1", 1.0, "true", 1, "no", "off", "0", 0.0, "", None]
+
+
+async def test_enabled_takes_only_a_json_boolean(api: Api, parties, db):
+    admin = parties["admin"]
+    webhook = await _create(api, admin)
+    path = f"/v1/webhooks/{webhook['webhook_id']}"
+    for loose in LOOSE_BOOLEANS:
+        status, answer = await api.request("PATCH", path, admin, json={"enabled": loose})
+        assert (status, answer["error"]) == (422, "invalid_input"), (loose, answer)
+        assert [f["field"] for f in answer["fields"]] == ["enabled"], loose
+        stored = db.webhook_endpoints.find_one({"_id": webhook["webhook_id"]})
+        assert stored["enabled"] is True and stored.get("disabled_at") is None, loose
+    status, answer = await api.request("PATCH", path, admin, json={"enabled": False})
+    assert (status, answer["enabled"]) == (200, False)
+    status, answer = await api.request("PATCH", path, admin, json={"enabled": "true"})
+    assert (status, answer["error"]) == (422, "invalid_input")
+    assert db.webhook_endpoints.find_one({"_id": webhook["webhook_id"]})["enabled"] is False
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"event_types": [1]}, "event_types.0"),
+        ({"event_types": ["delivery_completed", 2.5]}, "event_types.1"),
+        ({"event_types": [QUIET_TYPE, True]}, "event_types.1"),
+        ({"event_types": [None]}, "event_types.0"),
+        ({"description": 5}, "description"),
+        ({"description": False}, "description"),
+        ({"url": 80}, "url"),
+    ],
+)
+async def test_a_new_endpoint_takes_strings_as_strings_only(
+    api: Api, parties, db, fields: dict, field: str
+):
+    body = _body(**fields)
+    status, answer = await api.request("POST", "/v1/webhooks", parties["admin"], json=body)
+    assert (status, answer["error"]) == (422, "invalid_input"), answer
+    assert [f["field"] for f in answer["fields"]] == [field]
+    if isinstance(body["url"], str):
+        assert db.webhook_endpoints.count_documents({"url": body["url"]}) == 0
+
+
 async def test_disabling_and_enabling_again(api: Api, parties, db):
     admin = parties["admin"]
     webhook = await _create(api, admin)
