@@ -12,6 +12,7 @@ import asyncio
 import socket
 import time
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -24,6 +25,20 @@ from shared.domain.webhook_addresses import address_problem
 ATTEMPT_TIMEOUT = 10.0
 #: The longest error text kept in an attempt's record.
 ERROR_LENGTH = 500
+
+
+def user_agent() -> str:
+    """``Delivery-Center-Webhooks/<version>``: what a webhook request says sent it, with the
+    installed ``delivery-center`` package's version (``unknown`` if it is not installed)."""
+    try:
+        installed = version("delivery-center")
+    except PackageNotFoundError:
+        installed = "unknown"
+    return f"Delivery-Center-Webhooks/{installed}"
+
+
+#: The ``User-Agent`` of every webhook request, instead of aiohttp's ``Python/… aiohttp/…``.
+USER_AGENT = user_agent()
 
 
 @dataclass(frozen=True)
@@ -82,9 +97,9 @@ async def resolve_allowed(url: str, allowed: frozenset[str]) -> list[ResolveResu
 
 
 async def post(url: str, body: bytes, headers: dict[str, str], allowed: frozenset[str]) -> Answer:
-    """POST ``body`` to ``url`` once, within :data:`ATTEMPT_TIMEOUT`, and say how it went.
-    Never raises for a failure of the attempt (refused address, DNS, connection, timeout): it
-    is in the answer's ``error``."""
+    """POST ``body`` to ``url`` once, within :data:`ATTEMPT_TIMEOUT`, and say how it went;
+    the request says ``User-Agent:`` :data:`USER_AGENT`. Never raises for a failure of the
+    attempt (refused address, DNS, connection, timeout): it is in the answer's ``error``."""
     started = time.monotonic()
 
     def took() -> int:
@@ -96,7 +111,9 @@ async def post(url: str, body: bytes, headers: dict[str, str], allowed: frozense
             connector = aiohttp.TCPConnector(resolver=_Pinned(results), force_close=True)
             timeout = aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT)
             async with (
-                aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
+                aiohttp.ClientSession(
+                    connector=connector, timeout=timeout, headers={"User-Agent": USER_AGENT}
+                ) as session,
                 session.post(url, data=body, headers=headers, allow_redirects=False) as response,
             ):
                 status = response.status

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -202,6 +203,7 @@ async def test_every_event_arrives_signed(receiver: Receiver, hooked_api: Api, h
         assert _verifies(hit, endpoint.secret), hit.headers
         assert hit.headers["webhook-id"] == hit.event["event_id"]
         assert hit.headers["Content-Type"] == "application/json"
+        assert hit.headers["User-Agent"] == f"Delivery-Center-Webhooks/{version('delivery-center')}"
         assert abs(int(hit.headers["webhook-timestamp"]) - datetime.now(UTC).timestamp()) < 600
     assert hits[-1].event["how"] == "confirmed_by_customer"
     stored = list(hooked_db.webhook_deliveries.find({"webhook_id": endpoint.webhook_id}))
