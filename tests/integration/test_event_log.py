@@ -141,20 +141,18 @@ async def test_the_stream_of_record_pages_each_event_once_in_order_as_published(
     assert admin.of(delivery_id) == logged
 
 
-@pytest.mark.parametrize("year", [1, 999])
-async def test_a_cursor_from_long_ago_reads_from_the_start(
-    api: Api, parties: dict[str, Party], year: int
-):
+async def test_a_cursor_from_long_ago_reads_from_the_start(api: Api, parties: dict[str, Party]):
     """Found by a hostile tester: years below 1000 were written without padding, so hours
     compared wrongly and an early cursor read nothing."""
     delivery_id = await _basic_delivery(api, parties)
     await Reader(api, parties["admin"], limit=500).until_seen(delivery_id, BASIC)
-    cursor = encode_cursor(datetime(year, 1, 1, tzinfo=UTC), "a")
-    status, page = await api.request(
-        "GET", "/v1/events", parties["admin"], params={"after": cursor, "limit": "500"}
-    )
-    assert status == 200, page
-    assert page["events"] and page["next"] != cursor
+    for year in (1, 999, 1969):
+        cursor = encode_cursor(datetime(year, 1, 1, tzinfo=UTC), "a")
+        status, page = await api.request(
+            "GET", "/v1/events", parties["admin"], params={"after": cursor, "limit": "500"}
+        )
+        assert status == 200, page
+        assert page["events"] and page["next"] != cursor, year
 
 
 @pytest.mark.parametrize("role", ["customer", "isv"])
