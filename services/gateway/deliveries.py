@@ -77,6 +77,18 @@ PENDING_RETRY_AFTER = 1
 DEFAULT_LIMIT, MAX_LIMIT, MAX_SKIP = 50, 500, 10**9
 
 
+def limit_parameter(description: str = "") -> dict[str, Any]:
+    """The OpenAPI ``limit`` query parameter of a list: an integer from 1 to :data:`MAX_LIMIT`,
+    read with :func:`int_query`."""
+    return parameter(
+        "limit",
+        "query",
+        description,
+        required=False,
+        schema={"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+    )
+
+
 @routes.get("/v1/deliveries")
 @documented(
     "The caller's deliveries (admin and marketplace: all)",
@@ -88,13 +100,7 @@ DEFAULT_LIMIT, MAX_LIMIT, MAX_SKIP = 50, 500, 10**9
             required=False,
             schema=_state_adapter.json_schema(),
         ),
-        parameter(
-            "limit",
-            "query",
-            "",
-            required=False,
-            schema={"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-        ),
+        limit_parameter(),
         parameter(
             "skip",
             "query",

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.context import caller, gateway_of
 from services.gateway.contracts import CALLER_ERRORS, Reply, documented, error, parameter
-from services.gateway.deliveries import MAX_LIMIT, int_query
+from services.gateway.deliveries import MAX_LIMIT, int_query, limit_parameter
 from services.gateway.errors import HttpError
 from services.gateway.models import json_answer
 from services.runtime.event_log import CursorError, EventLog, decode_cursor, encode_cursor
@@ -54,13 +54,7 @@ class EventPage(BaseModel):
             "a cursor from an earlier page's next; without it, from the first event",
             required=False,
         ),
-        parameter(
-            "limit",
-            "query",
-            f"events per page, {DEFAULT_EVENTS} unless given",
-            required=False,
-            schema={"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-        ),
+        limit_parameter(f"events per page, {DEFAULT_EVENTS} unless given"),
     ),
     responses={
         200: Reply("oldest first", EventPage),

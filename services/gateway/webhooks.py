@@ -30,7 +30,7 @@ from services.gateway.contracts import (
     framing_errors,
     parameter,
 )
-from services.gateway.deliveries import DEFAULT_LIMIT, MAX_LIMIT, int_query
+from services.gateway.deliveries import DEFAULT_LIMIT, MAX_LIMIT, int_query, limit_parameter
 from services.gateway.errors import HttpError, validation_error
 from services.gateway.models import json_answer
 from services.gateway.requests import json_body, json_expect
@@ -289,13 +289,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
     "A webhook endpoint's delivery log: attempts, status, latency (admin)",
     parameters=(
         _WEBHOOK_ID,
-        parameter(
-            "limit",
-            "query",
-            "",
-            required=False,
-            schema={"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-        ),
+        limit_parameter(),
     ),
     responses={
         200: Reply("newest first", DeliveryLog),
