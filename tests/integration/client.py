@@ -12,6 +12,13 @@ import aiohttp
 from services.gateway.auth import mint_token
 from tests.integration.waiting import PATIENCE
 
+CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
+DEMAND = {"type": "submit_demand", "contact": CONTACT, "demands": "A shop with a cart"}
+#: A basic delivery after its opening: the customer's demand, the ISV's finish, the confirm.
+BASIC_STEPS = [("customer", DEMAND), ("isv", {"type": "finish"}), ("customer", {"type": "confirm"})]
+#: The public events of a basic delivery run to completion, in order.
+BASIC_EVENTS = ["delivery_opened", "demand_submitted", "stage_finished", "delivery_completed"]
+
 
 @dataclass(frozen=True)
 class Party:
@@ -77,6 +84,26 @@ class Api:
         return await self.request(
             "POST", f"/v1/deliveries/{delivery_id}/commands", party, json=body, **kwargs
         )
+
+    def parties(self) -> dict[str, Party]:
+        """A fresh marketplace, customer, ISV and admin, by role."""
+        return {role: self.party(role) for role in ("marketplace", "customer", "isv", "admin")}
+
+    async def applied(self, delivery_id: str, party: Party, body: dict[str, Any]) -> str:
+        """Send a command that must be applied; its command id."""
+        outcome = await self.command(delivery_id, party, body)
+        assert outcome["status"] == "applied", outcome
+        return outcome["command_id"]
+
+    async def basic_delivery(self, parties: dict[str, Party]) -> str:
+        """Open a basic delivery for ``parties`` and run it to completion
+        (:data:`BASIC_STEPS`); its id."""
+        opened = await self.open_delivery(
+            parties["marketplace"], parties["customer"], parties["isv"]
+        )
+        for role, body in BASIC_STEPS:
+            await self.applied(opened["delivery_id"], parties[role], body)
+        return opened["delivery_id"]
 
     async def command(self, delivery_id: str, party: Party, body: dict[str, Any]) -> dict[str, Any]:
         """Send a command and wait for its outcome (applied or rejected)."""

@@ -17,15 +17,12 @@ import pytest
 from aiohttp import web
 
 from services.runtime.event_log import encode_cursor
-from tests.integration.client import Api, Party
+from tests.integration.client import BASIC_EVENTS, Api, Party
 from tests.integration.event_stream import EventTap
 from tests.integration.system import System, free_port
 from tests.integration.waiting import until
 
-CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
-DEMAND = {"type": "submit_demand", "contact": CONTACT, "demands": "A shop with a cart"}
-CONFIRM = {"type": "confirm"}
-BASIC = ["delivery_opened", "demand_submitted", "stage_finished", "delivery_completed"]
+BASIC = BASIC_EVENTS
 
 
 class Receiver:
@@ -75,12 +72,7 @@ def tap(system: System):
 
 async def _basic_delivery(api: Api, parties: dict[str, Party]) -> str:
     """A basic delivery run to completion; its id."""
-    opened = await api.open_delivery(parties["marketplace"], parties["customer"], parties["isv"])
-    delivery_id = opened["delivery_id"]
-    for role, body in [("customer", DEMAND), ("isv", {"type": "finish"}), ("customer", CONFIRM)]:
-        outcome = await api.command(delivery_id, parties[role], body)
-        assert outcome["status"] == "applied", outcome
-    return delivery_id
+    return await api.basic_delivery(parties)
 
 
 class Reader:

@@ -15,7 +15,7 @@ import pytest
 
 from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
 from tests.integration.bus import publish_raw
-from tests.integration.client import Api, Party
+from tests.integration.client import BASIC_STEPS, DEMAND, Api, Party
 from tests.integration.event_stream import EventTap, Received
 from tests.integration.faults import CALM, api_for, label
 from tests.integration.system import System, running_system
@@ -23,9 +23,6 @@ from tests.integration.waiting import drain, until
 from tests.unit.ooxml_builder import docx as docx_package
 from tooling.mailsink import MailSink
 from tooling.vhosts import queue_depths
-
-CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
-DEMAND = {"type": "submit_demand", "contact": CONTACT, "demands": "A shop with a cart"}
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +47,11 @@ async def stream_api(calm_system: System) -> AsyncIterator[Api]:
 
 
 def _parties(api: Api) -> dict[str, Party]:
-    return {role: api.party(role) for role in ("marketplace", "customer", "isv", "admin")}
+    return api.parties()
 
 
 async def _applied(api: Api, delivery_id: str, party: Party, body: dict[str, Any]) -> str:
-    outcome = await api.command(delivery_id, party, body)
-    assert outcome["status"] == "applied", outcome
-    return outcome["command_id"]
+    return await api.applied(delivery_id, party, body)
 
 
 async def _events(tap: EventTap, delivery_id: str, last: str) -> list[Received]:
@@ -90,9 +85,8 @@ async def _upload(api: Api, delivery_id: str, party: Party, name: str, data: byt
 
 
 async def _basic(api: Api, delivery_id: str, p: dict[str, Party]) -> None:
-    await _applied(api, delivery_id, p["customer"], DEMAND)
-    await _applied(api, delivery_id, p["isv"], {"type": "finish"})
-    await _applied(api, delivery_id, p["customer"], {"type": "confirm"})
+    for role, body in BASIC_STEPS:
+        await _applied(api, delivery_id, p[role], body)
 
 
 async def _double_check(api: Api, delivery_id: str, p: dict[str, Party]) -> None:

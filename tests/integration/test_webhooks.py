@@ -33,16 +33,14 @@ from shared.contracts.webhooks import (
     SUBSCRIBABLE_EVENT_TYPES,
     WebhookEndpoint,
 )
-from tests.integration.client import Api, Party
+from tests.integration.client import BASIC_EVENTS, Api, Party
 from tests.integration.faults import CALM, api_for, label
 from tests.integration.system import System, free_port, running_system
 from tests.integration.waiting import until
 from tooling.mailsink import MailSink
 
 ADMIN_EMAIL = "admin@example.com"  # DC_ADMIN_EMAIL of the test systems
-CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.example.com"}
-DEMAND = {"type": "submit_demand", "contact": CONTACT, "demands": "A shop with a cart"}
-BASIC = ["delivery_opened", "demand_submitted", "stage_finished", "delivery_completed"]
+BASIC = BASIC_EVENTS
 #: Loopback receivers allowed, retries a second apart (doubling).
 WEBHOOKS = {"DC_WEBHOOK_ALLOWED_ADDRESSES": "loopback", "DC_WEBHOOK_RETRY_BASE": "1"}
 
@@ -165,23 +163,12 @@ async def hooked_api(hooked: System) -> AsyncIterator[Api]:
 
 
 def _parties(api: Api) -> dict[str, Party]:
-    return {role: api.party(role) for role in ("marketplace", "customer", "isv")}
+    return api.parties()
 
 
 async def _basic_delivery(api: Api) -> str:
     """A basic delivery run to completion; its id."""
-    p = _parties(api)
-    delivery_id = (await api.open_delivery(p["marketplace"], p["customer"], p["isv"]))[
-        "delivery_id"
-    ]
-    for party, body in [
-        (p["customer"], DEMAND),
-        (p["isv"], {"type": "finish"}),
-        (p["customer"], {"type": "confirm"}),
-    ]:
-        outcome = await api.command(delivery_id, party, body)
-        assert outcome["status"] == "applied", outcome
-    return delivery_id
+    return await api.basic_delivery(api.parties())
 
 
 async def _all_arrived(receiver: Receiver, name: str, delivery_id: str, types: list[str]):
