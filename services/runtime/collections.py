@@ -16,6 +16,7 @@ from pymongo import ASCENDING, AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.runtime.delivery_days import DAY_FIELDS, without_day_fields
+from services.runtime.scorecards import SCORECARD_DAYS
 from shared.config import Settings
 
 DELIVERIES = "deliveries"
@@ -109,6 +110,8 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     # An endpoint's delivery log (the gateway), and the deliveries due (the notifier's poll).
     await db[WEBHOOK_DELIVERIES].create_index([("webhook_id", ASCENDING)])
     await db[WEBHOOK_DELIVERIES].create_index([("status", ASCENDING)])
+    # The scorecard table's refresh reads a period's facts day by day (``scorecards``).
+    await db[SCORECARD_DAYS].create_index([("day", ASCENDING)])
     # The stream of record, read hour by hour (``event_log``; the workflow creates it too).
     await db[EVENTS].create_index([("recorded_hour", ASCENDING)])
     # PyMongo creates GridFS's indexes only on the first upload into an empty bucket; a

@@ -18,6 +18,7 @@ from services.runtime.deadline_book import DeadlineBook
 from services.runtime.event_log import EventLog
 from services.runtime.event_stream import EventStream
 from services.runtime.logs import bind_ids
+from services.runtime.scorecards import ScorecardBook
 from services.workflow.apply import CommandApplier
 from services.workflow.relay import OutboxRelay
 from services.workflow.store import DeliveryStore
@@ -82,7 +83,9 @@ class Workflow:
             dated = await store.date_deliveries_stored_before_the_days(utc_now())
             if dated:
                 log.info("dated %d deliveries stored before the day fields", dated)
-            self._relay = OutboxRelay(store, DeadlineBook(db), self.publish_event)
+            self._relay = OutboxRelay(
+                store, DeadlineBook(db), self.publish_event, ScorecardBook(db)
+            )
             self._applier = CommandApplier(
                 store,
                 self._relay,

@@ -1,4 +1,5 @@
-"""The outbox relay: hands a transition's events to the notifier and its deadlines to the timers.
+"""The outbox relay: hands a transition's events to the notifier, its deadlines to the timers and
+the delivery's scorecard facts to the read model.
 
 It runs after every write and again from a sweep, so entries whose relay died
 half-way go out later; consumers dedupe by event and deadline id.
@@ -11,8 +12,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.runtime.deadline_book import DeadlineBook
+from services.runtime.scorecards import ScorecardBook
 from services.workflow.store import DeliveryStore
 from shared.domain.events import Event
+from shared.domain.scorecard import DeliveryFacts
 
 log = logging.getLogger(__name__)
 
@@ -26,23 +29,33 @@ class OutboxRelay:
       store(DeliveryStore): Where relayed entries are removed (``mark_relayed``).
       book(DeadlineBook): Files each deadline change.
       publish_event(PublishEvent): Publishes one event and returns once the broker confirmed.
+      scorecards(ScorecardBook): Files each delivery's scorecard facts.
     """
 
-    def __init__(self, store: DeliveryStore, book: DeadlineBook, publish_event: PublishEvent):
+    def __init__(
+        self,
+        store: DeliveryStore,
+        book: DeadlineBook,
+        publish_event: PublishEvent,
+        scorecards: ScorecardBook,
+    ):
         self.store = store
         self.book = book
         self.publish_event = publish_event
+        self.scorecards = scorecards
 
     async def relay(self, delivery_id: str, entries: list[dict[str, Any]]) -> None:
-        """Publish the events and file the deadlines of ``entries``, in order, then drop them.
+        """Publish the events, file the deadlines and the scorecard facts of ``entries``, in
+        order, then drop them.
 
         At least once: if it stops half-way, the entries stay and are relayed again, and
-        consumers dedupe (events by ``event_id``, deadlines by ``deadline_id``).
+        consumers dedupe (events by ``event_id``, deadlines by ``deadline_id``, scorecard
+        facts by the delivery's ``version``).
 
         Parameters:
           delivery_id(str): The delivery whose outbox it is.
-          entries(list[dict]): As from ``store.outbox_entries``: ``{entry_id, event}`` or
-            ``{entry_id, deadline}``.
+          entries(list[dict]): As from ``store.outbox_entries``: ``{entry_id, event}``,
+            ``{entry_id, deadline}`` or ``{entry_id, scorecard}``.
 
         Raises:
           dramatiq.errors.ConnectionClosed: An event could not be published.
@@ -55,6 +68,8 @@ class OutboxRelay:
                 event = Event.model_validate(entry["event"])
                 await self.publish_event(event)
                 log.info("event %s relayed", event.type, extra={"event_id": event.event_id})
-            else:
+            elif "deadline" in entry:
                 await self.book.file(entry["deadline"])
+            else:
+                await self.scorecards.record(DeliveryFacts.model_validate(entry["scorecard"]))
         await self.store.mark_relayed(delivery_id, entries)

@@ -25,6 +25,7 @@ from services.runtime.collections import (
 from services.runtime.delivery_days import UPDATED_DAY, day_fields, listed_days
 from shared.domain.delivery import Delivery, RefusedEntry
 from shared.domain.engine import Applied
+from shared.domain.scorecard import facts_of
 
 #: The record in ``migrations`` saying that deliveries stored before ``HAS_OUTBOX`` existed
 #: were flagged (see ``DeliveryStore.flag_outboxes_stored_before_the_flag``).
@@ -79,7 +80,9 @@ def outbox_entries(applied: Applied, before: Delivery | None = None) -> list[dic
       list[dict]: ``{"entry_id": "event:<event_id>", "event": {...}}`` per event, then
       ``{"entry_id": "deadline:<deadline_id>:<version>", "deadline": {...}}`` per deadline
       change: the deadline's fields plus ``delivery_id``, ``version`` and ``filed_at``, the
-      due time it was filed under (a paused one no longer has one of its own).
+      due time it was filed under (a paused one no longer has one of its own); then
+      ``{"entry_id": "scorecard:<delivery_id>:<version>", "scorecard": {...}}``, the
+      delivery's scorecard facts (``shared.domain.scorecard.facts_of``).
     """
     entries = [{"entry_id": f"event:{e.event_id}", "event": e.model_dump()} for e in applied.events]
     version = applied.delivery.version
@@ -96,6 +99,13 @@ def outbox_entries(applied: Applied, before: Delivery | None = None) -> list[dic
         }
         for d in applied.deadline_changes
     ]
+    # The scorecard's read model (``services.runtime.scorecards``), filed by version.
+    entries.append(
+        {
+            "entry_id": f"scorecard:{applied.delivery.delivery_id}:{version}",
+            "scorecard": facts_of(applied.delivery).model_dump(mode="json"),
+        }
+    )
     return entries
 
 

@@ -67,6 +67,7 @@ from services.runtime.dead_letter_recorder import DeadLetterRecorder
 from services.runtime.deadline_book import DeadlineBook
 from services.runtime.delivery_days import DAY_FIELDS
 from services.runtime.links import sign_admin_link, sign_link
+from services.runtime.scorecards import ScorecardBook
 from services.timers.firing import DeadlineFirer
 from services.workflow.actors import Workflow, policy_of
 from services.workflow.apply import CommandApplier
@@ -368,7 +369,7 @@ async def _run_the_workflow(db, settings: Settings, events: list[Event]) -> list
     clock = Clock(start - timedelta(days=DAYS + 3))
     applier = CommandApplier(
         store,
-        OutboxRelay(store, DeadlineBook(db), keep_event),
+        OutboxRelay(store, DeadlineBook(db), keep_event, ScorecardBook(db)),
         db[ATTACHMENTS],
         policy_of(settings),
         clock=clock,
@@ -391,7 +392,7 @@ async def _move_on(db, settings: Settings, ids: list[str], attachment_id: str) -
     clock = Clock(datetime.now(UTC) - timedelta(days=2))
     applier = CommandApplier(
         store,
-        OutboxRelay(store, DeadlineBook(db), _ignore_event),
+        OutboxRelay(store, DeadlineBook(db), _ignore_event, ScorecardBook(db)),
         db[ATTACHMENTS],
         policy_of(settings),
         clock=clock,

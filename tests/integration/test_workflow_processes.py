@@ -29,6 +29,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from services.notifier.headers import message_id
 from services.runtime.collections import ATTACHMENTS, HAS_OUTBOX, ensure_indexes
 from services.runtime.deadline_book import DeadlineBook
+from services.runtime.scorecards import ScorecardBook
 from services.workflow import apply as apply_module
 from services.workflow.apply import CommandApplier, ConflictsExhausted
 from services.workflow.relay import OutboxRelay
@@ -326,7 +327,7 @@ async def scratch_db() -> AsyncIterator[Any]:
 
 def applier_on(db: Any, store: DeliveryStore, published: Published) -> CommandApplier:
     """An applier as one workflow process has it, with its own locks."""
-    relay = OutboxRelay(store, DeadlineBook(db), published)
+    relay = OutboxRelay(store, DeadlineBook(db), published, ScorecardBook(db))
     return CommandApplier(store, relay, db[ATTACHMENTS], POLICY)
 
 

@@ -1,0 +1,244 @@
+"""The scorecard's read model: each delivery's facts (``shared.domain.scorecard``) filed by
+ISV and opening day, and the table of every ISV's scorecard for ``/admin``.
+
+**Filed through the outbox.** With every applied command the workflow stores the delivery's
+new facts in its outbox (``{"scorecard": facts}``, beside the events and deadlines), in the
+same compare-and-set write as the delivery; the relay then hands them to
+:meth:`ScorecardBook.record`. A relay that dies half-way is repeated by the sweep, and an
+event redelivered relays the same facts again: facts carry the delivery's ``version`` (one per
+event), and a record only replaces facts of an older version, so every event counts once
+however often it is relayed, and an older one relayed late never overwrites a newer.
+
+**Filed by day.** ``scorecard_days`` holds one document per (opening day, ISV), ``_id``
+``"<YYYY-MM-DD>|<isv_id>"`` (the day is fixed-width, so any ISV id fits), with the facts of the
+deliveries that ISV opened that day under ``facts.<delivery_id>``. A scorecard of a period reads
+one document per day of it and its previous period by ``_id`` (``$in``): 180 reads at most for
+the default period, however many deliveries the ISV has had before.
+
+**The table** of every ISV reads every delivery opened in two periods, too much for a
+request at 100,000 deliveries: the timers service recomputes it every
+``DC_SCORECARD_REFRESH`` (:meth:`ScorecardBook.refresh_table`) into one ``scorecard_table``
+document, with the marketplace's own figures; ``/admin`` and the ISV's bars read that.
+
+``delivery-center scorecard rebuild`` recomputes every delivery's facts from its history
+(:meth:`ScorecardBook.rebuild_from`), for deliveries stored before this existed or after the
+formula changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterable, Callable, Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.domain.delivery import Delivery
+from shared.domain.scorecard import (
+    DeliveryFacts,
+    Figures,
+    Period,
+    Scorecard,
+    day_key,
+    facts_of,
+    figures_of,
+    scorecard_of,
+)
+
+#: One document per (opening day, ISV): the facts of the deliveries the ISV opened that day.
+SCORECARD_DAYS = "scorecard_days"
+#: One document, ``_id`` :data:`TABLE_ID`: every ISV's scorecard row and the marketplace's figures.
+SCORECARD_TABLE = "scorecard_table"
+TABLE_ID = "latest"
+#: Rounds a record tries before giving up: a round is lost only to another writer's first
+#: insert of the day's document or its filing of older facts in between.
+_RECORD_ATTEMPTS = 5
+
+
+def day_document_id(day: str, isv_id: str) -> str:
+    """``"2026-11-30|isv-1"``: the ``scorecard_days`` document of ``isv_id``'s openings on
+    ``day`` (``YYYY-MM-DD``)."""
+    return f"{day}|{isv_id}"
+
+
+def _facts_in(document: dict[str, Any]) -> list[DeliveryFacts]:
+    return [DeliveryFacts.model_validate(raw) for raw in document.get("facts", {}).values()]
+
+
+class ScorecardBook:
+    """The read model in one database.
+
+    Parameters:
+      db(AsyncDatabase): The product's database.
+    """
+
+    def __init__(self, db: AsyncDatabase):
+        self.days = db[SCORECARD_DAYS]
+        self.table = db[SCORECARD_TABLE]
+
+    async def record(self, facts: DeliveryFacts, *, replace_same_version: bool = False) -> bool:
+        """File ``facts`` unless facts of a newer version (or, by default, the same one) are
+        filed already: relaying an event again changes nothing.
+
+        Parameters:
+          facts(DeliveryFacts): One delivery's facts, as ``facts_of`` read them.
+          replace_same_version(bool): Also replace facts of the same version (the rebuild:
+            the formula may have changed since they were filed).
+
+        Returns:
+          bool: Whether they were filed (False: newer or equal facts are there already).
+
+        Raises:
+          pymongo.errors.PyMongoError: The database failed; the relay is retried.
+        """
+        day = day_key(facts.opened_at)
+        key = day_document_id(day, facts.isv_id)
+        field = f"facts.{facts.delivery_id}"
+        update = {"$set": {field: facts.model_dump(mode="json")}}
+        older = {"$lte" if replace_same_version else "$lt": facts.version}
+        for _ in range(_RECORD_ATTEMPTS):
+            # One document, one atomic update each (MongoDB; FerretDB with the project's
+            # patches): replace older facts, or add them where there are none.
+            replaced = await self.days.update_one({"_id": key, f"{field}.version": older}, update)
+            if replaced.matched_count:
+                return True
+            added = await self.days.update_one({"_id": key, field: {"$exists": False}}, update)
+            if added.matched_count:
+                return True
+            document = await self.days.find_one({"_id": key}, {field: 1})
+            if document is None:
+                with contextlib.suppress(DuplicateKeyError):
+                    await self.days.insert_one(
+                        {"_id": key, "day": day, "isv_id": facts.isv_id, "facts": {}}
+                    )
+                continue
+            filed = document["facts"][facts.delivery_id]["version"]
+            if filed > facts.version or (filed == facts.version and not replace_same_version):
+                return False
+            # Older facts were filed between our two updates: try again.
+        raise RuntimeError(f"could not file the scorecard facts of {facts.delivery_id}")
+
+    async def facts_of_isv(self, isv_id: str, first: date, last: date) -> list[DeliveryFacts]:
+        """The facts of the deliveries ``isv_id`` opened from ``first`` to ``last`` (UTC days,
+        both included), one read per day by ``_id``."""
+        keys = [day_document_id(day, isv_id) for day in Period(first, last).day_keys()]
+        found: list[DeliveryFacts] = []
+        async for document in self.days.find({"_id": {"$in": keys}}):
+            found.extend(_facts_in(document))
+        return found
+
+    async def facts_of_days(self, first: date, last: date) -> list[DeliveryFacts]:
+        """The facts of every delivery opened from ``first`` to ``last``, every ISV's."""
+        found: list[DeliveryFacts] = []
+        async for document in self.days.find({"day": {"$in": Period(first, last).day_keys()}}):
+            found.extend(_facts_in(document))
+        return found
+
+    async def scorecard(
+        self, isv_id: str, period: Period, now: datetime, patience: timedelta
+    ) -> Scorecard:
+        """``isv_id``'s scorecard of ``period`` (with the previous period's score).
+
+        Parameters:
+          isv_id(str): Whose.
+          period(Period): Which openings count.
+          now(datetime): Aware; running waits count up to it.
+          patience(timedelta): ``DC_CONFIRM_WINDOW``, past which a wait on the ISV is overdue.
+        """
+        facts = await self.facts_of_isv(isv_id, period.previous().first, period.last)
+        return scorecard_of(isv_id, period, facts, now, patience)
+
+    async def refresh_table(self, period: Period, now: datetime, patience: timedelta) -> dict:
+        """Recompute the table: every ISV with a delivery opened in ``period`` or the one
+        before, its scorecard's row, and the marketplace's figures of ``period``; store it as
+        the one ``scorecard_table`` document and return it.
+
+        Reads every delivery's facts of both periods: for the timers' periodic refresh and
+        the operators' command, never a request.
+        """
+        facts = await self.facts_of_days(period.previous().first, period.last)
+        table = table_of(period, facts, now, patience)
+        await self.table.replace_one({"_id": TABLE_ID}, table, upsert=True)
+        return table
+
+    async def latest_table(self) -> dict | None:
+        """The table as last refreshed (see :func:`table_of` for its shape), or None before the
+        first refresh."""
+        return await self.table.find_one({"_id": TABLE_ID})
+
+    async def rebuild_from(
+        self,
+        deliveries: AsyncIterable[dict[str, Any]],
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """File the facts of every stored delivery in ``deliveries`` again, read from its
+        history (same-version facts are replaced; newer ones filed meanwhile are kept).
+
+        Parameters:
+          deliveries(AsyncIterable[dict]): Stored delivery documents, bookkeeping included.
+          progress(Callable[[int], None] | None): Called with the count every 1,000.
+
+        Returns:
+          int: How many deliveries were read.
+        """
+        count = 0
+        async for document in deliveries:
+            delivery = Delivery.model_validate(
+                {k: v for k, v in document.items() if k in Delivery.model_fields}
+            )
+            await self.record(facts_of(delivery), replace_same_version=True)
+            count += 1
+            if progress is not None and count % 1000 == 0:
+                progress(count)
+        return count
+
+
+def table_of(
+    period: Period, facts: Iterable[DeliveryFacts], now: datetime, patience: timedelta
+) -> dict[str, Any]:
+    """The ``scorecard_table`` document for ``period`` from the facts of it and the previous
+    period.
+
+    Returns:
+      dict: ``{_id, computed_at, first_day, last_day, marketplace: Figures (JSON), rows: [{isv_id,
+      score, previous_score, opened, completed, terminated, customer_confirmation_share,
+      dispute_rate, overdue_share}]}``, rows by score, best first (no score last), then id.
+    """
+    by_isv: dict[str, list[DeliveryFacts]] = defaultdict(list)
+    current: list[DeliveryFacts] = []
+    for fact in facts:
+        by_isv[fact.isv_id].append(fact)
+        if period.contains(fact.opened_at):
+            current.append(fact)
+    rows = [
+        row_of(scorecard_of(isv, period, group, now, patience)) for isv, group in by_isv.items()
+    ]
+    rows.sort(key=lambda row: (row["score"] is None, -(row["score"] or 0), row["isv_id"]))
+    marketplace: Figures = figures_of(current, now, patience)
+    return {
+        "_id": TABLE_ID,
+        "computed_at": now,
+        "first_day": period.first.isoformat(),
+        "last_day": period.last.isoformat(),
+        "marketplace": marketplace.model_dump(mode="json"),
+        "rows": rows,
+    }
+
+
+def row_of(card: Scorecard) -> dict[str, Any]:
+    """One row of the table: the figures a list of ISVs compares."""
+    figures = card.figures
+    return {
+        "isv_id": card.isv_id,
+        "score": card.score.total,
+        "previous_score": card.previous_score,
+        "opened": figures.opened,
+        "completed": figures.completed,
+        "terminated": figures.terminated,
+        "customer_confirmation_share": figures.customer_confirmation_share,
+        "dispute_rate": figures.dispute_rate,
+        "overdue_share": figures.overdue_share,
+    }
