@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     reminder_lead: UpToAYear = timedelta(days=3)
     #: How often the timer worker looks for due deadlines.
     timer_poll_interval: UpToAnHour = timedelta(seconds=1)
+    #: How often the timer worker recomputes the scorecard table of every ISV (``/admin``).
+    scorecard_refresh: Annotated[timedelta, Duration(at_most=timedelta(days=1))] = timedelta(
+        minutes=5
+    )
     #: Largest attachment the gateway accepts, in bytes (contracts have their own 5 MB rule).
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     #: Requests per second each caller (a token's ``sub`` and role) may make on average.

@@ -1,4 +1,5 @@
-"""Entry point of the timer worker: look for due deadlines every ``DC_TIMER_POLL_INTERVAL``."""
+"""Entry point of the timer worker: look for due deadlines every ``DC_TIMER_POLL_INTERVAL``, and
+recompute the scorecard table every ``DC_SCORECARD_REFRESH`` (``scorecards``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from services.runtime.deadline_book import DeadlineBook
 from services.runtime.logs import configure_logging
 from services.runtime.worker_metrics import serve_metrics
 from services.timers.firing import DeadlineFirer
+from services.timers.scorecards import refresh_periodically
 from shared.config import Settings, get_settings
 from shared.contracts.messages import CommandEnvelope
 
@@ -24,14 +26,15 @@ PUBLISH_THREADS = 4
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    """Fire due deadlines every ``DC_TIMER_POLL_INTERVAL`` until ``stop`` is set.
+    """Fire due deadlines every ``DC_TIMER_POLL_INTERVAL`` until ``stop`` is set; meanwhile
+    refresh the scorecard table every ``DC_SCORECARD_REFRESH`` (``scorecards``).
 
     A failed poll is logged and tried again at the next one; nothing is lost, since the
     deadlines stay in the book until sent.
 
     Parameters:
-      settings(Settings): The broker, database, poll interval and metrics port
-        (``DC_TIMERS_METRICS_PORT``; 0: none).
+      settings(Settings): The broker, database, poll interval, metrics port
+        (``DC_TIMERS_METRICS_PORT``; 0: none), scorecard refresh and confirmation window.
       stop(asyncio.Event): Set it to end the loop after the current poll.
     """
     broker = make_broker(settings)
@@ -52,6 +55,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     firer = DeadlineFirer(DeadlineBook(db), send, utc_now)
     serve_metrics(settings.http_host, settings.timers_metrics_port, "timers")
     interval = settings.timer_poll_interval.total_seconds()
+    refresher = asyncio.create_task(refresh_periodically(settings, stop, utc_now))
     while not stop.is_set():
         try:
             fired = await firer.fire_due()
@@ -62,6 +66,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             log.exception("firing due deadlines failed; retrying")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
+    await refresher
     broker.close()
 
 
