@@ -149,6 +149,9 @@ def test_environment(
             "DC_CONFIRM_WINDOW": "8",
             "DC_REMINDER_LEAD": "4",
             "DC_TIMER_POLL_INTERVAL": "1",
+            # The scorecard table (/admin, the ISV's page) refreshed every second: a test
+            # waits for a refresh, not for minutes.
+            "DC_SCORECARD_REFRESH": "1",
             "DC_ADMIN_EMAIL": "admin@example.com",
             # Webhook receivers in tests listen on loopback, refused by default (SSRF).
             "DC_WEBHOOK_ALLOWED_ADDRESSES": "loopback",
