@@ -16,6 +16,7 @@ from pymongo import ASCENDING, AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.runtime.delivery_days import DAY_FIELDS, without_day_fields
+from services.runtime.party_lists import LIST_FIELDS
 from services.runtime.scorecards import SCORECARD_DAYS
 from shared.config import Settings
 
@@ -51,9 +52,12 @@ GRIDFS_FILES = "fs.files"
 GRIDFS_CHUNKS = "fs.chunks"
 #: A stored delivery's fields that are the store's bookkeeping: never part of the domain's
 #: record, never shown.
-BOOKKEEPING_FIELDS = frozenset({"_id", "revision", "outbox", HAS_OUTBOX, *DAY_FIELDS})
+BOOKKEEPING_FIELDS = frozenset({"_id", "revision", "outbox", HAS_OUTBOX, *DAY_FIELDS, *LIST_FIELDS})
 #: What a list of deliveries reads of each: all but the long records and the bookkeeping.
-LIST_PROJECTION = without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0})
+LIST_PROJECTION = {
+    **without_day_fields({"history": 0, "refusals": 0, "outbox": 0, "stages": 0}),
+    **dict.fromkeys(LIST_FIELDS, 0),
+}
 
 #: Milliseconds to find a server, and to connect to it, before a MongoDB operation gives up.
 MONGO_TIMEOUT_MS = 5000
@@ -104,6 +108,9 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     # Newest-first lists walk these day by day: every delivery, or one state's or ISV's.
     for day_field in DAY_FIELDS:
         await db[DELIVERIES].create_index([(day_field, ASCENDING)])
+    # Each party's own list (/me): its customer's and its ISV's place in it (``party_lists``).
+    for list_field in LIST_FIELDS:
+        await db[DELIVERIES].create_index([(list_field, ASCENDING)])
     await db[ATTACHMENTS].create_index([("delivery_id", ASCENDING)])
     # The workflow's outbox sweep: deliveries whose outbox is not relayed yet.
     await db[DELIVERIES].create_index([(HAS_OUTBOX, ASCENDING)])

@@ -4,14 +4,20 @@ A link carries a token signed with ``DC_LINK_SECRET`` (itsdangerous, URL-safe, t
 that names one delivery, one party and their role; it is valid for ``DC_LINK_TTL`` after it was
 signed. An admin's link names no delivery (``*``) and opens every page and ``/admin``.
 
+A *list link* (``/me?t=``, :func:`sign_list_link`, :func:`read_list_link`) names no delivery
+but one party and their role: it opens that party's list of deliveries and nothing else. It
+is signed and expires like a page link, but the two never stand in for each other: a list
+token opens no delivery's page (nor ``/admin``), and a page token (an admin's included) opens
+no list (:class:`LinkError` ``other_page``). An administrator's list is ``/admin``.
+
 Following a link never changes anything (mail scanners follow links): a press on the page is a
 POST that carries, besides the token, a CSRF token derived from it (the gateway's
 ``pages.csrf``).
 
 The pages' paths are made here, one function each (:func:`page_path`, :func:`file_path`,
-:func:`commands_path`, :func:`admin_path`). ``delivery-center link admin`` and
-``delivery-center link delivery <delivery_id> <party_id> <role> [action]`` print links
-(``services.ops.commands``).
+:func:`commands_path`, :func:`admin_path`, :func:`me_path`). ``delivery-center link admin``,
+``delivery-center link delivery <delivery_id> <party_id> <role> [action]`` and
+``delivery-center link me <party_id> <role>`` print links (``services.ops.commands``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
@@ -39,6 +46,12 @@ LINK_ROLES = frozenset({Role.CUSTOMER, Role.ISV, Role.ADMIN})
 PAGE_PREFIX = "/d/"
 #: Where the administrators' list lives, under the public URL.
 ADMIN_PATH = "/admin"
+#: Where a party's own list of deliveries lives, under the public URL.
+ME_PATH = "/me"
+#: Roles a list link may carry: the parties of deliveries (an administrator's list is /admin).
+LIST_ROLES = frozenset({Role.CUSTOMER, Role.ISV})
+#: The payload's mark of a list token: ``{"k": "list", "p": party, "r": role}``.
+LIST_KIND = "list"
 #: A link's party: an actor's id (``roles.ActorId``) without control characters.
 _PARTY_ID = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_ACTOR_ID}}}")
 
@@ -70,8 +83,23 @@ class Link:
         return self.delivery_id == delivery_id
 
 
+@dataclass(frozen=True)
+class ListLink:
+    """What a valid list link's token says: whose list it opens."""
+
+    party_id: str
+    role: Role
+    signed_at: datetime
+
+    @property
+    def actor(self) -> Actor:
+        """The party the list belongs to, as the actor its delivery links are signed for."""
+        return Actor(id=self.party_id, role=self.role)
+
+
 class LinkError(Exception):
-    """The token is not a valid link; ``kind`` is ``malformed``, ``tampered`` or ``expired``."""
+    """The token is not a valid link; ``kind`` is ``malformed``, ``tampered``, ``expired`` or
+    ``other_page`` (a list token where a page's is expected, or the other way round)."""
 
     def __init__(self, kind: str, message: str, expired_at: datetime | None = None):
         super().__init__(message)
@@ -139,20 +167,8 @@ def sign_admin_link(settings: Settings, *, signed_at: datetime | None = None) ->
     return sign_link(settings, ALL_DELIVERIES, ADMIN_PARTY, Role.ADMIN, signed_at=signed_at)
 
 
-def read_link(settings: Settings, token: str) -> Link:
-    """The link ``token`` stands for, checked against ``DC_LINK_SECRET`` and ``DC_LINK_TTL``.
-
-    Parameters:
-      settings(Settings): ``link_secret`` and ``link_ttl`` (a timedelta, whole seconds used).
-      token(str): As made by :func:`sign_link`; at most 2,000 characters.
-
-    Returns:
-      Link: Its delivery, party, role and signing time (aware UTC).
-
-    Raises:
-      LinkError: ``expired`` if older than ``link_ttl`` (with ``expired_at``), ``tampered``
-        if the signature does not match, ``malformed`` if empty, too long or not a link.
-    """
+def _verified(settings: Settings, token: str) -> tuple[Any, datetime]:
+    """The payload and signing time of ``token``, checked against the secret and the TTL."""
     if not token:
         raise LinkError("malformed", "the link has no token")
     if len(token) > 2000:
@@ -167,12 +183,96 @@ def read_link(settings: Settings, token: str) -> Link:
         raise LinkError("expired", "the link has expired", expired_at) from error
     except BadData as error:
         raise LinkError("tampered", "the link has been changed or was not signed here") from error
+    return payload, stamp.astimezone(UTC)
+
+
+def _is_list_payload(payload: Any) -> bool:
+    return isinstance(payload, dict) and payload.get("k") == LIST_KIND
+
+
+def read_link(settings: Settings, token: str) -> Link:
+    """The link ``token`` stands for, checked against ``DC_LINK_SECRET`` and ``DC_LINK_TTL``.
+
+    Parameters:
+      settings(Settings): ``link_secret`` and ``link_ttl`` (a timedelta, whole seconds used).
+      token(str): As made by :func:`sign_link`; at most 2,000 characters.
+
+    Returns:
+      Link: Its delivery, party, role and signing time (aware UTC).
+
+    Raises:
+      LinkError: ``expired`` if older than ``link_ttl`` (with ``expired_at``), ``tampered``
+        if the signature does not match, ``other_page`` for a list token
+        (:func:`sign_list_link`), ``malformed`` if empty, too long or not a link.
+    """
+    payload, signed_at = _verified(settings, token)
+    if _is_list_payload(payload):
+        raise LinkError("other_page", "the link opens a list of deliveries, not a delivery's page")
     try:
         delivery_id, party_id, role = payload["d"], payload["p"], Role(payload["r"])
         _check(delivery_id, party_id, role)
     except (KeyError, TypeError, ValueError) as error:
         raise LinkError("malformed", "the link's token does not name a delivery") from error
-    return Link(delivery_id, party_id, role, stamp.astimezone(UTC))
+    return Link(delivery_id, party_id, role, signed_at)
+
+
+def _check_list(party_id: str, role: Role) -> None:
+    if role not in LIST_ROLES:
+        allowed = ", ".join(sorted(LIST_ROLES))
+        raise ValueError(f"a list link's role is one of {allowed}, not {role}")
+    if not isinstance(party_id, str) or not _PARTY_ID.fullmatch(party_id):
+        raise ValueError(f"a party id is {ACTOR_ID_RULE} without control characters")
+
+
+def sign_list_link(
+    settings: Settings, party_id: str, role: Role | str, *, signed_at: datetime | None = None
+) -> str:
+    """The token of a link to ``party_id``'s own list of deliveries (``/me``), as ``role``.
+
+    Signed like :func:`sign_link` (same secret, same lifetime ``DC_LINK_TTL``) with a payload
+    of its own kind, ``{"k": "list", "p": party_id, "r": role}``, so it never opens a page.
+
+    Parameters:
+      settings(Settings): ``link_secret`` signs it.
+      party_id(str): The party's id (a delivery's ``customer_id`` or ``isv_id``) without
+        control characters, at most 200 characters.
+      role(Role | str): ``customer`` or ``isv`` (an administrator's list is ``/admin``:
+        :func:`list_url`).
+      signed_at(datetime | None): Backdates the signature (tests of expiry); default now.
+
+    Returns:
+      str: An itsdangerous URL-safe timed token.
+
+    Raises:
+      ValueError: For another role or a malformed party id.
+    """
+    role = Role(role)
+    _check_list(party_id, role)
+    payload = {"k": LIST_KIND, "p": party_id, "r": role.value}
+    return _serializer(settings, signed_at).dumps(payload)
+
+
+def read_list_link(settings: Settings, token: str) -> ListLink:
+    """The list link ``token`` stands for, checked like :func:`read_link`.
+
+    Returns:
+      ListLink: Its party, role and signing time (aware UTC).
+
+    Raises:
+      LinkError: ``expired``, ``tampered`` or ``malformed`` as for :func:`read_link`, and
+        ``other_page`` for a delivery page's token (an admin's included).
+    """
+    payload, signed_at = _verified(settings, token)
+    if not _is_list_payload(payload):
+        if isinstance(payload, dict) and "d" in payload:
+            raise LinkError("other_page", "the link opens a delivery's page, not a list")
+        raise LinkError("malformed", "the link's token does not name a list")
+    try:
+        party_id, role = payload["p"], Role(payload["r"])
+        _check_list(party_id, role)
+    except (KeyError, TypeError, ValueError) as error:
+        raise LinkError("malformed", "the link's token does not name a list") from error
+    return ListLink(party_id, role, signed_at)
 
 
 def _base(settings: Settings) -> str:
@@ -217,6 +317,12 @@ def admin_path(token: str, **query: str) -> str:
     return f"{ADMIN_PATH}?{urlencode({'t': token, **query})}"
 
 
+def me_path(token: str, **query: str) -> str:
+    """The path (and query) of a party's own list for a list token: ``/me?t=...`` and
+    ``query`` (filters, ``after``), in that order."""
+    return f"{ME_PATH}?{urlencode({'t': token, **query})}"
+
+
 def page_url(
     settings: Settings,
     delivery_id: str,
@@ -249,3 +355,16 @@ def page_url(
 def admin_url(settings: Settings) -> str:
     """The absolute URL of the administrators' list of deliveries, signed for an admin."""
     return _base(settings) + admin_path(sign_admin_link(settings))
+
+
+def list_url(settings: Settings, party_id: str, role: Role | str) -> str:
+    """The absolute URL of ``party_id``'s own list of deliveries, signed for them as ``role``:
+    ``/me?t=...`` for a customer or an ISV; for ``role="admin"`` the administrators' list,
+    :func:`admin_url` (``party_id`` is then ignored).
+
+    Raises:
+      ValueError: For a role that is none of customer, ISV and admin, or a malformed party id.
+    """
+    if Role(role) == Role.ADMIN:
+        return admin_url(settings)
+    return _base(settings) + me_path(sign_list_link(settings, party_id, role))

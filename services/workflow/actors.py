@@ -65,8 +65,9 @@ class Workflow:
 
     async def applier(self) -> CommandApplier:
         """The process's applier, made on first use: the client, the indexes and the one-off
-        migrations (``DeliveryStore.flag_outboxes_stored_before_the_flag`` and
-        ``date_deliveries_stored_before_the_days``) come first.
+        migrations (``DeliveryStore.flag_outboxes_stored_before_the_flag``,
+        ``date_deliveries_stored_before_the_days`` and
+        ``place_deliveries_stored_before_the_lists``) come first.
 
         Raises:
           pymongo.errors.PyMongoError: The database is unreachable; the next call tries again.
@@ -83,6 +84,9 @@ class Workflow:
             dated = await store.date_deliveries_stored_before_the_days(utc_now())
             if dated:
                 log.info("dated %d deliveries stored before the day fields", dated)
+            placed = await store.place_deliveries_stored_before_the_lists(utc_now())
+            if placed:
+                log.info("placed %d deliveries stored before the parties' lists", placed)
             self._relay = OutboxRelay(
                 store, DeadlineBook(db), self.publish_event, ScorecardBook(db)
             )

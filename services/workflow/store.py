@@ -23,8 +23,10 @@ from services.runtime.collections import (
     MIGRATIONS,
 )
 from services.runtime.delivery_days import UPDATED_DAY, day_fields, listed_days
+from services.runtime.party_lists import LIST_FIELD, list_fields, list_fields_of
 from shared.domain.delivery import Delivery, RefusedEntry
 from shared.domain.engine import Applied
+from shared.domain.roles import Role
 from shared.domain.scorecard import facts_of
 
 #: The record in ``migrations`` saying that deliveries stored before ``HAS_OUTBOX`` existed
@@ -33,17 +35,31 @@ OUTBOX_FLAG_MIGRATION = "has_outbox_backfilled"
 #: The record in ``migrations`` saying that deliveries stored before their day fields existed
 #: were given them (see ``DeliveryStore.date_deliveries_stored_before_the_days``).
 DAYS_MIGRATION = "delivery_days_backfilled"
+#: The record in ``migrations`` saying that deliveries stored before their list fields existed
+#: were given them (see ``DeliveryStore.place_deliveries_stored_before_the_lists``).
+LISTS_MIGRATION = "party_lists_backfilled"
 #: Deliveries a migration writes at once: each write holds the collection's lock briefly.
 MIGRATION_BATCH = 500
 
 
 def _listing_fields(delivery: Delivery) -> dict[str, str]:
-    return day_fields(
-        delivery.opened_at,
-        delivery.updated_at,
-        state=delivery.state.value,
-        isv_id=delivery.isv_id,
-    )
+    """The day fields (``delivery_days``) and the parties' list fields (``party_lists``)."""
+    return {
+        **day_fields(
+            delivery.opened_at,
+            delivery.updated_at,
+            state=delivery.state.value,
+            isv_id=delivery.isv_id,
+        ),
+        **list_fields(
+            process=delivery.process.value,
+            state=delivery.state.value,
+            dispute_open=delivery.dispute_open,
+            customer_id=delivery.customer_id,
+            isv_id=delivery.isv_id,
+            updated_at=delivery.updated_at,
+        ),
+    }
 
 
 class Conflict(Exception):
@@ -246,6 +262,45 @@ class DeliveryStore:
                 {"_id": DAYS_MIGRATION, "done_at": now, "dated": dated}
             )
         return dated
+
+    async def place_deliveries_stored_before_the_lists(self, now: datetime) -> int:
+        """Give the deliveries stored before the parties' list fields existed (``customer_list``,
+        ``isv_list``: ``services.runtime.party_lists``) those fields, so that each party's
+        ``/me`` lists them; returns how many were placed.
+
+        It scans the deliveries, so it runs once per database: a record in ``migrations``
+        says it was done (two processes starting together may both run it, harmlessly).
+        Workflow processes of a version before the list fields must be stopped first.
+        """
+        if await self.migrations.find_one({"_id": LISTS_MIGRATION}) is not None:
+            return 0
+        # Both fields are always written together: one of them missing marks the rest.
+        unplaced = {LIST_FIELD[Role.ISV]: {"$exists": False}}
+        placed = 0
+        # The read takes no lock; each write below is one short update, so commands go on.
+        candidates = self.deliveries.find(
+            unplaced,
+            {
+                "process": 1,
+                "state": 1,
+                "dispute": 1,
+                "customer_id": 1,
+                "isv_id": 1,
+                "updated_at": 1,
+            },
+            batch_size=MIGRATION_BATCH,
+        )
+        async for document in candidates:
+            # A command written since the read placed it already, by its newer state.
+            result = await self.deliveries.update_one(
+                {"_id": document["_id"], **unplaced}, {"$set": list_fields_of(document)}
+            )
+            placed += result.modified_count
+        with contextlib.suppress(DuplicateKeyError):
+            await self.migrations.insert_one(
+                {"_id": LISTS_MIGRATION, "done_at": now, "placed": placed}
+            )
+        return placed
 
     async def save_refusal(self, stored: StoredDelivery, entry: RefusedEntry) -> None:
         """Append ``entry`` to the delivery's refusals; the rest of the delivery is unchanged.

@@ -67,6 +67,7 @@ from services.runtime.dead_letter_recorder import DeadLetterRecorder
 from services.runtime.deadline_book import DeadlineBook
 from services.runtime.delivery_days import DAY_FIELDS
 from services.runtime.links import sign_admin_link, sign_link
+from services.runtime.party_lists import LIST_FIELDS
 from services.runtime.scorecards import ScorecardBook
 from services.timers.firing import DeadlineFirer
 from services.workflow.actors import Workflow, policy_of
@@ -107,6 +108,9 @@ SCANS_ON_PURPOSE = {
         "a one-off migration, run once per database and then recorded in `migrations`"
     ),
     ("services/workflow/store.py:date_deliveries_stored_before_the_days", DELIVERIES): (
+        "a one-off migration, run once per database and then recorded in `migrations`"
+    ),
+    ("services/workflow/store.py:place_deliveries_stored_before_the_lists", DELIVERIES): (
         "a one-off migration, run once per database and then recorded in `migrations`"
     ),
 }
@@ -673,7 +677,7 @@ async def test_newest_first_lists_are_one_sort_of_every_delivery(exercised: Exer
     with MongoClient(settings.mongo_url, tz_aware=True) as client:
         db = client[settings.mongo_db]
         projection = {"history": 0, "refusals": 0, "outbox": 0, "stages": 0}
-        hidden = {**projection, **dict.fromkeys(DAY_FIELDS, 0)}
+        hidden = {**projection, **dict.fromkeys((*DAY_FIELDS, *LIST_FIELDS), 0)}
         by_opening = list(db[DELIVERIES].find({}, hidden, sort=[("opened_at", -1)]))
         by_change = list(db[DELIVERIES].find({}, hidden, sort=[("updated_at", -1)]))
         assert len(by_opening) > DAYS * PER_DAY
