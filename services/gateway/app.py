@@ -15,6 +15,7 @@ from services.gateway import (
     metrics,
     opening,
     pages,
+    scorecards,
     webhooks,
 )
 from services.gateway.context import GATEWAY, Gateway, gateway_of
@@ -107,6 +108,7 @@ ROUTE_TABLES = (
     attachments.routes,
     webhooks.routes,
     events.routes,
+    scorecards.routes,
     pages.routes,
     metrics.routes,
 )

@@ -5,7 +5,8 @@ refusals) are the domain's own models (``shared.domain.delivery``): the answer s
 the workflow stored them.
 
 Times are written as ``datetime.isoformat()`` (``2026-11-30T11:53:42.123000+00:00``; pydantic
-would write UTC as ``Z``), which is RFC 3339 as the schemas' ``format: date-time`` says.
+would write UTC as ``Z``), which is RFC 3339 as the schemas' ``format: date-time`` says; days
+as ``date.isoformat()`` (``2026-11-30``, ``format: date``).
 Every answer allows fields beyond those declared (``extra="allow"``).
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from copy import copy
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from aiohttp import web
@@ -23,13 +24,14 @@ from pydantic_core import PydanticUndefined
 
 from services.runtime.collections import BOOKKEEPING_FIELDS
 from shared.domain.delivery import DeadlineStatus, Delivery
+from shared.domain.scorecard import Figures, Period, Score, Scorecard
 from shared.domain.states import DeadlineKind
 
 
 def jsonable(value: Any) -> Any:
     """``value`` (a stored document's value: dicts, lists, datetimes, JSON scalars) with every
-    datetime as its ``isoformat()`` string."""
-    if isinstance(value, datetime):
+    datetime (and date) as its ``isoformat()`` string."""
+    if isinstance(value, date):  # a datetime is a date too
         return value.isoformat()
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
@@ -298,3 +300,61 @@ class Health(_Answer):
     broker and the database are reachable)."""
 
     status: Literal["ok", "ready"]
+
+
+class ScorecardPeriod(_Answer):
+    """A scorecard's period: the UTC days from ``first_day`` to ``last_day``, both included;
+    its figures are about the deliveries opened on those days."""
+
+    first_day: date
+    last_day: date
+    days: int
+
+    @classmethod
+    def of(cls, period: Period) -> ScorecardPeriod:
+        """From the domain's ``Period``."""
+        return cls(first_day=period.first, last_day=period.last, days=period.days)
+
+
+class ScorecardView(_Answer):
+    """GET /v1/isvs/{isv_id}/scorecard: an ISV's delivery-quality figures and 0-100 score for
+    a period, with the score of the period just before it (README, "Delivery score")."""
+
+    isv_id: str
+    period: ScorecardPeriod
+    previous_period: ScorecardPeriod = Field(
+        description="as many days, just before period: the trend's baseline"
+    )
+    patience_seconds: float = Field(
+        description="DC_CONFIRM_WINDOW: one wait on the ISV longer than this is overdue"
+    )
+    computed_at: datetime = Field(description="now: a running wait on the ISV counts up to it")
+    figures: Figures = Field(
+        description="counts are of the deliveries opened in the period; shares are 0-1, null "
+        "when there is nothing to divide by; times are seconds (median, nearest-rank p90)"
+    )
+    score: Score = Field(
+        description="total 0-100 (null without deliveries) and each component's value, "
+        "points and max_points (null where it has no data)"
+    )
+    previous_score: float | None = Field(description="the previous period's total")
+    trend: float | None = Field(description="score.total - previous_score; null if either is")
+
+    @classmethod
+    def of(
+        cls, card: Scorecard, period: Period, now: datetime, patience: timedelta
+    ) -> ScorecardView:
+        """From the domain's ``Scorecard`` of ``period``, computed at ``now`` with
+        ``patience``."""
+        total, previous = card.score.total, card.previous_score
+        return cls(
+            isv_id=card.isv_id or "",
+            period=ScorecardPeriod.of(period),
+            previous_period=ScorecardPeriod.of(period.previous()),
+            patience_seconds=patience.total_seconds(),
+            computed_at=now,
+            figures=card.figures,
+            score=card.score,
+            previous_score=previous,
+            trend=None if total is None or previous is None else round(total - previous, 1),
+        )

@@ -1,0 +1,132 @@
+"""An ISV's delivery-quality scorecard over HTTP (``GET /v1/isvs/{isv_id}/scorecard``): the
+figures and score of ``shared.domain.scorecard`` for a period of UTC days, read from the read
+model ``services.runtime.scorecards`` (one document per day of the period and of the one
+before it, whatever the ISV's history)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+from aiohttp import web
+
+from services.gateway.context import caller, gateway_of
+from services.gateway.contracts import CALLER_ERRORS, Reply, documented, error, parameter
+from services.gateway.errors import HttpError
+from services.gateway.models import ScorecardView, json_answer
+from services.runtime.scorecards import ScorecardBook
+from shared.domain.roles import Role
+from shared.domain.scorecard import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS, Period
+
+routes = web.RouteTableDef()
+#: A day in the query: ``YYYY-MM-DD`` exactly (``date.fromisoformat`` would also take
+#: ``20261130`` and ``2026-W48-1``).
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DAY_SCHEMA = {"type": "string", "format": "date", "pattern": f"^{_DAY.pattern}$"}
+
+
+def _day(request: web.Request, name: str) -> date | None:
+    """The day in query parameter ``name``, None when absent; 400 ``invalid_query`` naming it
+    when given twice, not written ``YYYY-MM-DD`` or not a day of the calendar."""
+    values = request.query.getall(name, [])
+    if not values:
+        return None
+    problem = None
+    if len(values) > 1:
+        problem = f"{name} is given {len(values)} times; give it once"
+    elif not _DAY.fullmatch(values[0]):
+        problem = f"{name} must be a date written YYYY-MM-DD (a UTC day), like 2026-11-30"
+    else:
+        try:
+            return date.fromisoformat(values[0])
+        except ValueError:
+            problem = f"{name} is not a day of the calendar: {values[0]}"
+    raise HttpError(400, "invalid_query", problem, fields=[{"field": name, "message": problem}])
+
+
+def period_of(first: date | None, last: date | None, today: date) -> Period:
+    """The period the query asks for: ``from`` to ``to``; ``to`` defaults to ``today`` (UTC),
+    ``from`` to :data:`DEFAULT_PERIOD_DAYS` days ending on ``to``.
+
+    Raises:
+      HttpError: 422 ``invalid_period``: ``to`` before ``from``, more than
+        :data:`MAX_PERIOD_DAYS` days, or a period (or the one before it) reaching before year 1.
+    """
+    last = last if last is not None else today
+    try:
+        period = Period.ending(last) if first is None else Period(first, last)
+        period.previous()  # the trend's period must exist too
+    except (ValueError, OverflowError) as failure:
+        if first is not None and last < first:
+            fields = ["to"]
+            message = f"to ({last}) is before from ({first})"
+        elif first is not None and (last - first).days + 1 > MAX_PERIOD_DAYS:
+            fields = ["from", "to"]
+            message = (
+                f"a period covers at most {MAX_PERIOD_DAYS} days; from {first} to {last} "
+                f"is {(last - first).days + 1}"
+            )
+        else:
+            fields = ["from", "to"]
+            message = "the period, or the one before it for the trend, starts before year 1"
+        raise HttpError(
+            422,
+            "invalid_period",
+            message,
+            fields=[{"field": name, "message": message} for name in fields],
+        ) from failure
+    return period
+
+
+@routes.get("/v1/isvs/{isv_id}/scorecard")
+@documented(
+    "An ISV's delivery-quality scorecard: figures and 0-100 score of a period (that ISV, admin)",
+    parameters=(
+        parameter("isv_id", "path"),
+        parameter(
+            "from",
+            "query",
+            f"the first UTC day whose openings count; default: {DEFAULT_PERIOD_DAYS} days "
+            "ending on to",
+            required=False,
+            schema=_DAY_SCHEMA,
+        ),
+        parameter(
+            "to",
+            "query",
+            "the last UTC day whose openings count (included); default: today (UTC)",
+            required=False,
+            schema=_DAY_SCHEMA,
+        ),
+    ),
+    responses={
+        200: Reply("the scorecard of the period", ScorecardView),
+        400: error("invalid_query: from or to is not a date written YYYY-MM-DD, or given twice"),
+        422: error(
+            f"invalid_period: to is before from, the period is longer than {MAX_PERIOD_DAYS} "
+            "days, or it (or the one before it) starts before year 1"
+        ),
+        **CALLER_ERRORS,
+        403: error("not an admin, nor the ISV whose scorecard it is"),
+    },
+)
+async def isv_scorecard(request: web.Request) -> web.Response:
+    """GET /v1/isvs/{isv_id}/scorecard?from=&to=, the ISV itself (token role ``isv`` with
+    ``sub`` the ISV id) and admins: :class:`ScorecardView` of the deliveries opened from
+    ``from`` to ``to`` (UTC days; default the last :data:`DEFAULT_PERIOD_DAYS` days up to
+    today), computed now with ``DC_CONFIRM_WINDOW`` as the patience.
+
+    403 ``forbidden`` for another ISV and every other role; 400 ``invalid_query`` for a day
+    that is not ``YYYY-MM-DD`` or given twice; 422 ``invalid_period`` (:func:`period_of`). An
+    ISV without deliveries gets counts of 0 and a null score.
+    """
+    actor = caller(request, Role.ISV, Role.ADMIN)
+    isv_id = request.match_info["isv_id"]
+    if actor.role == Role.ISV and actor.id != isv_id:
+        raise HttpError(403, "forbidden", "an ISV may read its own scorecard only")
+    now = datetime.now(UTC)
+    period = period_of(_day(request, "from"), _day(request, "to"), now.date())
+    gateway = gateway_of(request)
+    patience = gateway.settings.confirm_window
+    card = await ScorecardBook(gateway.db).scorecard(isv_id, period, now, patience)
+    return json_answer(ScorecardView.of(card, period, now, patience))
