@@ -1,7 +1,7 @@
 """The operators' commands of ``delivery-center``: a delivery, lists of deliveries, deadlines
-due, figures, dead letters, signed links to the pages. Every cell they print is text a party
-may have written, so it is shown as text (``shown``), never as markup or terminal control
-sequences."""
+due, figures, ISVs' scorecards, dead letters, signed links to the pages. Every cell they print
+is text a party may have written, so it is shown as text (``shown``), never as markup or
+terminal control sequences."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ deliveries_app = typer.Typer(help="Many deliveries.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: messages that failed for good.", no_args_is_help=True)
 deadlines_app = typer.Typer(help="Deadlines the timer worker will fire.", no_args_is_help=True)
 link_app = typer.Typer(help="Signed links to the pages, for people.", no_args_is_help=True)
+scorecard_app = typer.Typer(
+    help="ISVs' delivery scores: one ISV's scorecard (--isv), or the table of every ISV by "
+    "score, computed now from the read model; `scorecard rebuild` files every delivery's "
+    "facts again.",
+)
 
 
 def _database():
@@ -195,6 +200,205 @@ def stats() -> None:
     console.print(medians)
 
 
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f}%"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _trend(score: float | None, previous: float | None) -> str:
+    if score is None or previous is None:
+        return "-"
+    return f"{score - previous:+.1f}"
+
+
+def _scorecard_period(from_: str | None, to: str | None):
+    """The period ``--from``/``--to`` ask for, or :func:`fail` saying why not."""
+    from datetime import UTC, datetime
+
+    from services.ops.scorecards import ScorecardProblem, day_option, period_of
+
+    try:
+        first, last = day_option("from", from_), day_option("to", to)
+        return period_of(first, last, datetime.now(UTC).date())
+    except ScorecardProblem as problem:
+        fail(str(problem))
+
+
+def _print_card(card: Any, period: Any, patience: timedelta) -> None:
+    """One ISV's scorecard as tables: the score by component, the figures, the times."""
+    from rich.table import Table
+
+    from shared.wording import duration
+
+    figures = card.figures
+    console.print(
+        f"ISV {card.isv_id}: deliveries opened {period.first} to {period.last} "
+        f"({period.days} days); patience {duration(patience)}",
+        markup=False,
+    )
+    score = Table("component", "rewards", "value", "points", "of", title="score")
+    for part in card.score.components:
+        add_row(
+            score,
+            part.name,
+            part.rewards,
+            _percent(part.value),
+            _number(part.points),
+            _number(part.max_points),
+        )
+    add_row(
+        score,
+        "total",
+        "",
+        "",
+        _number(card.score.total),
+        "100" if card.score.total is not None else "-",
+    )
+    console.print(score)
+    console.print(
+        f"previous period: {_number(card.previous_score)}; "
+        f"trend: {_trend(card.score.total, card.previous_score)}",
+        markup=False,
+    )
+    facts = Table("figure", "count", "share", title="figures")
+    open_states = ", ".join(f"{state} {n}" for state, n in figures.open_by_state.items())
+    for name, count, share in (
+        ("opened", figures.opened, ""),
+        ("completed", figures.completed, ""),
+        ("terminated", figures.terminated, ""),
+        ("open, by state", open_states or "0", ""),
+        (
+            "confirmed by the customer",
+            figures.confirmed_by_customer,
+            _percent(figures.customer_confirmation_share),
+        ),
+        ("confirmed automatically", figures.confirmed_automatically, ""),
+        (
+            "revision rounds (per delivery)",
+            figures.revision_rounds,
+            _number(figures.revision_rounds_per_delivery),
+        ),
+        (
+            "warranty requests (per completed warranty delivery)",
+            f"{figures.warranty_requests} of {figures.completed_warranty_deliveries}",
+            _number(figures.warranty_requests_per_warranty_delivery),
+        ),
+        ("disputed", figures.disputed, _percent(figures.dispute_rate)),
+        ("terminated after a dispute", figures.terminated_after_dispute, ""),
+        ("overdue", figures.overdue, _percent(figures.overdue_share)),
+    ):
+        add_row(facts, name, count, share)
+    console.print(facts)
+    times = Table("ISV's state or stepwise stage", "deliveries", "median", "p90", title="times")
+    for kind, spreads in (("state", figures.time_in_state), ("stage", figures.time_in_stage)):
+        for name, spread in spreads.items():
+            add_row(
+                times,
+                f"{kind} {name}",
+                spread.count,
+                duration(timedelta(seconds=spread.median_seconds)),
+                duration(timedelta(seconds=spread.p90_seconds)),
+            )
+    console.print(times)
+
+
+@scorecard_app.callback(invoke_without_command=True)
+def scorecard(
+    context: typer.Context,
+    isv: Annotated[str | None, typer.Option(help="this ISV's scorecard; else every ISV's")] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="first UTC day, YYYY-MM-DD (default: 90 days to --to)"),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option(help="last UTC day, YYYY-MM-DD (default: today)")
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="print JSON (the API's shape)")] = False,
+) -> None:
+    """One ISV's scorecard, or every ISV by score with its trend (computed now)."""
+    if context.invoked_subcommand is not None:
+        return
+    import json
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from services.ops.scorecards import card_json, fresh_table, isv_scorecard, table_json
+
+    period = _scorecard_period(from_, to)
+    settings = load_settings()
+    now = datetime.now(UTC)
+    patience = settings.confirm_window
+    try:
+        if isv is not None:
+            card = isv_scorecard(settings, isv, period, now)
+        else:
+            table = fresh_table(settings, period, now)
+    except Exception as error:  # the database: one line, no traceback
+        fail(f"the database at {settings.mongo_url} failed: {error}")
+    if isv is not None:
+        if json_:
+            typer.echo(json.dumps(card_json(card, period, now, patience), indent=2))
+        else:
+            _print_card(card, period, patience)
+        return
+    if json_:
+        typer.echo(json.dumps(table_json(table, period, patience), indent=2))
+        return
+    rows = Table(
+        "#",
+        "ISV",
+        "score",
+        "previous",
+        "trend",
+        "opened",
+        "completed",
+        "terminated",
+        "by customer",
+        "disputed",
+        "overdue",
+        title=f"ISVs by delivery score: deliveries opened {period.first} to {period.last}",
+    )
+    for rank, row in enumerate(table["rows"], start=1):
+        add_row(
+            rows,
+            rank,
+            row["isv_id"],
+            _number(row["score"]),
+            _number(row["previous_score"]),
+            _trend(row["score"], row["previous_score"]),
+            row["opened"],
+            row["completed"],
+            row["terminated"],
+            _percent(row["customer_confirmation_share"]),
+            _percent(row["dispute_rate"]),
+            _percent(row["overdue_share"]),
+        )
+    console.print(rows)
+    console.print(f"{len(table['rows'])} ISVs", style="dim")
+
+
+@scorecard_app.command("rebuild")
+def scorecard_rebuild() -> None:
+    """File every delivery's scorecard facts again from its stored history, then refresh the
+    table (after deliveries stored before the scorecard existed, or a change of formula)."""
+    from services.ops.scorecards import rebuild
+
+    settings = load_settings()
+
+    def progress(count: int) -> None:
+        console.print(f"{count:,} deliveries", style="dim")
+
+    try:
+        count, table = rebuild(settings, progress)
+    except Exception as error:  # the database: one line, no traceback
+        fail(f"the database at {settings.mongo_url} failed: {error}")
+    console.print(f"rebuilt the facts of {count:,} deliveries; {len(table['rows'])} ISVs scored")
+
+
 @dlq_app.command("list")
 def dlq_list() -> None:
     """Every dead letter: its id, queue, what it was, its error, when, and how many tries."""
@@ -307,10 +511,11 @@ def link_main(argv: list[str]) -> int:
 
 def register_operations(app: typer.Typer) -> None:
     """Add the operators' commands to ``app``: ``delivery``, ``deliveries``, ``deadlines``,
-    ``dlq``, ``link`` and ``stats``."""
+    ``dlq``, ``link``, ``scorecard`` (and ``scorecard rebuild``) and ``stats``."""
     app.add_typer(delivery_app, name="delivery")
     app.add_typer(link_app, name="link")
     app.add_typer(deliveries_app, name="deliveries")
     app.add_typer(dlq_app, name="dlq")
     app.add_typer(deadlines_app, name="deadlines")
+    app.add_typer(scorecard_app, name="scorecard")
     app.command()(stats)
