@@ -5,10 +5,11 @@ Pure: no I/O, no clock (``now`` is always passed in). The words are data (tables
 templates with named ``{placeholders}``), not f-strings spread over the services, so another
 language is another set of these tables.
 
-Two modules, by idea: this one names things (states, processes, roles, actions, tasks, the
+Three modules, by idea: this one names things (states, processes, roles, actions, tasks, the
 facts of a delivery and the details of a command); :mod:`shared.wording.moments` says time
-(durations, moments, sizes, deadlines; its rules are in its docstring). Every name of both is
-imported from here: ``from shared.wording import when, STATE_LABELS``.
+(durations, moments, sizes, deadlines; its rules are in its docstring);
+:mod:`shared.wording.scores` says the delivery score (its parts, figures, shares, the trend).
+Every name of them is imported from here: ``from shared.wording import when, STATE_LABELS``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,21 @@ from shared.wording.moments import (  # noqa: F401  (re-exported: import them fr
     size_words,
     when,
     when_relative,
+)
+from shared.wording.scores import (  # noqa: F401  (re-exported: import them from here)
+    COMPONENT_LABELS,
+    FIGURE_LABELS,
+    NO_DATA,
+    NO_SCORE,
+    NOT_APPLICABLE,
+    TrendWords,
+    day_words,
+    period_words,
+    points_words,
+    ratio_words,
+    score_words,
+    share_words,
+    trend_words,
 )
 
 # --- names -----------------------------------------------------------------------------------
