@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from services.gateway.models import Error, json_answer
 from services.runtime.bootstrap import is_transient_db_error
-from services.runtime.links import ADMIN_PATH, PAGE_PREFIX
+from services.runtime.links import ADMIN_PATH, ME_PATH, PAGE_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,9 @@ RESPONSE_STARTED = web.RequestKey("response_started", web.StreamResponse)
 #: it (the pages' templates are theirs); without it every refusal is JSON.
 PAGE_REFUSAL = web.AppKey("page_refusal", Callable[[int, str], web.StreamResponse])
 #: Paths of the pages, which answer refusals in HTML (README, "Errors").
-_PAGE_PATH = re.compile(f"{re.escape(PAGE_PREFIX)}|{re.escape(ADMIN_PATH)}(?:/|$)")
+_PAGE_PATH = re.compile(
+    f"{re.escape(PAGE_PREFIX)}|(?:{re.escape(ADMIN_PATH)}|{re.escape(ME_PATH)})(?:/|$)"
+)
 #: Status counted (metrics, access log) for a request whose client left before its answer:
 #: nginx's "client closed request". It is never sent; nobody is there to read it.
 CLIENT_GONE_STATUS = 499
@@ -53,7 +55,7 @@ def error_response(
 
 
 def is_page(request: web.BaseRequest) -> bool:
-    """Whether ``request`` is for a page (``/d/…``, ``/admin``), answered in HTML."""
+    """Whether ``request`` is for a page (``/d/…``, ``/admin``, ``/me``), answered in HTML."""
     return _PAGE_PATH.match(request.path) is not None
 
 

@@ -173,15 +173,17 @@ async def walk(
     role: Role,
     party_id: str,
     *,
-    start: tuple[str, Position | None],
+    groups: Sequence[str] = WALKED_GROUPS,
+    after: Position | None = None,
     room: int,
     budget: int,
     keep: Callable[[Mapping[str, Any]], bool],
     projection: Mapping[str, int],
 ) -> Walked:
-    """The next ``room`` deliveries of ``party_id``'s walked groups that ``keep`` accepts, from
-    ``start`` on: each group newest change first, :data:`OTHERS` before :data:`DONE`. One more
-    is looked for, to learn whether another page follows.
+    """The next ``room`` deliveries of ``party_id``'s walked ``groups`` that ``keep`` accepts:
+    each group newest change first, the groups in the order given (the list's: :data:`OTHERS`
+    before :data:`DONE`), the first from ``after`` on. One more is looked for, to learn whether
+    another page follows.
 
     Each query reads one window of days of one group through the role's list field; the
     window grows while it finds few. At most ``budget`` documents are looked at (those ``keep``
@@ -194,8 +196,9 @@ async def walk(
         (:meth:`DayCalendar.days`).
       role(Role): Customer or ISV: which list field is read.
       party_id(str): The party.
-      start(tuple[str, Position | None]): A walked group to start in and the position after
-        which to start (None: its newest).
+      groups(Sequence[str]): The walked groups to read, in order.
+      after(Position | None): Where to start in the first group: after this position (None:
+        at its newest).
       room(int): Rows to find, at least 1.
       budget(int): Documents to look at, at most (at least ``room + 1`` is sensible).
       keep(Callable): Whether a document is listed (the page's filters).
@@ -210,11 +213,12 @@ async def walk(
     """
     if room < 1:
         raise ValueError("a walk finds at least one row")
+    if not set(groups) <= set(WALKED_GROUPS):
+        raise ValueError(f"only {', '.join(WALKED_GROUPS)} are walked, not {list(groups)}")
     name = LIST_FIELD[role]
     walked = Walked()
     found_rows: list[tuple[str, dict[str, Any]]] = []
-    first, after = start
-    for group in WALKED_GROUPS[WALKED_GROUPS.index(first) :]:
+    for group in groups:
         newest = after.day if after is not None else None
         todo = [day for day in days if newest is None or day <= newest]
         window, found, looked_days, kept = FIRST_WINDOW_DAYS, 0, 0, 0

@@ -21,6 +21,12 @@ PARTY_ID_FIELDS: Mapping[Role, str] = {Role.CUSTOMER: "customer_id", Role.ISV: "
 DeadlineStatus = Literal["active", "paused", "cancelled", "fired"]
 #: The deadlines shown to people, on the pages and in the emails: those running or paused.
 SHOWN_DEADLINE_STATUSES: frozenset[str] = frozenset({"active", "paused"})
+#: The deadlines a party is told of as the "by when" of a delivery, in emails and in their list
+#: of deliveries: the confirmation window and the warranty. The reminder is left out: it is the
+#: notifier's own timer, and its email is the reminder itself.
+PARTY_DEADLINE_KINDS: frozenset[DeadlineKind] = frozenset(
+    {DeadlineKind.CONFIRMATION_WINDOW, DeadlineKind.WARRANTY}
+)
 
 
 class _Record(BaseModel):

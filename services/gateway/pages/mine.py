@@ -1,0 +1,473 @@
+"""A party's own list of deliveries (GET /me?t=, opened by the list link every email carries):
+what waits for the reader first, each with what to do and by when, then what waits for someone
+else (who, until when), then what is finished; a filter by state and process, a search by
+order ID or product ID, and pages.
+
+How it reads (``services.runtime.party_lists``): what waits for the reader is one indexed
+equality, read whole, since the counts at the top and its order need all of it; the rest is
+walked newest change first, a window of days at a time, for the rows a page shows and one
+more. A page thus reads what waits for the reader and about one page of the rest, however many
+deliveries the reader or anyone else has. Filters apply to the rows read: a narrow one over a
+long history stops after :data:`WALK_BUDGET` documents and the page says how far it looked.
+An order ID is looked up directly (a delivery's id derives from its order's).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from markupsafe import Markup
+from pydantic import TypeAdapter, ValidationError
+
+from services.gateway.context import Gateway, gateway_of
+from services.gateway.contracts import documented
+from services.gateway.pages.admin import overdue
+from services.gateway.pages.errors import PageError, html_errors, render
+from services.gateway.pages.guard import (
+    LINK_REFUSALS,
+    LINK_TOKEN,
+    html_answer,
+    list_link_of,
+    optional_query,
+)
+from services.gateway.pages.routing import routes
+from services.gateway.pages.words import dispute_open, turn_words
+from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, LIST_PROJECTION
+from services.runtime.links import ME_PATH, ListLink, me_path, page_path, sign_link
+from services.runtime.party_lists import (
+    DONE,
+    LIST_FIELD,
+    OTHERS,
+    WALKED_GROUPS,
+    YOURS,
+    DayCalendar,
+    Position,
+    list_group,
+    list_key,
+    walk,
+)
+from shared.domain.actions import next_step
+from shared.domain.commands import ExternalId
+from shared.domain.delivery import PARTY_DEADLINE_KINDS, PARTY_ID_FIELDS, SHOWN_DEADLINE_STATUSES
+from shared.domain.ids import delivery_id_for
+from shared.domain.roles import Role
+from shared.domain.states import TERMINAL_STATES, ProcessName, State
+from shared.wording import (
+    PROCESS_LABELS,
+    ROLE_NAMES,
+    STATE_LABELS,
+    deadline_words,
+    label,
+    when_relative,
+)
+from shared.wording.lists import (
+    FINISHED,
+    GROUP_TITLES,
+    LIST_TITLE,
+    NO_DEADLINE,
+    NO_DELIVERIES,
+    NO_MATCH,
+    SEARCH_HINT,
+    SEARCH_STOPPED,
+    counts_words,
+)
+
+#: Rows a page shows.
+PAGE_SIZE = 30
+#: Documents a page's walk may look at besides what waits for the reader: a filter that
+#: matches few stops there and the page says how far it looked (each document costs about
+#: half a millisecond on the local FerretDB).
+WALK_BUDGET = 120
+#: The query parameters the page reads, each at most once.
+PARAMETERS = ("t", "state", "process", "q", "after")
+_SEARCH = TypeAdapter(ExternalId)
+#: ``you.<offset>``, ``other`` / ``done`` (a group's start) or ``other.<millis>.<id>``.
+_CURSOR = re.compile(r"(you)\.([0-9]{1,9})|(other|done)(?:\.([0-9]{1,15})\.([0-9a-f]{32}))?")
+#: The days each database's walks go through, per gateway process.
+_CALENDARS: dict[tuple[int, str], DayCalendar] = {}
+_BAD_QUERY = "This list cannot be shown"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The page's filters, ``""`` for none: a state, a process, and a search text (an order
+    ID or a product ID, matched exactly)."""
+
+    state: str = ""
+    process: str = ""
+    search: str = ""
+
+    def keep(self, document: Mapping[str, Any]) -> bool:
+        """Whether a stored delivery passes every filter."""
+        return (
+            (not self.state or document["state"] == self.state)
+            and (not self.process or document["process"] == self.process)
+            and (not self.search or self.search in (document["order_id"], document["product_id"]))
+        )
+
+    def query(self) -> dict[str, str]:
+        """The filters as the page's query parameters (those given)."""
+        given = {"state": self.state, "process": self.process, "q": self.search}
+        return {name: value for name, value in given.items() if value}
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter is given."""
+        return bool(self.state or self.process or self.search)
+
+    def walked_groups(self) -> tuple[str, ...]:
+        """The walked groups that may hold a match: a terminal state is only finished, any
+        other state never is."""
+        if not self.state:
+            return WALKED_GROUPS
+        return (DONE,) if State(self.state) in TERMINAL_STATES else (OTHERS,)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: in the group waiting for the reader at ``offset``, or in a walked
+    group after ``after`` (None: at its newest)."""
+
+    group: str
+    offset: int = 0
+    after: Position | None = None
+
+    def text(self) -> str:
+        """As the ``after`` query parameter: ``you.30``, ``other``, ``done.<millis>.<id>``."""
+        if self.group == YOURS:
+            return f"{YOURS}.{self.offset}"
+        if self.after is None:
+            return self.group
+        return f"{self.group}.{self.after.millis}.{self.after.delivery_id}"
+
+
+def read_cursor(text: str) -> Cursor:
+    """The :class:`Cursor` that :meth:`Cursor.text` wrote.
+
+    Raises:
+      PageError: 400 for anything else.
+    """
+    found = _CURSOR.fullmatch(text)
+    if found is None:
+        raise PageError(
+            400,
+            _BAD_QUERY,
+            f"The page position “{text[:60]}” (after=) is not one this list made. "
+            "Go back to the list's first page.",
+        )
+    you, offset, walked, millis, delivery_id = found.groups()
+    if you:
+        return Cursor(YOURS, offset=int(offset))
+    after = Position(int(millis), delivery_id) if millis else None
+    return Cursor(walked, after=after)
+
+
+def _one(request: web.Request, name: str) -> str:
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise PageError(
+            400, _BAD_QUERY, f"The address gives “{name}” {len(values)} times; give it once."
+        )
+    return values[0] if values else ""
+
+
+def read_query(request: web.Request) -> tuple[Filters, Cursor | None]:
+    """The filters and the page position of a ``/me`` request.
+
+    Raises:
+      PageError: 400, saying which value is wrong and what it may be: a parameter given twice,
+        an unknown state or process, a search that is no order ID or product ID (1 to 128
+        letters, digits and ``. _ : @ -``), a page position this list did not make.
+    """
+    for name in PARAMETERS:
+        _one(request, name)
+    state, process, search = _one(request, "state"), _one(request, "process"), _one(request, "q")
+    if state and state not in {s.value for s in State}:
+        states = ", ".join(s.value for s in State)
+        raise PageError(
+            400, _BAD_QUERY, f"There is no state “{state[:60]}”. The states are: {states}."
+        )
+    if process and process not in {p.value for p in ProcessName}:
+        processes = ", ".join(p.value for p in ProcessName)
+        raise PageError(
+            400,
+            _BAD_QUERY,
+            f"There is no process “{process[:60]}”. The processes are: {processes}.",
+        )
+    search = search.strip()
+    if search:
+        try:
+            search = _SEARCH.validate_python(search)
+        except ValidationError as error:
+            raise PageError(
+                400,
+                _BAD_QUERY,
+                f"“{search[:60]}” is neither an order ID nor a product ID: search for one of "
+                "those, 1 to 128 letters, digits and . _ : @ -.",
+            ) from error
+    after = _one(request, "after")
+    cursor = read_cursor(after) if after else None
+    return Filters(state, process, search), cursor
+
+
+def due_deadline(document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A stored delivery's "by when": the soonest running deadline a party is told of
+    (``PARTY_DEADLINE_KINDS``), else one of them paused by a dispute, else None."""
+    shown = [
+        d
+        for d in document.get("deadlines", [])
+        if d.get("kind") in PARTY_DEADLINE_KINDS and d.get("status") in SHOWN_DEADLINE_STATUSES
+    ]
+    running = [d for d in shown if d.get("status") == "active" and d.get("due_at") is not None]
+    if running:
+        return min(running, key=lambda d: d["due_at"])
+    return shown[0] if shown else None
+
+
+def urgency(document: Mapping[str, Any], now: datetime, patience: timedelta) -> tuple:
+    """How a delivery waiting for the reader sorts among the others (smallest first): overdue
+    ones first (``pages.admin.overdue``), then by the soonest running deadline, those without
+    one last, then the longest waiting (oldest last change) first; the id breaks ties."""
+    late = overdue(dict(document), now, patience) is not None
+    deadline = due_deadline(document)
+    due = deadline.get("due_at") if deadline and deadline.get("status") == "active" else None
+    return (not late, due is None, due or now, document["updated_at"], document["_id"])
+
+
+def order_waiting(
+    documents: Iterable[Mapping[str, Any]], now: datetime, patience: timedelta
+) -> list[Mapping[str, Any]]:
+    """What waits for the reader in the list's order (:func:`urgency`)."""
+    return sorted(documents, key=lambda document: urgency(document, now, patience))
+
+
+def count_overdue(
+    documents: Iterable[Mapping[str, Any]], now: datetime, patience: timedelta
+) -> int:
+    """How many of ``documents`` are overdue (``pages.admin.overdue``)."""
+    return sum(overdue(dict(d), now, patience) is not None for d in documents)
+
+
+@dataclass
+class ListPage:
+    """One page of a party's list: every delivery waiting for them (``waiting``: the counts),
+    the rows shown as (group, document), where the next page starts, and how far a search
+    looked when it stopped early (``stopped_at``, a day)."""
+
+    waiting: list[Mapping[str, Any]] = field(default_factory=list)
+    rows: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
+    next: Cursor | None = None
+    stopped_at: str | None = None
+    #: Queries and documents read, for the benchmark and the tests.
+    queries: int = 0
+    examined: int = 0
+
+
+def _calendar(db: Any) -> DayCalendar:
+    key = (id(db.client), db.name)
+    if key not in _CALENDARS:
+        _CALENDARS[key] = DayCalendar()
+    return _CALENDARS[key]
+
+
+async def read_page(
+    gateway: Gateway,
+    link: ListLink,
+    filters: Filters,
+    cursor: Cursor | None,
+    now: datetime,
+    *,
+    size: int = PAGE_SIZE,
+    budget: int = WALK_BUDGET,
+) -> ListPage:
+    """One page of ``link``'s party's deliveries (see the module's docstring for the reads).
+
+    Parameters:
+      gateway(Gateway): Its database and settings (``confirm_window``: overdue).
+      link(ListLink): Whose list, as which role.
+      filters(Filters): The page's filters.
+      cursor(Cursor | None): Where the page starts; None: the first page.
+      now(datetime): Aware UTC.
+      size(int): Rows per page.
+      budget(int): Documents the walk may look at.
+
+    Returns:
+      ListPage: The counts' deliveries, the rows, the next page's cursor.
+    """
+    db = gateway.db
+    deliveries = db[DELIVERIES]
+    role, party = link.role, link.party_id
+    patience = gateway.settings.confirm_window
+    page = ListPage()
+    waiting = await deliveries.find(
+        {LIST_FIELD[role]: list_key(party, YOURS)}, LIST_PROJECTION
+    ).to_list()
+    page.queries, page.examined = 1, len(waiting)
+    page.waiting = order_waiting(waiting, now, patience)
+
+    if filters.search and cursor is None:
+        # An order ID is one lookup, whatever its age: its delivery's id derives from it.
+        hit = await deliveries.find_one({"_id": delivery_id_for(filters.search)}, LIST_PROJECTION)
+        page.queries += 1
+        if (
+            hit is not None
+            and hit.get(PARTY_ID_FIELDS[role]) == party
+            and hit["order_id"] == filters.search
+        ):
+            if filters.keep(hit):
+                group = list_group(hit["process"], hit["state"], dispute_open(hit), role)
+                page.rows = [(group, hit)]
+            return page
+
+    listed = [d for d in page.waiting if filters.keep(d)]
+    walked_groups = filters.walked_groups()
+    if cursor is None or cursor.group == YOURS:
+        offset = cursor.offset if cursor else 0
+        page.rows = [(YOURS, d) for d in listed[offset : offset + size]]
+        if offset + size < len(listed):
+            page.next = Cursor(YOURS, offset=offset + size)
+            return page
+        groups, after = walked_groups, None
+    else:
+        order = WALKED_GROUPS.index(cursor.group)
+        groups = tuple(g for g in walked_groups if WALKED_GROUPS.index(g) >= order)
+        after = cursor.after if groups and groups[0] == cursor.group else None
+    room = size - len(page.rows)
+    if not groups:
+        return page
+    if room == 0:
+        page.next = Cursor(groups[0])
+        return page
+    days = await _calendar(db).days(db[DELIVERY_DAYS], now.astimezone(UTC).date())
+    walked = await walk(
+        deliveries,
+        days,
+        role,
+        party,
+        groups=groups,
+        after=after,
+        room=room,
+        budget=budget,
+        keep=filters.keep,
+        projection=LIST_PROJECTION,
+    )
+    page.rows += walked.rows
+    page.queries += walked.queries
+    page.examined += walked.examined
+    page.stopped_at = walked.stopped_at
+    if walked.resume is not None:
+        group, position = walked.resume
+        page.next = Cursor(group, after=position)
+    return page
+
+
+def row_view(
+    group: str,
+    document: Mapping[str, Any],
+    link: ListLink,
+    gateway: Gateway,
+    now: datetime,
+) -> dict[str, Any]:
+    """One row as the template shows it: the delivery, what happens now in the delivery page's
+    words (``words.turn_words``), its "by when" (``shared.wording.deadline_words``), whether it
+    is overdue (``admin.overdue``), and a link to its page signed for the reader (with the next
+    step's form ready when it waits for them, as the emails' links are)."""
+    role, party = link.role, link.party_id
+    delivery_id, state = document["_id"], document["state"]
+    if group == DONE:
+        what = label(FINISHED, state).format(at=when_relative(document["updated_at"], now))
+    else:
+        what, _ = turn_words(dict(document), role)
+    deadline = due_deadline(document)
+    due = deadline_words(deadline, role, now) if deadline else None
+    action = None
+    if group == YOURS and not dispute_open(document):
+        action = next_step(ProcessName(document["process"]), State(state), role)
+    token = sign_link(gateway.settings, delivery_id, party, role)
+    return {
+        "id": delivery_id,
+        "order_id": document["order_id"],
+        "product_id": document["product_id"],
+        "process": label(PROCESS_LABELS, document["process"]),
+        "state": state,
+        "state_label": label(STATE_LABELS, state),
+        "what": what,
+        "due_label": due.label if due else None,
+        "due_value": due.value if due else NO_DEADLINE,
+        "due_sentence": due.sentence if due else None,
+        "overdue": overdue(dict(document), now, gateway.settings.confirm_window),
+        "dispute": dispute_open(document),
+        "updated": when_relative(document["updated_at"], now),
+        "href": page_path(delivery_id, token, action),
+    }
+
+
+async def scorecard_section(gateway: Gateway, link: ListLink) -> Markup:
+    """The scorecard shown on an ISV's list, under the counts: empty until the ISV scorecard
+    section is added (its HTML, already escaped, as ``scorecard_html`` in ``me.html``)."""
+    return Markup("")
+
+
+@routes.get(ME_PATH)
+@documented(
+    "A party's own list of deliveries (a list link from an email)",
+    public=True,
+    parameters=(
+        LINK_TOKEN,
+        optional_query("state", "only deliveries in this state"),
+        optional_query("process", "only deliveries of this process"),
+        optional_query("q", "an order ID or a product ID"),
+        optional_query("after", "where the page starts: its previous page's 'next' link"),
+    ),
+    responses={
+        200: html_answer("the list"),
+        400: html_answer("a filter, search or page position that is not valid, or given twice"),
+        **LINK_REFUSALS,
+    },
+)
+@html_errors
+async def my_deliveries(request: web.Request) -> web.Response:
+    """GET /me?t=, a list link (customer or ISV): the party's deliveries, those waiting for
+    them first (with the counts: how many, how many overdue), then those waiting for others,
+    then the finished ones; ``state``, ``process``, ``q`` (an order ID or a product ID) filter,
+    ``after`` pages. Changes nothing. Refusals are pages: 403 for a link that is not a valid
+    list link (a delivery page's link included), 400 for a bad filter or page position, 429
+    over the party's rate."""
+    token = request.query.get("t", "")
+    link = list_link_of(request, token)
+    filters, cursor = read_query(request)
+    gateway = gateway_of(request)
+    now = datetime.now(UTC)
+    page = await read_page(gateway, link, filters, cursor, now)
+    patience = gateway.settings.confirm_window
+    sections: list[dict[str, Any]] = []
+    for group, document in page.rows:
+        if not sections or sections[-1]["group"] != group:
+            sections.append({"group": group, "title": GROUP_TITLES[group], "rows": []})
+        sections[-1]["rows"].append(row_view(group, document, link, gateway, now))
+    query = filters.query()
+    return render(
+        "me.html",
+        title=LIST_TITLE,
+        viewer={"label": ROLE_NAMES[link.role], "party": link.party_id},
+        counts=counts_words(len(page.waiting), count_overdue(page.waiting, now, patience)),
+        scorecard_html=(
+            await scorecard_section(gateway, link) if link.role == Role.ISV else Markup("")
+        ),
+        sections=sections,
+        empty=NO_MATCH if filters.active else NO_DELIVERIES,
+        token=token,
+        filters=filters,
+        states=[(s.value, STATE_LABELS[s]) for s in State],
+        processes=[(p.value, PROCESS_LABELS[p]) for p in ProcessName],
+        search_hint=SEARCH_HINT,
+        stopped=SEARCH_STOPPED.format(day=page.stopped_at) if page.stopped_at else None,
+        first_href=me_path(token, **query) if cursor is not None else None,
+        next_href=me_path(token, **query, after=page.next.text()) if page.next else None,
+        clear_href=me_path(token) if filters.active else None,
+    )

@@ -1,0 +1,58 @@
+"""The words of each party's own list of deliveries (``/me``) and of the emails' link to it.
+
+Part of :mod:`shared.wording` (pure: no I/O, no clock); what a row says about one delivery
+(what to do, who is awaited, deadlines, states) is the delivery page's own words, read from
+the rest of the package and ``services.gateway.pages.words``. Only what belongs to the list
+as a whole lives here: its title, its groups, its counts and its search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: The list's title, and the emails' words before the link to it.
+LIST_TITLE = "Your deliveries"
+LIST_LINK_WORDS = "All your deliveries"
+#: An administrator's list (``/admin``), as the emails to ``DC_ADMIN_EMAIL`` name it.
+ADMIN_LIST_LINK_WORDS = "All deliveries"
+#: Each group's heading, in the list's order: the reader must act, someone else must (the
+#: other party, an administrator, the clock), nobody (completed or terminated).
+GROUP_TITLES: Mapping[str, str] = {
+    "you": "Waiting for you",
+    "other": "Waiting for others",
+    "done": "Finished",
+}
+#: The counts at the top: how many wait for the reader, and how many of those are overdue.
+WAITING_ONE = "1 delivery waits for you"
+WAITING_MANY = "{count} deliveries wait for you"
+NOTHING_WAITING = "Nothing waits for you"
+OVERDUE_ONE = "1 is overdue"
+OVERDUE_MANY = "{count} are overdue"
+#: A finished delivery's "when": ``{at}`` is ``when_relative`` of its last change.
+FINISHED: Mapping[str, str] = {
+    "completed": "Completed on {at}",
+    "terminated": "Terminated on {at}",
+}
+#: A delivery with no deadline running.
+NO_DEADLINE = "no deadline"
+#: What the search box takes.
+SEARCH_HINT = "an order ID, or a product ID"
+#: A filtered page whose search stopped before the page was full: ``{day}`` the oldest day
+#: looked at ("2026-11-30").
+SEARCH_STOPPED = (
+    "Searched the deliveries that changed on {day} or later; older ones may match too: "
+    "look further to go on."
+)
+NO_MATCH = "No deliveries match."
+NO_DELIVERIES = "You have no deliveries yet."
+
+
+def counts_words(waiting: int, overdue: int) -> str:
+    """The line at the top of the list: "3 deliveries wait for you, 1 is overdue.",
+    "1 delivery waits for you.", "Nothing waits for you."."""
+    if waiting == 0:
+        return f"{NOTHING_WAITING}."
+    words = WAITING_ONE if waiting == 1 else WAITING_MANY.format(count=waiting)
+    if overdue:
+        words += ", " + (OVERDUE_ONE if overdue == 1 else OVERDUE_MANY.format(count=overdue))
+    return f"{words}."
