@@ -16,10 +16,10 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from services.notifier.rules import RULES, Recipient
-from shared.domain.delivery import SHOWN_DEADLINE_STATUSES, Deadline
+from shared.domain.delivery import PARTY_DEADLINE_KINDS, SHOWN_DEADLINE_STATUSES, Deadline
 from shared.domain.events import Event
 from shared.domain.roles import Role
-from shared.domain.states import TERMINAL_STATES, DeadlineKind
+from shared.domain.states import TERMINAL_STATES
 from shared.wording import (
     DEADLINES,  # noqa: F401  (the notification table's checks read it here)
     FACT_LABELS,
@@ -34,14 +34,15 @@ from shared.wording import (
     sentence_start,
     when,
 )
+from shared.wording.lists import ADMIN_LIST_LINK_WORDS, LIST_LINK_WORDS
 
 #: The subject: the delivery, then the rule's words, after ``ACTION_NEEDED`` for whoever must act.
 SUBJECT = "[Delivery {delivery_id}] {words}"
 ACTION_NEEDED = "Action needed: {words}"
 
-#: The deadlines an email lists. The reminder is left out: it is the notifier's own timer,
-#: and its email is the reminder itself.
-LISTED_DEADLINES = frozenset({DeadlineKind.CONFIRMATION_WINDOW, DeadlineKind.WARRANTY})
+#: The deadlines an email lists: those a party is told of as a delivery's "by when" (the
+#: reminder is left out: it is the notifier's own timer, and its email is the reminder itself).
+LISTED_DEADLINES = PARTY_DEADLINE_KINDS
 
 _env = Environment(
     loader=PackageLoader("services.notifier", "templates"),
@@ -114,8 +115,11 @@ def render(
     public_url: str,
     now: datetime,
     link: str | None = None,
+    list_link: str | None = None,
 ) -> RenderedEmail:
-    """``link`` is the recipient's own signed link to the delivery's page, when there is one."""
+    """``link`` is the recipient's own signed link to the delivery's page, when there is one;
+    ``list_link`` their signed link to their own list of deliveries (``/me``; an
+    administrator's: ``/admin``), shown after it when there is one."""
     summary = event.delivery
     deadlines = [
         view
@@ -141,6 +145,8 @@ def render(
         "facts": facts,
         "details": details,
         "link": link or delivery_link(public_url, summary.delivery_id),
+        "list_link": list_link,
+        "list_words": ADMIN_LIST_LINK_WORDS if recipient.role == Role.ADMIN else LIST_LINK_WORDS,
         "occurred_at": when(event.occurred_at),
     }
     return RenderedEmail(

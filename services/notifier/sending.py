@@ -52,7 +52,7 @@ from services.notifier.headers import (
 )
 from services.notifier.render import one_line, render
 from services.notifier.rules import Recipient, recipients, why_not_emailed
-from services.runtime.links import ADMIN_PARTY, page_url
+from services.runtime.links import ADMIN_PARTY, list_url, page_url
 from shared.config import Settings
 from shared.domain.actions import next_step
 from shared.domain.addresses import smtp_form
@@ -132,6 +132,18 @@ def recipient_link(settings: Settings, event: Event, recipient: Recipient) -> st
         return page_url(settings, summary.delivery_id, party, recipient.role, action)
     except ValueError:
         return None  # ids no page can be signed for (only hand-made events): the API link stays
+
+
+def recipient_list_link(settings: Settings, event: Event, recipient: Recipient) -> str | None:
+    """The recipient's signed link to their own list of deliveries (``links.list_url``: ``/me``
+    for the customer and the ISV, ``/admin`` for an administrator). None when no link can be
+    signed for the event's party ids (only hand-made events)."""
+    field = PARTY_ID_FIELDS.get(recipient.role)
+    party = ADMIN_PARTY if field is None else getattr(event.delivery, field)
+    try:
+        return list_url(settings, party, recipient.role)
+    except ValueError:
+        return None
 
 
 class Notifier:
@@ -359,6 +371,7 @@ class Notifier:
             public_url=self.settings.public_url,
             now=self.clock(),
             link=recipient_link(self.settings, event, recipient),
+            list_link=recipient_list_link(self.settings, event, recipient),
         )
         message = EmailMessage()
         message["From"] = header_address(self.settings.mail_from)

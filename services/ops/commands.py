@@ -497,10 +497,24 @@ def link_delivery(
         fail(str(error))
 
 
+@link_app.command("me")
+def link_me(
+    party_id: str,
+    role: Annotated[str, typer.Argument(help=f"one of {', '.join(sorted(LINK_ROLES))}")],
+) -> None:
+    """Print a party's link to their own list of deliveries (/me); an admin's is /admin."""
+    from services.runtime.links import list_url
+
+    try:
+        typer.echo(list_url(_link_settings(), party_id, role))
+    except ValueError as error:
+        fail(str(error))
+
+
 def link_main(argv: list[str]) -> int:
-    """``delivery-center link`` run with ``argv`` (``["admin"]`` or ``["delivery", id, party,
-    role[, action]]``): 0 once the link is printed, 2 with the usage on stderr for other
-    arguments, 1 for ids or a role no link can be signed for."""
+    """``delivery-center link`` run with ``argv`` (``["admin"]``, ``["delivery", id, party,
+    role[, action]]`` or ``["me", party, role]``): 0 once the link is printed, 2 with the
+    usage on stderr for other arguments, 1 for ids or a role no link can be signed for."""
     command = typer.main.get_command(link_app)
     try:
         command.main(argv, prog_name="delivery-center link", standalone_mode=True)
