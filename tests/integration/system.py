@@ -155,6 +155,8 @@ def test_environment(
             "DC_ADMIN_EMAIL": "admin@example.com",
             # Webhook receivers in tests listen on loopback, refused by default (SSRF).
             "DC_WEBHOOK_ALLOWED_ADDRESSES": "loopback",
+            # Failed webhooks retried a second apart (doubling), so a test sees the retries.
+            "DC_WEBHOOK_RETRY_BASE": "1",
             "DC_WORKFLOW_METRICS_PORT": str(free_port()),
             "DC_TIMERS_METRICS_PORT": str(free_port()),
             "DC_NOTIFIER_METRICS_PORT": str(free_port()),

@@ -9,58 +9,42 @@ Events of other tests are interleaved in the log: each test looks at its own del
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from aiohttp import web
+from pymongo.database import Database
 
 from services.runtime.event_log import encode_cursor
 from tests.integration.client import BASIC_EVENTS, Api, Party
 from tests.integration.event_stream import EventTap
-from tests.integration.system import System, free_port
+from tests.integration.system import System
 from tests.integration.waiting import until
+from tests.integration.webhook_receiver import Receiver
 
 BASIC = BASIC_EVENTS
 
 
-class Receiver:
-    """An HTTP server on 127.0.0.1 answering 200 to every webhook at ``/hooks/<name>`` and
-    keeping what it got: (``webhook-id``, JSON body) per name."""
+#: Endpoints the running test registered (``_endpoint``).
+REGISTERED: list[str] = []
 
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.hits: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        self.runner: web.AppRunner | None = None
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/{name}"
-
-    def of(self, name: str, delivery_id: str) -> list[tuple[str, dict[str, Any]]]:
-        return [hit for hit in self.hits.get(name, []) if hit[1]["delivery_id"] == delivery_id]
-
-    async def _take(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        hit = (request.headers["webhook-id"], body)
-        self.hits.setdefault(request.match_info["name"], []).append(hit)
-        return web.Response(status=200)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks/{name}", self._take)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+@pytest.fixture(autouse=True)
+def _endpoints_disabled_after(db: Database) -> Iterator[None]:
+    """The session's system goes on after the test: it would send every later event to the
+    test's endpoints, and retry for the rest of the session those nobody answers."""
+    yield
+    db.webhook_endpoints.update_many(
+        {"_id": {"$in": list(REGISTERED)}}, {"$set": {"enabled": False}}
+    )
+    REGISTERED.clear()
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    assert server.runner is not None
-    await server.runner.cleanup()
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as server:
+        yield server
 
 
 @pytest.fixture
@@ -174,6 +158,7 @@ async def _endpoint(api: Api, admin: Party, url: str, event_types: list[str]) ->
     body = {"url": url, "event_types": event_types}
     status, answer = await api.request("POST", "/v1/webhooks", admin, json=body)
     assert status == 201, answer
+    REGISTERED.append(answer["webhook_id"])
     return answer["webhook_id"]
 
 
@@ -189,8 +174,10 @@ async def test_a_replay_sends_the_logged_events_again(
     webhook_id = await _endpoint(api, admin, receiver.url(name), ["delivery_completed"])
     before = datetime.now(UTC) - timedelta(seconds=1)
     delivery_id = await _basic_delivery(api, parties)
-    await until(lambda: bool(receiver.of(name, delivery_id)), "delivery_completed at the receiver")
-    [(event_id, event)] = receiver.of(name, delivery_id)
+    await until(
+        lambda: bool(receiver.events(name, delivery_id)), "delivery_completed at the receiver"
+    )
+    [(event_id, event)] = receiver.events(name, delivery_id)
     assert event["event_type"] == "delivery_completed"
     # The replay reads the log, where an event shows once settled: wait until it does.
     await Reader(api, admin, limit=500).until_seen(delivery_id, BASIC)
@@ -202,8 +189,8 @@ async def test_a_replay_sends_the_logged_events_again(
     assert status == 202, answer
     assert answer["webhook_id"] == webhook_id and answer["queued"] >= 1
     assert "next_since" not in answer
-    await until(lambda: len(receiver.of(name, delivery_id)) == 2, "the replayed event")
-    assert receiver.of(name, delivery_id)[1] == (event_id, event)
+    await until(lambda: len(receiver.events(name, delivery_id)) == 2, "the replayed event")
+    assert receiver.events(name, delivery_id)[1] == (event_id, event)
 
     # The log keeps both attempts of the one delivery.
     async def both_attempts() -> bool:
@@ -220,8 +207,8 @@ async def test_a_replay_sends_the_logged_events_again(
     newer = await _endpoint(api, admin, receiver.url(other), ["delivery_completed"])
     status, answer = await api.request("POST", _replay_path(newer), admin, params={"since": since})
     assert status == 202 and answer["queued"] >= 1, answer
-    await until(lambda: bool(receiver.of(other, delivery_id)), "the replay to a newer endpoint")
-    assert receiver.of(other, delivery_id) == [(event_id, event)]
+    await until(lambda: bool(receiver.events(other, delivery_id)), "the replay to a newer endpoint")
+    assert receiver.events(other, delivery_id) == [(event_id, event)]
 
     # Since a time after every event (an offset other than Z): nothing is queued.
     later = (datetime.now(UTC) + timedelta(hours=2)).astimezone(timezone(timedelta(hours=2)))

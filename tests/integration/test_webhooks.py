@@ -1,7 +1,8 @@
-"""Signed webhooks end to end: a real HTTP receiver (aiohttp on loopback) registered as an
-endpoint of a running system gets each event it subscribed to, signed per Standard Webhooks,
-retried until it answers 2xx; a disabled endpoint gets nothing; one that keeps failing is
-disabled and the admin emailed.
+"""Signed webhooks end to end: a real HTTP receiver (``webhook_receiver``, on loopback)
+registered as an endpoint of the session's system gets each event it subscribed to, signed per
+Standard Webhooks, retried until it answers 2xx (the test systems retry a second apart,
+doubling); a disabled endpoint gets nothing; one that keeps failing is disabled and the admin
+emailed (on a system of its own that gives up after four seconds).
 
 Endpoints are written straight into ``webhook_endpoints`` as the gateway stores them
 (``shared.contracts.webhooks.WebhookEndpoint``).
@@ -16,14 +17,12 @@ import json
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
 import pytest
-from aiohttp import web
 from pymongo import MongoClient
 from pymongo.database import Database
 
@@ -35,70 +34,13 @@ from shared.contracts.webhooks import (
 )
 from tests.integration.client import BASIC_EVENTS, Api, Party
 from tests.integration.faults import CALM, api_for, label
-from tests.integration.system import System, free_port, running_system
+from tests.integration.system import System, running_system
 from tests.integration.waiting import until
+from tests.integration.webhook_receiver import Hit, Receiver, disable_endpoints_of
 from tooling.mailsink import MailSink
 
 ADMIN_EMAIL = "admin@example.com"  # DC_ADMIN_EMAIL of the test systems
 BASIC = BASIC_EVENTS
-#: Loopback receivers allowed, retries a second apart (doubling).
-WEBHOOKS = {"DC_WEBHOOK_ALLOWED_ADDRESSES": "loopback", "DC_WEBHOOK_RETRY_BASE": "1"}
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One request the receiver got, and the status it answered."""
-
-    headers: dict[str, str]
-    body: str
-    status: int
-
-    @property
-    def event(self) -> dict[str, Any]:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 taking webhooks at ``/hooks/<name>``. Each name answers
-    each event (by ``webhook-id``) with its script's statuses in turn, the last one for good."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.hits: dict[str, list[Hit]] = {}
-        self.scripts: dict[str, list[int]] = {}
-        self.runner: web.AppRunner | None = None
-
-    def url(self, name: str, script: list[int] | None = None) -> str:
-        self.scripts[name] = script or [200]
-        return f"http://127.0.0.1:{self.port}/hooks/{name}"
-
-    def of(self, name: str, delivery_id: str | None = None) -> list[Hit]:
-        return [
-            hit
-            for hit in self.hits.get(name, [])
-            if delivery_id is None or hit.event["delivery_id"] == delivery_id
-        ]
-
-    async def _take(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        body = await request.text()
-        script = self.scripts.get(name, [404])
-        event_id = request.headers.get("webhook-id")
-        tries = sum(1 for hit in self.of(name) if hit.headers["webhook-id"] == event_id)
-        status = script[min(tries, len(script) - 1)]
-        self.hits.setdefault(name, []).append(Hit(dict(request.headers), body, status))
-        return web.Response(status=status)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks/{name}", self._take)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
 
 
 def _secret() -> str:
@@ -129,37 +71,19 @@ def _register(
     return endpoint
 
 
-def _database(system: System) -> Iterator[Database]:
-    with MongoClient(system.env["DC_MONGO_URL"], tz_aware=True) as client:
-        yield client[system.env["DC_MONGO_DB"]]
-
-
 @pytest.fixture(scope="module")
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture(scope="module")
-def hooked(mail: MailSink, request) -> Iterator[System]:
-    """A system calling loopback webhooks, retrying for two minutes."""
-    with running_system(
-        mail.port, label(request), DC_WEBHOOK_RETRY_FOR="120", **WEBHOOKS, **CALM
-    ) as system:
-        yield system
-
-
-@pytest.fixture(scope="module")
-def hooked_db(hooked: System) -> Iterator[Database]:
-    yield from _database(hooked)
+def server() -> Iterator[Receiver]:
+    with Receiver() as receiving:
+        yield receiving
 
 
 @pytest.fixture
-async def hooked_api(hooked: System) -> AsyncIterator[Api]:
-    async with api_for(hooked) as api:
-        yield api
+def receiver(server: Receiver, db: Database) -> Iterator[Receiver]:
+    """The receiver, for endpoints on the session's system: disabled after the test, as the
+    system goes on (it would send them every later event, and retry once the receiver is
+    gone)."""
+    yield server
+    disable_endpoints_of(db, server)
 
 
 def _parties(api: Api) -> dict[str, Party]:
@@ -179,9 +103,9 @@ async def _all_arrived(receiver: Receiver, name: str, delivery_id: str, types: l
     await until(arrived, f"{types} at {name} for {delivery_id}")
 
 
-async def test_every_event_arrives_signed(receiver: Receiver, hooked_api: Api, hooked_db: Database):
-    endpoint = _register(hooked_db, receiver.url("all"))
-    delivery_id = await _basic_delivery(hooked_api)
+async def test_every_event_arrives_signed(receiver: Receiver, api: Api, db: Database):
+    endpoint = _register(db, receiver.url("all"))
+    delivery_id = await _basic_delivery(api)
     await _all_arrived(receiver, "all", delivery_id, BASIC)
     hits = sorted(receiver.of("all", delivery_id), key=lambda h: h.event["version"])
     assert [h.event["event_type"] for h in hits] == BASIC
@@ -195,7 +119,7 @@ async def test_every_event_arrives_signed(receiver: Receiver, hooked_api: Api, h
     assert hits[-1].event["how"] == "confirmed_by_customer"
 
     def ours() -> list[dict[str, Any]]:
-        stored = hooked_db.webhook_deliveries.find({"webhook_id": endpoint.webhook_id})
+        stored = db.webhook_deliveries.find({"webhook_id": endpoint.webhook_id})
         return [d for d in stored if json.loads(d["body"])["delivery_id"] == delivery_id]
 
     # The notifier records an attempt once its answer is in: the receiver may be first.
@@ -208,12 +132,12 @@ async def test_every_event_arrives_signed(receiver: Receiver, hooked_api: Api, h
 
 
 async def test_a_receiver_failing_three_times_gets_the_event_on_the_fourth(
-    receiver: Receiver, hooked_api: Api, hooked_db: Database
+    receiver: Receiver, api: Api, db: Database
 ):
     url = receiver.url("flaky", [500, 500, 500, 200])
-    endpoint = _register(hooked_db, url, ["delivery_opened"])
-    p = _parties(hooked_api)
-    opened = await hooked_api.open_delivery(p["marketplace"], p["customer"], p["isv"])
+    endpoint = _register(db, url, ["delivery_opened"])
+    p = _parties(api)
+    opened = await api.open_delivery(p["marketplace"], p["customer"], p["isv"])
     hits = lambda: receiver.of("flaky", opened["delivery_id"])  # noqa: E731
     await until(lambda: any(h.status == 200 for h in hits()), "the fourth attempt answered 200")
     assert [h.status for h in hits()] == [500, 500, 500, 200]
@@ -221,16 +145,16 @@ async def test_a_receiver_failing_three_times_gets_the_event_on_the_fourth(
     assert all(_verifies(h, endpoint.secret) for h in hits())
     [delivery] = [
         d
-        for d in hooked_db.webhook_deliveries.find({"webhook_id": endpoint.webhook_id})
+        for d in db.webhook_deliveries.find({"webhook_id": endpoint.webhook_id})
         if json.loads(d["body"])["delivery_id"] == opened["delivery_id"]
     ]
 
     def delivered() -> bool:
-        current = hooked_db.webhook_deliveries.find_one({"_id": delivery["_id"]})
+        current = db.webhook_deliveries.find_one({"_id": delivery["_id"]})
         return current["status"] == "delivered"
 
     await until(delivered, "the delivery recorded as delivered")
-    delivery = hooked_db.webhook_deliveries.find_one({"_id": delivery["_id"]})
+    delivery = db.webhook_deliveries.find_one({"_id": delivery["_id"]})
     assert [a["status"] for a in delivery["attempts"]] == [500, 500, 500, 200]
     assert [a["error"] for a in delivery["attempts"]][:3] == ["answered HTTP 500"] * 3
     assert delivery["attempts"][-1]["error"] is None
@@ -241,15 +165,13 @@ async def test_a_receiver_failing_three_times_gets_the_event_on_the_fourth(
     assert all(gap >= wait - 0.01 for gap, wait in zip(gaps, [1, 2, 4], strict=True)), gaps
 
 
-async def test_a_disabled_endpoint_gets_nothing(
-    receiver: Receiver, hooked_api: Api, hooked_db: Database
-):
-    off = _register(hooked_db, receiver.url("off"), enabled=False)
-    _register(hooked_db, receiver.url("control"))
-    delivery_id = await _basic_delivery(hooked_api)
+async def test_a_disabled_endpoint_gets_nothing(receiver: Receiver, api: Api, db: Database):
+    off = _register(db, receiver.url("off"), enabled=False)
+    _register(db, receiver.url("control"))
+    delivery_id = await _basic_delivery(api)
     await _all_arrived(receiver, "control", delivery_id, BASIC)
     assert receiver.of("off") == []
-    assert hooked_db.webhook_deliveries.count_documents({"webhook_id": off.webhook_id}) == 0
+    assert db.webhook_deliveries.count_documents({"webhook_id": off.webhook_id}) == 0
     # One queued before it was disabled fails without an attempt.
     queued = {
         "_id": f"{off.webhook_id}:e-{uuid.uuid4().hex}",
@@ -262,50 +184,50 @@ async def test_a_disabled_endpoint_gets_nothing(
         "next_attempt_at": datetime.now(UTC),
         "attempts": [],
     }
-    hooked_db.webhook_deliveries.insert_one(queued)
+    db.webhook_deliveries.insert_one(queued)
 
     def settled() -> bool:
-        return hooked_db.webhook_deliveries.find_one({"_id": queued["_id"]})["status"] != "pending"
+        return db.webhook_deliveries.find_one({"_id": queued["_id"]})["status"] != "pending"
 
     await until(settled, "the stale delivery settled")
-    stale = hooked_db.webhook_deliveries.find_one({"_id": queued["_id"]})
+    stale = db.webhook_deliveries.find_one({"_id": queued["_id"]})
     assert (stale["status"], stale["attempts"]) == ("failed", [])
     assert receiver.of("off") == []
 
 
 async def test_an_endpoint_gets_only_the_types_it_subscribed_to(
-    receiver: Receiver, hooked_api: Api, hooked_db: Database
+    receiver: Receiver, api: Api, db: Database
 ):
-    ends = _register(hooked_db, receiver.url("ends"), ["delivery_completed"])
-    _register(hooked_db, receiver.url("control-2"))
-    delivery_id = await _basic_delivery(hooked_api)
+    ends = _register(db, receiver.url("ends"), ["delivery_completed"])
+    _register(db, receiver.url("control-2"))
+    delivery_id = await _basic_delivery(api)
     await _all_arrived(receiver, "control-2", delivery_id, BASIC)
     await _all_arrived(receiver, "ends", delivery_id, ["delivery_completed"])
     assert [h.event["event_type"] for h in receiver.of("ends", delivery_id)] == [
         "delivery_completed"
     ]
     types = Counter(
-        d["event_type"] for d in hooked_db.webhook_deliveries.find({"webhook_id": ends.webhook_id})
+        d["event_type"] for d in db.webhook_deliveries.find({"webhook_id": ends.webhook_id})
     )
     assert set(types) == {"delivery_completed"}
 
 
 async def test_rotating_twice_keeps_signing_with_the_original_and_the_newest(
-    receiver: Receiver, hooked_api: Api, hooked_db: Database
+    receiver: Receiver, api: Api, db: Database
 ):
-    admin = hooked_api.party("admin")
+    admin = api.party("admin")
     body = {"url": receiver.url("rotated"), "event_types": ["delivery_opened"]}
-    status, created = await hooked_api.request("POST", "/v1/webhooks", admin, json=body)
+    status, created = await api.request("POST", "/v1/webhooks", admin, json=body)
     assert status == 201, created
     rotate = f"/v1/webhooks/{created['webhook_id']}/rotate-secret"
     secrets_shown = [created["secret"]]
     for _ in range(3):
-        status, rotated = await hooked_api.request("POST", rotate, admin)
+        status, rotated = await api.request("POST", rotate, admin)
         assert status == 200, rotated
         secrets_shown.append(rotated["secret"])
     original, *between, newest = secrets_shown
-    p = _parties(hooked_api)
-    opened = await hooked_api.open_delivery(p["marketplace"], p["customer"], p["isv"])
+    p = _parties(api)
+    opened = await api.open_delivery(p["marketplace"], p["customer"], p["isv"])
     await _all_arrived(receiver, "rotated", opened["delivery_id"], ["delivery_opened"])
     [hit] = receiver.of("rotated", opened["delivery_id"])
     assert _verifies(hit, original) and _verifies(hit, newest), hit.headers
@@ -317,15 +239,15 @@ async def test_rotating_twice_keeps_signing_with_the_original_and_the_newest(
 def impatient(mail: MailSink, request) -> Iterator[System]:
     """A system giving up on a webhook after four seconds."""
     with running_system(
-        mail.port, f"{label(request)}-4s", DC_WEBHOOK_RETRY_FOR="4", **WEBHOOKS, **CALM
+        mail.port, f"{label(request)}-4s", DC_WEBHOOK_RETRY_FOR="4", **CALM
     ) as system:
         yield system
 
 
 async def test_an_endpoint_failing_past_the_retry_span_is_disabled_and_the_admin_told(
-    receiver: Receiver, impatient: System, mail: MailSink
+    server: Receiver, impatient: System, mail: MailSink
 ):
-    url = receiver.url("broken", [500])
+    url = server.url("broken", [500])
     with MongoClient(impatient.env["DC_MONGO_URL"], tz_aware=True) as client:
         db = client[impatient.env["DC_MONGO_DB"]]
         endpoint = _register(db, url, ["delivery_opened"])
@@ -345,7 +267,7 @@ async def test_an_endpoint_failing_past_the_retry_span_is_disabled_and_the_admin
         [delivery] = list(db.webhook_deliveries.find({"webhook_id": endpoint.webhook_id}))
         statuses = [a["status"] for a in delivery["attempts"]]
         assert len(statuses) >= 2 and set(statuses) == {500}
-        assert len(receiver.of("broken")) == len(statuses)
+        assert len(server.of("broken")) == len(statuses)
         stored = db.webhook_endpoints.find_one({"_id": endpoint.webhook_id})
         assert stored["enabled"] is False
         assert stored["disabled_at"] is not None
