@@ -15,7 +15,8 @@ POST that carries, besides the token, a CSRF token derived from it (the gateway'
 ``pages.csrf``).
 
 The pages' paths are made here, one function each (:func:`page_path`, :func:`file_path`,
-:func:`commands_path`, :func:`admin_path`, :func:`me_path`). ``delivery-center link admin``,
+:func:`commands_path`, :func:`admin_path`, :func:`me_path`, :func:`scorecards_path`,
+:func:`scorecard_path`). ``delivery-center link admin``,
 ``delivery-center link delivery <delivery_id> <party_id> <role> [action]`` and
 ``delivery-center link me <party_id> <role>`` print links (``services.ops.commands``).
 """
@@ -48,6 +49,8 @@ PAGE_PREFIX = "/d/"
 ADMIN_PATH = "/admin"
 #: Where a party's own list of deliveries lives, under the public URL.
 ME_PATH = "/me"
+#: Where the administrators' table of every ISV's scorecard lives, and one ISV's under it.
+SCORECARDS_PATH = "/admin/scorecards"
 #: Roles a list link may carry: the parties of deliveries (an administrator's list is /admin).
 LIST_ROLES = frozenset({Role.CUSTOMER, Role.ISV})
 #: The payload's mark of a list token: ``{"k": "list", "p": party, "r": role}``.
@@ -315,6 +318,19 @@ def admin_path(token: str, **query: str) -> str:
     """The path (and query) of the administrators' list for an admin's link token:
     ``/admin?t=...`` and ``query`` (e.g. ``command``)."""
     return f"{ADMIN_PATH}?{urlencode({'t': token, **query})}"
+
+
+def scorecards_path(token: str, **query: str) -> str:
+    """The path (and query) of the administrators' table of every ISV's scorecard for an
+    admin's link token: ``/admin/scorecards?t=...`` and ``query`` (``sort``, ``order``)."""
+    return f"{SCORECARDS_PATH}?{urlencode({'t': token, **query})}"
+
+
+def scorecard_path(isv_id: str, token: str, **query: str) -> str:
+    """The path (and query) of one ISV's scorecard as an admin sees it, for an admin's link
+    token: ``/admin/scorecards/<isv_id>?t=...`` (the id percent-encoded, ``/`` included) and
+    ``query`` (``from``, ``to``)."""
+    return f"{SCORECARDS_PATH}/{quote(isv_id, safe='')}?{urlencode({'t': token, **query})}"
 
 
 def me_path(token: str, **query: str) -> str:

@@ -81,6 +81,7 @@ from shared.domain.commands import Confirm, Contact, Finish, OpenDelivery, Submi
 from shared.domain.engine import Applied, delivery_id_for, open_delivery
 from shared.domain.events import Event
 from shared.domain.roles import Actor, Role
+from shared.domain.scorecard import Period
 from tooling.vhosts import create_vhost, delete_vhost
 
 pytestmark = pytest.mark.integration
@@ -493,6 +494,9 @@ async def _use_the_gateway(settings: Settings, delivery_id: str) -> None:
             with mock.patch.object(delivery_days, "SMALL_LIST", small_list):
                 await get(f"/admin?t={admin_token}&state=in_delivery&overdue=1")
         await get(f"/admin?t={admin_token}&command={command_id}")
+        # The scorecards: the table (one document by _id), one ISV's (its days by _id).
+        await get(f"/admin/scorecards?t={admin_token}&sort=trend&order=asc")
+        await get(f"/admin/scorecards/{_isv(0)}?t={admin_token}")
         link = sign_link(settings, delivery_id, _customer(0), Role.CUSTOMER)
         await get(f"/d/{delivery_id}?t={link}")
         await get(f"/d/{delivery_id}/files/{attachment_id}?t={link}")
@@ -558,6 +562,10 @@ async def exercised() -> AsyncIterator[Exercised]:
         uploader = Actor(id=_customer(0), role=Role.CUSTOMER)
         kept = await store_file(db, ids[0], "spec.pdf", PDF, uploader)
         await _move_on(db, settings, ids, kept["_id"])
+        # The table of every ISV's scorecard, as the timers service refreshes it.
+        await ScorecardBook(db).refresh_table(
+            Period.ending(now.date()), now, settings.confirm_window
+        )
         await _use_the_gateway(settings, ids[0])
 
         notifier = Notifier(

@@ -10,18 +10,19 @@ applied or refused.
 One module per concern: ``words`` (steps, turns, deadlines, actions, who did what), ``errors``
 (refusals as pages), ``guard`` (link checks), ``csrf`` (the form token), ``view`` (the
 delivery page and its files), ``forms`` (presses: form fields to commands), ``admin`` (the
-administrators' list), ``mine`` (a party's own list, ``/me``); each route's OpenAPI contract
-sits on
-its handler, and ``guard`` holds the pieces the contracts share. ``routing`` holds the route
-table and the templates they share. Importing this
-package registers every page's route on ``routes``, in the order below.
+administrators' list), ``mine`` (a party's own list, ``/me``), ``charts`` (inline SVG),
+``scorecard`` (an ISV's scorecard section) and ``admin_scorecards`` (every ISV's table, one
+ISV's page); each route's OpenAPI contract sits on its handler, and ``guard`` holds the
+pieces the contracts share. ``routing`` holds the route table and the templates they share.
+Importing this package registers every page's route on ``routes``, in the order below.
 """
 
 from __future__ import annotations
 
 # isort: off
 # The page modules register their routes on ``routes`` as they are imported, in this order
-# (view, forms, admin, mine); the names below are those the app and the tests read from here.
+# (view, forms, admin, mine, admin_scorecards); the names below are those the app and the
+# tests read from here.
 from services.gateway.pages.words import (
     available_actions,
     deadline_words,
@@ -34,6 +35,7 @@ from services.gateway.pages import view  # noqa: F401  (registers the page and i
 from services.gateway.pages.forms import command_body, field_errors, upload_problems, uploaded_name
 from services.gateway.pages.admin import overdue, recently_updated
 from services.gateway.pages import mine  # noqa: F401  (registers /me)
+from services.gateway.pages import admin_scorecards  # noqa: F401  (registers the scorecards)
 from services.gateway.pages.routing import routes
 
 # isort: on

@@ -23,7 +23,7 @@ from services.gateway.pages.view import FormState, outcome_of
 from services.gateway.pages.words import action_view, available_actions, dispute_open
 from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, LIST_PROJECTION
 from services.runtime.delivery_days import newest_first
-from services.runtime.links import page_path
+from services.runtime.links import page_path, scorecard_path, scorecards_path
 from shared.domain.delivery import past_due
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, State
@@ -122,6 +122,7 @@ async def admin_page(request: web.Request) -> web.Response:
                 "state_label": label(STATE_LABELS, document["state"]),
                 "customer": document["customer_id"],
                 "isv": document["isv_id"],
+                "isv_href": scorecard_path(document["isv_id"], token),
                 "dispute": dispute_open(document),
                 "dispute_reason": (document.get("dispute") or {}).get("reason"),
                 "overdue": late,
@@ -149,4 +150,5 @@ async def admin_page(request: web.Request) -> web.Response:
         refresh=outcome is not None and outcome["status"] == "pending" and not outcome["late"],
         limit=ADMIN_LIST_LIMIT,
         empty_form=FormState(action=""),
+        scorecards_href=scorecards_path(token),
     )

@@ -36,6 +36,7 @@ from services.gateway.pages.guard import (
     optional_query,
 )
 from services.gateway.pages.routing import routes
+from services.gateway.pages.scorecard import isv_scorecard, render_scorecard
 from services.gateway.pages.words import dispute_open, turn_words
 from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, LIST_PROJECTION
 from services.runtime.links import ME_PATH, ListLink, me_path, page_path, sign_link
@@ -408,9 +409,11 @@ def row_view(
 
 
 async def scorecard_section(gateway: Gateway, link: ListLink) -> Markup:
-    """The scorecard shown on an ISV's list, under the counts: empty until the ISV scorecard
-    section is added (its HTML, already escaped, as ``scorecard_html`` in ``me.html``)."""
-    return Markup("")
+    """The scorecard shown on an ISV's list, under the counts: the ISV's scorecard section
+    (``scorecard.render_scorecard``) of the default period, with its trend and the
+    marketplace's medians; its HTML, already escaped, as ``scorecard_html`` in ``me.html``."""
+    data = await isv_scorecard(gateway, link.party_id, datetime.now(UTC))
+    return render_scorecard(data)
 
 
 @routes.get(ME_PATH)
