@@ -20,6 +20,7 @@ The second test checks that the newest-first lists, which now walk the days thro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import traceback
@@ -49,6 +50,7 @@ from services.gateway.pages import recently_updated
 from services.gateway.pages.csrf import csrf_token
 from services.notifier.sending import Notifier
 from services.ops import dead_letters, reports
+from services.ops import scorecards as ops_scorecards
 from services.runtime import delivery_days
 from services.runtime.bootstrap import make_broker
 from services.runtime.collections import (
@@ -104,6 +106,10 @@ SCANS_ON_PURPOSE = {
     ),
     ("services/ops/dead_letters.py:purge", DEAD_LETTERS): (
         "`dlq purge` deletes every dead-letter record"
+    ),
+    ("services/runtime/scorecards.py:rebuild_from", DELIVERIES): (
+        "`scorecard rebuild` files every delivery's facts again: reading them all, a batch at "
+        "a time, is the command (an operator's, never a request path)"
     ),
     ("services/workflow/store.py:flag_outboxes_stored_before_the_flag", DELIVERIES): (
         "a one-off migration, run once per database and then recorded in `migrations`"
@@ -497,6 +503,7 @@ async def _use_the_gateway(settings: Settings, delivery_id: str) -> None:
         # The scorecards: the table (one document by _id), one ISV's (its days by _id).
         await get(f"/admin/scorecards?t={admin_token}&sort=trend&order=asc")
         await get(f"/admin/scorecards/{_isv(0)}?t={admin_token}")
+        await get(f"/v1/isvs/{_isv(0)}/scorecard?from=2026-01-01&to=2026-12-31", admin)
         link = sign_link(settings, delivery_id, _customer(0), Role.CUSTOMER)
         await get(f"/d/{delivery_id}?t={link}")
         await get(f"/d/{delivery_id}/files/{attachment_id}?t={link}")
@@ -591,6 +598,11 @@ async def exercised() -> AsyncIterator[Exercised]:
                 )
         reports.deadlines_due(ops_db, now, timedelta(days=60))
         reports.stats(ops_db)
+        # The scorecard commands: every ISV's table computed afresh, and the rebuild.
+        await asyncio.to_thread(
+            ops_scorecards.fresh_table, settings, Period.ending(now.date()), now
+        )
+        await asyncio.to_thread(ops_scorecards.rebuild, settings, lambda count: None)
 
         DeadLetterRecorder(settings).after_process_message(
             None,
