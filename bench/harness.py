@@ -34,6 +34,7 @@ from pymongo import MongoClient
 from services.runtime.bus import command_message
 from services.runtime.collections import DELIVERIES
 from services.runtime.delivery_days import DAY_FIELDS, day_fields
+from services.runtime.party_lists import LIST_FIELDS, list_fields_of
 from services.workflow.store import DeliveryStore
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
@@ -590,8 +591,10 @@ class StoredDeliveries:
         opened = self.opened_at(k)
         # Changed within the hour it opened: its day fields are those of the opening.
         updated = opened + timedelta(seconds=template["version"])
+        parties = {"customer_id": customer, "isv_id": isv, "updated_at": updated}
         return {
             **template,
+            **list_fields_of({**template, **parties}),
             "_id": delivery_id,
             "delivery_id": delivery_id,
             "order_id": self.order_id(k),
@@ -617,6 +620,7 @@ _VARIED = (
     "opened_at",
     "updated_at",
     *DAY_FIELDS,
+    *LIST_FIELDS,
 )
 
 

@@ -83,7 +83,7 @@ PAGE_SIZE = 30
 #: Documents a page's walk may look at besides what waits for the reader: a filter that
 #: matches few stops there and the page says how far it looked (each document costs about
 #: half a millisecond on the local FerretDB).
-WALK_BUDGET = 120
+WALK_BUDGET = 80
 #: The query parameters the page reads, each at most once.
 PARAMETERS = ("t", "state", "process", "q", "after")
 _SEARCH = TypeAdapter(ExternalId)
@@ -356,6 +356,7 @@ async def read_page(
         budget=budget,
         keep=filters.keep,
         projection=LIST_PROJECTION,
+        now=now,
     )
     page.rows += walked.rows
     page.queries += walked.queries
