@@ -19,7 +19,8 @@ Definitions, used throughout:
   (``processes.next_actors`` is ``{isv}``): ``in_delivery``, ``awaiting_contract``,
   ``functional_design``, ``ued``, ``development_testing``.
 - *Time in a state*: per delivery, the seconds spent in it over every visit that ended (the
-  visit still running is not counted yet), less any time a dispute was open. Percentiles are
+  visit still running is not counted yet), less any time a dispute was open; the history's
+  times are taken to the millisecond, as the database keeps them. Percentiles are
   taken over deliveries: the median (:func:`statistics.median`) and the 90th percentile by the
   nearest-rank method (the value at rank ⌈0.9·n⌉ of the sorted values).
 - *A stepwise stage*: from first entering its work state (``functional_design``, ``ued``,
@@ -127,18 +128,25 @@ class DeliveryFacts(BaseModel):
         return max(self.longest_isv_wait_seconds, running) > patience.total_seconds()
 
 
+def _kept(moment: datetime) -> datetime:
+    """``moment`` to the millisecond, as the database keeps it (BSON dates are milliseconds):
+    the facts the workflow reads from a delivery it has just changed (its newest entry still
+    to the microsecond) are then those a rebuild reads from the stored delivery."""
+    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
+
+
 def _dispute_spans(delivery: Delivery) -> list[tuple[datetime, datetime | None]]:
     """When disputes were open: ``(opened, closed)``, ``closed`` None while one is open."""
     spans: list[tuple[datetime, datetime | None]] = []
     for entry in delivery.history:
         if entry.command == "open_dispute":
-            spans.append((entry.at, None))
+            spans.append((_kept(entry.at), None))
         elif (
             spans
             and spans[-1][1] is None
             and (entry.command == "resolve_dispute" or entry.to_state == State.TERMINATED)
         ):
-            spans[-1] = (spans[-1][0], entry.at)
+            spans[-1] = (spans[-1][0], _kept(entry.at))
     return spans
 
 
@@ -160,7 +168,8 @@ def facts_of(delivery: Delivery) -> DeliveryFacts:
       delivery(Delivery): Any delivery the engine made (its history starts with the opening).
 
     Returns:
-      DeliveryFacts: At ``delivery.version``; the same delivery gives the same facts.
+      DeliveryFacts: At ``delivery.version``; the same delivery gives the same facts, and so
+      does the delivery read back from the database (times to the millisecond).
     """
     owned = ISV_OWNED_STATES[delivery.process]
     spans = _dispute_spans(delivery)
@@ -173,7 +182,7 @@ def facts_of(delivery: Delivery) -> DeliveryFacts:
     confirmed_by: ConfirmedBy | None = None
     revision_rounds = warranty_requests = 0
     disputed = terminated_after_dispute = False
-    visit_start = delivery.history[0].at
+    visit_start = _kept(delivery.history[0].at)
     for entry in delivery.history:
         if entry.command == "request_changes":
             revision_rounds += 1
@@ -192,26 +201,26 @@ def facts_of(delivery: Delivery) -> DeliveryFacts:
             continue
         left = entry.from_state
         if left in owned:
-            seconds = _seconds(visit_start, entry.at, spans)
+            seconds = _seconds(visit_start, _kept(entry.at), spans)
             in_state[left.value] += seconds
             longest = max(longest, seconds)
         if left in work_of and entry.command == "confirm":
             work = work_of[left]
             if work.value not in in_stage and work in stage_started:
-                in_stage[work.value] = _seconds(stage_started[work], entry.at, spans)
+                in_stage[work.value] = _seconds(stage_started[work], _kept(entry.at), spans)
         if entry.to_state in review_of:
-            stage_started.setdefault(entry.to_state, entry.at)
-        visit_start = entry.at
+            stage_started.setdefault(entry.to_state, _kept(entry.at))
+        visit_start = _kept(entry.at)
     running, since = 0.0, None
     if delivery.state in owned:
-        last = delivery.history[-1].at
+        last = _kept(delivery.history[-1].at)
         running = _seconds(visit_start, last, spans)
         since = None if delivery.dispute_open else last
     return DeliveryFacts(
         delivery_id=delivery.delivery_id,
         isv_id=delivery.isv_id,
         process=delivery.process,
-        opened_at=delivery.opened_at,
+        opened_at=_kept(delivery.opened_at),
         version=delivery.version,
         state=delivery.state,
         confirmed_by=confirmed_by,

@@ -1,15 +1,20 @@
 """``services.runtime.scorecards``: a delivery's facts as one line of its day's text, read back
 exactly (the read model stores lines, not a field per fact: see the module's "One text per
-day"), and the day keys of a span longer than one ``Period``."""
+day"), and the day keys of a span longer than one ``Period``; ``facts_of`` gives the same facts
+for a delivery and for it read back from the database (the relay's and the rebuild's)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import bson
 import pytest
+from bson.codec_options import CodecOptions
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.runtime.scorecards import _day_keys, _lines_of, facts_from_line, facts_line
+from shared.domain.delivery import Delivery
 from shared.domain.scorecard import MAX_PERIOD_DAYS, DeliveryFacts, Period, facts_of
 from shared.domain.states import ProcessName, State
 
@@ -86,3 +91,19 @@ def test_a_period_and_the_one_before_it_may_span_more_than_one_period():
     assert len(keys) == 2 * MAX_PERIOD_DAYS
     assert keys[0] == period.previous().first.isoformat() and keys[-1] == period.last.isoformat()
     assert _day_keys(date(2026, 1, 2), date(2026, 1, 1)) == []
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(walks(), st.integers(0, 999_999))
+def test_the_facts_of_a_delivery_are_those_of_it_read_back_from_the_database(walker, micros):
+    """The workflow reads the facts of the delivery it has just changed (its newest entry to
+    the microsecond); a rebuild reads them from the stored delivery, whose times BSON keeps to
+    the millisecond: the two must be the same facts (they differed by up to 1 ms before)."""
+    delivery = walker.delivery
+    last = delivery.history[-1]
+    newest = last.model_copy(update={"at": last.at + timedelta(microseconds=micros)})
+    fresh = delivery.model_copy(update={"history": [*delivery.history[:-1], newest]})
+    options = CodecOptions(tz_aware=True, tzinfo=UTC)
+    stored = Delivery.model_validate(bson.decode(bson.encode(fresh.model_dump()), options))
+    assert stored != fresh or micros % 1000 == 0
+    assert facts_of(stored) == facts_of(fresh)
