@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from html import unescape
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -48,6 +49,8 @@ from services.gateway.attachments import store_file
 from services.gateway.auth import mint_token
 from services.gateway.pages import recently_updated
 from services.gateway.pages.csrf import csrf_token
+from services.gateway.pages.mine import Filters, order_waiting, read_page
+from services.gateway.pages.words import dispute_open
 from services.notifier.sending import Notifier
 from services.ops import dead_letters, reports
 from services.ops import scorecards as ops_scorecards
@@ -61,6 +64,7 @@ from services.runtime.collections import (
     EMAILS,
     EMAILS_SENT,
     GRIDFS_CHUNKS,
+    LIST_PROJECTION,
     database,
     ensure_indexes,
     make_mongo,
@@ -68,8 +72,14 @@ from services.runtime.collections import (
 from services.runtime.dead_letter_recorder import DeadLetterRecorder
 from services.runtime.deadline_book import DeadlineBook
 from services.runtime.delivery_days import DAY_FIELDS
-from services.runtime.links import sign_admin_link, sign_link
-from services.runtime.party_lists import LIST_FIELDS
+from services.runtime.links import ListLink, sign_admin_link, sign_link, sign_list_link
+from services.runtime.party_lists import (
+    LIST_FIELDS,
+    WALKED_GROUPS,
+    YOURS,
+    Position,
+    list_group,
+)
 from services.runtime.scorecards import ScorecardBook
 from services.timers.firing import DeadlineFirer
 from services.workflow.actors import Workflow, policy_of
@@ -80,6 +90,7 @@ from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
 from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
 from shared.domain.commands import Confirm, Contact, Finish, OpenDelivery, SubmitDemand
+from shared.domain.delivery import PARTY_ID_FIELDS
 from shared.domain.engine import Applied, delivery_id_for, open_delivery
 from shared.domain.events import Event
 from shared.domain.roles import Actor, Role
@@ -99,6 +110,10 @@ SCANS_ON_PURPOSE = {
     ),
     ("services/runtime/delivery_days.py:newest_first_sync", DELIVERY_DAYS): (
         "the newest-first walk reads its list of days whole: one tiny record per active day"
+    ),
+    ("services/runtime/party_lists.py:days", DELIVERY_DAYS): (
+        "each party's list reads its calendar of days whole, at most once in ten minutes per "
+        "gateway process: one tiny record per active day"
     ),
     ("services/ops/reports.py:stats", DELIVERIES): (
         "`stats` reports on every delivery: reading them all is the report (an operator's "
@@ -504,6 +519,16 @@ async def _use_the_gateway(settings: Settings, delivery_id: str) -> None:
         await get(f"/admin/scorecards?t={admin_token}&sort=trend&order=asc")
         await get(f"/admin/scorecards/{_isv(0)}?t={admin_token}")
         await get(f"/v1/isvs/{_isv(0)}/scorecard?from=2026-01-01&to=2026-12-31", admin)
+        # Each party's own list: what waits for them (one equality), then the rest walked a
+        # window of days at a time ($in), an order ID looked up by _id, and a next page.
+        for role, party in ((Role.CUSTOMER, _customer(0)), (Role.ISV, _isv(0))):
+            mine = sign_list_link(settings, party, role)
+            first = (await get(f"/me?t={mine}")).decode()
+            await get(f"/me?t={mine}&state=completed&process=basic&q=prod-website")
+            await get(f"/me?t={mine}&q=order-0-0")
+            following = re.search(r'<a href="([^"]+)" id="next-page"', first)
+            if following:
+                await get(unescape(following.group(1)))
         link = sign_link(settings, delivery_id, _customer(0), Role.CUSTOMER)
         await get(f"/d/{delivery_id}?t={link}")
         await get(f"/d/{delivery_id}/files/{attachment_id}?t={link}")
@@ -679,6 +704,9 @@ async def test_every_query_of_the_product_is_served_by_an_index(exercised: Exerc
         ("services/gateway/downloads.py:_checked_chunks", GRIDFS_CHUNKS),
         ("services/runtime/delivery_days.py:newest_first", DELIVERIES),
         ("services/runtime/delivery_days.py:newest_first_sync", DELIVERIES),
+        ("services/workflow/store.py:place_deliveries_stored_before_the_lists", DELIVERIES),
+        ("services/gateway/pages/mine.py:read_page", DELIVERIES),
+        ("services/runtime/party_lists.py:walk", DELIVERIES),
     ]:
         assert expected in origins, f"{expected} was never exercised"
     assert any(q.collection.startswith("deadlines_") for q in recorder.queries.values())
@@ -783,3 +811,57 @@ async def test_newest_first_lists_are_one_sort_of_every_delivery(exercised: Exer
                         assert listed == wanted, (query, small_list, skip, limit)
     finally:
         await client.close()
+
+
+async def test_each_partys_list_pages_through_every_delivery_of_theirs_once(
+    exercised: Exercised,
+):
+    """/me's pages, concatenated, are the party's deliveries: what waits for them in their
+    order, then every other one newest change first, whatever the page size or filter."""
+    settings = exercised.settings
+    with MongoClient(settings.mongo_url, tz_aware=True) as client:
+        stored = list(client[settings.mongo_db][DELIVERIES].find({}, LIST_PROJECTION))
+    now = datetime.now(UTC)
+    mongo = make_mongo(settings)
+    try:
+        gateway = SimpleNamespace(db=database(mongo, settings), settings=settings)
+        for role, party in ((Role.CUSTOMER, _customer(0)), (Role.ISV, _isv(1))):
+            theirs = [d for d in stored if d[PARTY_ID_FIELDS[role]] == party]
+            for filters in (Filters(), Filters(state="in_delivery"), Filters(search="nothing")):
+                kept = [d for d in theirs if filters.keep(d)]
+
+                def group(document: dict[str, Any], role: Role = role) -> str:
+                    return list_group(
+                        document["process"], document["state"], dispute_open(document), role
+                    )
+
+                expected = [
+                    d["_id"]
+                    for d in order_waiting(
+                        [d for d in kept if group(d) == YOURS], now, settings.confirm_window
+                    )
+                ]
+                for walked in WALKED_GROUPS:
+                    rest = [d for d in kept if group(d) == walked]
+                    expected += [d["_id"] for d in sorted(rest, key=Position.of, reverse=True)]
+                assert len(theirs) > 10
+                for size in (1, 7, 1000):
+                    listed: list[str] = []
+                    cursor = None
+                    for _ in range(len(theirs) + 2):
+                        page = await read_page(
+                            gateway,
+                            ListLink(party, role, now),
+                            filters,
+                            cursor,
+                            now,
+                            size=size,
+                            budget=1000,
+                        )
+                        listed += [document["_id"] for _, document in page.rows]
+                        cursor = page.next
+                        if cursor is None:
+                            break
+                    assert listed == expected, (role, filters, size)
+    finally:
+        await mongo.close()
