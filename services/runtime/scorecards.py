@@ -217,6 +217,8 @@ class ScorecardBook:
 
         Raises:
           pymongo.errors.PyMongoError: The database failed; the relay is retried.
+          RuntimeError: Other writers of the day's document came first every round (the
+            relay is retried).
         """
         day = day_key(facts.opened_at)
         key = day_document_id(day, facts.isv_id)
