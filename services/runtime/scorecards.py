@@ -323,26 +323,44 @@ class ScorecardBook:
         self,
         deliveries: AsyncIterable[dict[str, Any]],
         progress: Callable[[int], None] | None = None,
+        *,
+        concurrency: int = 8,
     ) -> int:
         """File the facts of every stored delivery in ``deliveries`` again, read from its
-        history (same-version facts are replaced; newer ones filed meanwhile are kept).
+        history (same-version facts are replaced; newer ones filed meanwhile are kept), up to
+        ``concurrency`` records at a time (deliveries of one day and ISV share a document;
+        their records take turns by its revision).
 
         Parameters:
           deliveries(AsyncIterable[dict]): Stored delivery documents, bookkeeping included.
-          progress(Callable[[int], None] | None): Called with the count every 1,000.
+          progress(Callable[[int], None] | None): Called with the count read every 1,000.
+          concurrency(int): Records under way at once (at least 1).
 
         Returns:
-          int: How many deliveries were read.
+          int: How many deliveries were read (and filed).
+
+        Raises:
+          ExceptionGroup: A record failed (the database); what was filed stays filed.
         """
         count = 0
-        async for document in deliveries:
-            delivery = Delivery.model_validate(
-                {k: v for k, v in document.items() if k in Delivery.model_fields}
-            )
-            await self.record(facts_of(delivery), replace_same_version=True)
-            count += 1
-            if progress is not None and count % 1000 == 0:
-                progress(count)
+        slots = asyncio.Semaphore(max(1, concurrency))
+
+        async def file(facts: DeliveryFacts) -> None:
+            try:
+                await self.record(facts, replace_same_version=True)
+            finally:
+                slots.release()
+
+        async with asyncio.TaskGroup() as group:
+            async for document in deliveries:
+                delivery = Delivery.model_validate(
+                    {k: v for k, v in document.items() if k in Delivery.model_fields}
+                )
+                await slots.acquire()
+                group.create_task(file(facts_of(delivery)))
+                count += 1
+                if progress is not None and count % 1000 == 0:
+                    progress(count)
         return count
 
 
