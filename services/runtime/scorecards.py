@@ -16,13 +16,12 @@ and its previous period by ``_id`` (``$in``): 180 reads at most for the default 
 however many deliveries the ISV has had before.
 
 **One text per day.** A document's ``facts`` is one string, a line per delivery
-(:func:`facts_line`: its id, version and facts, separated by spaces), and ``revision`` counts
-its writes; a record reads the document, replaces or adds its delivery's line, and writes it
-back only if ``revision`` is still the one it read (compare-and-set, retried). Not a field per
-delivery (``facts.<delivery_id>``, as first written): FerretDB spends its time per field of a
-document it reads, and the big ISV's 180 days of nested facts (3,000 deliveries, 50,000
-fields) took 600 ms to read where its 180 strings take 40 (``bench/scorecards.py``). Documents
-written in that first form are still read, and rewritten in this one by their next record.
+(:func:`facts_line`: its id and its facts' JSON), and ``revision`` counts its writes; a record
+reads the document, replaces or adds its delivery's line, and writes it back only if
+``revision`` is still the one it read (compare-and-set, retried). Not a field per delivery:
+FerretDB spends its time per field of a document it reads, and the big ISV's 180 days of
+nested facts (3,000 deliveries, 50,000 fields) took 600 ms to read where its 180 strings take
+40 (``bench/scorecards.py``).
 
 **The table** of every ISV reads every delivery opened in two periods, too much for a
 request at 100,000 deliveries: the timers service recomputes it every
@@ -41,7 +40,7 @@ import functools
 import random
 from collections import defaultdict
 from collections.abc import AsyncIterable, Callable, Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -58,7 +57,6 @@ from shared.domain.scorecard import (
     figures_of,
     scorecard_of,
 )
-from shared.domain.states import ProcessName, State
 
 #: One document per (opening day, ISV): the facts of the deliveries the ISV opened that day.
 SCORECARD_DAYS = "scorecard_days"
@@ -70,13 +68,6 @@ TABLE_ID = "latest"
 _RECORD_ATTEMPTS = 30
 #: The longest pause between two rounds, in seconds (jittered, growing with the rounds).
 _RECORD_BACKOFF = 0.05
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-#: ``facts_line`` writes None as this.
-_NONE = "-"
-#: Names back to members, faster than calling the enums (a scorecard reads thousands).
-_STATES = {state.value: state for state in State}
-_PROCESSES = {process.value: process for process in ProcessName}
 
 
 def day_document_id(day: str, isv_id: str) -> str:
@@ -92,114 +83,48 @@ def _day_keys(first: date, last: date) -> list[str]:
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
-def _micros(moment: datetime | None) -> str:
-    return _NONE if moment is None else str((moment - _EPOCH) // _MICROSECOND)
-
-
-def _moment(micros: str) -> datetime | None:
-    return None if micros == _NONE else _EPOCH + timedelta(microseconds=int(micros))
-
-
-def _seconds_map(seconds: dict[str, float]) -> str:
-    return ",".join(f"{name}:{value!r}" for name, value in seconds.items()) or _NONE
-
-
-def _seconds_of(text: str) -> dict[str, float]:
-    if text == _NONE:
-        return {}
-    pairs = (pair.split(":") for pair in text.split(","))
-    return {name: float(value) for name, value in pairs}
-
-
 def facts_line(facts: DeliveryFacts) -> str:
-    """``facts`` as one line of a day's text (its ISV is the document's), read back exactly by
-    :func:`facts_from_line`: space-separated ``delivery_id version process opened_at state
-    confirmed_by flags revision_rounds warranty_requests seconds_in_state seconds_in_stage
-    longest_isv_wait_seconds isv_wait_seconds isv_waiting_since``; times are microseconds
-    since 1970 (UTC), ``flags`` is ``disputed`` + 2 × ``terminated_after_dispute``, the
-    seconds maps are ``name:seconds,…``, seconds are Python's shortest exact float text, and
-    None (or an empty map) is ``-``.
+    """``facts`` as one line of a day's text: the delivery id, a space, and the facts' JSON
+    (pydantic's, which never holds a raw line break); :func:`facts_from_line` reads it back
+    exactly.
 
     Raises:
       ValueError: The delivery id holds white space (ids are 32 hex digits).
     """
     if not facts.delivery_id or any(c.isspace() for c in facts.delivery_id):
         raise ValueError(f"a delivery id without white space, not {facts.delivery_id!r}")
-    flags = int(facts.disputed) + 2 * int(facts.terminated_after_dispute)
-    return " ".join(
-        (
-            facts.delivery_id,
-            str(facts.version),
-            facts.process.value,
-            _micros(facts.opened_at),
-            facts.state.value,
-            facts.confirmed_by or _NONE,
-            str(flags),
-            str(facts.revision_rounds),
-            str(facts.warranty_requests),
-            _seconds_map(facts.seconds_in_state),
-            _seconds_map(facts.seconds_in_stage),
-            repr(facts.longest_isv_wait_seconds),
-            repr(facts.isv_wait_seconds),
-            _micros(facts.isv_waiting_since),
-        )
-    )
+    return f"{facts.delivery_id} {facts.model_dump_json()}"
 
 
-def facts_from_line(line: str, isv_id: str) -> DeliveryFacts:
-    """The facts :func:`facts_line` wrote, of a delivery of ``isv_id``.
+def facts_from_line(line: str) -> DeliveryFacts:
+    """The facts :func:`facts_line` wrote.
 
     Raises:
       ValueError: ``line`` is not such a line (pydantic's ``ValidationError`` is one).
     """
-    fields = line.split(" ")
-    if len(fields) != 14:
-        raise ValueError(f"a scorecard line has 14 fields, not {len(fields)}: {line[:80]!r}")
-    flags = int(fields[6])
-    return DeliveryFacts(
-        delivery_id=fields[0],
-        isv_id=isv_id,
-        process=_PROCESSES[fields[2]],
-        opened_at=_moment(fields[3]),
-        version=int(fields[1]),
-        state=_STATES[fields[4]],
-        confirmed_by=None if fields[5] == _NONE else fields[5],
-        disputed=bool(flags & 1),
-        terminated_after_dispute=bool(flags & 2),
-        revision_rounds=int(fields[7]),
-        warranty_requests=int(fields[8]),
-        seconds_in_state=_seconds_of(fields[9]),
-        seconds_in_stage=_seconds_of(fields[10]),
-        longest_isv_wait_seconds=float(fields[11]),
-        isv_wait_seconds=float(fields[12]),
-        isv_waiting_since=_moment(fields[13]),
-    )
+    delivery_id, _, json = line.partition(" ")
+    facts = DeliveryFacts.model_validate_json(json)
+    if facts.delivery_id != delivery_id:
+        raise ValueError(f"a scorecard line of {delivery_id!r} holds {facts.delivery_id!r}'s facts")
+    return facts
 
 
 def _lines_of(document: dict[str, Any]) -> dict[str, str]:
-    """A day document's lines by delivery id, in either form (see the module's "One text per
-    day")."""
-    facts = document.get("facts") or ""
-    if isinstance(facts, dict):  # the first form: a field per delivery
-        return {
-            delivery_id: facts_line(DeliveryFacts.model_validate(raw))
-            for delivery_id, raw in facts.items()
-        }
-    return {line.split(" ", 1)[0]: line for line in facts.split("\n") if line}
+    """A day document's lines by delivery id."""
+    return {line.split(" ", 1)[0]: line for line in document["facts"].split("\n") if line}
 
 
 @functools.lru_cache(maxsize=10_000)
-def _remembered(line: str, isv_id: str) -> DeliveryFacts:
+def _remembered(line: str) -> DeliveryFacts:
     """:func:`facts_from_line`, remembered: a line is the same facts for good (facts are
     frozen), and an ISV's scorecard (its API, its list page) reads the same thousands of lines
     again and again. Bounded: 10,000 lines (about 20 MB) cover the biggest ISV's two periods."""
-    return facts_from_line(line, isv_id)
+    return facts_from_line(line)
 
 
 def _facts_in(document: dict[str, Any], *, remember: bool) -> list[DeliveryFacts]:
-    isv_id = document["isv_id"]
     read = _remembered if remember else facts_from_line
-    return [read(line, isv_id) for line in _lines_of(document).values()]
+    return [read(line) for line in _lines_of(document).values()]
 
 
 class ScorecardBook:
@@ -255,16 +180,16 @@ class ScorecardBook:
             lines = _lines_of(document)
             filed = lines.get(facts.delivery_id)
             if filed is not None:
-                version = int(filed.split(" ", 2)[1])
+                version = facts_from_line(filed).version
                 if version > facts.version or (
                     version == facts.version and not replace_same_version
                 ):
                     return False
             lines[facts.delivery_id] = line
-            revision = document.get("revision")  # None: the first form, without one
+            revision = document["revision"]
             written = await self.days.update_one(
                 {"_id": key, "revision": revision},
-                {"$set": {"facts": "\n".join(lines.values()), "revision": (revision or 0) + 1}},
+                {"$set": {"facts": "\n".join(lines.values()), "revision": revision + 1}},
             )
             if written.matched_count:
                 return True

@@ -660,25 +660,3 @@ async def test_concurrent_records_of_one_deliverys_versions_converge_on_the_newe
     [document] = await scratch[SCORECARD_DAYS].find({}).to_list()
     assert document["_id"] == day_document_id(day_key(T0), ISV.id)
     assert len(document["facts"].splitlines()) == 3
-
-
-async def test_a_day_of_the_first_form_is_read_and_rewritten_by_its_next_record(scratch):
-    """Documents written with a field per delivery (before one text per day) still count."""
-    book = ScorecardBook(scratch)
-    [walk, *_] = _three_deliveries()
-    older, newer = facts_of(walk[-2][0].delivery), facts_of(walk[-1][0].delivery)
-    key = day_document_id(day_key(T0), ISV.id)
-    await scratch[SCORECARD_DAYS].insert_one(
-        {
-            "_id": key,
-            "day": day_key(T0),
-            "isv_id": ISV.id,
-            "facts": {older.delivery_id: older.model_dump(mode="json")},
-        }
-    )
-    assert await book.facts_of_isv(ISV.id, T0.date(), T0.date()) == [older]
-    assert not await book.record(older)
-    assert await book.record(newer)
-    assert await book.facts_of_isv(ISV.id, T0.date(), T0.date()) == [newer]
-    document = await scratch[SCORECARD_DAYS].find_one({"_id": key})
-    assert document["revision"] == 1 and isinstance(document["facts"], str)
