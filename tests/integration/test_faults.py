@@ -1,10 +1,11 @@
 """Nothing lost, nothing twice: worker crashes under load, on real processes and servers.
 
-Each test runs its own system (own RabbitMQ virtual host and database), kills or stops a
+Each load test runs its own system (own RabbitMQ virtual host and database), kills or stops a
 worker while deliveries run, then checks every delivery, command and email. Faults are paced
 by progress, not by the clock: each lands once a given share of the commands has been
-applied, so it always hits work in flight however fast or loaded the machine is. Outages of
-RabbitMQ and the database are in ``test_outages``.
+applied, so it always hits work in flight however fast or loaded the machine is. A message
+delivered twice, which needs no load, is tried on the session's system. Outages of RabbitMQ
+and the database are in ``test_outages``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from tests.integration.faults import (
 )
 from tests.integration.load import LoadReport, run_basic_deliveries, work_timeout
 from tests.integration.system import System, running_system
-from tests.integration.waiting import stop_drained
+from tests.integration.waiting import drain
 from tooling.mailsink import MailSink
 
 #: Enough deliveries that every fault meets ``CONCURRENCY`` commands in flight at every stage
@@ -131,13 +132,8 @@ async def test_sigterm_during_load_loses_nothing(fault_system: System, mail: Mai
 
 
 async def test_the_same_message_twice_makes_one_transition_and_one_email(
-    fault_system: System, mail: MailSink
+    system: System, api: Api, mail: MailSink
 ):
-    async with api_for(fault_system) as api:
-        await _the_same_message_twice(fault_system, api, mail)
-
-
-async def _the_same_message_twice(fault_system: System, api: Api, mail: MailSink) -> None:
     marketplace, customer, isv = api.party("marketplace"), api.party("customer"), api.party("isv")
     opened = await api.open_delivery(marketplace, customer, isv)
     delivery_id = opened["delivery_id"]
@@ -155,11 +151,12 @@ async def _the_same_message_twice(fault_system: System, api: Api, mail: MailSink
     }
     for _ in range(2):
         publish_raw(
-            fault_system.amqp_url, COMMANDS_QUEUE, APPLY_COMMAND_ACTOR, envelope, uuid.uuid4().hex
+            system.amqp_url, COMMANDS_QUEUE, APPLY_COMMAND_ACTOR, envelope, uuid.uuid4().hex
         )
     await api.wait_for_state(delivery_id, customer, "in_delivery")
-    # The second copy is handled too once the workflow stops with its queue empty.
-    await stop_drained(fault_system, "workflow", COMMANDS_QUEUE)
+    # The second copy is handled too once the workflow stops with its queue empty (it is
+    # started again: the session's system goes on).
+    await drain(system, "workflow", COMMANDS_QUEUE)
     delivery = await api.delivery(delivery_id, customer)
     assert [h["command_id"] for h in delivery["history"]].count(command_id) == 1
     assert delivery["version"] == 2 and delivery["refusals"] == []
@@ -197,14 +194,14 @@ async def _the_same_message_twice(fault_system: System, api: Api, mail: MailSink
     }
     for _ in range(2):
         publish_raw(
-            fault_system.amqp_url,
+            system.amqp_url,
             NOTIFICATIONS_QUEUE,
             SEND_NOTIFICATIONS_ACTOR,
             event,
             uuid.uuid4().hex,
         )
     await mail.wait_for_async(lambda m: event["event_id"] in m["Message-ID"], count=2)
-    await stop_drained(fault_system, "notifier", NOTIFICATIONS_QUEUE)
+    await drain(system, "notifier", NOTIFICATIONS_QUEUE)
     copies = [m for m in list(mail.messages) if event["event_id"] in m["Message-ID"]]
     assert sorted(m["To"] for m in copies) == sorted(
         [opened["customer_email"], opened["isv_email"]]

@@ -24,7 +24,13 @@ async def test_every_worker_serves_its_named_series(api: Api, parties, system: S
         delivery_id, customer, {"type": "submit_demand", "contact": CONTACT, "demands": "x"}
     )
     await api.command(delivery_id, isv, {"type": "finish"})
-    await api.wait_for_state(delivery_id, customer, "completed")  # the clock confirms
+
+    async def reminded() -> bool:
+        delivery = await api.delivery(delivery_id, customer)
+        return any(h["command"] == "expire_deadline" for h in delivery["history"])
+
+    # The clock's first deadline: the reminder, half the window after the finish.
+    await until(reminded, "the timer worker fires the reminder")
 
     workflow = _metrics(system.env["DC_WORKFLOW_METRICS_PORT"])
     assert 'dc_messages_total{actor="apply_command",outcome="done",queue="dc.commands"}' in workflow
