@@ -5,7 +5,6 @@ before it, whatever the ISV's history)."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 
 from aiohttp import web
@@ -16,66 +15,61 @@ from services.gateway.errors import HttpError
 from services.gateway.models import ScorecardView, json_answer
 from services.runtime.scorecards import ScorecardBook
 from shared.domain.roles import Role
-from shared.domain.scorecard import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS, Period
+from shared.domain.scorecard import (
+    DAY_PATTERN,
+    DEFAULT_PERIOD_DAYS,
+    MAX_PERIOD_DAYS,
+    Period,
+    PeriodProblem,
+    parse_day,
+    requested_period,
+)
 
 routes = web.RouteTableDef()
-#: A day in the query: ``YYYY-MM-DD`` exactly (``date.fromisoformat`` would also take
-#: ``20261130`` and ``2026-W48-1``).
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DAY_SCHEMA = {"type": "string", "format": "date", "pattern": f"^{_DAY.pattern}$"}
+_DAY_SCHEMA = {"type": "string", "format": "date", "pattern": f"^{DAY_PATTERN}$"}
 
 
-def _day(request: web.Request, name: str) -> date | None:
-    """The day in query parameter ``name``, None when absent; 400 ``invalid_query`` naming it
-    when given twice, not written ``YYYY-MM-DD`` or not a day of the calendar."""
+def query_day(request: web.Request, name: str) -> date | None:
+    """The day in query parameter ``name`` (``parse_day``), None when absent.
+
+    Raises:
+      HttpError: 400 ``invalid_query`` naming it: given twice, not written ``YYYY-MM-DD``, or
+        not a day of the calendar.
+    """
     values = request.query.getall(name, [])
     if not values:
         return None
-    problem = None
-    if len(values) > 1:
-        problem = f"{name} is given {len(values)} times; give it once"
-    elif not _DAY.fullmatch(values[0]):
-        problem = f"{name} must be a date written YYYY-MM-DD (a UTC day), like 2026-11-30"
-    else:
-        try:
-            return date.fromisoformat(values[0])
-        except ValueError:
-            problem = f"{name} is not a day of the calendar: {values[0]}"
-    raise HttpError(400, "invalid_query", problem, fields=[{"field": name, "message": problem}])
+    try:
+        if len(values) > 1:
+            raise PeriodProblem(f"{name} is given {len(values)} times; give it once", (name,))
+        return parse_day(name, values[0])
+    except PeriodProblem as problem:
+        raise HttpError(
+            400,
+            "invalid_query",
+            problem.message,
+            fields=[{"field": name, "message": problem.message}],
+        ) from problem
 
 
-def period_of(first: date | None, last: date | None, today: date) -> Period:
-    """The period the query asks for: ``from`` to ``to``; ``to`` defaults to ``today`` (UTC),
-    ``from`` to :data:`DEFAULT_PERIOD_DAYS` days ending on ``to``.
+def query_period(request: web.Request, today: date) -> Period:
+    """The period the query's ``from`` and ``to`` ask for (``requested_period``).
 
     Raises:
-      HttpError: 422 ``invalid_period``: ``to`` before ``from``, more than
-        :data:`MAX_PERIOD_DAYS` days, or a period (or the one before it) reaching before year 1.
+      HttpError: 400 ``invalid_query`` (:func:`query_day`); 422 ``invalid_period``: ``to``
+        before ``from``, more than :data:`MAX_PERIOD_DAYS` days, or a period (or the one
+        before it) reaching before year 1, naming the fields at fault.
     """
-    last = last if last is not None else today
+    first, last = query_day(request, "from"), query_day(request, "to")
     try:
-        period = Period.ending(last) if first is None else Period(first, last)
-        period.previous()  # the trend's period must exist too
-    except (ValueError, OverflowError) as failure:
-        if first is not None and last < first:
-            fields = ["to"]
-            message = f"to ({last}) is before from ({first})"
-        elif first is not None and (last - first).days + 1 > MAX_PERIOD_DAYS:
-            fields = ["from", "to"]
-            message = (
-                f"a period covers at most {MAX_PERIOD_DAYS} days; from {first} to {last} "
-                f"is {(last - first).days + 1}"
-            )
-        else:
-            fields = ["from", "to"]
-            message = "the period, or the one before it for the trend, starts before year 1"
+        return requested_period(first, last, today)
+    except PeriodProblem as problem:
         raise HttpError(
             422,
             "invalid_period",
-            message,
-            fields=[{"field": name, "message": message} for name in fields],
-        ) from failure
-    return period
+            problem.message,
+            fields=[{"field": name, "message": problem.message} for name in problem.fields],
+        ) from problem
 
 
 @routes.get("/v1/isvs/{isv_id}/scorecard")
@@ -117,7 +111,7 @@ async def isv_scorecard(request: web.Request) -> web.Response:
     today), computed now with ``DC_CONFIRM_WINDOW`` as the patience.
 
     403 ``forbidden`` for another ISV and every other role; 400 ``invalid_query`` for a day
-    that is not ``YYYY-MM-DD`` or given twice; 422 ``invalid_period`` (:func:`period_of`). An
+    that is not ``YYYY-MM-DD`` or given twice; 422 ``invalid_period`` (:func:`query_period`). An
     ISV without deliveries gets counts of 0 and a null score.
     """
     actor = caller(request, Role.ISV, Role.ADMIN)
@@ -125,7 +119,7 @@ async def isv_scorecard(request: web.Request) -> web.Response:
     if actor.role == Role.ISV and actor.id != isv_id:
         raise HttpError(403, "forbidden", "an ISV may read its own scorecard only")
     now = datetime.now(UTC)
-    period = period_of(_day(request, "from"), _day(request, "to"), now.date())
+    period = query_period(request, now.date())
     gateway = gateway_of(request)
     patience = gateway.settings.confirm_window
     card = await ScorecardBook(gateway.db).scorecard(isv_id, period, now, patience)

@@ -218,13 +218,13 @@ def _scorecard_period(from_: str | None, to: str | None):
     """The period ``--from``/``--to`` ask for, or :func:`fail` saying why not."""
     from datetime import UTC, datetime
 
-    from services.ops.scorecards import ScorecardProblem, day_option, period_of
+    from services.ops.scorecards import option_period
+    from shared.domain.scorecard import PeriodProblem
 
     try:
-        first, last = day_option("from", from_), day_option("to", to)
-        return period_of(first, last, datetime.now(UTC).date())
-    except ScorecardProblem as problem:
-        fail(str(problem))
+        return option_period(from_, to, datetime.now(UTC).date())
+    except PeriodProblem as problem:
+        fail(problem.message)
 
 
 def _print_card(card: Any, period: Any, patience: timedelta) -> None:

@@ -9,7 +9,6 @@ runs in its own event loop (``asyncio.run``) with a client of its own.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -19,53 +18,28 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.runtime.collections import DELIVERIES, database, ensure_indexes, make_mongo
 from services.runtime.scorecards import ScorecardBook, table_of
 from shared.config import Settings
-from shared.domain.scorecard import MAX_PERIOD_DAYS, Period, Scorecard
+from shared.domain.scorecard import Period, Scorecard, parse_day, requested_period
 
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: Stored deliveries read per batch by the rebuild: its memory stays that of one batch.
 REBUILD_BATCH = 500
 Found = TypeVar("Found")
 
 
-class ScorecardProblem(ValueError):
-    """An option the scorecard commands cannot use (a day, a period); the message says why."""
-
-
-def day_option(name: str, raw: str | None) -> date | None:
-    """The day given as ``--<name>``, ``YYYY-MM-DD`` (a UTC day); None when not given.
+def option_period(first: str | None, last: str | None, today: date) -> Period:
+    """The period ``--from`` and ``--to`` ask for, as the API reads ``from`` and ``to``
+    (``shared.domain.scorecard.requested_period``).
 
     Raises:
-      ScorecardProblem: Not written so, or not a day of the calendar.
+      PeriodProblem: A day not written ``YYYY-MM-DD`` or not of the calendar, ``--to``
+        before ``--from``, more than ``MAX_PERIOD_DAYS`` days, or a period reaching before
+        year 1.
     """
-    if raw is None:
-        return None
-    if not _DAY.fullmatch(raw):
-        raise ScorecardProblem(f"--{name} must be a date written YYYY-MM-DD, like 2026-11-30")
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as error:
-        raise ScorecardProblem(f"--{name} is not a day of the calendar: {raw}") from error
-
-
-def period_of(first: date | None, last: date | None, today: date) -> Period:
-    """``--from`` to ``--to``, as the API reads ``from`` and ``to``: ``to`` defaults to
-    ``today`` (UTC), ``from`` to the 90 days (``DEFAULT_PERIOD_DAYS``) ending on ``to``.
-
-    Raises:
-      ScorecardProblem: ``--to`` before ``--from``, more than :data:`MAX_PERIOD_DAYS` days,
-        or a period (or the one before it) reaching before year 1.
-    """
-    last = last if last is not None else today
-    try:
-        period = Period.ending(last) if first is None else Period(first, last)
-        period.previous()
-    except (ValueError, OverflowError) as error:
-        if first is not None and last < first:
-            raise ScorecardProblem(f"--to ({last}) is before --from ({first})") from error
-        if first is not None and (last - first).days + 1 > MAX_PERIOD_DAYS:
-            raise ScorecardProblem(f"a period covers at most {MAX_PERIOD_DAYS} days") from error
-        raise ScorecardProblem("the period, or the one before it, starts before year 1") from error
-    return period
+    return requested_period(
+        None if first is None else parse_day("--from", first),
+        None if last is None else parse_day("--to", last),
+        today,
+        ("--from", "--to"),
+    )
 
 
 def _period_json(period: Period) -> dict[str, Any]:

@@ -39,6 +39,7 @@ Definitions, used throughout:
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -271,6 +272,70 @@ class Period:
     def day_keys(self) -> list[str]:
         """Its days as ``YYYY-MM-DD`` strings, oldest first (:func:`day_key`)."""
         return [(self.first + timedelta(days=n)).isoformat() for n in range(self.days)]
+
+
+#: A day as the API, the pages and the CLI take it: ``YYYY-MM-DD`` exactly
+#: (``date.fromisoformat`` would also take ``20261130`` and ``2026-W48-1``).
+DAY_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_DAY = re.compile(DAY_PATTERN)
+
+
+class PeriodProblem(ValueError):
+    """A day or period a scorecard cannot cover: ``message`` says why, ``fields`` names the
+    inputs at fault (``from``, ``to``)."""
+
+    def __init__(self, message: str, fields: tuple[str, ...]):
+        super().__init__(message)
+        self.message, self.fields = message, fields
+
+
+def parse_day(name: str, raw: str) -> date:
+    """The UTC day ``raw`` (``YYYY-MM-DD``), given as the input ``name``.
+
+    Raises:
+      PeriodProblem: Not written so, or not a day of the calendar.
+    """
+    if not _DAY.fullmatch(raw):
+        raise PeriodProblem(
+            f"{name} must be a date written YYYY-MM-DD (a UTC day), like 2026-11-30", (name,)
+        )
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as error:
+        raise PeriodProblem(f"{name} is not a day of the calendar: {raw}", (name,)) from error
+
+
+def requested_period(
+    first: date | None, last: date | None, today: date, names: tuple[str, str] = ("from", "to")
+) -> Period:
+    """The period asked for with ``from`` and ``to``: ``to`` defaults to ``today`` (UTC),
+    ``from`` to the :data:`DEFAULT_PERIOD_DAYS` days ending on ``to``. ``names`` are the two
+    inputs' names as the asker wrote them (the CLI's ``--from``, ``--to``), for the message.
+
+    Raises:
+      PeriodProblem: ``to`` before ``from``, more than :data:`MAX_PERIOD_DAYS` days, or the
+        period (or the one before it, for the trend) reaching before year 1.
+    """
+    first_name, last_name = names
+    last = last if last is not None else today
+    try:
+        period = Period.ending(last) if first is None else Period(first, last)
+        period.previous()  # the trend's period must exist too
+    except (ValueError, OverflowError) as failure:
+        if first is not None and last < first:
+            raise PeriodProblem(
+                f"{last_name} ({last}) is before {first_name} ({first})", (last_name,)
+            ) from failure
+        if first is not None and (last - first).days + 1 > MAX_PERIOD_DAYS:
+            raise PeriodProblem(
+                f"a period covers at most {MAX_PERIOD_DAYS} days; {first_name} {first} to "
+                f"{last_name} {last} is {(last - first).days + 1}",
+                names,
+            ) from failure
+        raise PeriodProblem(
+            "the period, or the one before it for the trend, starts before year 1", names
+        ) from failure
+    return period
 
 
 def day_key(moment: datetime) -> str:

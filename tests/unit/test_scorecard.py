@@ -4,6 +4,7 @@ through the real engine (``support.Walker``), each time chosen so the expected f
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -19,10 +20,13 @@ from shared.domain.scorecard import (
     STEPWISE_STAGES,
     DeliveryFacts,
     Period,
+    PeriodProblem,
     component_values,
     day_key,
     facts_of,
     figures_of,
+    parse_day,
+    requested_period,
     score_of,
     score_trend,
     scorecard_of,
@@ -466,3 +470,53 @@ def test_facts_of_any_walk_are_consistent(walker):
     assert score.total is not None and 0 <= score.total <= 100
     points = [c.points for c in score.components if c.points is not None]
     assert sum(points) == pytest.approx(score.total, abs=0.3)
+
+
+# -- days and periods as asked for --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["2026-11-30", "0001-01-01", "9999-12-31", "2024-02-29"])
+def test_a_day_written_yyyy_mm_dd_is_read(raw):
+    assert parse_day("from", raw) == date.fromisoformat(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("20261130", "YYYY-MM-DD"),
+        ("2026-W48-1", "YYYY-MM-DD"),
+        ("2026-11-30T00:00", "YYYY-MM-DD"),
+        (" 2026-11-30", "YYYY-MM-DD"),
+        ("２０２６-11-30", "YYYY-MM-DD"),
+        ("", "YYYY-MM-DD"),
+        ("2026-02-30", "not a day of the calendar"),
+        ("2025-02-29", "not a day of the calendar"),
+        ("2026-13-01", "not a day of the calendar"),
+    ],
+)
+def test_anything_else_is_refused_naming_the_input(raw, words):
+    with pytest.raises(PeriodProblem, match=words) as refused:
+        parse_day("to", raw)
+    assert refused.value.fields == ("to",) and refused.value.message.startswith("to ")
+
+
+def test_the_requested_period_defaults_to_the_90_days_up_to_today():
+    today = date(2026, 11, 30)
+    assert requested_period(None, None, today) == Period.ending(today)
+    assert requested_period(None, date(2026, 1, 31), today) == Period.ending(date(2026, 1, 31))
+    assert requested_period(date(2026, 11, 1), None, today) == Period(date(2026, 11, 1), today)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "fields", "words"),
+    [
+        (date(2026, 2, 1), date(2026, 1, 31), ("--to",), "--to (2026-01-31) is before --from"),
+        (date(2000, 1, 1), date(2026, 1, 1), ("--from", "--to"), "at most 3660 days"),
+        (date(1, 1, 1), date(1, 1, 5), ("--from", "--to"), "before year 1"),
+        (None, date(1, 2, 1), ("--from", "--to"), "before year 1"),
+    ],
+)
+def test_a_period_out_of_bounds_is_refused_in_the_askers_words(first, last, fields, words):
+    with pytest.raises(PeriodProblem, match=re.escape(words)) as refused:
+        requested_period(first, last, date(2026, 11, 30), ("--from", "--to"))
+    assert refused.value.fields == fields

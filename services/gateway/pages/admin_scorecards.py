@@ -21,7 +21,7 @@ from services.gateway.pages.errors import html_errors, render
 from services.gateway.pages.guard import LINK_REFUSALS, LINK_TOKEN, html_answer, link_of
 from services.gateway.pages.routing import routes
 from services.gateway.pages.scorecard import isv_scorecard, render_scorecard
-from services.gateway.scorecards import _day, period_of
+from services.gateway.scorecards import query_period
 from services.runtime.links import admin_path, scorecard_path, scorecards_path
 from services.runtime.scorecards import ScorecardBook
 from shared.domain.scorecard import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS
@@ -241,15 +241,14 @@ async def scorecard_page(request: web.Request) -> web.Response:
     another period. An ISV without deliveries has counts of 0 and no score.
 
     Refusals are pages: 400 for a day not written ``YYYY-MM-DD`` or given twice, 422 for a
-    period the API refuses too (``gateway.scorecards.period_of``), 403 for a link that is not
+    period the API refuses too (``gateway.scorecards.query_period``), 403 for a link that is not
     an admin's, 429 over the limit.
     """
     token = request.query.get("t", "")
     link_of(request, token, None)
     isv_id = request.match_info["isv_id"]
     now = datetime.now(UTC)
-    first, last = _day(request, "from"), _day(request, "to")
-    period = period_of(first, last, now.date())
+    period = query_period(request, now.date())
     data = await isv_scorecard(gateway_of(request), isv_id, now, period)
     return render(
         "admin_scorecard.html",
