@@ -200,20 +200,6 @@ def stats() -> None:
     console.print(medians)
 
 
-def _percent(share: float | None) -> str:
-    return "-" if share is None else f"{100 * share:.1f}%"
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"
-
-
-def _trend(score: float | None, previous: float | None) -> str:
-    if score is None or previous is None:
-        return "-"
-    return f"{score - previous:+.1f}"
-
-
 def _scorecard_period(from_: str | None, to: str | None):
     """The period ``--from``/``--to`` ask for, or :func:`fail` saying why not."""
     from datetime import UTC, datetime
@@ -228,10 +214,20 @@ def _scorecard_period(from_: str | None, to: str | None):
 
 
 def _print_card(card: Any, period: Any, patience: timedelta) -> None:
-    """One ISV's scorecard as tables: the score by component, the figures, the times."""
+    """One ISV's scorecard as tables: the score by component, the figures, the times, in the
+    pages' words (``shared.wording``)."""
     from rich.table import Table
 
-    from shared.wording import duration
+    from shared.wording import (
+        COMPONENT_LABELS,
+        FIGURE_LABELS,
+        duration,
+        points_words,
+        ratio_words,
+        score_words,
+        share_words,
+        trend_words,
+    )
 
     figures = card.figures
     console.print(
@@ -239,58 +235,50 @@ def _print_card(card: Any, period: Any, patience: timedelta) -> None:
         f"({period.days} days); patience {duration(patience)}",
         markup=False,
     )
-    score = Table("component", "rewards", "value", "points", "of", title="score")
+    score = Table("component", "rewards", "value", "points", title="score")
     for part in card.score.components:
         add_row(
             score,
-            part.name,
+            COMPONENT_LABELS[part.name],
             part.rewards,
-            _percent(part.value),
-            _number(part.points),
-            _number(part.max_points),
+            share_words(part.value),
+            points_words(part.points, part.max_points),
         )
-    add_row(
-        score,
-        "total",
-        "",
-        "",
-        _number(card.score.total),
-        "100" if card.score.total is not None else "-",
-    )
+    add_row(score, "total", "", "", score_words(card.score.total))
     console.print(score)
+    trend = trend_words(card.score.total, card.previous_score)
     console.print(
-        f"previous period: {_number(card.previous_score)}; "
-        f"trend: {_trend(card.score.total, card.previous_score)}",
+        f"previous period: {score_words(card.previous_score)}; trend: {trend.mark or '-'}",
         markup=False,
     )
-    facts = Table("figure", "count", "share", title="figures")
+    facts = Table("figure", "count", "share or rate", title="figures")
     open_states = ", ".join(f"{state} {n}" for state, n in figures.open_by_state.items())
-    for name, count, share in (
+    for field, count, share in (
         ("opened", figures.opened, ""),
         ("completed", figures.completed, ""),
         ("terminated", figures.terminated, ""),
-        ("open, by state", open_states or "0", ""),
+        ("open_by_state", open_states or "0", ""),
         (
-            "confirmed by the customer",
+            "confirmed_by_customer",
             figures.confirmed_by_customer,
-            _percent(figures.customer_confirmation_share),
+            share_words(figures.customer_confirmation_share),
         ),
-        ("confirmed automatically", figures.confirmed_automatically, ""),
+        ("confirmed_automatically", figures.confirmed_automatically, ""),
         (
-            "revision rounds (per delivery)",
+            "revision_rounds",
             figures.revision_rounds,
-            _number(figures.revision_rounds_per_delivery),
+            ratio_words(figures.revision_rounds_per_delivery),
         ),
         (
-            "warranty requests (per completed warranty delivery)",
+            "warranty_requests",
             f"{figures.warranty_requests} of {figures.completed_warranty_deliveries}",
-            _number(figures.warranty_requests_per_warranty_delivery),
+            ratio_words(figures.warranty_requests_per_warranty_delivery),
         ),
-        ("disputed", figures.disputed, _percent(figures.dispute_rate)),
-        ("terminated after a dispute", figures.terminated_after_dispute, ""),
-        ("overdue", figures.overdue, _percent(figures.overdue_share)),
+        ("disputed", figures.disputed, share_words(figures.dispute_rate)),
+        ("terminated_after_dispute", figures.terminated_after_dispute, ""),
+        ("overdue", figures.overdue, share_words(figures.overdue_share)),
     ):
-        add_row(facts, name, count, share)
+        add_row(facts, FIGURE_LABELS[field], count, share)
     console.print(facts)
     times = Table("ISV's state or stepwise stage", "deliveries", "median", "p90", title="times")
     for kind, spreads in (("state", figures.time_in_state), ("stage", figures.time_in_stage)):
@@ -327,6 +315,7 @@ def scorecard(
     from rich.table import Table
 
     from services.ops.scorecards import card_json, fresh_table, isv_scorecard, table_json
+    from shared.wording import score_words, share_words, trend_words
 
     period = _scorecard_period(from_, to)
     settings = load_settings()
@@ -367,15 +356,15 @@ def scorecard(
             rows,
             rank,
             row["isv_id"],
-            _number(row["score"]),
-            _number(row["previous_score"]),
-            _trend(row["score"], row["previous_score"]),
+            score_words(row["score"]),
+            score_words(row["previous_score"]),
+            trend_words(row["score"], row["previous_score"]).mark or "-",
             row["opened"],
             row["completed"],
             row["terminated"],
-            _percent(row["customer_confirmation_share"]),
-            _percent(row["dispute_rate"]),
-            _percent(row["overdue_share"]),
+            share_words(row["customer_confirmation_share"]),
+            share_words(row["dispute_rate"]),
+            share_words(row["overdue_share"]),
         )
     console.print(rows)
     console.print(f"{len(table['rows'])} ISVs", style="dim")

@@ -48,6 +48,7 @@ from shared.domain.commands import OpenDispute, ResolveDispute
 from shared.domain.engine import Applied
 from shared.domain.scorecard import Period, day_key, facts_of
 from shared.domain.states import ProcessName
+from shared.wording import COMPONENT_LABELS, points_words, score_words
 from tests.integration.client import DEMAND, Api, Party
 from tests.integration.system import System
 from tests.integration.waiting import PATIENCE, until
@@ -405,10 +406,11 @@ async def test_the_command_line_prints_the_same_scorecard(driven: Driven, system
     shown = cli(system.env, "scorecard", "--isv", driven.isv.sub)
     assert shown.returncode == 0, shown.stderr
     total = answer["score"]["total"]
-    assert "total" in shown.stdout and f"{total:g}" in shown.stdout
+    assert "total" in shown.stdout and score_words(total) in shown.stdout
     for part in answer["score"]["components"]:
-        assert part["name"] in shown.stdout
-    assert "confirmed automatically" in shown.stdout and "state in_delivery" in shown.stdout
+        assert COMPONENT_LABELS[part["name"]] in shown.stdout
+        assert points_words(part["points"], part["max_points"]) in shown.stdout
+    assert "Confirmed automatically" in shown.stdout and "state in_delivery" in shown.stdout
 
     table = cli(system.env, "scorecard", "--json")
     assert table.returncode == 0, table.stderr
