@@ -11,6 +11,7 @@ Endpoints are written straight into ``webhook_endpoints`` as the gateway stores 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -18,6 +19,7 @@ import secrets
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
@@ -35,7 +37,7 @@ from shared.contracts.webhooks import (
 from tests.integration.client import BASIC_EVENTS, Api, Party
 from tests.integration.faults import CALM, api_for, label
 from tests.integration.system import System, running_system
-from tests.integration.waiting import until
+from tests.integration.waiting import PATIENCE, until
 from tests.integration.webhook_receiver import Hit, Receiver, disable_endpoints_of
 from tooling.mailsink import MailSink
 
@@ -235,13 +237,28 @@ async def test_rotating_twice_keeps_signing_with_the_original_and_the_newest(
     assert len(hit.headers["webhook-signature"].split(" ")) == 2
 
 
-@pytest.fixture(scope="module")
-def impatient(mail: MailSink, request) -> Iterator[System]:
-    """A system giving up on a webhook after four seconds."""
-    with running_system(
-        mail.port, f"{label(request)}-4s", DC_WEBHOOK_RETRY_FOR="4", **CALM
-    ) as system:
-        yield system
+@pytest.fixture(scope="module", autouse=True)
+def impatient_starting(mail: MailSink, request) -> Iterator[Future[System]]:
+    """A system giving up on a webhook after four seconds, started in the background as the
+    module begins: its processes start while the tests on the session's system wait for
+    deliveries and retries. Stopped and dropped after the module."""
+    system = contextlib.ExitStack()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="impatient") as starter:
+        starting = starter.submit(
+            system.enter_context,
+            running_system(mail.port, f"{label(request)}-4s", DC_WEBHOOK_RETRY_FOR="4", **CALM),
+        )
+        try:
+            yield starting
+        finally:
+            with contextlib.suppress(Exception):  # a failed start: the test using it says why
+                starting.result()
+            system.close()
+
+
+@pytest.fixture
+def impatient(impatient_starting: Future[System]) -> System:
+    return impatient_starting.result(timeout=PATIENCE)
 
 
 async def test_an_endpoint_failing_past_the_retry_span_is_disabled_and_the_admin_told(
