@@ -23,7 +23,6 @@ The pages' paths are made here, one function each (:func:`page_path`, :func:`fil
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +33,7 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 from shared.config import Settings
 from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS
 from shared.domain.ids import is_hex_id
-from shared.domain.roles import ACTOR_ID_RULE, MAX_ACTOR_ID, Actor, Role
+from shared.domain.roles import ACTOR_ID_RULE, Actor, Role, is_actor_id
 
 #: Separates these tokens from anything else ever signed with the same secret.
 SALT = "delivery-center.link.v1"
@@ -55,8 +54,6 @@ SCORECARDS_PATH = "/admin/scorecards"
 LIST_ROLES = frozenset({Role.CUSTOMER, Role.ISV})
 #: The payload's mark of a list token: ``{"k": "list", "p": party, "r": role}``.
 LIST_KIND = "list"
-#: A link's party: an actor's id (``roles.ActorId``) without control characters.
-_PARTY_ID = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_ACTOR_ID}}}")
 
 
 @dataclass(frozen=True)
@@ -130,8 +127,8 @@ def _check(delivery_id: str, party_id: str, role: Role) -> None:
             raise ValueError("an admin link names every delivery ('*')")
     elif not is_hex_id(delivery_id):
         raise ValueError(f"not a delivery id: {delivery_id!r}")
-    if not isinstance(party_id, str) or not _PARTY_ID.fullmatch(party_id):
-        raise ValueError(f"a party id is {ACTOR_ID_RULE} without control characters")
+    if not is_actor_id(party_id):  # a link's party: an actor's id (``roles.ActorId``)
+        raise ValueError(f"a party id is {ACTOR_ID_RULE}")
 
 
 def sign_link(
@@ -147,8 +144,7 @@ def sign_link(
     Parameters:
       settings(Settings): ``link_secret`` signs it.
       delivery_id(str): 32 lowercase hex digits, or ``"*"`` for an admin's link.
-      party_id(str): The party's id (a token's ``sub``, ``roles.ActorId``) without control
-        characters.
+      party_id(str): The party's id (a token's ``sub``): ``roles.ACTOR_ID_RULE``.
       role(Role | str): ``customer``, ``isv`` or ``admin``.
       signed_at(datetime | None): Backdates the signature (tests of expiry), kept to whole
         seconds; by default it is now.
@@ -223,8 +219,8 @@ def _check_list(party_id: str, role: Role) -> None:
     if role not in LIST_ROLES:
         allowed = ", ".join(sorted(LIST_ROLES))
         raise ValueError(f"a list link's role is one of {allowed}, not {role}")
-    if not isinstance(party_id, str) or not _PARTY_ID.fullmatch(party_id):
-        raise ValueError(f"a party id is {ACTOR_ID_RULE} without control characters")
+    if not is_actor_id(party_id):  # a link's party: an actor's id (``roles.ActorId``)
+        raise ValueError(f"a party id is {ACTOR_ID_RULE}")
 
 
 def sign_list_link(
@@ -237,8 +233,8 @@ def sign_list_link(
 
     Parameters:
       settings(Settings): ``link_secret`` signs it.
-      party_id(str): The party's id (a delivery's ``customer_id`` or ``isv_id``) without
-        control characters, at most 200 characters.
+      party_id(str): The party's id (a delivery's ``customer_id`` or ``isv_id``):
+        ``roles.ACTOR_ID_RULE``.
       role(Role | str): ``customer`` or ``isv`` (an administrator's list is ``/admin``:
         :func:`list_url`).
       signed_at(datetime | None): Backdates the signature (tests of expiry); default now.

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 from shared.domain import addresses
 from shared.domain.addresses import AddressPolicy
 from shared.domain.ids import HEX_ID_PATTERN
+from shared.domain.roles import NOT_DOT_SEGMENT_SCHEMA, not_dot_segment
 from shared.domain.states import ProcessName
 from shared.durations import Duration
 
@@ -39,6 +40,13 @@ ExternalId = Annotated[
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$"
     ),
+]
+#: A party of a delivery (its customer, its ISV): an :data:`ExternalId` that a URL path can
+#: carry, so neither ``.`` nor ``..`` (``roles.DOT_SEGMENTS``: the party's pages, such as
+#: ``/admin/scorecards/<isv_id>``, would be out of every browser's reach). Also a token's
+#: ``sub`` (``roles.ActorId``).
+PartyId = Annotated[
+    ExternalId, AfterValidator(not_dot_segment), Field(json_schema_extra=NOT_DOT_SEGMENT_SCHEMA)
 ]
 AttachmentId = Annotated[str, StringConstraints(pattern=HEX_ID_PATTERN)]
 
@@ -106,8 +114,8 @@ class OpenDelivery(_Command):
     order_id: ExternalId
     order_spec: Text
     product_id: ExternalId
-    isv_id: ExternalId
-    customer_id: ExternalId
+    isv_id: PartyId
+    customer_id: PartyId
     customer_email: Email
     isv_email: Email
     process: ProcessName

@@ -7,13 +7,21 @@ from datetime import UTC, datetime, timedelta
 from typing import get_args
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from services.gateway.deliveries import ADMIN_ONLY
 from services.gateway.models import DeadlineView, DeliverySummary
 from services.ops.commands import link_app
-from services.runtime.links import admin_path, commands_path, file_path, sign_link
+from services.runtime.links import (
+    admin_path,
+    commands_path,
+    file_path,
+    sign_link,
+    sign_list_link,
+)
 from shared.config import Settings
+from shared.domain.commands import OpenDelivery
 from shared.domain.delivery import (
     PARTY_ID_FIELDS,
     SHOWN_DEADLINE_STATUSES,
@@ -23,7 +31,7 @@ from shared.domain.delivery import (
     past_due,
 )
 from shared.domain.processes import GLOBAL_COMMANDS
-from shared.domain.roles import MAX_ACTOR_ID, Actor, Role
+from shared.domain.roles import MAX_ACTOR_ID, Actor, Role, actor_id_problem, is_actor_id
 from shared.wording import PROCESS_LABELS, STATE_LABELS, deadline_words, detail, named
 
 DELIVERY = "0123456789abcdef0123456789abcdef"
@@ -94,10 +102,36 @@ def test_a_deadline_reads_alike_from_a_stored_one_and_the_domains():
     assert deadline_words(stored, Role.ISV, NOW).value == "paused, 2 minutes left"
 
 
-@pytest.mark.parametrize("party", ["", "x" * (MAX_ACTOR_ID + 1), "a\nb"])
+@pytest.mark.parametrize("party", ["", "x" * (MAX_ACTOR_ID + 1), "a\nb", ".", "..", "a\x85"])
 def test_a_link_refuses_a_party_no_token_could_name(party):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="neither '.' nor '..'"):
         sign_link(Settings(), "*", party, Role.ADMIN)
+    with pytest.raises(ValueError):
+        sign_list_link(Settings(), party, Role.ISV)
+    with pytest.raises(ValidationError):
+        Actor(id=party, role=Role.MARKETPLACE)
+    assert not is_actor_id(party) and actor_id_problem(party)
+
+
+@pytest.mark.parametrize("field", ["customer_id", "isv_id"])
+@pytest.mark.parametrize("party", [".", "..", " .. "])
+def test_a_delivery_refuses_a_party_whose_pages_no_browser_reaches(field, party):
+    """RFC 3986 removes dot segments: /admin/scorecards/.. is /admin; so is %2E%2E."""
+    opening = {
+        "order_id": "o-1",
+        "order_spec": "x",
+        "product_id": "p-1",
+        "isv_id": "i-1",
+        "customer_id": "c-1",
+        "customer_email": "c@example.com",
+        "isv_email": "i@example.com",
+        "process": "basic",
+    }
+    assert OpenDelivery.model_validate({**opening, field: "..."}).model_dump()[field] == "..."
+    with pytest.raises(ValidationError) as refused:
+        OpenDelivery.model_validate({**opening, field: party})
+    [problem] = refused.value.errors()
+    assert problem["loc"] == (field,) and "may not be '.' or '..'" in problem["msg"]
 
 
 def test_the_longest_actor_id_is_both_an_actor_and_a_link_party():

@@ -238,6 +238,23 @@ def test_open_delivery_durations(warranty_period: Any, valid: bool) -> None:
             CommandEnvelope.model_validate(document)
 
 
+@pytest.mark.parametrize("field", ["customer_id", "isv_id"])
+def test_open_delivery_refuses_a_dot_segment_as_a_party(field: str) -> None:
+    for party, valid in ((".", False), ("..", False), ("...", True), (".a", True)):
+        document = example("open_delivery")
+        document["command"][field] = party
+        assert (errors("open_delivery", document) == []) is valid, party
+        if not valid:
+            with pytest.raises(ValidationError):
+                CommandEnvelope.model_validate(document)
+    for actor, valid in ((".", False), ("..", False), ("a\x00", False), ("a\x9f", False)):
+        document = example("open_delivery")
+        document["actor"]["id"] = actor
+        assert (errors("open_delivery", document) == []) is valid, actor
+        with pytest.raises(ValidationError):
+            CommandEnvelope.model_validate(document)
+
+
 def test_open_delivery_needs_its_fields() -> None:
     for field in ("order_id", "customer_email", "isv_email", "process"):
         document = example("open_delivery")

@@ -227,6 +227,14 @@ def test_sub_must_be_a_string(sub: Any):
     assert "sub" in refusal(token(sub=sub)).lower()
 
 
+@pytest.mark.parametrize("sub", [".", "..", "c\x00", "c\n1", "c\x7f", "c\x9b1"])
+def test_sub_is_an_actor_id_that_a_path_can_carry(sub: str):
+    """The actor-id rule (``roles.ACTOR_ID_RULE``): no control character, no dot segment."""
+    words = refusal(token(sub=sub))
+    assert "claim 'sub'" in words and "neither '.' nor '..'" in words
+    assert actor_from_token(SECRET, token(sub="..."), now=NOW).id == "..."
+
+
 @pytest.mark.parametrize("role", [1, True, None, ["customer"], {"r": 1}, "", "system", "root"])
 def test_role_must_be_a_token_role(role: Any):
     assert "role" in refusal(token(role=role))
