@@ -120,15 +120,31 @@ def list_fields_of(document: Mapping[str, Any]) -> dict[str, str]:
 
 #: Where stored times count their milliseconds from.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The milliseconds a :class:`Position` may hold: from the epoch (the workflow's clock writes
+#: every ``updated_at``; none is older) to the last of year 9999, the last time Python reads
+#: (and whose day :func:`~services.runtime.delivery_days.day_of` names in four digits).
+MIN_MILLIS = 0
+MAX_MILLIS = (datetime.max.replace(tzinfo=UTC) - EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, order=True)
 class Position:
     """A delivery's place in a walked group, which is ordered newest change first: its
-    ``updated_at`` in whole milliseconds since the epoch (as stored), then its id."""
+    ``updated_at`` in whole milliseconds since the epoch (as stored), then its id.
+
+    Raises:
+      ValueError: For milliseconds outside :data:`MIN_MILLIS` to :data:`MAX_MILLIS`: before
+        1970 or after 9999 (a time of year 10000 cannot even be read, nor its day named).
+    """
 
     millis: int
     delivery_id: str
+
+    def __post_init__(self) -> None:
+        if not MIN_MILLIS <= self.millis <= MAX_MILLIS:
+            raise ValueError(
+                f"a position's time is between 1970 and 9999, not {self.millis} ms from 1970"
+            )
 
     @classmethod
     def of(cls, document: Mapping[str, Any]) -> Position:

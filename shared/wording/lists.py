@@ -45,6 +45,10 @@ SEARCH_STOPPED = (
 )
 NO_MATCH = "No deliveries match."
 NO_DELIVERIES = "You have no deliveries yet."
+#: A page after the first that has no rows: the list ended before it (a "Next page" link kept
+#: from before the list changed, or a position given by hand).
+NO_MORE = "There is nothing more: the list ends before this page."
+NO_MORE_MATCH = "No more deliveries match: the list ends before this page."
 
 
 def counts_words(waiting: int, overdue: int) -> str:

@@ -188,6 +188,7 @@ async def test_filters_and_search(world: World, query, party, expected):
         ("q=a%20b", "“a b” is neither an order ID nor a product ID"),
         ("q=" + "x" * 129, "is neither an order ID nor a product ID"),
         ("after=you.x", "The page position “you.x” (after=) is not one this list made."),
+        (f"after=done.253402300800000.{'a' * 32}", "(after=) is not one this list made."),
         ("state=ued&state=completed", "The address gives “state” 2 times; give it once."),
     ],
 )
@@ -257,8 +258,10 @@ async def test_every_email_carries_a_working_link_to_the_readers_list(world: Wor
 
 async def test_a_long_list_pages_newest_first_without_gaps_or_repeats(world: World, system: System):
     """31 deliveries of one more ISV, written by the workflow's store (their outboxes counted
-    relayed, so nobody is emailed): 30 on the first page, the last one on the next."""
+    relayed, so nobody is emailed): 30 on the first page, the last one on the next. The first
+    30 are one customer's, all waiting for them and nothing else: one full page, no next."""
     isv = f"isv-{uuid.uuid4().hex[:8]}"
+    customer = f"customer-{uuid.uuid4().hex[:8]}"
     client = AsyncMongoClient(system.env["DC_MONGO_URL"], tz_aware=True)
     try:
         store = DeliveryStore(client[system.env["DC_MONGO_DB"]])
@@ -273,7 +276,7 @@ async def test_a_long_list_pages_newest_first_without_gaps_or_repeats(world: Wor
                 order_spec="Landing page",
                 product_id="prod-landing",
                 isv_id=isv,
-                customer_id=f"customer-{n}",
+                customer_id=customer if n < 30 else f"customer-{n}",
                 customer_email=f"customer-{n}@customer.example.com",
                 isv_email=f"{isv}@isv.example.com",
                 process="basic",
@@ -305,6 +308,19 @@ async def test_a_long_list_pages_newest_first_without_gaps_or_repeats(world: Wor
     _, searched = await _get(world, _me(world, reader, q="prod-landing"))
     following = re.search(r'<a href="([^"]+)" id="next-page"', searched)
     assert following and "q=prod-landing" in unescape(following.group(1))
+
+    # Exactly a page waiting for the customer, nothing else: no "Next page" to an empty one.
+    waiting = Party("customer", customer, "")
+    _, full = await _get(world, _me(world, waiting))
+    assert _counts(full).startswith("30 deliveries wait for you")  # overdue too: 8 s idle
+    assert _sections(full) == {"you": newest_first[1:][::-1]}  # the one waiting longest first
+    assert 'id="next-page"' not in full
+    # A position past the end says so, with the way back; never "no deliveries yet".
+    for after in ("other", "you.30", "done", f"other.{10**12}.{'0' * 32}"):
+        status, past = await _get(world, _me(world, waiting, after=after))
+        assert status == 200, past
+        assert "There is nothing more: the list ends before this page." in past, after
+        assert "no deliveries yet" not in past and 'id="first-page"' in past
 
 
 async def test_deliveries_stored_before_the_lists_are_placed_once(system: System):

@@ -15,6 +15,7 @@ from services.gateway.pages.mine import (
     Filters,
     count_overdue,
     due_deadline,
+    empty_words,
     order_waiting,
     read_cursor,
 )
@@ -29,10 +30,10 @@ from services.runtime.links import (
     sign_link,
     sign_list_link,
 )
-from services.runtime.party_lists import DONE, OTHERS, WALKED_GROUPS, YOURS, Position
+from services.runtime.party_lists import DONE, MAX_MILLIS, OTHERS, WALKED_GROUPS, YOURS, Position
 from shared.config import Settings
 from shared.domain.roles import Role
-from shared.wording.lists import counts_words
+from shared.wording.lists import NO_DELIVERIES, NO_MATCH, NO_MORE, NO_MORE_MATCH, counts_words
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 PATIENCE = timedelta(days=14)
@@ -125,6 +126,43 @@ def test_page_positions_read_back_as_written_and_nothing_else():
         with pytest.raises(PageError) as refused:
             read_cursor(bad)
         assert refused.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        f"done.{MAX_MILLIS + 1}.{DELIVERY}",  # 10000-01-01: no such time in Python
+        f"other.{10**15 - 1}.{DELIVERY}",  # the largest the pattern takes
+        f"done.-1.{DELIVERY}",  # before 1970
+        f"other.0{1_764_504_000_123}.{DELIVERY}",  # a leading zero: not as written
+        "you.007",
+        "you.-1",
+        "other.0.",
+        f"done..{DELIVERY}",
+    ],
+)
+def test_a_page_position_out_of_range_or_not_as_written_is_refused(bad):
+    with pytest.raises(PageError) as refused:
+        read_cursor(bad)
+    assert refused.value.status == 400 and "is not one this list made" in refused.value.message
+
+
+def test_the_extreme_page_positions_still_read():
+    for text in (f"done.{MAX_MILLIS}.{DELIVERY}", f"other.0.{DELIVERY}", "you.0", "you.999999999"):
+        assert read_cursor(text).text() == text
+    assert Position(MAX_MILLIS, DELIVERY).day == "9999-12-31"
+    for millis in (MAX_MILLIS + 1, -1):
+        with pytest.raises(ValueError):
+            Position(millis, DELIVERY)
+
+
+def test_a_page_without_rows_says_why():
+    assert empty_words(Filters(), None) == NO_DELIVERIES
+    assert empty_words(Filters(state="ued"), None) == NO_MATCH
+    # Past the end of the list: never "no deliveries yet".
+    for cursor in (Cursor(YOURS, offset=30), Cursor(OTHERS), Cursor(DONE)):
+        assert empty_words(Filters(), cursor) == NO_MORE
+        assert empty_words(Filters(search="p-1"), cursor) == NO_MORE_MATCH
 
 
 def test_the_counts_read_as_people_say_them():

@@ -74,6 +74,8 @@ from shared.wording.lists import (
     NO_DEADLINE,
     NO_DELIVERIES,
     NO_MATCH,
+    NO_MORE,
+    NO_MORE_MATCH,
     SEARCH_HINT,
     SEARCH_STOPPED,
     counts_words,
@@ -149,24 +151,34 @@ class Cursor:
 
 
 def read_cursor(text: str) -> Cursor:
-    """The :class:`Cursor` that :meth:`Cursor.text` wrote.
+    """The :class:`Cursor` that :meth:`Cursor.text` wrote, and nothing else: each field in its
+    range (a time from 1970 to 9999: ``party_lists.Position``), written as it writes it (no
+    leading zeros).
 
     Raises:
       PageError: 400 for anything else.
     """
+    refused = PageError(
+        400,
+        _BAD_QUERY,
+        f"The page position “{text[:60]}” (after=) is not one this list made. "
+        "Go back to the list's first page.",
+    )
     found = _CURSOR.fullmatch(text)
     if found is None:
-        raise PageError(
-            400,
-            _BAD_QUERY,
-            f"The page position “{text[:60]}” (after=) is not one this list made. "
-            "Go back to the list's first page.",
-        )
+        raise refused
     you, offset, walked, millis, delivery_id = found.groups()
-    if you:
-        return Cursor(YOURS, offset=int(offset))
-    after = Position(int(millis), delivery_id) if millis else None
-    return Cursor(walked, after=after)
+    try:
+        if you:
+            cursor = Cursor(YOURS, offset=int(offset))
+        else:
+            after = Position(int(millis), delivery_id) if millis else None
+            cursor = Cursor(walked, after=after)
+    except ValueError as error:
+        raise refused from error
+    if cursor.text() != text:
+        raise refused
+    return cursor
 
 
 def _one(request: web.Request, name: str) -> str:
@@ -253,6 +265,15 @@ def count_overdue(
 ) -> int:
     """How many of ``documents`` are overdue (``pages.admin.overdue``)."""
     return sum(overdue(dict(d), now, patience) is not None for d in documents)
+
+
+def empty_words(filters: Filters, cursor: Cursor | None) -> str:
+    """What a page without rows says: past the end of the list (a page after the first:
+    ``NO_MORE``, ``NO_MORE_MATCH`` when filtered), nothing matches the filters, or the reader
+    has no deliveries at all (only a first page without filters can tell)."""
+    if cursor is not None:
+        return NO_MORE_MATCH if filters.active else NO_MORE
+    return NO_MATCH if filters.active else NO_DELIVERIES
 
 
 @dataclass
@@ -342,10 +363,9 @@ async def read_page(
     room = size - len(page.rows)
     if not groups:
         return page
-    if room == 0:
-        page.next = Cursor(groups[0])
-        return page
     days = await _calendar(db).days(db[DELIVERY_DAYS], now.astimezone(UTC).date())
+    # A page full of what waits for the reader still looks one row ahead: "Next page" only
+    # when something follows.
     walked = await walk(
         deliveries,
         days,
@@ -353,16 +373,21 @@ async def read_page(
         party,
         groups=groups,
         after=after,
-        room=room,
+        room=max(room, 1),
         budget=budget,
         keep=filters.keep,
         projection=LIST_PROJECTION,
         now=now,
     )
-    page.rows += walked.rows
     page.queries += walked.queries
     page.examined += walked.examined
     page.stopped_at = walked.stopped_at
+    if room == 0 and walked.rows:
+        # The first row of the walked groups, not shown: the next page starts its group.
+        page.next = Cursor(walked.rows[0][0])
+        page.stopped_at = None
+        return page
+    page.rows += walked.rows
     if walked.resume is not None:
         group, position = walked.resume
         page.next = Cursor(group, after=position)
@@ -471,7 +496,7 @@ async def my_deliveries(request: web.Request) -> web.Response:
         counts=counts_words(len(page.waiting), count_overdue(page.waiting, now, patience)),
         scorecard_html=scorecard_html,
         sections=sections,
-        empty=NO_MATCH if filters.active else NO_DELIVERIES,
+        empty=empty_words(filters, cursor),
         token=token,
         filters=filters,
         states=[(s.value, STATE_LABELS[s]) for s in State],
