@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import jwt
 from pydantic import ValidationError
 
+from shared.clocks import CLOCK_LEEWAY
 from shared.domain.roles import ACTOR_ID_RULE, Actor, Role
 from shared.durations import format_duration
 
@@ -29,8 +30,9 @@ TOKEN_ROLES = frozenset({Role.MARKETPLACE, Role.CUSTOMER, Role.ISV, Role.ADMIN})
 #: for at most this long; ``delivery-center token`` mints 12 hours by default.
 MAX_TOKEN_LIFETIME = timedelta(days=30)
 #: How far the issuer's clock may be ahead of ours, for ``iat`` and ``nbf`` only: the lifetime
-#: bound is exact, so that "at most 30 days" holds to the second.
-LEEWAY = timedelta(seconds=60)
+#: bound is exact, so that "at most 30 days" holds to the second. The links' allowance too
+#: (``shared.clocks``).
+LEEWAY = CLOCK_LEEWAY
 #: ``b64token`` of RFC 6750 §2.1, the form of a bearer token in the Authorization header.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _TIME_CLAIMS = ("exp", "nbf", "iat")

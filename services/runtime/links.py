@@ -2,7 +2,9 @@
 
 A link carries a token signed with ``DC_LINK_SECRET`` (itsdangerous, URL-safe, timestamped)
 that names one delivery, one party and their role; it is valid for ``DC_LINK_TTL`` after it was
-signed. An admin's link names no delivery (``*``) and opens every page and ``/admin``.
+signed, and from up to ``shared.clocks.CLOCK_LEEWAY`` before (the signer's clock may run a
+little fast, as a bearer token's issuer's may). An admin's link names no delivery (``*``) and
+opens every page and ``/admin``.
 
 A *list link* (``/me?t=``, :func:`sign_list_link`, :func:`read_list_link`) names no delivery
 but one party and their role: it opens that party's list of deliveries and nothing else. It
@@ -24,12 +26,13 @@ The pages' paths are made here, one function each (:func:`page_path`, :func:`fil
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 
+from shared.clocks import CLOCK_LEEWAY
 from shared.config import Settings
 from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS
 from shared.domain.ids import is_hex_id
@@ -98,12 +101,24 @@ class ListLink:
 
 
 class LinkError(Exception):
-    """The token is not a valid link; ``kind`` is ``malformed``, ``tampered``, ``expired`` or
-    ``other_page`` (a list token where a page's is expected, or the other way round)."""
+    """The token is not a valid link here; ``kind`` is ``malformed``, ``tampered``,
+    ``expired`` (with ``expired_at``), ``not_yet_valid`` (signed further ahead of this
+    server's clock than :data:`~shared.clocks.CLOCK_LEEWAY`, with ``signed_at``) or
+    ``other_page`` (a list token where a page's is expected, or the other way round; ``opens``
+    is the :class:`Link` or :class:`ListLink` it is, so a refusal can say where it leads)."""
 
-    def __init__(self, kind: str, message: str, expired_at: datetime | None = None):
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        expired_at: datetime | None = None,
+        *,
+        signed_at: datetime | None = None,
+        opens: Link | ListLink | None = None,
+    ):
         super().__init__(message)
         self.kind, self.message, self.expired_at = kind, message, expired_at
+        self.signed_at, self.opens = signed_at, opens
 
 
 def _serializer(settings: Settings, signed_at: datetime | None = None) -> URLSafeTimedSerializer:
@@ -166,53 +181,80 @@ def sign_admin_link(settings: Settings, *, signed_at: datetime | None = None) ->
     return sign_link(settings, ALL_DELIVERIES, ADMIN_PARTY, Role.ADMIN, signed_at=signed_at)
 
 
-def _verified(settings: Settings, token: str) -> tuple[Any, datetime]:
-    """The payload and signing time of ``token``, checked against the secret and the TTL."""
+def _verified(settings: Settings, token: str, now: datetime | None) -> tuple[Any, datetime]:
+    """The payload and signing time of ``token``, checked against the secret, the clock (at
+    most ``CLOCK_LEEWAY`` ahead of ``now``, as bearer tokens' ``iat``) and the TTL."""
     if not token:
         raise LinkError("malformed", "the link has no token")
     if len(token) > 2000:
         raise LinkError("malformed", "the link's token is far too long")
-    serializer = _serializer(settings)
-    max_age = int(settings.link_ttl.total_seconds())
     try:
-        payload, stamp = serializer.loads(token, max_age=max_age, return_timestamp=True)
-    except SignatureExpired as error:
-        signed = error.date_signed
-        expired_at = signed + settings.link_ttl if signed else None
-        raise LinkError("expired", "the link has expired", expired_at) from error
+        # Without max_age: itsdangerous calls a signature from the future "expired".
+        payload, stamp = _serializer(settings).loads(token, return_timestamp=True)
     except BadData as error:
         raise LinkError("tampered", "the link has been changed or was not signed here") from error
-    return payload, stamp.astimezone(UTC)
+    signed_at = stamp.astimezone(UTC)
+    now = now or datetime.now(UTC)
+    if signed_at - now > CLOCK_LEEWAY:
+        raise LinkError(
+            "not_yet_valid",
+            "the link was signed ahead of this server's clock",
+            signed_at=signed_at,
+        )
+    lifetime = timedelta(seconds=int(settings.link_ttl.total_seconds()))
+    if now - signed_at > lifetime:
+        raise LinkError("expired", "the link has expired", signed_at + lifetime)
+    return payload, signed_at
 
 
 def _is_list_payload(payload: Any) -> bool:
     return isinstance(payload, dict) and payload.get("k") == LIST_KIND
 
 
-def read_link(settings: Settings, token: str) -> Link:
-    """The link ``token`` stands for, checked against ``DC_LINK_SECRET`` and ``DC_LINK_TTL``.
-
-    Parameters:
-      settings(Settings): ``link_secret`` and ``link_ttl`` (a timedelta, whole seconds used).
-      token(str): As made by :func:`sign_link`; at most 2,000 characters.
-
-    Returns:
-      Link: Its delivery, party, role and signing time (aware UTC).
-
-    Raises:
-      LinkError: ``expired`` if older than ``link_ttl`` (with ``expired_at``), ``tampered``
-        if the signature does not match, ``other_page`` for a list token
-        (:func:`sign_list_link`), ``malformed`` if empty, too long or not a link.
-    """
-    payload, signed_at = _verified(settings, token)
-    if _is_list_payload(payload):
-        raise LinkError("other_page", "the link opens a list of deliveries, not a delivery's page")
+def _page_link(payload: Any, signed_at: datetime) -> Link:
     try:
         delivery_id, party_id, role = payload["d"], payload["p"], Role(payload["r"])
         _check(delivery_id, party_id, role)
     except (KeyError, TypeError, ValueError) as error:
         raise LinkError("malformed", "the link's token does not name a delivery") from error
     return Link(delivery_id, party_id, role, signed_at)
+
+
+def _list_link(payload: Any, signed_at: datetime) -> ListLink:
+    try:
+        party_id, role = payload["p"], Role(payload["r"])
+        _check_list(party_id, role)
+    except (KeyError, TypeError, ValueError) as error:
+        raise LinkError("malformed", "the link's token does not name a list") from error
+    return ListLink(party_id, role, signed_at)
+
+
+def read_link(settings: Settings, token: str, *, now: datetime | None = None) -> Link:
+    """The link ``token`` stands for, checked against ``DC_LINK_SECRET`` and ``DC_LINK_TTL``.
+
+    Parameters:
+      settings(Settings): ``link_secret`` and ``link_ttl`` (a timedelta, whole seconds used).
+      token(str): As made by :func:`sign_link`; at most 2,000 characters.
+      now(datetime | None): The clock to check it by (aware); default the current time.
+
+    Returns:
+      Link: Its delivery, party, role and signing time (aware UTC).
+
+    Raises:
+      LinkError: ``expired`` if older than ``link_ttl`` (with ``expired_at``),
+        ``not_yet_valid`` if signed more than ``CLOCK_LEEWAY`` after ``now`` (with
+        ``signed_at``), ``tampered`` if the signature does not match, ``other_page`` for a
+        list token (:func:`sign_list_link`; ``opens`` is its :class:`ListLink`),
+        ``malformed`` if empty, too long or not a link.
+    """
+    payload, signed_at = _verified(settings, token, now)
+    if _is_list_payload(payload):
+        raise LinkError(
+            "other_page",
+            "the link opens a list of deliveries, not a delivery's page",
+            opens=_list_link(payload, signed_at),
+        )
+    return _page_link(payload, signed_at)
 
 
 def _check_list(party_id: str, role: Role) -> None:
@@ -251,27 +293,27 @@ def sign_list_link(
     return _serializer(settings, signed_at).dumps(payload)
 
 
-def read_list_link(settings: Settings, token: str) -> ListLink:
+def read_list_link(settings: Settings, token: str, *, now: datetime | None = None) -> ListLink:
     """The list link ``token`` stands for, checked like :func:`read_link`.
 
     Returns:
       ListLink: Its party, role and signing time (aware UTC).
 
     Raises:
-      LinkError: ``expired``, ``tampered`` or ``malformed`` as for :func:`read_link`, and
-        ``other_page`` for a delivery page's token (an admin's included).
+      LinkError: ``expired``, ``not_yet_valid``, ``tampered`` or ``malformed`` as for
+        :func:`read_link`, and ``other_page`` for a delivery page's token, an admin's included
+        (``opens`` is its :class:`Link`).
     """
-    payload, signed_at = _verified(settings, token)
+    payload, signed_at = _verified(settings, token, now)
     if not _is_list_payload(payload):
         if isinstance(payload, dict) and "d" in payload:
-            raise LinkError("other_page", "the link opens a delivery's page, not a list")
+            raise LinkError(
+                "other_page",
+                "the link opens a delivery's page, not a list",
+                opens=_page_link(payload, signed_at),
+            )
         raise LinkError("malformed", "the link's token does not name a list")
-    try:
-        party_id, role = payload["p"], Role(payload["r"])
-        _check_list(party_id, role)
-    except (KeyError, TypeError, ValueError) as error:
-        raise LinkError("malformed", "the link's token does not name a list") from error
-    return ListLink(party_id, role, signed_at)
+    return _list_link(payload, signed_at)
 
 
 def _base(settings: Settings) -> str:

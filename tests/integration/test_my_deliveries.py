@@ -200,31 +200,52 @@ async def test_bad_query_values_are_refused_with_a_page_saying_which(world: Worl
 
 
 async def test_list_and_page_links_never_stand_in_for_each_other(world: World):
+    """Each refusal names what the link opens and what it was followed to, and links to
+    where it leads."""
     settings, delivery_id = world.settings, world.ids["demand"]
     list_token = sign_list_link(settings, world.customer.sub, "customer")
     page_token = sign_link(settings, delivery_id, world.customer.sub, "customer")
+    admin_token = sign_admin_link(settings)
+    mine = "This link opens a list of your deliveries, not "
+    page = "This link opens one delivery's page, not "
+    admins = "This link opens the administrators' pages, not a list of deliveries."
     refusals = [
-        (f"/d/{delivery_id}?t={list_token}", "This link opens a list of your deliveries"),
-        (f"/admin?t={list_token}", "This link opens a list of your deliveries"),
-        (f"/me?t={page_token}", "This link opens one delivery's page"),
-        (f"/me?t={sign_admin_link(settings)}", "This link opens one delivery's page"),
-        (f"/me?t={list_token[:-3]}", "This link is not valid"),
-        ("/me", "This link is not valid"),
+        (f"/d/{delivery_id}?t={list_token}", mine + "a delivery's page.", f"/me?t={list_token}"),
+        (f"/admin?t={list_token}", mine + "the administrators' pages.", "/me?"),
+        (f"/admin/scorecards?t={list_token}", mine + "the administrators' pages.", "/me?"),
+        (f"/me?t={page_token}", page + "a list of deliveries.", f"/d/{delivery_id}?t="),
+        (f"/admin?t={page_token}", page + "the administrators' pages.", f"/d/{delivery_id}?"),
+        (f"/me?t={admin_token}", admins, f"/admin?t={admin_token}"),
+        (f"/me?t={list_token[:-3]}", "This link is not valid", None),
+        ("/me", "This link is not valid", None),
     ]
+    now = datetime.now(UTC)
     expired = sign_list_link(
-        settings,
-        world.customer.sub,
-        "customer",
-        signed_at=datetime.now(UTC) - settings.link_ttl - timedelta(hours=1),
+        settings, world.customer.sub, "customer", signed_at=now - settings.link_ttl - timedelta(1)
     )
-    refusals.append((f"/me?t={expired}", "This link has expired"))
-    for path, words in refusals:
+    refusals.append((f"/me?t={expired}", "This link has expired", None))
+    ahead = sign_list_link(
+        settings, world.customer.sub, "customer", signed_at=now + timedelta(hours=2)
+    )
+    refusals.append((f"/me?t={ahead}", "ahead of this server's clock", None))
+    for path, words, leads_to in refusals:
         status, html = await _get(world, path)
         assert status == 403, (path, html[:500])
-        assert words in unescape(html), path
-    # Both still work where they belong.
+        assert words in unescape(html), (path, unescape(html))
+        elsewhere = re.search(r'<a href="([^"]+)" id="elsewhere">', html)
+        if leads_to is None:
+            assert elsewhere is None, path
+            continue
+        assert elsewhere and unescape(elsewhere.group(1)).startswith(leads_to), path
+        assert (await _get(world, unescape(elsewhere.group(1))))[0] == 200, path  # it opens
+    assert "expired" not in unescape((await _get(world, f"/me?t={ahead}"))[1])
+    # Both still work where they belong, and a link signed by a clock a little fast works.
     assert (await _get(world, f"/d/{delivery_id}?t={page_token}"))[0] == 200
     assert (await _get(world, f"/me?t={list_token}"))[0] == 200
+    fast = sign_list_link(
+        settings, world.customer.sub, "customer", signed_at=now + timedelta(seconds=5)
+    )
+    assert (await _get(world, f"/me?t={fast}"))[0] == 200
 
 
 async def test_every_email_carries_a_working_link_to_the_readers_list(world: World, mail: MailSink):

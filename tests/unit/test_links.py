@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from services.gateway.auth import LEEWAY
 from services.gateway.pages.csrf import csrf_ok, csrf_token
 from services.ops.commands import link_main as main
 from services.runtime.links import (
@@ -16,9 +17,12 @@ from services.runtime.links import (
     page_path,
     page_url,
     read_link,
+    read_list_link,
     sign_admin_link,
     sign_link,
+    sign_list_link,
 )
+from shared.clocks import CLOCK_LEEWAY
 from shared.config import Settings
 from shared.domain.roles import Role
 
@@ -116,12 +120,61 @@ def test_a_token_expires_after_the_link_ttl():
     assert read_link(longer, old).delivery_id == DELIVERY
 
 
-def test_a_token_signed_in_the_future_is_refused():
+def test_a_token_signed_in_the_future_is_refused_as_not_valid_yet_not_expired():
     ahead = sign_link(
         SETTINGS, DELIVERY, "c-1", "customer", signed_at=datetime.now(UTC) + timedelta(hours=1)
     )
-    with pytest.raises(LinkError):
+    with pytest.raises(LinkError) as refused:
         read_link(SETTINGS, ahead)
+    assert refused.value.kind == "not_yet_valid" and refused.value.expired_at is None
+
+
+SIGNED = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("kind", ["page", "list"])
+@pytest.mark.parametrize(
+    ("now", "outcome"),
+    [
+        (SIGNED - timedelta(seconds=2), "valid"),  # the signer's clock 2 s fast
+        (SIGNED - CLOCK_LEEWAY, "valid"),  # as far ahead as bearer tokens' iat may be
+        (SIGNED - CLOCK_LEEWAY - timedelta(seconds=1), "not_yet_valid"),
+        (SIGNED - timedelta(days=400), "not_yet_valid"),
+        (SIGNED + timedelta(hours=1), "valid"),  # the whole lifetime, to the second
+        (SIGNED + timedelta(hours=1, seconds=1), "expired"),
+    ],
+)
+def test_links_allow_the_tokens_clock_leeway_ahead_and_none_at_expiry(kind, now, outcome):
+    sign, read = (sign_link, read_link) if kind == "page" else (sign_list_link, read_list_link)
+    args = (DELIVERY, "c-1", "customer") if kind == "page" else ("c-1", "customer")
+    token = sign(SETTINGS, *args, signed_at=SIGNED)
+    if outcome == "valid":
+        assert read(SETTINGS, token, now=now).signed_at == SIGNED
+        return
+    with pytest.raises(LinkError) as refused:
+        read(SETTINGS, token, now=now)
+    assert refused.value.kind == outcome
+    if outcome == "expired":
+        assert refused.value.expired_at == SIGNED + timedelta(hours=1)
+    else:
+        assert refused.value.signed_at == SIGNED and refused.value.expired_at is None
+
+
+def test_the_links_leeway_is_the_bearer_tokens():
+    assert CLOCK_LEEWAY == LEEWAY == timedelta(seconds=60)
+
+
+def test_a_link_of_the_other_kind_says_what_it_opens():
+    list_token = sign_list_link(SETTINGS, "c-1", "customer")
+    with pytest.raises(LinkError) as refused:
+        read_link(SETTINGS, list_token)
+    assert refused.value.kind == "other_page"
+    assert refused.value.opens == read_list_link(SETTINGS, list_token)
+    for token in (sign_link(SETTINGS, DELIVERY, "c-1", "customer"), sign_admin_link(SETTINGS)):
+        with pytest.raises(LinkError) as refused:
+            read_list_link(SETTINGS, token)
+        assert refused.value.kind == "other_page"
+        assert refused.value.opens == read_link(SETTINGS, token)
 
 
 def test_the_admin_link_opens_every_delivery_and_the_list():

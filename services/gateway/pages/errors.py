@@ -34,8 +34,9 @@ class PageError(Exception):
       status(int): The HTTP status, 4xx or 5xx (RFC 9110 section 15).
       title(str): The page's heading.
       message(str): What happened, for people.
-      extra: ``hint`` (str, what to do next) and ``retry_after`` (seconds, also sent as
-        ``Retry-After``).
+      extra: ``hint`` (str, what to do next), ``retry_after`` (seconds, also sent as
+        ``Retry-After``) and ``elsewhere`` (``{"href", "words"}``: a link to where to go
+        instead, e.g. the page a link of another kind opens).
     """
 
     def __init__(self, status: int, title: str, message: str, **extra: Any):
@@ -77,6 +78,7 @@ def error_page(error: PageError) -> web.Response:
         title=error.title,
         message=error.message,
         hint=error.extra.get("hint"),
+        elsewhere=error.extra.get("elsewhere"),
     )
 
 

@@ -8,6 +8,7 @@ Also what every page's contract shares (``contracts.documented``): the ``deliver
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -16,7 +17,17 @@ from services.gateway.context import Gateway, gateway_of, is_party
 from services.gateway.contracts import Reply, parameter, text
 from services.gateway.pages.errors import PageError
 from services.runtime.collections import DELIVERIES
-from services.runtime.links import Link, LinkError, ListLink, read_link, read_list_link
+from services.runtime.links import (
+    Link,
+    LinkError,
+    ListLink,
+    admin_path,
+    me_path,
+    page_path,
+    read_link,
+    read_list_link,
+)
+from shared.clocks import CLOCK_LEEWAY
 from shared.config import Settings
 from shared.wording import ROLE_NAMES, duration, when
 
@@ -38,7 +49,8 @@ LINK_TOKEN = parameter("t", "query", "the signed link token from an email")
 #: What :func:`link_of` and :func:`delivery_for` refuse, as every page answers it.
 LINK_REFUSALS = {
     403: html_answer(
-        "the link is changed, expired, for another delivery or party, or for another page"
+        "the link is changed, expired, not valid yet, for another delivery or party, or for "
+        "another kind of page (the answer links to the page it opens)"
     ),
     429: html_answer("too many requests from this link; see Retry-After"),
 }
@@ -55,17 +67,64 @@ _LIST_HINT = (
 )
 
 
-def _refused(error: LinkError, settings: Settings, other_page: str) -> PageError:
+#: The pages a link may be followed to, as a refusal names them ("This link opens …, not
+#: <here>."): a delivery's page, a party's list (``/me``), the administrators' pages.
+PAGE, LIST, ADMIN = "page", "list", "admin"
+_HERE = {
+    PAGE: "a delivery's page",
+    LIST: "a list of deliveries",
+    ADMIN: "the administrators' pages",
+}
+
+
+def _where_it_leads(opens: Link | ListLink, token: str) -> tuple[str, str, str]:
+    """What a valid link of another kind opens, in words, and where it leads: (what, the
+    path with its token, the words of the link there)."""
+    if isinstance(opens, ListLink):
+        return "a list of your deliveries", me_path(token), "Open your list of deliveries"
+    if opens.is_admin:
+        return "the administrators' pages", admin_path(token), "Open the administrators' list"
+    return (
+        "one delivery's page",
+        page_path(opens.delivery_id, token),
+        "Open that delivery's page",
+    )
+
+
+def _elsewhere(opens: Link | ListLink, token: str, here: str) -> PageError:
+    """A valid link followed to a page of another kind: a 403 naming what the link opens
+    and what it was followed to (:data:`_HERE`), with a link to where it leads."""
+    what, href, words = _where_it_leads(opens, token)
+    admin = isinstance(opens, Link) and opens.is_admin
+    return PageError(
+        403,
+        "This link opens another page",
+        f"This link opens {what}, not {_HERE[here]}.",
+        hint=None if admin else _LIST_HINT,
+        elsewhere={"href": href, "words": words},
+    )
+
+
+def _refused(error: LinkError, settings: Settings, token: str, here: str) -> PageError:
     """A link token that is not accepted, as the page answers it: expired (when and for how
-    long links are valid), for the other kind of page (``other_page`` says which), or not
-    valid at all."""
+    long links are valid), signed ahead of this server's clock, for a page of another kind
+    than ``here`` (:data:`PAGE`, :data:`LIST`, :data:`ADMIN`), or not valid at all."""
     if error.kind == "expired":
         since = f" on {when(error.expired_at)}" if error.expired_at else ""
         valid = duration(settings.link_ttl)
         message = f"This link expired{since}. Links are valid for {valid}."
         return PageError(403, "This link has expired", message, hint=_NEW_LINK_HINT)
-    if error.kind == "other_page":
-        return PageError(403, "This link opens another page", other_page, hint=_LIST_HINT)
+    if error.kind == "not_yet_valid" and error.signed_at is not None:
+        now = datetime.now(UTC)
+        message = (
+            f"This link says it was made on {when(error.signed_at)}, "
+            f"{duration(error.signed_at - now)} ahead of this server's clock ({when(now)}); "
+            f"a link is accepted at most {duration(CLOCK_LEEWAY)} early. It was not made by "
+            "this Delivery Center, or one of the two clocks is wrong."
+        )
+        return PageError(403, "This link is not valid yet", message, hint=_NEW_LINK_HINT)
+    if error.kind == "other_page" and error.opens is not None:
+        return _elsewhere(error.opens, token, here)
     return PageError(
         403,
         "This link is not valid",
@@ -89,19 +148,18 @@ def _within_rate(request: web.Request, role: str, party_id: str) -> None:
 
 def link_of(request: web.Request, token: str, delivery_id: str | None) -> Link:
     """The link behind ``token``, valid for ``delivery_id`` (None: the admin pages); else 403
-    (a list's token too: it opens no delivery's page), 429 over the party's rate."""
+    (a list's token too: it opens no delivery's page, nor the admin pages; nor does a party's
+    page link open the admin pages: each refusal says what the link opens and links there),
+    429 over the party's rate."""
     settings = gateway_of(request).settings
+    here = ADMIN if delivery_id is None else PAGE
     try:
         link = read_link(settings, token)
     except LinkError as error:
-        raise _refused(
-            error,
-            settings,
-            "This link opens a list of your deliveries, not a delivery's page.",
-        ) from error
+        raise _refused(error, settings, token, here) from error
     if delivery_id is None:
         if not link.is_admin:
-            raise PageError(403, "Not for this link", "Only an administrator's link opens this.")
+            raise _elsewhere(link, token, here)
     elif not link.opens(delivery_id):
         raise PageError(
             403,
@@ -115,16 +173,13 @@ def link_of(request: web.Request, token: str, delivery_id: str | None) -> Link:
 
 def list_link_of(request: web.Request, token: str) -> ListLink:
     """The list link behind ``token`` (``links.read_list_link``); else 403 (a delivery page's
-    token too, an admin's included: it opens no list), 429 over the party's rate."""
+    token too, an admin's included: it opens no list; the refusal says what it opens and links
+    there, a delivery's page or ``/admin``), 429 over the party's rate."""
     settings = gateway_of(request).settings
     try:
         link = read_list_link(settings, token)
     except LinkError as error:
-        raise _refused(
-            error,
-            settings,
-            "This link opens one delivery's page, not the list of your deliveries.",
-        ) from error
+        raise _refused(error, settings, token, LIST) from error
     _within_rate(request, link.role.value, link.party_id)
     return link
 
