@@ -160,6 +160,20 @@ DISPUTE_NEEDED: Mapping[str, bool | None] = {
 }
 
 
+def moves_on_by_itself(process: ProcessName, state: State, kind: DeadlineKind) -> bool:
+    """Whether a deadline of ``kind`` falling due moves a delivery of ``process`` in ``state``
+    on to another state (an ``expire_deadline`` row of the table): the confirmation window and
+    the warranty do; the reminder, which only reminds, does not. While such a deadline runs,
+    the delivery is not stuck: the clock moves it on if nobody acts.
+
+    Raises ``KeyError`` for a process without a table, ``ValueError`` for an unknown kind."""
+    kind = DeadlineKind(kind)
+    return any(
+        row.command == "expire_deadline" and row.deadline == kind and row.to != state
+        for row in PROCESSES[ProcessName(process)].rows_from(State(state))
+    )
+
+
 def next_actors(process: Process, state: State) -> frozenset[Role]:
     """Who must act next in ``state``: the human roles with a row leaving it."""
     return frozenset(row.role for row in process.rows_from(state) if row.role != Role.SYSTEM)

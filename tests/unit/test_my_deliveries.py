@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from typer.testing import CliRunner
 
+from services.gateway.pages.admin import overdue
 from services.gateway.pages.errors import PageError
 from services.gateway.pages.mine import (
     Cursor,
@@ -32,6 +33,7 @@ from services.runtime.links import (
 )
 from services.runtime.party_lists import DONE, MAX_MILLIS, OTHERS, WALKED_GROUPS, YOURS, Position
 from shared.config import Settings
+from shared.domain.processes import moves_on_by_itself
 from shared.domain.roles import Role
 from shared.wording.lists import NO_DELIVERIES, NO_MATCH, NO_MORE, NO_MORE_MATCH, counts_words
 
@@ -83,6 +85,66 @@ def test_what_waits_comes_overdue_first_then_by_deadline_then_longest_waiting():
         "no-deadline-new",
     ]
     assert count_overdue(rows, NOW, PATIENCE) == 2
+
+
+def _deadline(kind: str, due_in_days: float | None, status: str = "active") -> dict:
+    due = None if due_in_days is None else NOW + timedelta(days=due_in_days)
+    return {"kind": kind, "status": status, "due_at": due}
+
+
+@pytest.mark.parametrize(
+    ("process", "state", "idle_days", "deadlines", "dispute", "why"),
+    [
+        # The warranty runs for 30 days: a quiet month is no stuck delivery, its end is.
+        ("double_check", "in_warranty", 20, [("warranty", 10)], None, None),
+        ("double_check", "in_warranty", 31, [("warranty", -1)], None, "a deadline was due"),
+        # The confirmation window confirms by itself (here longer than the patience).
+        ("basic", "awaiting_confirmation", 20, [("confirmation_window", 1)], None, None),
+        ("basic", "awaiting_confirmation", 20, [("reminder", 1)], None, "nothing has happened"),
+        (
+            "basic",
+            "awaiting_confirmation",
+            20,
+            [("confirmation_window", 1, "cancelled")],
+            None,
+            "nothing has happened",
+        ),
+        # A dispute pauses every deadline and waits on an administrator.
+        (
+            "double_check",
+            "in_warranty",
+            20,
+            [("warranty", None, "paused")],
+            "open",
+            "the dispute has waited for 20 days",
+        ),
+        ("double_check", "in_warranty", 2, [("warranty", None, "paused")], "open", None),
+        ("basic", "in_delivery", 15, [], None, "nothing has happened for 15 days"),
+        ("basic", "in_delivery", 13, [], None, None),
+        ("basic", "in_delivery", 15, [("confirmation_window", 3)], None, "nothing has happened"),
+        ("basic", "completed", 400, [], None, None),
+    ],
+)
+def test_overdue_is_a_past_due_deadline_or_a_wait_on_a_person_not_on_the_clock(
+    process, state, idle_days, deadlines, dispute, why
+):
+    document = {
+        "process": process,
+        "state": state,
+        "updated_at": NOW - timedelta(days=idle_days),
+        "deadlines": [_deadline(*d) for d in deadlines],
+        "dispute": {"status": dispute} if dispute else None,
+    }
+    found = overdue(document, NOW, PATIENCE)
+    assert found is None if why is None else found.startswith(why), found
+    assert count_overdue([document], NOW, PATIENCE) == (why is not None)
+
+
+def test_only_the_deadlines_that_end_a_wait_move_a_delivery_on():
+    assert moves_on_by_itself("double_check", "in_warranty", "warranty")
+    assert moves_on_by_itself("stepwise", "awaiting_confirmation", "confirmation_window")
+    assert not moves_on_by_itself("stepwise", "awaiting_confirmation", "reminder")
+    assert not moves_on_by_itself("basic", "in_delivery", "confirmation_window")
 
 
 def test_the_by_when_is_the_soonest_running_deadline_a_party_is_told_of():

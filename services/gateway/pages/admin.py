@@ -25,6 +25,7 @@ from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, LIST_PROJECT
 from services.runtime.delivery_days import newest_first
 from services.runtime.links import page_path, scorecard_path, scorecards_path
 from shared.domain.delivery import past_due
+from shared.domain.processes import moves_on_by_itself
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, State
 from shared.wording import STATE_LABELS, duration, label, relative, when_relative
@@ -36,20 +37,31 @@ ADMIN_LIST_LIMIT = 500
 def overdue(document: dict[str, Any], now: datetime, patience: timedelta) -> str | None:
     """Why an admin should look at this delivery now, or None.
 
-    Overdue: a deadline is past due and has not fired, or nothing happened for longer than the
-    confirmation window while it waits on a person.
+    Overdue: a deadline is past due and has not fired; or nothing happened for longer than the
+    confirmation window (``patience``) while it waits on a person. A delivery that a running
+    deadline not yet due will move on by itself (the confirmation window, the warranty:
+    ``processes.moves_on_by_itself``) waits on the clock, not on a person, so idleness does not
+    make it overdue. An open dispute waits on an administrator: its deadlines are paused, and
+    it is overdue once it has waited longer than ``patience``.
     """
     if document["state"] in TERMINAL_STATES:
         return None
     for deadline in document.get("deadlines", []):
         if past_due(deadline, now):
             return f"a deadline was due {relative(deadline['due_at'], now)} and has not fired"
-    updated = document["updated_at"]
-    if not dispute_open(document) and now - updated > patience:
-        return f"nothing has happened for {duration(now - updated)}"
-    if dispute_open(document) and now - updated > patience:
-        return f"the dispute has waited for {duration(now - updated)}"
-    return None
+    idle = now - document["updated_at"]
+    if idle <= patience:
+        return None
+    if dispute_open(document):
+        return f"the dispute has waited for {duration(idle)}"
+    if any(
+        deadline.get("status") == "active"
+        and deadline.get("due_at") is not None
+        and moves_on_by_itself(document["process"], document["state"], deadline["kind"])
+        for deadline in document.get("deadlines", [])
+    ):
+        return None  # not yet due (past due is above): the clock moves it on
+    return f"nothing has happened for {duration(idle)}"
 
 
 async def recently_updated(
