@@ -14,14 +14,15 @@ from services.gateway.contracts import CALLER_ERRORS, Reply, documented, error, 
 from services.gateway.errors import HttpError
 from services.gateway.models import ScorecardView, json_answer
 from services.runtime.scorecards import ScorecardBook
-from shared.domain.roles import Role
+from shared.domain.roles import ACTOR_ID_RULE, Role
 from shared.domain.scorecard import (
     DAY_PATTERN,
     DEFAULT_PERIOD_DAYS,
     MAX_PERIOD_DAYS,
     Period,
     PeriodProblem,
-    parse_day,
+    given_day,
+    isv_id_refusal,
     requested_period,
 )
 
@@ -30,19 +31,14 @@ _DAY_SCHEMA = {"type": "string", "format": "date", "pattern": f"^{DAY_PATTERN}$"
 
 
 def query_day(request: web.Request, name: str) -> date | None:
-    """The day in query parameter ``name`` (``parse_day``), None when absent.
+    """The day in query parameter ``name`` (``given_day``), None when absent.
 
     Raises:
       HttpError: 400 ``invalid_query`` naming it: given twice, not written ``YYYY-MM-DD``, or
         not a day of the calendar.
     """
-    values = request.query.getall(name, [])
-    if not values:
-        return None
     try:
-        if len(values) > 1:
-            raise PeriodProblem(f"{name} is given {len(values)} times; give it once", (name,))
-        return parse_day(name, values[0])
+        return given_day(name, request.query.getall(name, []))
     except PeriodProblem as problem:
         raise HttpError(
             400,
@@ -57,8 +53,9 @@ def query_period(request: web.Request, today: date) -> Period:
 
     Raises:
       HttpError: 400 ``invalid_query`` (:func:`query_day`); 422 ``invalid_period``: ``to``
-        before ``from``, more than :data:`MAX_PERIOD_DAYS` days, or a period (or the one
-        before it) reaching before year 1, naming the fields at fault.
+        before ``from``, ``from`` after today without ``to``, more than
+        :data:`MAX_PERIOD_DAYS` days, or a period (or the one before it) reaching before year
+        1, naming the fields at fault among those given.
     """
     first, last = query_day(request, "from"), query_day(request, "to")
     try:
@@ -70,6 +67,21 @@ def query_period(request: web.Request, today: date) -> Period:
             problem.message,
             fields=[{"field": name, "message": problem.message} for name in problem.fields],
         ) from problem
+
+
+def path_isv_id(request: web.Request) -> str:
+    """The ISV id in the path (``{isv_id}``).
+
+    Raises:
+      HttpError: 404 ``not_found`` when no ISV can have it (``isv_id_refusal``): empty
+        after decoding, over 200 characters, holding a control character (``%00``), or ``.``
+        or ``..``; an ISV that can exist but has no deliveries has a scorecard of zeros.
+    """
+    isv_id = request.match_info["isv_id"]
+    refusal = isv_id_refusal(isv_id)
+    if refusal is not None:
+        raise HttpError(404, "not_found", refusal)
+    return isv_id
 
 
 @routes.get("/v1/isvs/{isv_id}/scorecard")
@@ -97,11 +109,13 @@ def query_period(request: web.Request, today: date) -> Period:
         200: Reply("the scorecard of the period", ScorecardView),
         400: error("invalid_query: from or to is not a date written YYYY-MM-DD, or given twice"),
         422: error(
-            f"invalid_period: to is before from, the period is longer than {MAX_PERIOD_DAYS} "
-            "days, or it (or the one before it) starts before year 1"
+            "invalid_period: to is before from (or from after today without to), the period is "
+            f"longer than {MAX_PERIOD_DAYS} days, or it (or the one before it) starts before "
+            "year 1"
         ),
         **CALLER_ERRORS,
         403: error("not an admin, nor the ISV whose scorecard it is"),
+        404: error(f"not_found: no ISV can have this id (an ISV id is {ACTOR_ID_RULE})"),
     },
 )
 async def isv_scorecard(request: web.Request) -> web.Response:
@@ -110,12 +124,13 @@ async def isv_scorecard(request: web.Request) -> web.Response:
     ``from`` to ``to`` (UTC days; default the last :data:`DEFAULT_PERIOD_DAYS` days up to
     today), computed now with ``DC_CONFIRM_WINDOW`` as the patience.
 
-    403 ``forbidden`` for another ISV and every other role; 400 ``invalid_query`` for a day
+    403 ``forbidden`` for another ISV and every other role; 404 ``not_found`` for an id no ISV
+    can have (:func:`path_isv_id`); 400 ``invalid_query`` for a day
     that is not ``YYYY-MM-DD`` or given twice; 422 ``invalid_period`` (:func:`query_period`). An
     ISV without deliveries gets counts of 0 and a null score.
     """
     actor = caller(request, Role.ISV, Role.ADMIN)
-    isv_id = request.match_info["isv_id"]
+    isv_id = path_isv_id(request)
     if actor.role == Role.ISV and actor.id != isv_id:
         raise HttpError(403, "forbidden", "an ISV may read its own scorecard only")
     now = datetime.now(UTC)

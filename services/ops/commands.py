@@ -200,15 +200,16 @@ def stats() -> None:
     console.print(medians)
 
 
-def _scorecard_period(from_: str | None, to: str | None):
-    """The period ``--from``/``--to`` ask for, or :func:`fail` saying why not."""
+def _scorecard_period(from_: list[str] | None, to: list[str] | None):
+    """The period ``--from``/``--to`` ask for (each given at most once), or :func:`fail`
+    saying why not."""
     from datetime import UTC, datetime
 
     from services.ops.scorecards import option_period
     from shared.domain.scorecard import PeriodProblem
 
     try:
-        return option_period(from_, to, datetime.now(UTC).date())
+        return option_period(from_ or [], to or [], datetime.now(UTC).date())
     except PeriodProblem as problem:
         fail(problem.message)
 
@@ -221,6 +222,7 @@ def _print_card(card: Any, period: Any, patience: timedelta) -> None:
     from shared.wording import (
         COMPONENT_LABELS,
         FIGURE_LABELS,
+        days_words,
         duration,
         points_words,
         ratio_words,
@@ -232,7 +234,7 @@ def _print_card(card: Any, period: Any, patience: timedelta) -> None:
     figures = card.figures
     console.print(
         f"ISV {card.isv_id}: deliveries opened {period.first} to {period.last} "
-        f"({period.days} days); patience {duration(patience)}",
+        f"({days_words(period.days)}); patience {duration(patience)}",
         markup=False,
     )
     score = Table("component", "rewards", "value", "points", title="score")
@@ -297,12 +299,13 @@ def _print_card(card: Any, period: Any, patience: timedelta) -> None:
 def scorecard(
     context: typer.Context,
     isv: Annotated[str | None, typer.Option(help="this ISV's scorecard; else every ISV's")] = None,
+    # Lists, so that an option given twice is refused (typer would keep the last one).
     from_: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option("--from", help="first UTC day, YYYY-MM-DD (default: 90 days to --to)"),
     ] = None,
     to: Annotated[
-        str | None, typer.Option(help="last UTC day, YYYY-MM-DD (default: today)")
+        list[str] | None, typer.Option(help="last UTC day, YYYY-MM-DD (default: today)")
     ] = None,
     json_: Annotated[bool, typer.Option("--json", help="print JSON (the API's shape)")] = False,
 ) -> None:
@@ -312,11 +315,19 @@ def scorecard(
     import json
     from datetime import UTC, datetime
 
-    from rich.table import Table
+    from services.ops.scorecards import (
+        card_json,
+        fresh_table,
+        isv_scorecard,
+        option_isv,
+        table_json,
+    )
 
-    from services.ops.scorecards import card_json, fresh_table, isv_scorecard, table_json
-    from shared.wording import score_words, share_words, trend_words
-
+    if isv is not None:
+        try:
+            isv = option_isv(isv)
+        except ValueError as refusal:
+            fail(str(refusal))
     period = _scorecard_period(from_, to)
     settings = load_settings()
     now = datetime.now(UTC)
@@ -337,37 +348,115 @@ def scorecard(
     if json_:
         typer.echo(json.dumps(table_json(table, period, patience), indent=2))
         return
-    rows = Table(
-        "#",
-        "ISV",
-        "score",
-        "previous",
-        "trend",
-        "opened",
-        "completed",
-        "terminated",
-        "by customer",
-        "disputed",
-        "overdue",
-        title=f"ISVs by delivery score: deliveries opened {period.first} to {period.last}",
+    _print_ranking(table["rows"], period)
+
+
+#: The ranking's headings (short, so that the table reads at 80 columns; :data:`RANKING_KEY`
+#: says the abbreviated ones in full) and the column of the ISV's id, which folds.
+RANKING_HEADINGS = (
+    "#",
+    "ISV",
+    "score",
+    "prev.",
+    "trend",
+    "opened",
+    "compl.",
+    "term.",
+    "cust.",
+    "disp.",
+    "overdue",
+)
+RANKING_ISV_COLUMN = 1
+#: Each abbreviated heading and the figure it stands for (``shared.wording.FIGURE_LABELS``).
+RANKING_KEY = (
+    ("prev.", "previous_score"),
+    ("compl.", "completed"),
+    ("term.", "terminated"),
+    ("cust.", "customer_confirmation_share"),
+    ("disp.", "dispute_rate"),
+    ("overdue", "overdue_share"),
+)
+
+
+def ranking_table(cells: list[list[str]], title: str, width: int) -> Any:
+    """The ranking as a rich table that fits ``width`` columns without cutting a word: the
+    ISV's id folds onto more lines; every other column is as wide as its widest cell when
+    that leaves the id 12 columns (or its whole width), else as wide as its longest word, its
+    cells wrapping between words ("no score" on two lines). Headings are never cut ("prev…")."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.table import Table
+
+    columns = list(zip(RANKING_HEADINGS, *cells, strict=True)) if cells else []
+    columns = columns or [(heading,) for heading in RANKING_HEADINGS]
+    widest = [max(cell_len(text) for text in column) for column in columns]
+    longest_word = [
+        max(cell_len(word) for text in column for word in text.split() or [""])
+        for column in columns
+    ]
+    others = [i for i in range(len(columns)) if i != RANKING_ISV_COLUMN]
+    gaps = 2 * (len(columns) - 1)
+    room = width - gaps - sum(widest[i] for i in others)
+    compact = room < min(widest[RANKING_ISV_COLUMN], 12)
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
     )
-    for rank, row in enumerate(table["rows"], start=1):
-        add_row(
-            rows,
-            rank,
-            row["isv_id"],
+    for index, heading in enumerate(RANKING_HEADINGS):
+        if index == RANKING_ISV_COLUMN:
+            table.add_column(heading, overflow="fold")
+        elif compact:
+            table.add_column(heading, justify="right", width=longest_word[index])
+        else:
+            table.add_column(heading, justify="right", no_wrap=True)
+    for row in cells:
+        add_row(table, *row)
+    return table
+
+
+def _print_ranking(rows: list[dict[str, Any]], period: Any) -> None:
+    """Every ISV of the table, best score first, as :func:`ranking_table`, with the key to
+    its headings and the count."""
+    from shared.wording import (
+        FIGURE_LABELS,
+        counted,
+        days_words,
+        score_words,
+        share_words,
+        trend_words,
+    )
+
+    cells = [
+        [
+            str(rank),
+            shown(row["isv_id"]).plain,
             score_words(row["score"]),
             score_words(row["previous_score"]),
             trend_words(row["score"], row["previous_score"]).mark or "-",
-            row["opened"],
-            row["completed"],
-            row["terminated"],
+            str(row["opened"]),
+            str(row["completed"]),
+            str(row["terminated"]),
             share_words(row["customer_confirmation_share"]),
             share_words(row["dispute_rate"]),
             share_words(row["overdue_share"]),
-        )
-    console.print(rows)
-    console.print(f"{len(table['rows'])} ISVs", style="dim")
+        ]
+        for rank, row in enumerate(rows, start=1)
+    ]
+    title = (
+        f"ISVs by delivery score: deliveries opened {period.first} to {period.last} "
+        f"({days_words(period.days)})"
+    )
+    console.print(ranking_table(cells, title, console.width))
+    labels = {**FIGURE_LABELS, "previous_score": "the previous period's score"}
+    key = "; ".join(
+        f"{short}: {labels[name][:1].lower()}{labels[name][1:]}" for short, name in RANKING_KEY
+    )
+    console.print(f"{key}.", style="dim", markup=False)
+    console.print(counted(len(rows), "ISV", "ISVs"), style="dim", markup=False)
 
 
 @scorecard_app.command("rebuild")
@@ -375,6 +464,7 @@ def scorecard_rebuild() -> None:
     """File every delivery's scorecard facts again from its stored history, then refresh the
     table (after deliveries stored before the scorecard existed, or a change of formula)."""
     from services.ops.scorecards import rebuild
+    from shared.wording import counted
 
     settings = load_settings()
 
@@ -385,7 +475,9 @@ def scorecard_rebuild() -> None:
         count, table = rebuild(settings, progress)
     except Exception as error:  # the database: one line, no traceback
         fail(f"the database at {settings.mongo_url} failed: {error}")
-    console.print(f"rebuilt the facts of {count:,} deliveries; {len(table['rows'])} ISVs scored")
+    deliveries = counted(count, "delivery", "deliveries", grouped=True)
+    isvs = counted(len(table["rows"]), "ISV", "ISVs")
+    console.print(f"rebuilt the facts of {deliveries}; {isvs} scored", markup=False)
 
 
 @dlq_app.command("list")

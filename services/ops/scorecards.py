@@ -9,7 +9,7 @@ runs in its own event loop (``asyncio.run``) with a client of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -18,28 +18,45 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.runtime.collections import DELIVERIES, database, ensure_indexes, make_mongo
 from services.runtime.scorecards import ScorecardBook, table_of
 from shared.config import Settings
-from shared.domain.scorecard import Period, Scorecard, parse_day, requested_period
+from shared.domain.scorecard import (
+    Period,
+    Scorecard,
+    given_day,
+    isv_id_refusal,
+    requested_period,
+)
 
 #: Stored deliveries read per batch by the rebuild: its memory stays that of one batch.
 REBUILD_BATCH = 500
 Found = TypeVar("Found")
 
 
-def option_period(first: str | None, last: str | None, today: date) -> Period:
+def option_period(first: Sequence[str], last: Sequence[str], today: date) -> Period:
     """The period ``--from`` and ``--to`` ask for, as the API reads ``from`` and ``to``
-    (``shared.domain.scorecard.requested_period``).
+    (``shared.domain.scorecard.given_day``, ``requested_period``): ``first`` and ``last`` are
+    every value each option was given (none, one, or more: refused).
 
     Raises:
-      PeriodProblem: A day not written ``YYYY-MM-DD`` or not of the calendar, ``--to``
-        before ``--from``, more than ``MAX_PERIOD_DAYS`` days, or a period reaching before
-        year 1.
+      PeriodProblem: An option given twice, a day not written ``YYYY-MM-DD`` or not of the
+        calendar, ``--to`` before ``--from``, ``--from`` after today without ``--to``, more
+        than ``MAX_PERIOD_DAYS`` days, or a period reaching before year 1.
     """
     return requested_period(
-        None if first is None else parse_day("--from", first),
-        None if last is None else parse_day("--to", last),
-        today,
-        ("--from", "--to"),
+        given_day("--from", first), given_day("--to", last), today, ("--from", "--to")
     )
+
+
+def option_isv(isv: str) -> str:
+    """The ISV ``--isv`` names, held to the rule the API holds an ISV id in a path to
+    (``shared.domain.scorecard.isv_id_refusal``).
+
+    Raises:
+      ValueError: Empty, over 200 characters, with a control character, ``.`` or ``..``.
+    """
+    refusal = isv_id_refusal(isv)
+    if refusal is not None:
+        raise ValueError(f"--isv: {refusal}")
+    return isv
 
 
 def _period_json(period: Period) -> dict[str, Any]:

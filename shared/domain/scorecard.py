@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.delivery import Delivery
 from shared.domain.processes import PROCESSES, STEPWISE, next_actors
-from shared.domain.roles import Role
+from shared.domain.roles import ACTOR_ID_RULE, Role, actor_id_problem
 from shared.domain.states import TERMINAL_STATES, ProcessName, State
 
 #: The states of each process where only the ISV moves the delivery on.
@@ -305,6 +305,20 @@ def parse_day(name: str, raw: str) -> date:
         raise PeriodProblem(f"{name} is not a day of the calendar: {raw}", (name,)) from error
 
 
+def given_day(name: str, values: Sequence[str]) -> date | None:
+    """The day the input ``name`` gives (:func:`parse_day`), None when it is not given:
+    ``values`` are every value it was given (a query's ``?from=``, the CLI's ``--from``).
+
+    Raises:
+      PeriodProblem: Given more than once (which of them was meant?), or not a day.
+    """
+    if not values:
+        return None
+    if len(values) > 1:
+        raise PeriodProblem(f"{name} is given {len(values)} times; give it once", (name,))
+    return parse_day(name, values[0])
+
+
 def requested_period(
     first: date | None, last: date | None, today: date, names: tuple[str, str] = ("from", "to")
 ) -> Period:
@@ -312,30 +326,59 @@ def requested_period(
     ``from`` to the :data:`DEFAULT_PERIOD_DAYS` days ending on ``to``. ``names`` are the two
     inputs' names as the asker wrote them (the CLI's ``--from``, ``--to``), for the message.
 
+    A refusal names only the inputs the asker gave (its ``fields``), and says a default it
+    relied on as such ("today (2026-11-30)", "the 90 days up to it").
+
     Raises:
-      PeriodProblem: ``to`` before ``from``, more than :data:`MAX_PERIOD_DAYS` days, or the
-        period (or the one before it, for the trend) reaching before year 1.
+      PeriodProblem: ``to`` before ``from``; ``from`` after today without ``to``; more than
+        :data:`MAX_PERIOD_DAYS` days; or the period (or the one before it, for the trend)
+        reaching before year 1.
     """
     first_name, last_name = names
-    last = last if last is not None else today
+    given = tuple(n for n, day in ((first_name, first), (last_name, last)) if day is not None)
+    end = last if last is not None else today
+    end_words = f"{last_name} ({last})" if last is not None else f"today ({today})"
+    if first is not None and end < first:
+        if last is None:
+            raise PeriodProblem(
+                f"{first_name} ({first}) is after today ({today}); give {last_name} as well "
+                f"or an earlier {first_name}",
+                (first_name,),
+            )
+        raise PeriodProblem(f"{last_name} ({last}) is before {first_name} ({first})", (last_name,))
+    if first is not None and (end - first).days + 1 > MAX_PERIOD_DAYS:
+        raise PeriodProblem(
+            f"{first_name} ({first}) and {end_words} span {(end - first).days + 1} days; a "
+            f"period covers at most {MAX_PERIOD_DAYS} days",
+            given,
+        )
     try:
-        period = Period.ending(last) if first is None else Period(first, last)
+        period = Period.ending(end) if first is None else Period(first, end)
         period.previous()  # the trend's period must exist too
     except (ValueError, OverflowError) as failure:
-        if first is not None and last < first:
-            raise PeriodProblem(
-                f"{last_name} ({last}) is before {first_name} ({first})", (last_name,)
-            ) from failure
-        if first is not None and (last - first).days + 1 > MAX_PERIOD_DAYS:
-            raise PeriodProblem(
-                f"a period covers at most {MAX_PERIOD_DAYS} days; {first_name} {first} to "
-                f"{last_name} {last} is {(last - first).days + 1}",
-                names,
-            ) from failure
-        raise PeriodProblem(
-            "the period, or the one before it for the trend, starts before year 1", names
-        ) from failure
+        if first is None:
+            said = (
+                f"{end_words} is too early: the {DEFAULT_PERIOD_DAYS} days up to it, or the "
+                f"{DEFAULT_PERIOD_DAYS} before them for the trend,"
+            )
+        else:
+            said = (
+                f"{first_name} ({first}) is too early: the period of the same length before "
+                "it, for the trend,"
+            )
+        raise PeriodProblem(f"{said} would start before year 1", given) from failure
     return period
+
+
+def isv_id_refusal(isv_id: str) -> str | None:
+    """Why no ISV can have ``isv_id`` (an ISV id in a path, the CLI's ``--isv``), None when
+    one can: the actor-id rule (``roles.ACTOR_ID_RULE``) that every token's ``sub`` and every
+    delivery's ``isv_id`` follow. The id is quoted with its control characters escaped
+    (``repr``) and cut at 60 characters."""
+    if actor_id_problem(isv_id) is None:
+        return None
+    shown = repr(isv_id[:60]) + ("…" if len(isv_id) > 60 else "")
+    return f"no ISV can have the id {shown}: an ISV id is {ACTOR_ID_RULE}"
 
 
 def day_key(moment: datetime) -> str:

@@ -9,6 +9,8 @@ Pure: no I/O, no clock (``now`` is always passed in). The rules:
   that reaches the next unit says that unit ("23 hours 40 minutes" is "1 day"). So
   14 days and 13 days 23:59:59 are both "14 days", 13 days 11:59:59 is "13 days", 59.6 s is
   "1 minute". Exact: computed in whole microseconds, no floating point.
+- **Counts** (:func:`counted`): a count and the word for one or for many, as the count asks:
+  "1 day", "0 days", "90 days", "1 ISV", "3 ISVs"; every count in words says it so.
 - **Moments relative to now** (:func:`relative`): "in 14 days" ahead, "3 hours ago" behind,
   and "now" while the duration rounds to 0 seconds (less than half a second either way).
 - **Date and time** (:func:`when`): "Wed 9 Dec 2026, 12:00 UTC": always UTC, English day and
@@ -71,12 +73,29 @@ def _rounded(delta: timedelta) -> tuple[int, Unit]:
     raise AssertionError("unreachable: the last unit always matches")
 
 
+def counted(count: int, one: str, many: str, *, grouped: bool = False) -> str:
+    """``count`` things, the word for one or for many as the count asks (the package's one
+    plural rule): "1 day", "0 days", "90 days", "1 ISV", "3 ISVs"; ``grouped`` writes the
+    count with thousands separators ("2,500 deliveries")."""
+    number = f"{count:,}" if grouped else str(count)
+    return AMOUNT.format(count=number, unit=one if count == 1 else many)
+
+
+#: The unit of a period of days (a scorecard's): :func:`days_words`.
+DAY_UNIT = UNITS[0]
+
+
+def days_words(days: int) -> str:
+    """A number of days: "1 day", "90 days" (:func:`counted`)."""
+    return counted(days, DAY_UNIT.one, DAY_UNIT.many)
+
+
 def duration(delta: timedelta) -> str:
     """``delta`` (its size; the sign is ignored) in words: "14 days", "1 hour", "0 seconds".
 
     Rounded to the nearest whole of the largest unit it reaches (see the module's rules)."""
     count, unit = _rounded(delta)
-    return AMOUNT.format(count=count, unit=unit.one if count == 1 else unit.many)
+    return counted(count, unit.one, unit.many)
 
 
 def relative(moment: datetime, now: datetime) -> str:

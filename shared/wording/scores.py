@@ -8,6 +8,9 @@ Pure: no I/O. The rules:
   them: "82.5"; a period without a delivery has "no score".
 - **Shares** (:func:`share_words`) are whole percentages, rounded half up: 0.825 is "83%";
   a share of nothing (nothing it divides by happened) is "no data".
+- **Periods** (:func:`period_words`): "1 Jan 2026 – 30 Jan 2026", and with their length
+  (:func:`period_and_length_words`) "1 Jan 2026 – 30 Jan 2026 (30 days)", "(1 day)" for one
+  (the package's plural rule, ``counted``).
 - **The trend** (:func:`trend_words`) is the score minus the previous period's, to one
   decimal: "▲ +4.2" up, "▼ −3.0" down (a real minus sign), "= 0.0" unchanged (a difference
   that rounds to 0.0), and "new" when the previous period has no score.
@@ -20,7 +23,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import NamedTuple
 
-from shared.wording.moments import MONTHS
+from shared.wording.moments import MONTHS, days_words
 
 #: Each part of the score (``shared.domain.scorecard.COMPONENTS``, by name): its name.
 COMPONENT_LABELS: Mapping[str, str] = {
@@ -65,6 +68,8 @@ POINTS = "{points:.1f} of {max_points:.1f}"
 NOT_APPLICABLE = "does not apply (no data)"
 #: A period of days: ``{first}`` and ``{last}`` from :func:`day_words`.
 PERIOD = "{first} – {last}"
+#: A period and how many days it has: ``{period}`` (:data:`PERIOD`), ``{length}`` ("90 days").
+PERIOD_AND_LENGTH = "{period} ({length})"
 #: A day: ``{day}`` (no leading zero), ``{month}`` (``MONTHS``), ``{year}``; without the
 #: year where the year goes without saying (a chart's axis).
 DAY = "{day} {month} {year}"
@@ -114,6 +119,12 @@ def day_words(day: date, *, year: bool = True) -> str:
 def period_words(first: date, last: date) -> str:
     """A period of days, both included: "1 Jan 2026 – 30 Jan 2026"."""
     return PERIOD.format(first=day_words(first), last=day_words(last))
+
+
+def period_and_length_words(first: date, last: date) -> str:
+    """A period of days and its length: "1 Jan 2026 – 30 Jan 2026 (30 days)", "(1 day)"."""
+    length = days_words((last - first).days + 1)
+    return PERIOD_AND_LENGTH.format(period=period_words(first, last), length=length)
 
 
 class TrendWords(NamedTuple):

@@ -49,7 +49,8 @@ from shared.domain.engine import Applied
 from shared.domain.scorecard import Period, day_key, facts_of
 from shared.domain.states import ProcessName
 from shared.wording import COMPONENT_LABELS, points_words, score_words
-from tests.integration.client import DEMAND, Api, Party
+from tests.integration.client import DEMAND, Api, Party, open_body
+from tests.integration.rawhttp import send
 from tests.integration.system import System
 from tests.integration.waiting import PATIENCE, until
 from tests.unit.support import ADMIN, CUSTOMER, ISV, T0, Walker, files_for, open_for
@@ -453,7 +454,7 @@ async def test_rebuild_restores_the_same_figures_where_the_facts_were_deleted(
             scratch[SCORECARD_DAYS].delete_many({"isv_id": driven.isv.sub})
             rebuilt = cli(env, "scorecard", "rebuild")
             assert rebuilt.returncode == 0, rebuilt.stderr
-            assert "rebuilt the facts of 6 deliveries; 1 ISVs scored" in rebuilt.stdout
+            assert "rebuilt the facts of 6 deliveries; 1 ISV scored" in rebuilt.stdout
             again = card()
             assert again["figures"] == driven.answer["figures"]
             assert again["score"] == driven.answer["score"]
@@ -492,9 +493,12 @@ async def test_only_the_isv_itself_and_admins_read_it(api: Api, parties):
         ("from=%202026-01-05", 400, "invalid_query", ["from"]),
         ("from=2026-11-01&from=2026-11-02", 400, "invalid_query", ["from"]),
         ("from=2026-02-01&to=2026-01-31", 422, "invalid_period", ["to"]),
-        ("from=3000-01-01", 422, "invalid_period", ["to"]),
+        # Only what was given is named: a future from alone is after today, not "to before".
+        ("from=3000-01-01", 422, "invalid_period", ["from"]),
+        ("from=2000-01-01", 422, "invalid_period", ["from"]),
         ("from=2000-01-01&to=2026-01-01", 422, "invalid_period", ["from", "to"]),
-        ("to=0001-02-01", 422, "invalid_period", ["from", "to"]),
+        ("to=0001-02-01", 422, "invalid_period", ["to"]),
+        ("to=0001-03-31", 422, "invalid_period", ["to"]),
     ],
 )
 async def test_bad_days_and_periods_are_refused_precisely(
@@ -505,6 +509,32 @@ async def test_bad_days_and_periods_are_refused_precisely(
     assert (got, answer["error"]) == (status, code), answer
     assert [f["field"] for f in answer["fields"]] == fields
     assert answer["message"]
+    if query == "from=3000-01-01":
+        assert answer["message"].startswith("from (3000-01-01) is after today (")
+        assert answer["message"].endswith("give to as well or an earlier from")
+
+
+async def test_an_id_no_isv_can_have_is_404_and_no_party_is_a_dot_segment(
+    api: Api, parties, system: System
+):
+    """No browser reaches /v1/isvs/../scorecard (RFC 3986 removes dot segments, even
+    %2E%2E): such an id, or one with a control character, is refused in the path (sent raw
+    here, as a browser would not) and when a delivery is opened."""
+    admin = {"Connection": "close", **parties["admin"].headers}
+    for raw, shown in (("%00", r"'\x00'"), ("%2E%2E", "'..'"), (".", "'.'"), ("x%0Ay", r"'x\ny'")):
+        answer = await send(system.base_url, "GET", f"/v1/isvs/{raw}/scorecard", admin)
+        assert answer.status == 404, (raw, answer)
+        refusal = json.loads(answer.body)
+        assert refusal["error"] == "not_found" and shown in refusal["message"], refusal
+        assert "neither '.' nor '..'" in refusal["message"]
+    for field in ("isv_id", "customer_id"):
+        body = open_body(parties["customer"], parties["isv"], **{field: ".."})
+        status, answer = await api.request(
+            "POST", "/v1/deliveries", parties["marketplace"], json=body
+        )
+        assert status == 422 and answer["error"] == "invalid_input", answer
+        [problem] = answer["fields"]
+        assert problem["field"] == field and "may not be '.' or '..'" in problem["message"]
 
 
 async def test_the_longest_period_is_read_with_its_previous_one(api: Api, parties):

@@ -33,6 +33,7 @@ from services.runtime.scorecards import ScorecardBook
 from shared.config import Settings
 from shared.domain.scorecard import DeliveryFacts, Period
 from shared.domain.states import ProcessName, State
+from tests.integration.rawhttp import send
 from tests.integration.system import System
 
 pytestmark = pytest.mark.integration
@@ -173,6 +174,20 @@ async def test_one_isvs_period_is_checked_like_the_api(system: System, settings:
     )
     assert status == 200 and "1 Jan 2026 – 31 Jan 2026 (31 days)" in page
     assert "no score" in page
+    status, page, _ = await get(
+        system, scorecard_path("isv-x", token, **{"from": "2026-01-01", "to": "2026-01-01"})
+    )
+    assert status == 200 and "(1 day)" in page and "1 days" not in page
+    status, page, _ = await get(system, scorecard_path("isv-x", token, **{"from": "3000-01-01"}))
+    assert status == 422 and "from (3000-01-01) is after today" in page
+    # An id no ISV can have (sent raw: a browser drops dot segments, even %2E%2E) is a 404
+    # page, and no raw control character reaches the page.
+    for raw in ("%00", "%2E%2E", "x%1B%5B2J"):
+        answer = await send(
+            system.base_url, "GET", f"/admin/scorecards/{raw}?t={token}", {"Connection": "close"}
+        )
+        assert answer.status == 404 and b"No ISV can have the id" in answer.body, raw
+        assert not re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", answer.body), raw
 
 
 async def test_only_an_admins_link_opens_the_scorecards(system: System, settings: Settings):

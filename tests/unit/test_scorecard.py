@@ -25,6 +25,8 @@ from shared.domain.scorecard import (
     day_key,
     facts_of,
     figures_of,
+    given_day,
+    isv_id_refusal,
     parse_day,
     requested_period,
     score_of,
@@ -513,10 +515,73 @@ def test_the_requested_period_defaults_to_the_90_days_up_to_today():
         (date(2026, 2, 1), date(2026, 1, 31), ("--to",), "--to (2026-01-31) is before --from"),
         (date(2000, 1, 1), date(2026, 1, 1), ("--from", "--to"), "at most 3660 days"),
         (date(1, 1, 1), date(1, 1, 5), ("--from", "--to"), "before year 1"),
-        (None, date(1, 2, 1), ("--from", "--to"), "before year 1"),
+        # Only what the asker gave is named; a default is said as such.
+        (None, date(1, 2, 1), ("--to",), "--to (0001-02-01) is too early: the 90 days up to it"),
+        (None, date(1, 3, 31), ("--to",), "--to (0001-03-31) is too early"),
+        (
+            date(2026, 12, 1),
+            None,
+            ("--from",),
+            "--from (2026-12-01) is after today (2026-11-30); give --to as well or an earlier "
+            "--from",
+        ),
+        (
+            date(2010, 1, 1),
+            None,
+            ("--from",),
+            "--from (2010-01-01) and today (2026-11-30) span 6178 days; a period covers at most",
+        ),
     ],
 )
 def test_a_period_out_of_bounds_is_refused_in_the_askers_words(first, last, fields, words):
     with pytest.raises(PeriodProblem, match=re.escape(words)) as refused:
         requested_period(first, last, date(2026, 11, 30), ("--from", "--to"))
     assert refused.value.fields == fields
+    assert "to (2026-11-30)" not in refused.value.message  # never the default as if given
+
+
+def test_a_from_before_year_1s_trend_names_from_alone():
+    with pytest.raises(PeriodProblem, match=r"from \(0001-01-01\) is too early") as refused:
+        requested_period(date(1, 1, 1), None, date(1, 1, 3))
+    assert refused.value.fields == ("from",)
+
+
+@pytest.mark.parametrize(
+    ("values", "found", "words"),
+    [
+        ([], None, None),
+        (["2026-11-30"], date(2026, 11, 30), None),
+        (["2026-11-30", "2026-11-30"], None, "from is given 2 times; give it once"),
+        (["2026-11-30", "x", "y"], None, "from is given 3 times"),
+        (["x"], None, "YYYY-MM-DD"),
+    ],
+)
+def test_a_day_is_given_once_or_not_at_all(values, found, words):
+    if words is None:
+        assert given_day("from", values) == found
+    else:
+        with pytest.raises(PeriodProblem, match=words) as refused:
+            given_day("from", values)
+        assert refused.value.fields == ("from",)
+
+
+@pytest.mark.parametrize(
+    ("isv", "words"),
+    [
+        ("", "no ISV can have the id ''"),
+        (".", "neither '.' nor '..'"),
+        ("..", "neither '.' nor '..'"),
+        ("a\x00", r"'a\x00'"),
+        ("\x85", r"'\x85'"),
+        ("x" * 201, "'" + "x" * 60 + "'…"),
+    ],
+)
+def test_an_id_no_isv_can_have_is_said_with_its_controls_escaped(isv, words):
+    refusal = isv_id_refusal(isv)
+    assert refusal is not None and words in refusal and "1 to 200 characters" in refusal
+    assert refusal.isprintable()
+
+
+@pytest.mark.parametrize("isv", ["i-1", "...", "x" * 200, "é ü", "<b>"])
+def test_any_actor_id_can_be_an_isv(isv):
+    assert isv_id_refusal(isv) is None

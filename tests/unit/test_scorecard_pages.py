@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from markupsafe import Markup
 
 from services.gateway.pages.admin_scorecards import COLUMNS, sorted_rows
 from services.gateway.pages.charts import (
@@ -22,6 +23,7 @@ from services.gateway.pages.charts import (
     score_y,
     trend_chart,
 )
+from services.gateway.pages.routing import shown, templates
 from services.gateway.pages.scorecard import (
     ScorecardData,
     render_scorecard,
@@ -31,7 +33,16 @@ from services.gateway.pages.scorecard import (
 from services.runtime.scorecards import table_of
 from shared.domain.scorecard import DeliveryFacts, Period, score_trend, scorecard_of
 from shared.domain.states import ProcessName, State
-from shared.wording import period_words, score_words, share_words, trend_words
+from shared.wording import (
+    counted,
+    days_words,
+    duration,
+    period_and_length_words,
+    period_words,
+    score_words,
+    share_words,
+    trend_words,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -353,3 +364,63 @@ def test_shares_are_whole_percentages_rounding_half_up():
 
 def test_a_period_in_words():
     assert period_words(date(2026, 1, 1), date(2026, 1, 30)) == "1 Jan 2026 – 30 Jan 2026"
+
+
+def test_counts_say_one_or_many_from_one_rule():
+    assert [days_words(n) for n in (0, 1, 2, 90)] == ["0 days", "1 day", "2 days", "90 days"]
+    assert counted(1, "ISV", "ISVs") == "1 ISV" and counted(3, "ISV", "ISVs") == "3 ISVs"
+    assert counted(2500, "delivery", "deliveries", grouped=True) == "2,500 deliveries"
+    assert duration(timedelta(days=1)) == "1 day" and duration(timedelta(hours=2)) == "2 hours"
+    day = date(2026, 11, 30)
+    assert period_and_length_words(day, day) == "30 Nov 2026 – 30 Nov 2026 (1 day)"
+    assert period_and_length_words(date(2026, 11, 1), day).endswith("(30 days)")
+
+
+def _one_day_section(facts: list[DeliveryFacts]) -> str:
+    day = Period(NOW.date(), NOW.date())
+    return render_scorecard(
+        ScorecardData(
+            card=scorecard_of("isv-1", day, facts, NOW, PATIENCE),
+            trend=score_trend(facts, trend_periods(NOW.date()), NOW, PATIENCE),
+            table=None,
+        )
+    )
+
+
+def test_a_one_day_period_says_1_day_and_a_missing_score_shows_the_previous_one():
+    yesterday = fact(1, NOW - timedelta(days=1), "isv-1")
+    html = _one_day_section([yesterday])
+    assert "(1 day)" in html and "1 days" not in html
+    assert "No delivery was opened in this period" in html
+    previous = re.search(r'id="score-previous">(.*?)</p>', html, re.S).group(1)
+    assert "29 Nov 2026 – 29 Nov 2026 (1 day)" in previous
+    assert f'<span id="score-previous-value">{score_words(100.0)}</span>' in previous
+    # With a score now, the previous one is there too, and so is the trend.
+    html = _one_day_section([yesterday, fact(2, NOW, "isv-1")])
+    assert 'id="score-trend-mark"' in html and 'id="score-previous-value">100.0<' in html
+
+
+def test_the_time_chart_says_which_period_each_side_is_of():
+    data = section_data("isv-1")
+    asked = Period(date(2026, 10, 1), date(2026, 10, 31))
+    data = ScorecardData(
+        card=scorecard_of("isv-1", asked, [], NOW, PATIENCE), trend=data.trend, table=data.table
+    )
+    note = re.search(r'id="time-chart-periods">(.*?)</p>', render_scorecard(data), re.S)
+    words = " ".join(note.group(1).split())
+    assert "This ISV: its deliveries opened 1 Oct 2026 – 31 Oct 2026 (31 days)." in words
+    table_period = period_and_length_words(Period.ending(NOW.date()).first, NOW.date())
+    assert f"Marketplace: every ISV's deliveries opened {table_period}" in words
+    assert "as of its last refresh" in words
+
+
+def test_no_page_writes_a_raw_control_character():
+    """Every value a template writes passes ``routing.shown`` (Jinja's finalize)."""
+    page = templates.from_string('<h1 title="{{ id }}">{{ id }}</h1>{{ markup }}{{ n }}').render(
+        id="a\x00b\x1b[2J\x7f\x85<", markup=Markup("<i>\x00</i>"), n=3
+    )
+    seen = "a\ufffdb\ufffd[2J\ufffd\ufffd&lt;"
+    assert page == f'<h1 title="{seen}">{seen}</h1><i>\ufffd</i>3'
+    assert shown("line\tone\r\nline two") == "line\tone\r\nline two"
+    html = _one_day_section([fact(1, NOW, "isv\x00\x01")])
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", html)

@@ -17,18 +17,21 @@ from aiohttp import web
 
 from services.gateway.context import gateway_of
 from services.gateway.contracts import documented, parameter
-from services.gateway.pages.errors import html_errors, render
+from services.gateway.pages.errors import PageError, html_errors, render
 from services.gateway.pages.guard import LINK_REFUSALS, LINK_TOKEN, html_answer, link_of
 from services.gateway.pages.routing import routes
 from services.gateway.pages.scorecard import isv_scorecard, render_scorecard
 from services.gateway.scorecards import query_period
 from services.runtime.links import admin_path, scorecard_path, scorecards_path
 from services.runtime.scorecards import ScorecardBook
-from shared.domain.scorecard import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS
+from shared.domain.roles import ACTOR_ID_RULE
+from shared.domain.scorecard import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS, isv_id_refusal
 from shared.wording import (
+    counted,
     duration,
-    period_words,
+    period_and_length_words,
     score_words,
+    sentence_start,
     share_words,
     trend_words,
     when_relative,
@@ -179,7 +182,7 @@ async def scorecards_page(request: web.Request) -> web.Response:
         rows = [_row_view(row, token) for row in ordered[:TABLE_LIMIT]]
         about = {
             "computed": when_relative(table["computed_at"], now),
-            "period": period_words(
+            "period": period_and_length_words(
                 date.fromisoformat(table["first_day"]), date.fromisoformat(table["last_day"])
             ),
         }
@@ -190,6 +193,7 @@ async def scorecards_page(request: web.Request) -> web.Response:
         admin_href=admin_path(token),
         rows=rows,
         total=total,
+        total_words=counted(total, "ISV", "ISVs"),
         limit=TABLE_LIMIT,
         about=about,
         headings=_headings(sort, order, token),
@@ -227,9 +231,10 @@ PERIOD_PARAMETERS = (
         200: html_answer("the ISV's scorecard"),
         400: html_answer("from or to is not a date written YYYY-MM-DD, or given twice"),
         422: html_answer(
-            f"to is before from, the period is longer than {MAX_PERIOD_DAYS} days, or it "
-            "(or the one before it) starts before year 1"
+            "to is before from (or from after today without to), the period is longer than "
+            f"{MAX_PERIOD_DAYS} days, or it (or the one before it) starts before year 1"
         ),
+        404: html_answer(f"no ISV can have this id (an ISV id is {ACTOR_ID_RULE})"),
         **LINK_REFUSALS,
     },
 )
@@ -240,13 +245,17 @@ async def scorecard_page(request: web.Request) -> web.Response:
     days; default the last :data:`DEFAULT_PERIOD_DAYS` days up to today), with a form to pick
     another period. An ISV without deliveries has counts of 0 and no score.
 
-    Refusals are pages: 400 for a day not written ``YYYY-MM-DD`` or given twice, 422 for a
-    period the API refuses too (``gateway.scorecards.query_period``), 403 for a link that is not
-    an admin's, 429 over the limit.
+    Refusals are pages: 404 for an id no ISV can have (``scorecard.isv_id_refusal``, as the
+    API), 400 for a day not written ``YYYY-MM-DD`` or given twice, 422 for a period the
+    API refuses too (``gateway.scorecards.query_period``), 403 for a link that is not an
+    admin's, 429 over the limit.
     """
     token = request.query.get("t", "")
     link_of(request, token, None)
     isv_id = request.match_info["isv_id"]
+    refusal = isv_id_refusal(isv_id)
+    if refusal is not None:
+        raise PageError(404, "No such ISV", f"{sentence_start(refusal)}.")
     now = datetime.now(UTC)
     period = query_period(request, now.date())
     data = await isv_scorecard(gateway_of(request), isv_id, now, period)

@@ -8,9 +8,12 @@ what a dispute does (``shared.wording``) and where a form is sent (``links.comma
 from __future__ import annotations
 
 import logging
+import re
+from typing import Any
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from services.runtime.links import commands_path
 from shared.domain.files import CONTRACT_MAX_WORDS, CONTRACT_TYPE_WORDS, CONTRACT_TYPES
@@ -20,13 +23,31 @@ from shared.wording import CONTRACT_HINT, DISPUTE_RULE, sentence_start
 log = logging.getLogger(__package__)
 routes = web.RouteTableDef()
 
-#: The pages' Jinja templates (``services/gateway/templates``), autoescaped.
+#: Control characters no page shows raw (C0 but tab, line feed and carriage return; DEL; C1):
+#: HTML calls them parse errors, and a NUL in an id (``/admin/scorecards/%00``) would reach
+#: the reader as is.
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def shown(value: Any) -> Any:
+    """Every value a template writes (Jinja's ``finalize``, before escaping): text with each
+    of :data:`_UNSHOWABLE` replaced by U+FFFD, as an HTML parser does with NUL; markup stays
+    markup, other values are left alone."""
+    if not isinstance(value, str) or not _UNSHOWABLE.search(value):
+        return value
+    cleaned = _UNSHOWABLE.sub("\ufffd", value)
+    return Markup(cleaned) if isinstance(value, Markup) else cleaned
+
+
+#: The pages' Jinja templates (``services/gateway/templates``), autoescaped; no value they
+#: write carries a raw control character (:func:`shown`).
 templates = Environment(
     loader=PackageLoader("services.gateway", "templates"),
     autoescape=True,
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    finalize=shown,
 )
 templates.globals.update(
     commands_path=commands_path,

@@ -40,6 +40,7 @@ from shared.wording import (
     duration,
     label,
     named,
+    period_and_length_words,
     period_words,
     points_words,
     ratio_words,
@@ -156,11 +157,14 @@ def scorecard_view(data: ScorecardData) -> dict[str, Any]:
     """The context of ``_scorecard.html``: every number of ``data`` in words, and the charts.
 
     Returns:
-      dict: ``isv_id``, ``period``, ``score``, ``trend`` (``shared.wording.TrendWords``),
+      dict: ``isv_id``, ``period`` (and ``period_and_length``), ``previous_period`` (with
+      its length) and ``previous`` (its score, shown whether or not this period has one),
+      ``score``, ``trend`` (``shared.wording.TrendWords``),
       ``components`` (name, rewards, value, points, applies), ``figures`` ((name, value)
       pairs), ``open_by_state``, ``states`` and ``stages`` (time rows), ``trend_rows``,
       ``trend_chart`` and ``time_chart`` (SVG markup) and ``market`` (where the marketplace's
-      medians come from, or None).
+      medians come from: the refreshed table's period and when it was computed, whatever
+      period the ISV's figures are of; or None).
     """
     card, table = data.card, data.table
     figures = card.figures
@@ -204,10 +208,12 @@ def scorecard_view(data: ScorecardData) -> dict[str, Any]:
         ("overdue", str(figures.overdue)),
         ("overdue_share", share_words(figures.overdue_share)),
     ]
+    before = Period(card.first_day, card.last_day).previous()
     return {
         "isv_id": card.isv_id,
         "period": period_words(card.first_day, card.last_day),
-        "period_days": (card.last_day - card.first_day).days + 1,
+        "period_and_length": period_and_length_words(card.first_day, card.last_day),
+        "previous_period": period_and_length_words(before.first, before.last),
         "score": score_words(score.total),
         "has_score": score.total is not None,
         "previous": score_words(card.previous_score),
@@ -244,7 +250,7 @@ def scorecard_view(data: ScorecardData) -> dict[str, Any]:
         ),
         "market": table
         and {
-            "period": period_words(
+            "period": period_and_length_words(
                 date.fromisoformat(table["first_day"]), date.fromisoformat(table["last_day"])
             ),
             "computed": when(table["computed_at"]),
