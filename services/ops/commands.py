@@ -302,10 +302,15 @@ def scorecard(
     # Lists, so that an option given twice is refused (typer would keep the last one).
     from_: Annotated[
         list[str] | None,
-        typer.Option("--from", help="first UTC day, YYYY-MM-DD (default: 90 days to --to)"),
+        typer.Option(
+            "--from",
+            metavar="DAY",
+            help="first UTC day, YYYY-MM-DD, once (default: 90 days to --to)",
+        ),
     ] = None,
     to: Annotated[
-        list[str] | None, typer.Option(help="last UTC day, YYYY-MM-DD (default: today)")
+        list[str] | None,
+        typer.Option(metavar="DAY", help="last UTC day, YYYY-MM-DD, once (default: today)"),
     ] = None,
     json_: Annotated[bool, typer.Option("--json", help="print JSON (the API's shape)")] = False,
 ) -> None:
