@@ -24,6 +24,7 @@ from services.cli import SERVICES
 from services.gateway.auth import MAX_TOKEN_LIFETIME, TOKEN_ROLES, mint_token
 from services.ops.terminal import console, err, fail, load_settings
 from shared.config import Settings
+from shared.domain.roles import actor_id_problem
 from shared.durations import DurationError, format_duration, parse_duration
 from tooling.mailsink import MailSink
 from tooling.provision import ProvisionError, ensure_infrastructure, is_loopback, port_open
@@ -194,6 +195,9 @@ def token(
         lifetime = parse_duration(ttl, at_most=MAX_TOKEN_LIFETIME)
     except DurationError as error:
         fail(f"--ttl {ttl!r}: {error}")
+    problem = actor_id_problem(sub)
+    if problem is not None:  # the gateway would refuse the token
+        fail(f"--sub {sub!r}: {problem}")
     try:
         value = mint_token(load_settings().jwt_secret, sub=sub, role=role, ttl=lifetime)
     except ValueError as error:

@@ -20,7 +20,7 @@ import jwt
 from pydantic import ValidationError
 
 from shared.clocks import CLOCK_LEEWAY
-from shared.domain.roles import ACTOR_ID_RULE, Actor, Role
+from shared.domain.roles import ACTOR_ID_RULE, Actor, Role, actor_id_problem
 from shared.durations import format_duration
 
 ALGORITHM = "HS256"
@@ -82,8 +82,12 @@ def mint_token(
 ) -> str:
     """A token for ``sub`` as ``role``, issued now and valid for ``ttl`` (≤ 30 days).
 
-    Raises ValueError for a role a token may not carry or a ``ttl`` out of range.
+    Raises ValueError for a ``sub`` that is no actor's id (``roles.ACTOR_ID_RULE``: the
+    gateway would refuse the token), a role a token may not carry or a ``ttl`` out of range.
     """
+    problem = actor_id_problem(sub)
+    if problem is not None:
+        raise ValueError(f"sub: {problem}")
     role = Role(role)
     if role not in TOKEN_ROLES:
         raise ValueError(f"role must be one of {sorted(r.value for r in TOKEN_ROLES)}")

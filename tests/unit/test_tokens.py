@@ -283,6 +283,15 @@ def test_mint_refuses_lifetimes_the_gateway_would_refuse(ttl: timedelta):
         mint_token(SECRET, sub="c-1", role="customer", ttl=ttl)
 
 
+@pytest.mark.parametrize("sub", ["", ".", "..", "c\x00", "s" * 201])
+def test_mint_and_the_cli_refuse_a_sub_the_gateway_would_refuse(sub: str, monkeypatch):
+    with pytest.raises(ValueError, match="sub: an id"):
+        mint_token(SECRET, sub=sub, role="isv")
+    monkeypatch.setenv("DC_JWT_SECRET", SECRET)
+    refused = CliRunner().invoke(app, ["token", "--role", "isv", "--sub", sub])
+    assert refused.exit_code == 1 and "--sub " in refused.output and "\x00" not in refused.output
+
+
 def test_the_cli_mints_twelve_hours_by_default_and_checks_ttl(monkeypatch):
     monkeypatch.setenv("DC_JWT_SECRET", SECRET)
     runner = CliRunner()
