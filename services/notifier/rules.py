@@ -4,12 +4,15 @@ Two tables, read together:
 
 - ``RULES``, keyed by event type: who is emailed (``to``), the subject and the headline
   (what happened), and the tasks the event itself gives (``asks``: the admin of a new
-  dispute, the ISV of a warranty request).
+  dispute).
 - ``STATE_REQUESTS``, keyed by (role, state): what the party who must act in that state is
   asked to do, derived from the process tables (the human roles of the rows leaving the
   state, ``processes.next_actors``) and the state's task (``shared.wording.TASKS``). Who must
-  act when an event arrives is read the same way (``actions.whose_turn``). Everyone else
-  emailed is informed.
+  act when an event arrives is read from the domain (``actions.whose_turn`` of
+  ``Situation.after_event``), as each party's list and the delivery page read it: after a
+  warranty request, the ISV, asked for the warranty service
+  (``shared.wording.task_words``), while the customer waits. Everyone else emailed is
+  informed.
 
 Every event type has a rule and every state someone acts in has a request; a unit test
 walks every row of every process, the global commands and the deadline kinds to keep it so.
@@ -27,7 +30,7 @@ from shared.domain.processes import PROCESSES, Process, next_actors
 from shared.domain.reminders import moot_reminder
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, State
-from shared.wording import RESOLVE_DISPUTE_TASK, TASKS, WARRANTY_SERVICE_TASK, please
+from shared.wording import RESOLVE_DISPUTE_TASK, TASKS, please, task_words
 
 CUSTOMER, ISV, ADMIN = Role.CUSTOMER, Role.ISV, Role.ADMIN
 
@@ -64,15 +67,10 @@ RULES: Mapping[str, Rule] = {
     "stage_finished": Rule(PARTIES, "Step finished", "{actor} finished {stage}"),
     "stage_confirmed": Rule(PARTIES, "Step confirmed", "{actor} confirmed {stage}"),
     "changes_requested": Rule(PARTIES, "Changes requested", "{actor} asked for changes to {stage}"),
+    # The ISV must act and the customer who just asked waits for them: the domain says so
+    # (actions.whose_turn), for this email as for their lists.
     "warranty_service_requested": Rule(
-        PARTIES,
-        "Warranty service requested",
-        "{actor} asked for warranty service",
-        # The customer who just asked waits for the ISV: no task for them in this email.
-        asks={
-            ISV: please(WARRANTY_SERVICE_TASK),
-            CUSTOMER: None,
-        },
+        PARTIES, "Warranty service requested", "{actor} asked for warranty service"
     ),
     "warranty_confirmed": Rule(
         PARTIES, "Warranty confirmed", "{actor} confirmed the warranty: the delivery is completed"
@@ -132,13 +130,15 @@ def audience(event_type: str, process: Process, state: State) -> list[tuple[Role
     """Who is emailed for an event that left a delivery of ``process`` in ``state``: each role
     with its task, or None if it is only informed."""
     rule = RULES[event_type]
-    acting = whose_turn(Situation(process.name, state)) if rule.state_tasks else frozenset()
+    situation = Situation.after_event(event_type, process.name, state)
+    acting = whose_turn(situation) if rule.state_tasks else frozenset()
+    service = situation.warranty_service_requested
     chosen = []
     for role in rule.to:
         if role in rule.asks:
             action = rule.asks[role]
         else:
-            action = STATE_REQUESTS[(role, state)] if role in acting else None
+            action = please(task_words(state, warranty_service=service)) if role in acting else None
         chosen.append((role, action))
     return chosen
 

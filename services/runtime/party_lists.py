@@ -9,8 +9,8 @@ list and in its ISV's list, in one field per role (``customer_list``, ``isv_list
 indexed; :func:`list_fields`):
 
 - ``"<party>/you"``: the party must act now (``shared.domain.actions.whose_turn`` names its
-  role). The whole group is one indexed equality: the page counts it, finds the overdue ones
-  and orders it.
+  role; the ISV's while the customer's warranty request awaits the service). The whole group
+  is one indexed equality: the page counts it, finds the overdue ones and orders it.
 - ``"<party>/other/<day>"``: open, waiting for someone else (the other party, an administrator
   while a dispute is open, or the clock), ``<day>`` the UTC day it last changed.
 - ``"<party>/done/<day>"``: completed or terminated, ``<day>`` the UTC day it finished.
@@ -40,7 +40,6 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.runtime.delivery_days import day_of
 from shared.domain.actions import Situation, whose_turn
 from shared.domain.roles import Role
-from shared.domain.states import ProcessName, State
 
 #: The groups of a party's list, in the order the list shows them.
 YOURS, OTHERS, DONE = "you", "other", "done"
@@ -63,15 +62,15 @@ FIRST_WINDOW_DAYS = 2
 CALENDAR_TTL = timedelta(minutes=10)
 
 
-def list_group(process: str, state: str, dispute_open: bool, role: Role) -> str:
-    """Where a delivery stands in the list of its party acting as ``role``: :data:`DONE` in a
-    terminal state, :data:`YOURS` when ``role`` must act now (``actions.whose_turn``; nobody
-    but an administrator acts while a dispute is open), else :data:`OTHERS`.
+def list_group(situation: Situation, role: Role) -> str:
+    """Where a delivery in ``situation`` stands in the list of its party acting as ``role``:
+    :data:`DONE` in a terminal state, :data:`YOURS` when ``role`` must act now
+    (``actions.whose_turn``: nobody but an administrator acts while a dispute is open, the ISV
+    while the customer's warranty request awaits the service), else :data:`OTHERS`.
 
     Raises:
-      ValueError: For an unknown process or state.
+      KeyError: For a process without a table.
     """
-    situation = Situation(ProcessName(process), State(state), dispute_open)
     if situation.terminal:
         return DONE
     return YOURS if role in whose_turn(situation) else OTHERS
@@ -86,13 +85,7 @@ def list_key(party_id: str, group: str, day: str | None = None) -> str:
 
 
 def list_fields(
-    *,
-    process: str,
-    state: str,
-    dispute_open: bool,
-    customer_id: str,
-    isv_id: str,
-    updated_at: datetime,
+    *, situation: Situation, customer_id: str, isv_id: str, updated_at: datetime
 ) -> dict[str, str]:
     """The list fields of a delivery, ``{"customer_list": ..., "isv_list": ...}``: its place
     in its customer's and its ISV's list (:func:`list_group`, :func:`list_key`), the walked
@@ -100,18 +93,21 @@ def list_fields(
     day = day_of(updated_at)
     parties = {Role.CUSTOMER: customer_id, Role.ISV: isv_id}
     return {
-        name: list_key(parties[role], list_group(process, state, dispute_open, role), day)
+        name: list_key(parties[role], list_group(situation, role), day)
         for role, name in LIST_FIELD.items()
     }
 
 
 def list_fields_of(document: Mapping[str, Any]) -> dict[str, str]:
-    """:func:`list_fields` of a stored delivery (its ``dispute`` open while its status is
-    ``open``)."""
+    """:func:`list_fields` of a stored delivery (``actions.Situation.of_document``: its
+    ``dispute`` open while its status is ``open``, its ``warranty_requests``).
+
+    Raises:
+      KeyError: Without ``process``, ``state``, ``customer_id``, ``isv_id`` or ``updated_at``.
+      ValueError: For an unknown process or state.
+    """
     return list_fields(
-        process=document["process"],
-        state=document["state"],
-        dispute_open=(document.get("dispute") or {}).get("status") == "open",
+        situation=Situation.of_document(document),
         customer_id=document["customer_id"],
         isv_id=document["isv_id"],
         updated_at=document["updated_at"],

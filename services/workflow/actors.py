@@ -66,8 +66,9 @@ class Workflow:
     async def applier(self) -> CommandApplier:
         """The process's applier, made on first use: the client, the indexes and the one-off
         migrations (``DeliveryStore.flag_outboxes_stored_before_the_flag``,
-        ``date_deliveries_stored_before_the_days`` and
-        ``place_deliveries_stored_before_the_lists``) come first.
+        ``date_deliveries_stored_before_the_days``,
+        ``place_deliveries_stored_before_the_lists`` and ``place_warranty_requests_anew``)
+        come first.
 
         Raises:
           pymongo.errors.PyMongoError: The database is unreachable; the next call tries again.
@@ -87,6 +88,9 @@ class Workflow:
             placed = await store.place_deliveries_stored_before_the_lists(utc_now())
             if placed:
                 log.info("placed %d deliveries stored before the parties' lists", placed)
+            moved = await store.place_warranty_requests_anew(utc_now())
+            if moved:
+                log.info("placed %d deliveries awaiting warranty service in the ISV's list", moved)
             self._relay = OutboxRelay(
                 store, DeadlineBook(db), self.publish_event, ScorecardBook(db)
             )

@@ -24,10 +24,12 @@ from services.runtime.collections import (
 )
 from services.runtime.delivery_days import UPDATED_DAY, day_fields, listed_days
 from services.runtime.party_lists import LIST_FIELD, list_fields, list_fields_of
+from shared.domain.actions import Situation
 from shared.domain.delivery import Delivery, RefusedEntry
 from shared.domain.engine import Applied
 from shared.domain.roles import Role
 from shared.domain.scorecard import facts_of
+from shared.domain.states import State
 
 #: The record in ``migrations`` saying that deliveries stored before ``HAS_OUTBOX`` existed
 #: were flagged (see ``DeliveryStore.flag_outboxes_stored_before_the_flag``).
@@ -38,6 +40,10 @@ DAYS_MIGRATION = "delivery_days_backfilled"
 #: The record in ``migrations`` saying that deliveries stored before their list fields existed
 #: were given them (see ``DeliveryStore.place_deliveries_stored_before_the_lists``).
 LISTS_MIGRATION = "party_lists_backfilled"
+#: The record in ``migrations`` saying that the deliveries in their warranty were placed in the
+#: parties' lists again, now that a warranty request awaiting the ISV is the ISV's turn (see
+#: ``DeliveryStore.place_warranty_requests_anew``).
+WARRANTY_LISTS_MIGRATION = "party_lists_warranty_requests"
 #: Deliveries a migration writes at once: each write holds the collection's lock briefly.
 MIGRATION_BATCH = 500
 
@@ -52,9 +58,7 @@ def _listing_fields(delivery: Delivery) -> dict[str, str]:
             isv_id=delivery.isv_id,
         ),
         **list_fields(
-            process=delivery.process.value,
-            state=delivery.state.value,
-            dispute_open=delivery.dispute_open,
+            situation=Situation.of(delivery),
             customer_id=delivery.customer_id,
             isv_id=delivery.isv_id,
             updated_at=delivery.updated_at,
@@ -301,6 +305,40 @@ class DeliveryStore:
                 {"_id": LISTS_MIGRATION, "done_at": now, "placed": placed}
             )
         return placed
+
+    async def place_warranty_requests_anew(self, now: datetime) -> int:
+        """Place the deliveries in their warranty in the parties' lists again, by the rule of
+        ``shared.domain.actions.whose_turn`` that a warranty request awaiting the ISV is the
+        ISV's turn (before it, such a delivery was placed as waiting for the customer);
+        returns how many moved.
+
+        Once per database (a record in ``migrations``), like
+        :meth:`place_deliveries_stored_before_the_lists`: the deliveries in ``in_warranty``
+        are one indexed equality; those whose fields already say where they stand are left.
+        """
+        if await self.migrations.find_one({"_id": WARRANTY_LISTS_MIGRATION}) is not None:
+            return 0
+        fields = ("process", "dispute", "warranty_requests", "customer_id", "isv_id")
+        candidates = self.deliveries.find(
+            {"state": State.IN_WARRANTY.value},
+            dict.fromkeys((*fields, "state", "updated_at", *LIST_FIELD.values()), 1),
+            batch_size=MIGRATION_BATCH,
+        )
+        moved = 0
+        async for document in candidates:
+            placed = list_fields_of(document)
+            if all(document.get(name) == value for name, value in placed.items()):
+                continue
+            # Only if unchanged since the read: a command written since placed it itself.
+            result = await self.deliveries.update_one(
+                {"_id": document["_id"], "updated_at": document["updated_at"]}, {"$set": placed}
+            )
+            moved += result.modified_count
+        with contextlib.suppress(DuplicateKeyError):
+            await self.migrations.insert_one(
+                {"_id": WARRANTY_LISTS_MIGRATION, "done_at": now, "moved": moved}
+            )
+        return moved
 
     async def save_refusal(self, stored: StoredDelivery, entry: RefusedEntry) -> None:
         """Append ``entry`` to the delivery's refusals; the rest of the delivery is unchanged.

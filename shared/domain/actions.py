@@ -8,7 +8,11 @@ The rules, from the brief (/work/shared/BRIEF.md: the roles table, the terminal 
   (``processes.Process.rows_from``), in table order, its *steps*;
 - the customer or the ISV may open a dispute while none is open; while one is open, only an
   administrator acts: they resolve it or terminate the delivery;
-- an administrator may terminate a delivery in every state that is not terminal.
+- an administrator may terminate a delivery in every state that is not terminal;
+- once the customer asks for warranty service, the ISV owes it: while that request is the
+  latest warranty event (:func:`awaits_warranty_service`) the ISV must act and the customer
+  waits for them (:func:`whose_turn`), although no command of the ISV's records the service
+  and the customer may still confirm the warranty or ask again.
 
 Only commands a party sends are answered here (``PUBLIC_DELIVERY_COMMANDS``): the timer's
 ``expire_deadline`` rests on a deadline falling due, not on anyone's choice. Whether the
@@ -16,17 +20,22 @@ caller is *this* delivery's customer or ISV, and whether the attachments a comma
 uploaded to it, are the engine's checks too, but of the command and its caller, not of the
 state: the pages' link guard and forms answer them.
 
-Pure: no I/O. The pages (``services.gateway.pages.words``) and the emails
-(``services.notifier.sending.recipient_link``) ask here rather than reading the tables.
+Pure: no I/O. The pages (``services.gateway.pages.words``), each party's list
+(``services.runtime.party_lists``) and the emails (``services.notifier.rules``,
+``services.notifier.sending.recipient_link``) ask here rather than reading the tables.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
+from typing import Any
 
 from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS
 from shared.domain.delivery import Delivery
+from shared.domain.events import EVENT_TYPE_OF_COMMAND
 from shared.domain.processes import DISPUTE_NEEDED, GLOBAL_COMMANDS, PROCESSES, next_actors
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, ProcessName, State
@@ -36,19 +45,78 @@ from shared.domain.states import TERMINAL_STATES, ProcessName, State
 GLOBAL_ACTIONS: tuple[tuple[str, bool | None], ...] = tuple(DISPUTE_NEEDED.items())
 
 
+def awaits_warranty_service(
+    state: State, last_request_at: datetime | None, dispute_resolved_at: datetime | None
+) -> bool:
+    """Whether the ISV owes the warranty service the customer asked for: the delivery is in
+    its warranty and the customer's latest request (``last_request_at``) is its latest
+    warranty event, no dispute having been resolved since (``dispute_resolved_at``, the
+    latest dispute's: a resolution decides anew, and the customer is asked again to confirm
+    the warranty or ask for service). The warranty's end, or its confirmation, ends it."""
+    if state != State.IN_WARRANTY or last_request_at is None:
+        return False
+    return dispute_resolved_at is None or last_request_at > dispute_resolved_at
+
+
 @dataclass(frozen=True)
 class Situation:
     """Where a delivery stands, as far as who may act depends on it: its ``process``, its
-    ``state``, and whether a dispute is open on it."""
+    ``state``, whether a dispute is open on it, and whether the customer's warranty request
+    awaits the ISV (:func:`awaits_warranty_service`)."""
 
     process: ProcessName
     state: State
     dispute_open: bool = False
+    warranty_service_requested: bool = False
 
     @classmethod
     def of(cls, delivery: Delivery) -> Situation:
         """The situation of a ``Delivery`` (a dispute counts while its status is ``open``)."""
-        return cls(delivery.process, delivery.state, delivery.dispute_open)
+        requests, dispute = delivery.warranty_requests, delivery.dispute
+        return cls(
+            delivery.process,
+            delivery.state,
+            delivery.dispute_open,
+            awaits_warranty_service(
+                delivery.state,
+                requests[-1].at if requests else None,
+                dispute.resolved_at if dispute else None,
+            ),
+        )
+
+    @classmethod
+    def of_document(cls, document: Mapping[str, Any]) -> Situation:
+        """The situation of a stored delivery (``process``, ``state``, and ``dispute`` and
+        ``warranty_requests`` when it has them), read without validating the whole document
+        (lists read hundreds without their records); the same as :meth:`of` its model.
+
+        Raises:
+          KeyError: Without ``process`` or ``state``.
+          ValueError: For an unknown process or state.
+        """
+        state = State(document["state"])
+        dispute = document.get("dispute") or {}
+        requests = document.get("warranty_requests") or ()
+        return cls(
+            ProcessName(document["process"]),
+            state,
+            dispute.get("status") == "open",
+            awaits_warranty_service(
+                state, requests[-1]["at"] if requests else None, dispute.get("resolved_at")
+            ),
+        )
+
+    @classmethod
+    def after_event(cls, event_type: str, process: ProcessName, state: State) -> Situation:
+        """The situation an event of ``event_type`` leaves a delivery of ``process`` in
+        ``state`` in, as far as the event tells: a warranty request is then the latest warranty
+        event (:func:`awaits_warranty_service`); after any other event none awaits the ISV
+        (entering the warranty, a resolved dispute). An open dispute is not told: the
+        notifier's rules ask nobody but the administrator then."""
+        requested = event_type == EVENT_TYPE_OF_COMMAND["request_warranty_service"]
+        return cls(
+            process, state, warranty_service_requested=requested and state == State.IN_WARRANTY
+        )
 
     @property
     def terminal(self) -> bool:
@@ -122,12 +190,16 @@ def ever_sendable(role: Role) -> frozenset[str]:
 
 def whose_turn(situation: Situation) -> frozenset[Role]:
     """Who must act next: nobody in a terminal state; an administrator while a dispute is
-    open; otherwise the people with a row leaving the state (``processes.next_actors``),
-    which is nobody where only the timer moves the delivery on.
+    open; the ISV while the customer's warranty request awaits the service
+    (``Situation.warranty_service_requested``: the customer waits for them, although they may
+    still confirm or ask again); otherwise the people with a row leaving the state
+    (``processes.next_actors``), which is nobody where only the timer moves the delivery on.
 
     Raises ``KeyError`` for a process without a table."""
     if situation.terminal:
         return frozenset()
     if situation.dispute_open:
         return frozenset({Role.ADMIN})
+    if situation.warranty_service_requested:
+        return frozenset({Role.ISV})
     return next_actors(PROCESSES[situation.process], situation.state)

@@ -276,7 +276,10 @@ WAITING_FOR: Mapping[State, str] = {
 RESOLVE_DISPUTE_TASK = (
     "review the dispute and resolve it (let the delivery continue, or terminate it)"
 )
+#: The ISV's task while the customer's warranty request awaits the service
+#: (``shared.domain.actions.awaits_warranty_service``), and what the others wait for then.
 WARRANTY_SERVICE_TASK = "provide the warranty service the customer describes below"
+WAITING_FOR_WARRANTY_SERVICE = "to provide the warranty service"
 #: A task as the email asks it, and as the page tells it to whoever must act.
 PLEASE = "Please {task}."
 YOUR_TURN = "Your turn: {task}."
@@ -309,3 +312,20 @@ def please(task: str) -> str:
 def your_turn(task: str) -> str:
     """A task as the page tells it: "Your turn: confirm the delivery, or ask for changes."."""
     return YOUR_TURN.format(task=task)
+
+
+def task_words(state: State, *, warranty_service: bool = False) -> str:
+    """What whoever must act is asked to do (the email's "Please …", the page's "Your turn:
+    …"): :data:`WARRANTY_SERVICE_TASK` while the customer's warranty request awaits the ISV
+    (``Situation.warranty_service_requested``), else the state's task (:data:`TASKS`).
+
+    Raises ``KeyError`` for a state nobody acts in."""
+    return WARRANTY_SERVICE_TASK if warranty_service else TASKS[state]
+
+
+def awaited_words(state: State, *, warranty_service: bool = False) -> str:
+    """What the others wait for, after who must act ("to confirm the delivery"): as
+    :func:`task_words`, from :data:`WAITING_FOR` or :data:`WAITING_FOR_WARRANTY_SERVICE`.
+
+    Raises ``KeyError`` for a state nobody acts in."""
+    return WAITING_FOR_WARRANTY_SERVICE if warranty_service else WAITING_FOR[state]

@@ -33,6 +33,18 @@ FINISHED: Mapping[str, str] = {
     "completed": "Completed on {at}",
     "terminated": "Terminated on {at}",
 }
+#: A row whose customer's warranty request awaits the ISV
+#: (``shared.domain.actions.awaits_warranty_service``), as each party reads it: ``{at}`` is
+#: when it was asked (``when_relative``), ``{words}`` the request's words, shortened
+#: (:func:`shortened`).
+WARRANTY_REQUESTED: Mapping[str, str] = {
+    "isv": "The customer asked for warranty service on {at}: “{words}”. Your turn: provide it.",
+    "customer": (
+        "You asked for warranty service on {at}: “{words}”. Waiting for the ISV to provide it."
+    ),
+}
+#: Characters of a request's words a row shows at most, "…" included.
+REQUEST_WORDS_SHOWN = 80
 #: A delivery with no deadline running.
 NO_DEADLINE = "no deadline"
 #: What the search box takes.
@@ -60,3 +72,26 @@ def counts_words(waiting: int, overdue: int) -> str:
     if overdue:
         words += ", " + (OVERDUE_ONE if overdue == 1 else OVERDUE_MANY.format(count=overdue))
     return f"{words}."
+
+
+def shortened(text: str, limit: int = REQUEST_WORDS_SHOWN) -> str:
+    """``text`` on one line (every run of white space one space) and at most ``limit``
+    characters: cut at the last space that leaves room for "…" (within the last fifth), else
+    mid-word, and "…" added."""
+    words = " ".join(text.split())
+    if len(words) <= limit:
+        return words
+    cut = words[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= (limit - 1) * 4 // 5:
+        cut = cut[:space]
+    return cut.rstrip(" .,;:") + "…"
+
+
+def warranty_request_words(role: str, at: str, description: str) -> str:
+    """A row's "Now" while the customer's warranty request awaits the ISV, for ``role``
+    (``"isv"``: it is their turn; ``"customer"``: they wait), ``at`` when it was asked in
+    words, ``description`` the request's words (shortened).
+
+    Raises ``KeyError`` for another role."""
+    return WARRANTY_REQUESTED[role].format(at=at, words=shortened(description))

@@ -50,7 +50,6 @@ from services.gateway.auth import mint_token
 from services.gateway.pages import recently_updated
 from services.gateway.pages.csrf import csrf_token
 from services.gateway.pages.mine import Filters, order_waiting, read_page
-from services.gateway.pages.words import dispute_open
 from services.notifier.sending import Notifier
 from services.ops import dead_letters, reports
 from services.ops import scorecards as ops_scorecards
@@ -89,6 +88,7 @@ from services.workflow.store import DeliveryStore
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
 from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
+from shared.domain.actions import Situation
 from shared.domain.commands import Confirm, Contact, Finish, OpenDelivery, SubmitDemand
 from shared.domain.delivery import PARTY_ID_FIELDS
 from shared.domain.engine import Applied, delivery_id_for, open_delivery
@@ -831,9 +831,7 @@ async def test_each_partys_list_pages_through_every_delivery_of_theirs_once(
                 kept = [d for d in theirs if filters.keep(d)]
 
                 def group(document: dict[str, Any], role: Role = role) -> str:
-                    return list_group(
-                        document["process"], document["state"], dispute_open(document), role
-                    )
+                    return list_group(Situation.of_document(document), role)
 
                 expected = [
                     d["_id"]

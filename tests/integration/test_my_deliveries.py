@@ -363,18 +363,35 @@ async def test_deliveries_stored_before_the_lists_are_placed_once(system: System
                     "updated_at": now,
                 }
             )
-        await db[DELIVERIES].insert_many(stored)
+        day = now.strftime("%Y-%m-%d")
+        # Placed before a warranty request was the ISV's turn: as waiting for the customer.
+        requested = {
+            "_id": "e" * 32,
+            "process": "double_check",
+            "state": "in_warranty",
+            "customer_id": "c-2",
+            "isv_id": "i-1",
+            "updated_at": now,
+            "warranty_requests": [{"description": "Broken.", "at": now}],
+            "customer_list": "c-2/you",
+            "isv_list": f"i-1/other/{day}",
+        }
+        await db[DELIVERIES].insert_many([*stored, requested])
         store = DeliveryStore(db)
         assert await store.place_deliveries_stored_before_the_lists(now) == 2
-        day = now.strftime("%Y-%m-%d")
         placed = await db[DELIVERIES].find({}, dict.fromkeys(LIST_FIELDS, 1)).to_list()
         assert sorted((d["customer_list"], d["isv_list"]) for d in placed) == [
             ("c-1/done/" + day, "i-1/done/" + day),
             ("c-1/other/" + day, "i-1/you"),
+            ("c-2/you", f"i-1/other/{day}"),
         ]
         assert await db[MIGRATIONS].find_one({"_id": LISTS_MIGRATION}) is not None
         await db[DELIVERIES].insert_one({**stored[0], "_id": "f" * 32})
         assert await store.place_deliveries_stored_before_the_lists(now) == 0  # once
+        assert await store.place_warranty_requests_anew(now) == 1
+        moved = await db[DELIVERIES].find_one({"_id": "e" * 32})
+        assert (moved["customer_list"], moved["isv_list"]) == (f"c-2/other/{day}", "i-1/you")
+        assert await store.place_warranty_requests_anew(now) == 0  # once
     finally:
         await client.drop_database(name)
         await client.close()
@@ -397,3 +414,21 @@ async def test_a_changing_delivery_moves_between_groups(world: World, system: Sy
             await api.applied(delivery, admin, body)
         _, html = await _get(world, _me(world, world.isv))
         assert _names(world, _sections(html))["you"] == ["delivery"]
+
+
+async def test_a_warranty_request_waits_for_the_isv_as_its_email_says(world: World, system: System):
+    """Last in the module: the warranty delivery stays awaiting the ISV's service."""
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, system.base_url, system.jwt_secret)
+        body = {"type": "request_warranty_service", "description": "The  contact form\n" * 12}
+        await api.applied(world.ids["warranty"], world.customer, body)
+    _, html = await _get(world, _me(world, world.isv))
+    assert sorted(_names(world, _sections(html))["you"]) == ["delivery", "warranty"]
+    row = unescape(html[html.find(f'id="row-{world.ids["warranty"]}"') :].split("</tr>")[0])
+    assert "The customer asked for warranty service on " in row and "(now)" in row
+    assert "“The contact form The contact form" in row and "…”. Your turn: provide it." in row
+    assert "Warranty ends: " in row and "overdue" not in row
+    _, html = await _get(world, _me(world, world.customer))
+    assert "warranty" in _names(world, _sections(html))["other"]
+    assert "You asked for warranty service on " in html
+    assert "Waiting for the ISV to provide it." in html

@@ -24,6 +24,7 @@ from shared.domain.actions import (
     GLOBAL_ACTIONS,
     Situation,
     actions,
+    awaits_warranty_service,
     ever_sendable,
     may,
     next_step,
@@ -211,3 +212,44 @@ def test_a_walk_through_offered_actions_stays_in_agreement(process: ProcessName,
             return
         role, kind = data.draw(st.sampled_from(offers), label="press")
         walker.apply(sample_command(kind, walker.delivery), PARTY[role])
+
+
+def test_a_warranty_request_makes_it_the_isvs_turn_with_no_step_of_theirs() -> None:
+    """The one turn without a step: the ISV owes the warranty service, done outside the
+    system, while the customer may still confirm the warranty or ask again."""
+    walker = Walker.at(ProcessName.DOUBLE_CHECK, State.IN_WARRANTY)
+    assert whose_turn(Situation.of(walker.delivery)) == {Role.CUSTOMER}
+    walker.apply(sample_command("request_warranty_service", walker.delivery), PARTY[Role.CUSTOMER])
+    situation = Situation.of(walker.delivery)
+    assert situation.warranty_service_requested
+    assert Situation.of_document(walker.delivery.model_dump()) == situation
+    assert whose_turn(situation) == {Role.ISV} and not steps(*_where(situation), Role.ISV)
+    assert actions(situation, Role.CUSTOMER) == actions(
+        Situation(ProcessName.DOUBLE_CHECK, State.IN_WARRANTY), Role.CUSTOMER
+    )
+    walker.apply(sample_command("open_dispute", walker.delivery), PARTY[Role.ISV])
+    assert whose_turn(Situation.of(walker.delivery)) == {Role.ADMIN}
+
+
+@pytest.mark.parametrize(
+    ("state", "asked", "resolved", "awaited"),
+    [
+        (State.IN_WARRANTY, None, None, False),
+        (State.IN_WARRANTY, 2, None, True),
+        (State.IN_WARRANTY, 2, 1, True),  # a dispute resolved before the request
+        (State.IN_WARRANTY, 2, 3, False),  # resolved after it: decided anew
+        (State.COMPLETED, 2, None, False),
+        (State.AWAITING_CONFIRMATION, 2, None, False),
+    ],
+)
+def test_the_warranty_service_is_awaited_while_a_request_is_the_latest_warranty_event(
+    state, asked, resolved, awaited
+) -> None:
+    def at(hours: int | None):
+        return None if hours is None else T0 + timedelta(hours=hours)
+
+    assert awaits_warranty_service(state, at(asked), at(resolved)) == awaited
+
+
+def _where(situation: Situation) -> tuple[ProcessName, State]:
+    return situation.process, situation.state

@@ -14,13 +14,18 @@ from pathlib import Path
 import pytest
 
 from services.notifier.render import DEADLINES, ROLE_NAMES, STAGES
-from services.notifier.rules import EVERYONE, RULES, audience, recipients
+from services.notifier.rules import EVERYONE, PARTIES, RULES, audience, recipients
 from services.notifier.rules import STATE_REQUESTS as ACTIONS
+from services.runtime.party_lists import YOURS, list_group
+from shared.domain.actions import Situation, whose_turn
+from shared.domain.engine import Applied
 from shared.domain.events import EVENT_TYPE_OF_COMMAND, EVENT_TYPE_OF_DEADLINE, EVENT_TYPES
 from shared.domain.processes import BASIC, GLOBAL_COMMANDS, PROCESSES, Process, Row, next_actors
 from shared.domain.roles import Role
-from shared.domain.states import TERMINAL_STATES, DeadlineKind, State
+from shared.domain.states import TERMINAL_STATES, DeadlineKind, ProcessName, State
+from shared.wording import WARRANTY_SERVICE_TASK, please
 from tests.unit.notification_events import EVENTS
+from tests.unit.support import PARTY, Walker, path_to, sample_command
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -149,11 +154,55 @@ def test_who_is_emailed_for_each_real_event(label, event):
         if rule.state_tasks and event.to_state not in TERMINAL_STATES
         else frozenset()
     )
+    if event.type == "warranty_service_requested":
+        acting = frozenset({Role.ISV})  # the ISV owes the service; the customer waits
     for role, recipient in by_role.items():
         asked = rule.asks[role] is not None if role in rule.asks else role in acting
         assert recipient.must_act == asked, (label, role)
     if event.to_state in TERMINAL_STATES:
         assert not any(r.must_act for r in chosen)
+
+
+def _emails_and_lists_agree(walker: Walker, applied: Applied) -> None:
+    """Whoever an event's email asks to act is whoever's list the delivery now waits in."""
+    situation = Situation.of(walker.delivery)
+    for event in applied.events:
+        rule = RULES[event.type]
+        asked = {r.role for r in recipients(event, "admin@example.com") if r.must_act}
+        listed = {role for role in PARTIES if list_group(situation, role) == YOURS}
+        assert asked - {Role.ADMIN} == listed & set(rule.to), (event.type, situation)
+        after = Situation.after_event(event.type, walker.process.name, event.to_state)
+        if not situation.dispute_open:
+            assert whose_turn(after) == whose_turn(situation), event.type
+
+
+@pytest.mark.parametrize("process", list(PROCESSES))
+def test_the_emails_and_the_lists_ask_the_same_party_to_act(process):
+    walker = Walker(process)
+    for row in path_to(walker.process, State.COMPLETED, walker.delivery.state):
+        _emails_and_lists_agree(walker, walker.step(row))
+
+
+def test_after_a_warranty_request_the_isv_is_asked_and_listed_until_a_resolution():
+    walker = Walker.at(ProcessName.DOUBLE_CHECK, State.IN_WARRANTY)
+    request = sample_command("request_warranty_service", walker.delivery)
+    applied = walker.apply(request, PARTY[Role.CUSTOMER])
+    _emails_and_lists_agree(walker, applied)
+    [event] = applied.events
+    by_role = {r.role: r for r in recipients(event, "admin@example.com")}
+    assert by_role[Role.ISV].action == please(WARRANTY_SERVICE_TASK)
+    assert by_role[Role.CUSTOMER].action is None
+    for kind, role in (
+        ("open_dispute", Role.ISV),
+        ("resolve_dispute", Role.ADMIN),  # decides anew: the customer is asked again
+        ("request_warranty_service", Role.CUSTOMER),
+        ("request_warranty_service", Role.CUSTOMER),  # asked again: still the ISV's
+        ("confirm_warranty", Role.CUSTOMER),
+    ):
+        _emails_and_lists_agree(
+            walker, walker.apply(sample_command(kind, walker.delivery), PARTY[role])
+        )
+    assert walker.delivery.state == State.COMPLETED
 
 
 def test_an_address_with_two_roles_is_emailed_once_as_the_one_who_acts():

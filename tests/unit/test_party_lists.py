@@ -32,7 +32,9 @@ from services.runtime.party_lists import (
 from shared.domain.actions import Situation, whose_turn
 from shared.domain.processes import PROCESSES
 from shared.domain.roles import Role
-from shared.domain.states import TERMINAL_STATES
+from shared.domain.states import TERMINAL_STATES, ProcessName, State
+
+IN_WARRANTY = State.IN_WARRANTY
 
 NOW = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 
@@ -40,23 +42,52 @@ NOW = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 @pytest.mark.parametrize("process", list(PROCESSES))
 def test_the_group_is_whose_turn_it_is(process):
     for state in PROCESSES[process].states:
-        for dispute in (False, True):
-            turn = whose_turn(Situation(process, state, dispute))
+        for dispute, service in ((False, False), (True, False), (False, True), (True, True)):
+            situation = Situation(process, state, dispute, service and state == IN_WARRANTY)
+            turn = whose_turn(situation)
             for role in (Role.CUSTOMER, Role.ISV):
-                group = list_group(process.value, state.value, dispute, role)
+                group = list_group(situation, role)
                 if state in TERMINAL_STATES:
                     assert group == DONE
                 elif dispute:
                     assert group == OTHERS  # only an administrator acts
+                elif situation.warranty_service_requested:
+                    assert group == (YOURS if role == Role.ISV else OTHERS)  # the ISV owes it
                 else:
                     assert group == (YOURS if role in turn else OTHERS), (process, state, role)
 
 
+def test_a_warranty_request_is_the_isvs_turn_until_a_dispute_is_resolved_after_it():
+    asked = NOW - timedelta(days=2)
+    stored = {
+        "process": "double_check",
+        "state": "in_warranty",
+        "customer_id": "c-1",
+        "isv_id": "i-1",
+        "updated_at": NOW,
+        "warranty_requests": [],
+    }
+    day = "2026-11-30"
+    assert list_fields_of(stored) == {"customer_list": "c-1/you", "isv_list": f"i-1/other/{day}"}
+    requested = {**stored, "warranty_requests": [{"description": "broken", "at": asked}]}
+    assert list_fields_of(requested) == {
+        "customer_list": f"c-1/other/{day}",
+        "isv_list": "i-1/you",
+    }
+    # A dispute resolved before the request leaves it awaited; one resolved after decides anew.
+    for resolved, isv_list in ((asked - timedelta(1), "i-1/you"), (NOW, f"i-1/other/{day}")):
+        dispute = {"status": "resolved", "resolved_at": resolved}
+        assert list_fields_of({**requested, "dispute": dispute})["isv_list"] == isv_list
+    # While a dispute is open, only an administrator acts.
+    opened = {**requested, "dispute": {"status": "open"}}
+    assert list_fields_of(opened)["isv_list"] == f"i-1/other/{day}"
+    # Once the warranty is over, it is finished for both.
+    assert list_fields_of({**requested, "state": "completed"})["isv_list"] == f"i-1/done/{day}"
+
+
 def test_the_fields_name_each_party_its_group_and_the_day_of_the_last_change():
     fields = list_fields(
-        process="basic",
-        state="in_delivery",
-        dispute_open=False,
+        situation=Situation(ProcessName.BASIC, State.IN_DELIVERY),
         customer_id="c-1",
         isv_id="i-1",
         updated_at=datetime(2026, 11, 30, 23, 59, 59, 999_000, tzinfo=UTC),
@@ -171,7 +202,7 @@ def _expected(documents: list[dict[str, Any]], party: str, keep=lambda d: True) 
             d
             for d in documents
             if d["isv_id"] == party
-            and list_group(d["process"], d["state"], False, Role.ISV) == group
+            and list_group(Situation.of_document(d), Role.ISV) == group
             and keep(d)
         ]
         rows += [d["_id"] for d in sorted(mine, key=Position.of, reverse=True)]
@@ -253,7 +284,7 @@ async def test_a_walk_of_one_group_keeps_to_it():
 
 def _group_of(documents: list[dict[str, Any]], delivery_id: str) -> str:
     document = next(d for d in documents if d["_id"] == delivery_id)
-    return list_group(document["process"], document["state"], False, Role.ISV)
+    return list_group(Situation.of_document(document), Role.ISV)
 
 
 async def test_the_page_after_the_last_of_a_group_starts_the_next_group():

@@ -53,7 +53,7 @@ from services.runtime.party_lists import (
     list_key,
     walk,
 )
-from shared.domain.actions import next_step
+from shared.domain.actions import Situation, next_step
 from shared.domain.commands import ExternalId
 from shared.domain.delivery import PARTY_DEADLINE_KINDS, PARTY_ID_FIELDS, SHOWN_DEADLINE_STATUSES
 from shared.domain.ids import delivery_id_for
@@ -79,6 +79,7 @@ from shared.wording.lists import (
     SEARCH_HINT,
     SEARCH_STOPPED,
     counts_words,
+    warranty_request_words,
 )
 
 #: Rows a page shows.
@@ -343,7 +344,7 @@ async def read_page(
             and hit["order_id"] == filters.search
         ):
             if filters.keep(hit):
-                group = list_group(hit["process"], hit["state"], dispute_open(hit), role)
+                group = list_group(Situation.of_document(hit), role)
                 page.rows = [(group, hit)]
             return page
 
@@ -402,13 +403,19 @@ def row_view(
     now: datetime,
 ) -> dict[str, Any]:
     """One row as the template shows it: the delivery, what happens now in the delivery page's
-    words (``words.turn_words``), its "by when" (``shared.wording.deadline_words``), whether it
-    is overdue (``admin.overdue``), and a link to its page signed for the reader (with the next
-    step's form ready when it waits for them, as the emails' links are)."""
+    words (``words.turn_words``; while the customer's warranty request awaits the ISV, when it
+    was asked and its words, ``lists.warranty_request_words``), its "by when"
+    (``shared.wording.deadline_words``), whether it is overdue (``admin.overdue``), and a link
+    to its page signed for the reader (with the next step's form ready when it waits for them,
+    as the emails' links are)."""
     role, party = link.role, link.party_id
     delivery_id, state = document["_id"], document["state"]
     if group == DONE:
         what = label(FINISHED, state).format(at=when_relative(document["updated_at"], now))
+    elif Situation.of_document(document).warranty_service_requested:
+        request = document["warranty_requests"][-1]
+        at = when_relative(request["at"], now)
+        what = warranty_request_words(role, at, request["description"])
     else:
         what, _ = turn_words(dict(document), role)
     deadline = due_deadline(document)

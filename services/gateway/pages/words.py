@@ -17,9 +17,9 @@ from shared.wording import (
     NAMED,
     ROLE_NAMES,
     STATE_LABELS,
-    TASKS,
-    WAITING_FOR,
+    awaited_words,
     label,
+    task_words,
     your_turn,
 )
 
@@ -63,12 +63,11 @@ def dispute_open(document: dict[str, Any]) -> bool:
 
 
 def situation_of(document: dict[str, Any]) -> Situation:
-    """A stored delivery's process, state and open dispute, for ``shared.domain.actions``.
+    """A stored delivery's process, state, open dispute and awaited warranty service, for
+    ``shared.domain.actions`` (``Situation.of_document``).
 
     Raises ``KeyError`` without ``process`` or ``state``, ``ValueError`` for unknown ones."""
-    return Situation(
-        ProcessName(document["process"]), State(document["state"]), dispute_open(document)
-    )
+    return Situation.of_document(document)
 
 
 def available_actions(document: dict[str, Any], role: Role) -> list[str]:
@@ -103,10 +102,12 @@ def turn_words(document: dict[str, Any], role: Role) -> tuple[str, bool]:
         if role in actors:
             return wording.DISPUTE_NOTE, True
         return wording.DISPUTE_WAIT_NOTE, False
+    service = situation.warranty_service_requested
     if role in actors:
-        return your_turn(TASKS[situation.state]), True
+        return your_turn(task_words(situation.state, warranty_service=service)), True
     waiting = wording.OR.join(sorted(ROLE_NAMES[a] for a in actors)) or ROLE_NAMES[Role.SYSTEM]
-    return wording.WAITING_NOTE.format(who=waiting, what=WAITING_FOR[situation.state]), False
+    what = awaited_words(situation.state, warranty_service=service)
+    return wording.WAITING_NOTE.format(who=waiting, what=what), False
 
 
 def who(actor: dict[str, Any] | None, viewer: Link) -> str:
