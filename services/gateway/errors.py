@@ -56,7 +56,13 @@ def error_response(
 
 def is_page(request: web.BaseRequest) -> bool:
     """Whether ``request`` is for a page (``/d/…``, ``/admin``, ``/me``), answered in HTML."""
-    return _PAGE_PATH.match(request.path) is not None
+    return is_page_target(request.path)
+
+
+def is_page_target(target: str) -> bool:
+    """Whether a request target (a path, with or without its query) is a page's (``/d/…``,
+    ``/admin``, ``/me``)."""
+    return _PAGE_PATH.match(target.partition("?")[0]) is not None
 
 
 def refusal_response(

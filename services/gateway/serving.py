@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -23,10 +24,12 @@ from aiohttp.http import RawRequestMessage
 from aiohttp.http_exceptions import BadStatusLine, ContentEncodingError, LineTooLong
 
 from services.gateway.errors import (
+    PAGE_REFUSAL,
     RESPONSE_STARTED,
     ResponseAborted,
     error_response,
     http_exception_response,
+    is_page_target,
     reason_of,
 )
 from services.gateway.requests import (
@@ -46,6 +49,23 @@ SHUTDOWN_TIMEOUT_SECONDS = 60.0
 
 #: Refusals whose status is not aiohttp's 400.
 REFUSAL_STATUS = {"length_required": 411, "unsupported_content_encoding": 415}
+#: A page's address too long to read, as its refusal page says it (``{limit}`` in bytes).
+PAGE_TOO_LONG = (
+    "This address is longer than {limit} bytes, more than this server reads, so no page can be "
+    "shown for it. A link from an email is far shorter: open it again from the email."
+)
+
+
+def refused_page_target(error: BaseException | None) -> bool:
+    """Whether aiohttp's parser refused a request line too long (``LineTooLong``) whose target
+    is a page's (``errors.is_page_target``): the error keeps the target's first 100 bytes.
+    (A header too long keeps the header instead, and the path is not known then.)"""
+    if not isinstance(error, LineTooLong) or not error.args:
+        return False
+    start = error.args[0]
+    if isinstance(start, bytes | bytearray):
+        start = bytes(start).decode("latin-1")
+    return isinstance(start, str) and is_page_target(start)
 
 
 def refusal(error: BaseException | None, *, max_line_bytes: int) -> tuple[str, str]:
@@ -135,7 +155,12 @@ class JsonErrorsProtocol(web.RequestHandler):
                 reason_of(exc) if exc is not None else message,
                 code,
             )
-            response = error_response(status, code, text)
+            page_refusal = getattr(self._manager, "page_refusal", None)
+            if page_refusal is not None and refused_page_target(exc):
+                # A page's address: the pages' refusal page, with their security headers.
+                response = page_refusal(status, PAGE_TOO_LONG.format(limit=self.max_line_size))
+            else:
+                response = error_response(status, code, text)
             if status == 415:
                 response.headers[hdrs.ACCEPT_ENCODING] = ", ".join(SUPPORTED_CONTENT_CODINGS)
         response.force_close()
@@ -195,7 +220,10 @@ class JsonErrorsProtocol(web.RequestHandler):
 
 
 class JsonErrorsServer(web.Server):
-    """aiohttp's protocol factory, making :class:`JsonErrorsProtocol` connections."""
+    """aiohttp's protocol factory, making :class:`JsonErrorsProtocol` connections;
+    ``page_refusal`` is the app's ``errors.PAGE_REFUSAL``, for a page's address too long."""
+
+    page_refusal: Callable[[int, str], web.StreamResponse] | None = None
 
     def __call__(self) -> JsonErrorsProtocol:
         return JsonErrorsProtocol(self, loop=self._loop, **self._kwargs)
@@ -220,13 +248,15 @@ class GatewayRunner(web.AppRunner):
                     raise
                 return http_exception_response(request, error)
 
-        return JsonErrorsServer(
+        server = JsonErrorsServer(
             handle,
             request_factory=made.request_factory,
             handler_cancellation=made.handler_cancellation,
             loop=asyncio.get_running_loop(),
             **made._kwargs,
         )
+        server.page_refusal = self.app.get(PAGE_REFUSAL)
+        return server
 
 
 async def serve(app: web.Application, *, host: str, port: int, **options: Any) -> None:

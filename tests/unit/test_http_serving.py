@@ -12,13 +12,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from aiohttp.http_exceptions import BadStatusLine, LineTooLong
 from gridfs.errors import CorruptGridFile
 from pymongo.errors import NetworkTimeout
 
 from services.gateway import downloads
-from services.gateway.errors import json_errors, remember_started
+from services.gateway.app import refusal_page
+from services.gateway.errors import PAGE_REFUSAL, json_errors, remember_started
+from services.gateway.pages.errors import PAGE_HEADERS
 from services.gateway.requests import MAX_JSON_BYTES, json_body
-from services.gateway.serving import GatewayRunner
+from services.gateway.serving import GatewayRunner, refused_page_target
 from tests.integration import rawhttp
 
 CHUNK = b"x" * 1000
@@ -261,6 +264,54 @@ async def test_a_request_aiohttp_cannot_parse_answers_json_and_logs_one_warning(
     assert not _problems(caplog)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
+
+
+async def test_a_pages_address_too_long_is_the_pages_refusal_with_their_headers(
+    caplog: pytest.LogCaptureFixture,
+):
+    """A 100 KB ``/me`` query is refused before any handler; still the pages' error page with
+    their Content-Security-Policy, as the app's PAGE_REFUSAL renders it; the API's stays JSON."""
+    app = web.Application(middlewares=[json_errors])
+    app[PAGE_REFUSAL] = refusal_page
+    runner = GatewayRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    answers = {}
+    try:
+        for target in (
+            "/me?t=" + "a" * 100_000,
+            "/d/" + "0" * 9000,
+            "/v1/deliveries?q=" + "a" * 9000,
+        ):
+            reader, writer = await rawhttp.connect(f"http://{host}:{port}")
+            try:
+                writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                await writer.drain()
+                answers[target[:3]] = await rawhttp.read_answer(reader)
+            finally:
+                writer.close()
+    finally:
+        await runner.cleanup()
+    for page in ("/me", "/d/"):
+        answer = answers[page]
+        assert answer.status == 400
+        assert answer.headers["content-type"].startswith("text/html")
+        assert answer.headers["content-security-policy"] == PAGE_HEADERS["Content-Security-Policy"]
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert b"This address is longer than 8190 bytes" in answer.body
+    assert json.loads(answers["/v1"].body)["error"] == "request_head_too_large"
+    assert not _problems(caplog)
+
+
+def test_only_a_request_line_too_long_names_the_page_it_was_for():
+    assert refused_page_target(LineTooLong(bytearray(b"/me?t=aaa..."), 8190))
+    assert refused_page_target(LineTooLong(b"/admin/scorecards?t=a...", 8190))
+    assert not refused_page_target(LineTooLong(b"/v1/deliveries?x...", 8190))
+    assert not refused_page_target(LineTooLong(b"/meeting...", 8190))
+    assert not refused_page_target(BadStatusLine("GARBAGE"))
+    assert not refused_page_target(None)
 
 
 async def test_a_bad_chunk_arriving_while_the_body_is_read_answers_instead_of_hanging(
