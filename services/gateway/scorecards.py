@@ -28,6 +28,23 @@ from shared.domain.scorecard import (
 
 routes = web.RouteTableDef()
 _DAY_SCHEMA = {"type": "string", "format": "date", "pattern": f"^{DAY_PATTERN}$"}
+#: The query parameters that pick a scorecard's period, here and on the admin's pages.
+PERIOD_PARAMETERS = (
+    parameter(
+        "from",
+        "query",
+        f"the first UTC day whose openings count; default: {DEFAULT_PERIOD_DAYS} days ending on to",
+        required=False,
+        schema=_DAY_SCHEMA,
+    ),
+    parameter(
+        "to",
+        "query",
+        "the last UTC day whose openings count (included); default: today (UTC)",
+        required=False,
+        schema=_DAY_SCHEMA,
+    ),
+)
 
 
 def query_day(request: web.Request, name: str) -> date | None:
@@ -89,21 +106,7 @@ def path_isv_id(request: web.Request) -> str:
     "An ISV's delivery-quality scorecard: figures and 0-100 score of a period (that ISV, admin)",
     parameters=(
         parameter("isv_id", "path"),
-        parameter(
-            "from",
-            "query",
-            f"the first UTC day whose openings count; default: {DEFAULT_PERIOD_DAYS} days "
-            "ending on to",
-            required=False,
-            schema=_DAY_SCHEMA,
-        ),
-        parameter(
-            "to",
-            "query",
-            "the last UTC day whose openings count (included); default: today (UTC)",
-            required=False,
-            schema=_DAY_SCHEMA,
-        ),
+        *PERIOD_PARAMETERS,
     ),
     responses={
         200: Reply("the scorecard of the period", ScorecardView),

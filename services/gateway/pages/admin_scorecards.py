@@ -21,11 +21,11 @@ from services.gateway.pages.errors import PageError, html_errors, render
 from services.gateway.pages.guard import LINK_REFUSALS, LINK_TOKEN, html_answer, link_of
 from services.gateway.pages.routing import routes
 from services.gateway.pages.scorecard import isv_scorecard, render_scorecard
-from services.gateway.scorecards import query_period
+from services.gateway.scorecards import PERIOD_PARAMETERS, query_period
 from services.runtime.links import admin_path, scorecard_path, scorecards_path
 from services.runtime.scorecards import ScorecardBook
 from shared.domain.roles import ACTOR_ID_RULE
-from shared.domain.scorecard import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS, isv_id_refusal
+from shared.domain.scorecard import MAX_PERIOD_DAYS, isv_id_refusal
 from shared.wording import (
     counted,
     duration,
@@ -200,26 +200,6 @@ async def scorecards_page(request: web.Request) -> web.Response:
         notices=notices,
         refresh_every=duration(gateway.settings.scorecard_refresh),
     )
-
-
-#: The query parameters of one ISV's scorecard page: its period.
-_DAY_SCHEMA = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
-PERIOD_PARAMETERS = (
-    parameter(
-        "from",
-        "query",
-        f"the first UTC day whose openings count; default: {DEFAULT_PERIOD_DAYS} days ending on to",
-        required=False,
-        schema=_DAY_SCHEMA,
-    ),
-    parameter(
-        "to",
-        "query",
-        "the last UTC day whose openings count (included); default: today (UTC)",
-        required=False,
-        schema=_DAY_SCHEMA,
-    ),
-)
 
 
 @routes.get("/admin/scorecards/{isv_id}")
