@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,13 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pika
 from pymongo import MongoClient
 
 from shared.config import Settings
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 from tests.integration.waiting import PATIENCE
 from tooling.provision import ensure_infrastructure
-from tooling.vhosts import consumer_count, create_vhost, delete_vhost
+from tooling.vhosts import create_vhost, delete_vhost
 
 SERVICES = ("gateway", "workflow", "timers", "notifier")
 #: Queues each consuming service must be attached to before tests start.
@@ -108,19 +110,21 @@ class System:
 
     def wait_ready(self, timeout: float = PATIENCE) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            running = {name for name, s in self.services.items() if not s.stopped}
-            for name in running:
-                service = self.services[name]
-                if service.process is not None and service.process.poll() is not None:
-                    raise RuntimeError(f"{service.name} exited; see {service.log_path}")
-            if ("gateway" not in running or self._gateway_up()) and all(
-                consumer_count(self.amqp_url, queue) > 0
-                for name, queue in CONSUMED_QUEUES.items()
-                if name in running
-            ):
-                return
-            time.sleep(0.2)
+        with _Consumers(self.amqp_url) as consumers:
+            while time.monotonic() < deadline:
+                running = {name for name, s in self.services.items() if not s.stopped}
+                for name in running:
+                    service = self.services[name]
+                    if service.process is not None and service.process.poll() is not None:
+                        raise RuntimeError(f"{service.name} exited; see {service.log_path}")
+                if ("gateway" not in running or self._gateway_up()) and all(
+                    consumers.of(queue) > 0
+                    for name, queue in CONSUMED_QUEUES.items()
+                    if name in running
+                ):
+                    return
+                # Often: every (re)start of a service waits here, and a look costs little.
+                time.sleep(0.05)
         raise TimeoutError(f"services not ready within {timeout} s; logs in {self.log_dir}")
 
     def _gateway_up(self) -> bool:
@@ -129,6 +133,43 @@ class System:
                 return response.status == 200
         except OSError:
             return False
+
+
+class _Consumers:
+    """Consumers attached to queues, looked up over one connection kept open between looks
+    (0 while a queue does not exist yet, or while the broker cannot be reached)."""
+
+    def __init__(self, amqp_url: str) -> None:
+        self.parameters = pika.URLParameters(amqp_url)
+        self.connection: pika.BlockingConnection | None = None
+        self.channel = None
+
+    def of(self, queue: str) -> int:
+        try:
+            if self.connection is None or not self.connection.is_open:
+                self.connection = pika.BlockingConnection(self.parameters)
+                self.channel = None
+            if self.channel is None or not self.channel.is_open:
+                self.channel = self.connection.channel()
+            return self.channel.queue_declare(queue, passive=True).method.consumer_count
+        except pika.exceptions.ChannelClosedByBroker:  # no such queue yet: the channel is gone
+            self.channel = None
+            return 0
+        except pika.exceptions.AMQPError:
+            self.close()
+            return 0
+
+    def close(self) -> None:
+        if self.connection is not None and self.connection.is_open:
+            with contextlib.suppress(pika.exceptions.AMQPError):
+                self.connection.close()
+        self.connection = self.channel = None
+
+    def __enter__(self) -> _Consumers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def test_environment(
