@@ -137,7 +137,7 @@ class System:
 
 class _Consumers:
     """Consumers attached to queues, looked up over one connection kept open between looks
-    (0 while a queue does not exist yet, or while the broker cannot be reached)."""
+    (0 while a queue does not exist yet)."""
 
     def __init__(self, amqp_url: str) -> None:
         self.parameters = pika.URLParameters(amqp_url)
@@ -154,9 +154,6 @@ class _Consumers:
             return self.channel.queue_declare(queue, passive=True).method.consumer_count
         except pika.exceptions.ChannelClosedByBroker:  # no such queue yet: the channel is gone
             self.channel = None
-            return 0
-        except pika.exceptions.AMQPError:
-            self.close()
             return 0
 
     def close(self) -> None:
