@@ -31,7 +31,7 @@ from tooling.mailsink import MailSink
 
 DEAD_LETTERS = f"{NOTIFICATIONS_QUEUE}.XQ"
 #: DC_SMTP_SENDING_LEASE of this module's own system: short, so a takeover is seen soon.
-LEASE = 10
+LEASE = 8
 STAGING = {
     "DC_SMTP_UTF8": "true",
     "DC_EMAIL_SPECIAL_USE_DOMAINS": "localhost,example,example.com,test",
