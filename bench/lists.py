@@ -17,6 +17,8 @@ own, so the shared servers neither hold the documents nor get restarted. Then:
   0.5% left stuck, which makes them overdue) and the newest are under way. One ISV has every
   20th delivery (5,000 of 100,000) and three products; one customer every 200th (500); the
   other customers have ten each, the other ISVs about a hundred.
+- **The scorecard's facts** (:func:`seed_scorecards`), as ``bench.scorecards`` seeds them, and
+  the table refreshed: the big ISV's list carries its scorecard section.
 - **Timing**: the gateway as a real process on that database; ``GET /me`` with each party's
   list link, ``--runs`` times per case after three warm-ups, one request at a time, over
   HTTP: the big ISV's first page, its next page, its finished ones (``state=completed``), a
@@ -34,6 +36,7 @@ import asyncio
 import contextlib
 import copy
 import os
+import random
 import re
 import signal
 import statistics
@@ -49,6 +52,7 @@ import aiohttp
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
+from bench import scorecards
 from bench.harness import (
     BASIC_STEPS,
     CONTACT,
@@ -70,10 +74,12 @@ from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, ensure_index
 from services.runtime.delivery_days import day_fields, listed_days
 from services.runtime.links import sign_list_link
 from services.runtime.party_lists import DONE, LIST_FIELD, OTHERS, YOURS, list_fields_of, list_key
+from services.runtime.scorecards import ScorecardBook
 from shared.config import Settings
 from shared.domain.commands import SubmitDemand, Terminate
 from shared.domain.ids import delivery_id_for
 from shared.domain.roles import Role
+from shared.domain.scorecard import Period
 from tooling.ferretdb import ferretdb_binary
 from tooling.provision import ensure_rabbitmq
 
@@ -85,6 +91,8 @@ WARM_UPS = 3
 PROGRESS_SECONDS = 10.0
 #: The page must answer within this many milliseconds (issue 18).
 TARGET_MS = 100.0
+#: The seed of the scorecard facts' random spread (``bench.scorecards``).
+SCORECARD_SEED = 18
 
 
 def log(message: str) -> None:
@@ -430,6 +438,11 @@ def print_report(figures: dict[str, Any]) -> None:
     )
     for name, sizes in figures["list_sizes"].items():
         print(f"  {name}: " + ", ".join(f"{group} {count:,}" for group, count in sizes.items()))
+    facts = figures["scorecard_facts"]
+    print(
+        f"  scorecard facts: {facts['deliveries']:,} deliveries in {facts['day_documents']:,} "
+        f"day documents; the big ISV's {facts['big_isv']:,} (its list shows its scorecard)"
+    )
     width = max(len(name) for name in figures["timings"])
     print(f"  {'case':<{width}}  rows  median ms  p95 ms  max ms")
     for name, timing in figures["timings"].items():
@@ -440,6 +453,19 @@ def print_report(figures: dict[str, Any]) -> None:
     worst = max(t["p95_ms"] for t in figures["timings"].values())
     verdict = "PASS" if worst < TARGET_MS else "MISS"
     print(f"  {verdict}: the slowest p95 is {worst} ms (target: under {TARGET_MS:.0f} ms)")
+
+
+async def seed_scorecards(db: Any, world: World) -> dict[str, int]:
+    """The scorecard's read model as ``bench.scorecards`` seeds it (``world.total`` deliveries'
+    facts over a year, 300 ISVs, the big ISV's 6,000), and the table refreshed: the big ISV's
+    list shows its scorecard section, which reads its facts and the table beside the list."""
+    now = world.now
+    pool = scorecards.walk_pool(SCORECARD_SEED, now - timedelta(days=400))
+    sizes = scorecards.isv_sizes(random.Random(SCORECARD_SEED), world.total, 300)
+    documents, count = scorecards.seeded_documents(pool, sizes, now, SCORECARD_SEED)
+    await scorecards.seed(db, documents)
+    await ScorecardBook(db).refresh_table(Period.ending(now.date()), now, Settings().confirm_window)
+    return {"deliveries": count, "big_isv": sizes[world.big_isv], "day_documents": len(documents)}
 
 
 def main() -> None:
@@ -476,6 +502,8 @@ def main() -> None:
                 log(f"seeding {world.total:,} deliveries")
                 figures["seed"] = await seed(db, world)
                 figures["list_sizes"] = await list_sizes(db, world)
+                log(f"seeding {world.total:,} deliveries' scorecard facts, refreshing the table")
+                figures["scorecard_facts"] = await seed_scorecards(db, world)
             finally:
                 await client.close()
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -28,12 +29,15 @@ class Gateway:
       db(AsyncDatabase): The product's database (``DC_MONGO_DB``).
       broker(RabbitmqBroker): Publishes with confirms (``bootstrap.make_broker``).
       limiter(RateLimiter): The per-caller rate limit, shared by the API and the pages.
+      isv_sections(OrderedDict): The ISVs' scorecard sections rendered lately, by ISV id:
+        (``time.monotonic()`` when read, HTML), least recently shown first (``pages.mine``).
     """
 
     settings: Settings
     db: AsyncDatabase
     broker: RabbitmqBroker
     limiter: RateLimiter
+    isv_sections: OrderedDict[str, tuple[float, str]] = field(default_factory=OrderedDict)
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

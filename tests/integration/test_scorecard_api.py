@@ -20,21 +20,26 @@ import asyncio
 import json
 import math
 import random
+import re
 import statistics
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from pymongo import AsyncMongoClient
 
+from services.gateway.context import Gateway
+from services.gateway.pages.mine import scorecard_section
 from services.runtime.collections import DELIVERIES
 from services.runtime.deadline_book import DeadlineBook
+from services.runtime.links import ListLink
 from services.runtime.scorecards import (
     SCORECARD_DAYS,
     SCORECARD_TABLE,
@@ -44,8 +49,10 @@ from services.runtime.scorecards import (
 )
 from services.workflow.relay import OutboxRelay
 from services.workflow.store import DeliveryStore, outbox_entries
+from shared.config import Settings
 from shared.domain.commands import OpenDispute, ResolveDispute
 from shared.domain.engine import Applied
+from shared.domain.roles import Role
 from shared.domain.scorecard import Period, day_key, facts_of
 from shared.domain.states import ProcessName
 from shared.wording import COMPONENT_LABELS, points_words, score_words
@@ -692,3 +699,33 @@ async def test_concurrent_records_of_one_deliverys_versions_converge_on_the_newe
     [document] = await scratch[SCORECARD_DAYS].find({}).to_list()
     assert document["_id"] == day_document_id(day_key(T0), ISV.id)
     assert len(document["facts"].splitlines()) == 3
+
+
+async def test_an_isvs_list_shows_its_section_as_read_until_the_refresh_interval_passes(scratch):
+    """The ISV's /me keeps its scorecard section for ``DC_SCORECARD_REFRESH`` (the big ISV's
+    costs about 70 ms to read), saying when it was read; after that it reads afresh."""
+    refresh = timedelta(seconds=2)
+    gateway = Gateway(
+        settings=Settings(scorecard_refresh=refresh),
+        db=scratch,
+        broker=None,  # the section never publishes
+        limiter=None,  # nor limits
+    )
+    link = ListLink(party_id=ISV.id, role=Role.ISV, signed_at=datetime.now(UTC))
+    book = ScorecardBook(scratch)
+    first, second = (facts_of(w[-1][0].delivery) for w in _three_deliveries()[:2])
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    await book.record(first.model_copy(update={"opened_at": yesterday}))
+    shown = await scorecard_section(gateway, link)
+    read_at = time.monotonic()
+    assert 'id="score-computed"' in shown
+    await book.record(second.model_copy(update={"opened_at": yesterday}))
+    again = await scorecard_section(gateway, link)
+    if time.monotonic() - read_at < refresh.total_seconds():
+        assert again == shown
+    while time.monotonic() - read_at < refresh.total_seconds():
+        await asyncio.sleep(0.05)
+    fresh = await scorecard_section(gateway, link)
+    assert fresh != shown
+    opened = re.compile(r'id="figure-opened"><dt>[^<]*</dt><dd>(\d+)</dd>')
+    assert [int(opened.search(html).group(1)) for html in (shown, fresh)] == [1, 2]

@@ -229,6 +229,7 @@ def section_data(isv: str, table: bool = True) -> ScorecardData:
         card=scorecard_of(isv, period, mine, NOW, PATIENCE),
         trend=score_trend(mine, trend_periods(NOW.date()), NOW, PATIENCE),
         table=table_of(period, facts, NOW, PATIENCE) if table else None,
+        computed_at=NOW,
     )
 
 
@@ -294,6 +295,7 @@ def test_a_period_without_deliveries_has_no_score_and_says_so():
         card=scorecard_of("nobody", period, [], NOW, PATIENCE),
         trend=score_trend([], trend_periods(NOW.date()), NOW, PATIENCE),
         table=None,
+        computed_at=NOW,
     )
     html = render_scorecard(data)
     assert "no score" in html and "No delivery was opened in this period" in html
@@ -383,6 +385,7 @@ def _one_day_section(facts: list[DeliveryFacts]) -> str:
             card=scorecard_of("isv-1", day, facts, NOW, PATIENCE),
             trend=score_trend(facts, trend_periods(NOW.date()), NOW, PATIENCE),
             table=None,
+            computed_at=NOW,
         )
     )
 
@@ -404,7 +407,10 @@ def test_the_time_chart_says_which_period_each_side_is_of():
     data = section_data("isv-1")
     asked = Period(date(2026, 10, 1), date(2026, 10, 31))
     data = ScorecardData(
-        card=scorecard_of("isv-1", asked, [], NOW, PATIENCE), trend=data.trend, table=data.table
+        card=scorecard_of("isv-1", asked, [], NOW, PATIENCE),
+        trend=data.trend,
+        table=data.table,
+        computed_at=NOW,
     )
     note = re.search(r'id="time-chart-periods">(.*?)</p>', render_scorecard(data), re.S)
     words = " ".join(note.group(1).split())

@@ -72,14 +72,16 @@ class ScorecardData:
       card(Scorecard): The ISV's scorecard of its period, with the previous period's score.
       trend(list[tuple[Period, float | None]]): The score per trend period, oldest first
         (``shared.domain.scorecard.score_trend``).
-      table(dict | None): The table of every ISV as last refreshed
-        (``ScorecardBook.latest_table``), for the marketplace's medians; None before the first
-        refresh.
+      table(dict | None): The marketplace's part of the table as last refreshed
+        (``ScorecardBook.latest_marketplace``), for the marketplace's medians; None before the
+        first refresh.
+      computed_at(datetime): When the ISV's figures were read (aware).
     """
 
     card: Scorecard
     trend: Sequence[tuple[Period, float | None]]
     table: Mapping[str, Any] | None
+    computed_at: datetime
 
 
 async def isv_scorecard(
@@ -89,7 +91,7 @@ async def isv_scorecard(
     to today, UTC), its trend over :data:`TREND_PERIODS` periods up to today, and the table.
 
     Reads the ISV's facts of the days both cover, one read by ``_id`` (two when ``period`` is
-    not within the trend's days or the other way round), and the table's one document.
+    not within the trend's days or the other way round), and the marketplace's one document.
 
     Parameters:
       gateway(Gateway): Its database and ``confirm_window`` (the patience of *overdue*).
@@ -118,7 +120,8 @@ async def isv_scorecard(
     return ScorecardData(
         card=scorecard_of(isv_id, period, facts, now, patience),
         trend=score_trend(trend_facts, periods, now, patience),
-        table=await book.latest_table(),
+        table=await book.latest_marketplace(),
+        computed_at=now,
     )
 
 
@@ -210,6 +213,7 @@ def scorecard_view(data: ScorecardData) -> dict[str, Any]:
     ]
     before = Period(card.first_day, card.last_day).previous()
     return {
+        "computed": when(data.computed_at),
         "isv_id": card.isv_id,
         "period": period_words(card.first_day, card.last_day),
         "period_and_length": period_and_length_words(card.first_day, card.last_day),
