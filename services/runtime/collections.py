@@ -61,12 +61,38 @@ LIST_PROJECTION = {
 
 #: Milliseconds to find a server, and to connect to it, before a MongoDB operation gives up.
 MONGO_TIMEOUT_MS = 5000
+#: What every operation asks of MongoDB, so that a replica set's failover loses nothing and
+#: doubles nothing (README "Running at scale → MongoDB replica set"). Every collection, GridFS
+#: bucket and database of the client inherits them:
+#:
+#: - a write is acknowledged once a majority of the members have it in their journal, so the
+#:   primary elected after a failover has it: the delivery's compare-and-set, command outcomes,
+#:   email claims and records, deadline buckets, scorecard facts, events, webhooks;
+#: - a write or read that fails on a network error or an election is retried once, on the new
+#:   primary (for writes, with the same transaction number: the server applies it at most once);
+#: - reads go to the primary and see only majority-committed data, never a write a failover
+#:   may roll back: the store's load before its compare-and-set, the notifier's claims, the
+#:   timer's due reads.
+#:
+#: Fixed, not a setting: a weaker concern would break that guarantee, and these hold on a
+#: single MongoDB too. FerretDB 1.24 accepts and ignores them (measured: it acknowledges even
+#: ``w: 3`` and an unknown tag; its ``hello`` names no replica set, so PyMongo sends no
+#: retryable-write transaction numbers to it); one SQLite file is its durability.
+DURABILITY_OPTIONS: dict[str, object] = {
+    "w": "majority",
+    "journal": True,
+    "retryWrites": True,
+    "retryReads": True,
+    "readConcernLevel": "majority",
+    "readPreference": "primary",
+}
 #: Options of every MongoDB client; ``tz_aware``: every datetime stored is UTC and must come
 #: back aware.
 CLIENT_OPTIONS: dict[str, object] = {
     "tz_aware": True,
     "serverSelectionTimeoutMS": MONGO_TIMEOUT_MS,
     "connectTimeoutMS": MONGO_TIMEOUT_MS,
+    **DURABILITY_OPTIONS,
 }
 
 
@@ -78,8 +104,9 @@ def make_mongo(settings: Settings, **options: object) -> AsyncMongoClient:
       **options: More ``AsyncMongoClient`` keyword options, e.g. ``maxPoolSize``.
 
     Returns:
-      AsyncMongoClient: ``tz_aware``, so datetimes come back as aware UTC; it connects
-      lazily, so an unreachable server shows up on the first operation, not here.
+      AsyncMongoClient: ``tz_aware``, so datetimes come back as aware UTC; majority writes
+      and reads on the primary (:data:`DURABILITY_OPTIONS`); it connects lazily, so an
+      unreachable server shows up on the first operation, not here.
     """
     return AsyncMongoClient(settings.mongo_url, **{**CLIENT_OPTIONS, **options})
 
@@ -89,7 +116,8 @@ def make_sync_mongo(settings: Settings) -> MongoClient:
     dead-letter recorder (a dramatiq middleware) and the operators' commands.
 
     Returns:
-      MongoClient: ``tz_aware``, 5 s timeouts, connecting lazily like :func:`make_mongo`.
+      MongoClient: ``tz_aware``, 5 s timeouts, :data:`DURABILITY_OPTIONS`, connecting lazily
+      like :func:`make_mongo`.
     """
     return MongoClient(settings.mongo_url, **CLIENT_OPTIONS)
 
