@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.runtime.bootstrap import utc_now
@@ -57,6 +57,18 @@ CONFLICTS = Counter(
 OUTBOX_WAITS = Counter(
     "dc_workflow_outbox_waits_total",
     "Reads that found another writer's outbox still being relayed, so the command waited.",
+)
+DECIDED = Counter(
+    "dc_commands_decided_total",
+    "Commands whose outcome was recorded, by status: applied or rejected (a redelivered "
+    "command found decided counts again).",
+    ["status"],
+)
+DECIDED_SECONDS = Histogram(
+    "dc_command_decided_seconds",
+    "From a command's issued_at (when the gateway answered 202, or the timer fired) to its "
+    "outcome recorded, in seconds.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, float("inf")),
 )
 
 
@@ -149,6 +161,8 @@ class CommandApplier:
             message=message,
             now=self.clock(),
         )
+        DECIDED.labels(status).inc()
+        DECIDED_SECONDS.observe(max(0.0, (self.clock() - envelope.issued_at).total_seconds()))
         log.info(
             "command %s %s",
             envelope.command.type,
