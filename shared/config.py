@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DC_", extra="ignore", frozen=True)
 
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    #: Type of every queue the product declares (services.runtime.queue_types): ``classic`` on
+    #: one node; ``quorum`` (replicated, with a delivery limit) on a cluster. An existing
+    #: queue's type cannot change in place (README, Running at scale).
+    queue_type: Literal["classic", "quorum"] = "classic"
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     mongo_db: str = "delivery_center"
     smtp_host: str = "127.0.0.1"

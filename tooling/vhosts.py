@@ -14,7 +14,7 @@ import pika
 MANAGEMENT_PORT = 15672
 
 
-def _management(amqp_url: str, method: str, path: str, body: dict | None = None) -> None:
+def _management(amqp_url: str, method: str, path: str, body: dict | None = None) -> object:
     parts = urlsplit(amqp_url)
     request = urllib.request.Request(
         f"http://{parts.hostname}:{MANAGEMENT_PORT}/api/{path}",
@@ -24,8 +24,9 @@ def _management(amqp_url: str, method: str, path: str, body: dict | None = None)
     )
     credentials = f"{unquote(parts.username or 'guest')}:{unquote(parts.password or 'guest')}"
     request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
-    with urllib.request.urlopen(request, timeout=10):
-        pass
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = response.read()
+    return json.loads(answer) if answer else None
 
 
 def create_vhost(amqp_url: str, name: str) -> str:
@@ -59,6 +60,17 @@ def delete_vhost(amqp_url: str, name: str) -> None:
         virtual host does not exist.
     """
     _management(amqp_url, "DELETE", f"vhosts/{name}")
+
+
+def queue_types(amqp_url: str, name: str) -> dict[str, tuple[str, dict]]:
+    """Each queue of virtual host ``name``: its type (``classic``, ``quorum``) and arguments,
+    as the management API lists them (a passive declare cannot tell the type).
+
+    Raises:
+      urllib.error.URLError: The management API is unreachable or refused (HTTPError).
+    """
+    listed = _management(amqp_url, "GET", f"queues/{name}")
+    return {q["name"]: (q["type"], q["arguments"]) for q in listed}  # type: ignore[union-attr]
 
 
 def queue_depths(amqp_url: str, queue: str) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import (
     AsyncIO,
     Callbacks,
@@ -23,6 +24,7 @@ from dramatiq.middleware import (
 from pymongo.errors import ConnectionFailure, OperationFailure
 
 from services.runtime.dead_letter_recorder import DeadLetterRecorder
+from services.runtime.queue_types import QueueTypeMismatch, TypedQueuesBroker
 from services.runtime.worker_metrics import WorkerMetrics
 from shared.config import Settings
 
@@ -72,14 +74,16 @@ def make_broker(settings: Settings) -> RabbitmqBroker:
     afterwards bind to it.
 
     Parameters:
-      settings(Settings): ``amqp_url`` is the broker; retries are :data:`MAX_RETRIES` with
+      settings(Settings): ``amqp_url`` is the broker, ``queue_type`` the type of the queues it
+        declares (``services.runtime.queue_types``); retries are :data:`MAX_RETRIES` with
         backoff :data:`MIN_BACKOFF_MS`..:data:`MAX_BACKOFF_MS` ms, each message limited to
         :data:`TIME_LIMIT_MS` ms (dramatiq's Retries and TimeLimit middleware).
 
     Returns:
-      RabbitmqBroker: Connected lazily, on first use, by pika.
+      RabbitmqBroker: A ``TypedQueuesBroker``, connected lazily, on first use, by pika.
     """
-    broker = RabbitmqBroker(
+    broker = TypedQueuesBroker(
+        queue_type=settings.queue_type,
         url=amqp_url_with_defaults(settings.amqp_url),
         confirm_delivery=True,
         middleware=[
@@ -126,14 +130,27 @@ def is_transient_db_error(error: BaseException) -> bool:
 def run_worker_until_signalled(broker: RabbitmqBroker, queues: set[str], threads: int) -> None:
     """Consume ``queues`` until SIGTERM or SIGINT, then hand back in-flight work and stop.
 
-    Must run in the main thread (Python installs signal handlers only there). Closes
+    Must run in the main thread (Python installs signal handlers only there). Declares
+    ``queues`` first, so a queue of another type than ``DC_QUEUE_TYPE`` stops the start; a
+    broker that cannot be reached does not (the consumers retry until it answers). Closes
     ``broker`` on the way out.
 
     Parameters:
       broker(RabbitmqBroker): The broker whose actors handle the messages.
       queues(set[str]): Queue names to consume, e.g. ``{COMMANDS_QUEUE}``.
       threads(int): dramatiq worker threads, i.e. messages handled at once.
+
+    Raises:
+      QueueTypeMismatch: A queue exists with another type or delivery limit.
     """
+    for queue in sorted(queues):
+        try:
+            broker.declare_queue(queue, ensure=True)
+        except QueueTypeMismatch:
+            broker.close()
+            raise
+        except ConnectionClosed:
+            break
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
