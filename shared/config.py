@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,6 +35,56 @@ def address_kinds(value: object) -> frozenset[str]:
     return kinds
 
 
+#: The schemes of an AMQP URI (RabbitMQ's URI spec).
+AMQP_SCHEMES = ("amqp", "amqps")
+
+
+def redacted_amqp_url(url: str) -> str:
+    """``url`` without its user and password (``amqp://***@host:5672/vhost``), for messages
+    and logs: credentials in URLs are never shown. Everything from the first ``//`` to the last
+    ``@`` goes, so a malformed URL (two run together, a ``/`` in a password) hides too much
+    rather than too little."""
+    return re.sub(r"//.*@", "//***@", url, flags=re.DOTALL)
+
+
+def amqp_urls(value: str) -> tuple[str, ...]:
+    """``DC_AMQP_URL``: one AMQP URI, or several separated by commas (the nodes of a cluster,
+    tried in order: a connection goes to the first that answers, and each new connection,
+    after one is lost, tries them all again). Spaces around each are dropped, and a URI
+    given twice counts once.
+
+    Raises:
+      ValueError: An item is empty, holds a ``;``, or is not an ``amqp://`` or ``amqps://``
+        URI with a host; the message names it by position, credentials left out.
+    """
+    urls: list[str] = []
+    items = value.split(",")
+    for position, raw in enumerate(items, 1):
+        url = raw.strip()
+        where = f"DC_AMQP_URL item {position} of {len(items)}"
+        if not url:
+            raise ValueError(f"{where} is empty; separate AMQP URLs with single commas")
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        except ValueError:  # its text may quote the netloc, so it is not shown
+            raise ValueError(
+                f"{where} ({redacted_amqp_url(url)!r}) is malformed: a bad port or IPv6 address"
+            ) from None
+        if ";" in url:  # dramatiq would split there; percent-encode a ';' in a password
+            raise ValueError(
+                f"{where} ({redacted_amqp_url(url)!r}) holds ';': separate AMQP URLs with commas"
+            )
+        if parts.scheme.lower() not in AMQP_SCHEMES or not parts.hostname:
+            raise ValueError(
+                f"{where} ({redacted_amqp_url(url)!r}) is not an AMQP URL: use "
+                "amqp://user:password@host:port/vhost (or amqps://)"
+            )
+        if url not in urls:
+            urls.append(url)
+    return tuple(urls)
+
+
 class Settings(BaseSettings):
     """Delivery Center's configuration; each field is the variable ``DC_<NAME>``.
 
@@ -43,8 +95,16 @@ class Settings(BaseSettings):
       pydantic.ValidationError: A variable is malformed or out of bounds; the error names it.
     """
 
-    model_config = SettingsConfigDict(env_prefix="DC_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="DC_",
+        extra="ignore",
+        frozen=True,
+        # An error names the variable, never echoes its value: URLs and secrets hold credentials.
+        hide_input_in_errors=True,
+    )
 
+    #: The broker: one AMQP URI, or the nodes of a cluster as several separated by commas
+    #: (:func:`amqp_urls`; the first that answers is used, the others on connection loss).
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     #: Type of every queue the product declares (services.runtime.queue_types): ``classic`` on
     #: one node; ``quorum`` (replicated, with a delivery limit) on a cluster. An existing
@@ -120,6 +180,17 @@ class Settings(BaseSettings):
     #: Where locally provisioned RabbitMQ/FerretDB data, binaries and caught mail live.
     state_dir: Path = Path.home() / ".local" / "share" / "delivery-center"
     log_level: str = "INFO"
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_urls(cls, value: str) -> str:
+        amqp_urls(value)
+        return value
+
+    @property
+    def amqp_urls(self) -> tuple[str, ...]:
+        """``amqp_url``'s URIs in order (:func:`amqp_urls`), one or more."""
+        return amqp_urls(self.amqp_url)
 
     @property
     def address_policy(self) -> AddressPolicy:

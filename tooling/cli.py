@@ -23,7 +23,7 @@ from rich.text import Text
 from services.cli import SERVICES
 from services.gateway.auth import MAX_TOKEN_LIFETIME, TOKEN_ROLES, mint_token
 from services.ops.terminal import console, err, fail, load_settings
-from shared.config import Settings
+from shared.config import Settings, redacted_amqp_url
 from shared.domain.roles import actor_id_problem
 from shared.durations import DurationError, format_duration, parse_duration
 from tooling.mailsink import MailSink
@@ -174,7 +174,7 @@ def infra() -> None:
     """Only provision: make RabbitMQ and MongoDB (FerretDB) reachable, then say where."""
     settings = load_settings()
     provision(settings)
-    console.print(f"AMQP     {settings.amqp_url}")
+    console.print(f"AMQP     {', '.join(map(redacted_amqp_url, settings.amqp_urls))}")
     console.print(f"MongoDB  {settings.mongo_url} (database {settings.mongo_db})")
     console.print("RabbitMQ console  http://127.0.0.1:15672 (guest / guest)")
 

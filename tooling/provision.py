@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
-from shared.config import Settings
+from shared.config import Settings, amqp_urls
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -88,12 +88,18 @@ def _quiet(logger_name: str) -> Iterator[None]:
 
 
 def amqp_reachable(url: str, timeout: float = 3.0) -> bool:
-    """True if a broker at ``url`` accepts an AMQP connection within ``timeout`` seconds.
+    """True if a broker at one of ``url``'s URIs (``DC_AMQP_URL``: one, or several comma-
+    separated, tried in order) accepts an AMQP connection within ``timeout`` seconds each.
 
     Raises:
       ProvisionError: A broker answers but refuses the login or virtual host: starting
         one would not help.
     """
+    return any(_amqp_node_reachable(one, timeout) for one in amqp_urls(url))
+
+
+def _amqp_node_reachable(url: str, timeout: float) -> bool:
+    """:func:`amqp_reachable` for one URI."""
     import pika
     import pika.exceptions
 
@@ -269,10 +275,12 @@ def ensure_rabbitmq(settings: Settings) -> None:
       ProvisionError: The broker is on another host, refuses the login, cannot be
         installed, or does not answer within ``RABBITMQ_TIMEOUT`` seconds.
     """
-    host, port = amqp_address(settings.amqp_url)
+    # Only the first node of a list is ever started here; any node answering will do.
+    host, port = amqp_address(settings.amqp_urls[0])
     where = f"{host}:{port}"
     if amqp_reachable(settings.amqp_url):
-        console.print(f"RabbitMQ: reachable at {where}, nothing to do")
+        nodes = ", ".join("{}:{}".format(*amqp_address(url)) for url in settings.amqp_urls)
+        console.print(f"RabbitMQ: reachable at {nodes}, nothing to do")
         return
     if not is_loopback(host):
         raise ProvisionError(

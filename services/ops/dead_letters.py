@@ -16,7 +16,7 @@ from typing import Any
 import pika
 from pymongo.database import Database
 
-from services.runtime.bootstrap import amqp_url_with_defaults
+from services.runtime.bootstrap import amqp_parameters
 from services.runtime.collections import DEAD_LETTERS
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 
@@ -112,7 +112,7 @@ def browsing(
     Usage: ``with browsing(url, db) as (channel, letters): requeue(channel, letters[0])``.
 
     Parameters:
-      amqp_url(str): ``DC_AMQP_URL``.
+      amqp_url(str): ``DC_AMQP_URL`` (one URI or several; the first that answers).
       db(Database): A synchronous database; ``dead_letters`` gives each letter's ``error``.
 
     Yields:
@@ -122,7 +122,7 @@ def browsing(
     Raises:
       pika.exceptions.AMQPError: The broker is unreachable.
     """
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url_with_defaults(amqp_url)))
+    connection = pika.BlockingConnection(amqp_parameters(amqp_url))
     channel = connection.channel()
     channel.confirm_delivery()
     letters: list[DeadLetter] = []
@@ -180,7 +180,7 @@ def purge(amqp_url: str, db: Database) -> int:
     """Empty every dead-letter queue of :data:`QUEUES` and the ``dead_letters`` records.
 
     Parameters:
-      amqp_url(str): ``DC_AMQP_URL``.
+      amqp_url(str): ``DC_AMQP_URL`` (one URI or several; the first that answers).
       db(Database): A synchronous database.
 
     Returns:
@@ -189,7 +189,7 @@ def purge(amqp_url: str, db: Database) -> int:
     Raises:
       pika.exceptions.AMQPError: The broker is unreachable.
     """
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url_with_defaults(amqp_url)))
+    connection = pika.BlockingConnection(amqp_parameters(amqp_url))
     purged = 0
     try:
         for queue in QUEUES:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
+import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import (
@@ -26,7 +27,7 @@ from pymongo.errors import ConnectionFailure, OperationFailure
 from services.runtime.dead_letter_recorder import DeadLetterRecorder
 from services.runtime.queue_types import QueueTypeMismatch, TypedQueuesBroker
 from services.runtime.worker_metrics import WorkerMetrics
-from shared.config import Settings
+from shared.config import Settings, amqp_urls
 
 #: Retries of a failing message before it goes to its dead-letter queue.
 MAX_RETRIES = 8
@@ -67,6 +68,18 @@ def amqp_url_with_defaults(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode({**AMQP_DEFAULTS, **query})))
 
 
+def amqp_parameters(amqp_url: str) -> list[pika.URLParameters]:
+    """pika's connection parameters for each URI of ``DC_AMQP_URL`` (``shared.config.
+    amqp_urls``), with :data:`AMQP_DEFAULTS`. ``pika.BlockingConnection`` given the list
+    connects to the first that answers; every new connection (after one is lost) tries them
+    all again, in order.
+
+    Raises:
+      ValueError: ``amqp_url`` is malformed (the message leaves credentials out).
+    """
+    return [pika.URLParameters(amqp_url_with_defaults(url)) for url in amqp_urls(amqp_url)]
+
+
 def make_broker(settings: Settings) -> RabbitmqBroker:
     """A RabbitMQ broker that waits for the broker's confirm on every publish.
 
@@ -80,11 +93,13 @@ def make_broker(settings: Settings) -> RabbitmqBroker:
         :data:`TIME_LIMIT_MS` ms (dramatiq's Retries and TimeLimit middleware).
 
     Returns:
-      RabbitmqBroker: A ``TypedQueuesBroker``, connected lazily, on first use, by pika.
+      RabbitmqBroker: A ``TypedQueuesBroker``, connected lazily, on first use, by pika; with
+      several URIs (a cluster), each connection goes to the first node that answers.
     """
+    urls = [amqp_url_with_defaults(url) for url in settings.amqp_urls]
     broker = TypedQueuesBroker(
         queue_type=settings.queue_type,
-        url=amqp_url_with_defaults(settings.amqp_url),
+        url=urls[0] if len(urls) == 1 else urls,
         confirm_delivery=True,
         middleware=[
             TimeLimit(time_limit=TIME_LIMIT_MS),

@@ -15,7 +15,7 @@ import pika
 import pika.exceptions
 from dramatiq.errors import ConnectionClosed
 
-from services.runtime.bootstrap import amqp_url_with_defaults
+from services.runtime.bootstrap import amqp_parameters
 from shared.contracts.public_events import (
     EVENTS_EXCHANGE,
     CommandRejected,
@@ -67,11 +67,12 @@ class EventStream:
     Blocking: call :meth:`publish` from a worker thread (``asyncio.to_thread``).
 
     Parameters:
-      amqp_url(str): The broker (an ``amqp://`` URI; ``DC_AMQP_URL``).
+      amqp_url(str): The broker (``DC_AMQP_URL``: one ``amqp://`` URI or several, comma-
+        separated; a new connection goes to the first that answers).
     """
 
     def __init__(self, amqp_url: str):
-        self.parameters = pika.URLParameters(amqp_url_with_defaults(amqp_url))
+        self.parameters = amqp_parameters(amqp_url)
         self._local = threading.local()
 
     def publish(self, event: PublicEvent | CommandRejected) -> None:

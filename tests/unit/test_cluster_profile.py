@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -19,7 +20,7 @@ import services.notifier.main
 import services.runtime.worker_metrics
 import services.timers.firing
 import services.workflow.apply  # noqa: F401  (their import registers their series)
-from shared.config import Settings
+from shared.config import Settings, amqp_urls
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLING = ROOT / "tooling"
@@ -108,7 +109,8 @@ def test_the_four_services_run_scaled_against_the_cluster(compose):
         assert env["DC_QUEUE_TYPE"] == "quorum"
         assert env["DC_MONGO_URL"].endswith("/?replicaSet=rs0")
         assert all(f"{name}:27017" in env["DC_MONGO_URL"] for name in MONGOS)
-        assert "@rabbitmq-cluster:" in env["DC_AMQP_URL"]
+        nodes = [urlsplit(url).hostname for url in amqp_urls(env["DC_AMQP_URL"])]
+        assert nodes == list(RABBITS), "every service knows the three nodes"
         assert service["depends_on"]["mongo-init"]["condition"] == "service_completed_successfully"
         assert set(RABBITS) <= set(service["depends_on"])
 
