@@ -6,9 +6,38 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pika
+
+from shared.contracts.messages import CommandEnvelope
+from shared.domain.commands import OpenDelivery
+from shared.domain.ids import delivery_id_for
+from shared.domain.roles import Actor, Role
+
+
+def open_command(party: str) -> CommandEnvelope:
+    """The marketplace's ``open_delivery`` of a new order (a basic delivery), as the bus
+    carries it; its customer and ISV are ``customer-<party>`` and ``isv-<party>``."""
+    order_id = f"order-{uuid.uuid4().hex[:8]}"
+    delivery_id = delivery_id_for(order_id)
+    return CommandEnvelope(
+        command_id=f"open:{delivery_id}",
+        delivery_id=delivery_id,
+        actor=Actor(id="marketplace", role=Role.MARKETPLACE),
+        issued_at=datetime.now(UTC),
+        command=OpenDelivery(
+            order_id=order_id,
+            order_spec="Company website, 5 pages",
+            product_id="prod-website",
+            isv_id=f"isv-{party}",
+            customer_id=f"customer-{party}",
+            customer_email=f"customer-{party}@customer.example.com",
+            isv_email=f"isv-{party}@isv.example.com",
+            process="basic",
+        ),
+    )
 
 
 def dramatiq_message(

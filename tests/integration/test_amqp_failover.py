@@ -9,7 +9,6 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import dramatiq
 import pytest
@@ -21,11 +20,8 @@ from services.runtime.collections import DELIVERIES
 from services.runtime.event_stream import EventStream
 from services.workflow.actors import register
 from shared.config import Settings
-from shared.contracts.messages import CommandEnvelope
 from shared.contracts.queues import COMMANDS_QUEUE
-from shared.domain.commands import OpenDelivery
-from shared.domain.ids import delivery_id_for
-from shared.domain.roles import Actor, Role
+from tests.integration.bus import open_command
 from tests.integration.event_stream import EventTap
 from tooling.provision import amqp_reachable
 from tooling.vhosts import create_vhost, delete_vhost
@@ -55,27 +51,6 @@ def two_nodes() -> Iterator[tuple[Settings, str]]:
             client.drop_database(name)
 
 
-def _open_command() -> CommandEnvelope:
-    order_id = f"order-{uuid.uuid4().hex[:8]}"
-    delivery_id = delivery_id_for(order_id)
-    return CommandEnvelope(
-        command_id=f"open:{delivery_id}",
-        delivery_id=delivery_id,
-        actor=Actor(id="marketplace", role=Role.MARKETPLACE),
-        issued_at=datetime.now(UTC),
-        command=OpenDelivery(
-            order_id=order_id,
-            order_spec="Company website, 5 pages",
-            product_id="prod-website",
-            isv_id="isv-f",
-            customer_id="customer-f",
-            customer_email="customer-f@customer.example.com",
-            isv_email="isv-f@isv.example.com",
-            process="basic",
-        ),
-    )
-
-
 def test_a_dead_first_node_is_passed_over_end_to_end(two_nodes: tuple[Settings, str]):
     settings, alive = two_nodes
     assert amqp_reachable(settings.amqp_url, timeout=2.0)
@@ -87,7 +62,7 @@ def test_a_dead_first_node_is_passed_over_end_to_end(two_nodes: tuple[Settings, 
         workflow, queues={COMMANDS_QUEUE}, worker_threads=1, worker_timeout=200
     )
     worker.start()
-    envelope = _open_command()
+    envelope = open_command("f")
     try:
         asyncio.run(publish(gateway, command_message(envelope)))
         with MongoClient(settings.mongo_url) as client:

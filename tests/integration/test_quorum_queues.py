@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import dramatiq
 import pytest
@@ -24,11 +23,8 @@ from services.runtime.queue_types import (
 )
 from services.workflow.actors import register
 from shared.config import Settings
-from shared.contracts.messages import CommandEnvelope
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
-from shared.domain.commands import OpenDelivery
-from shared.domain.ids import delivery_id_for
-from shared.domain.roles import Actor, Role
+from tests.integration.bus import open_command
 from tooling.vhosts import create_vhost, delete_vhost, queue_types
 
 
@@ -51,34 +47,13 @@ def quorum_settings() -> Iterator[Settings]:
             client.drop_database(name)
 
 
-def _open_command() -> CommandEnvelope:
-    order_id = f"order-{uuid.uuid4().hex[:8]}"
-    delivery_id = delivery_id_for(order_id)
-    return CommandEnvelope(
-        command_id=f"open:{delivery_id}",
-        delivery_id=delivery_id,
-        actor=Actor(id="marketplace", role=Role.MARKETPLACE),
-        issued_at=datetime.now(UTC),
-        command=OpenDelivery(
-            order_id=order_id,
-            order_spec="Company website, 5 pages",
-            product_id="prod-website",
-            isv_id="isv-q",
-            customer_id="customer-q",
-            customer_email="customer-q@customer.example.com",
-            isv_email="isv-q@isv.example.com",
-            process="basic",
-        ),
-    )
-
-
 def test_every_queue_is_quorum_and_a_command_is_applied_on_them(quorum_settings: Settings):
     vhost = quorum_settings.mongo_db
     broker = make_broker(quorum_settings)
     register(broker, quorum_settings)
     worker = dramatiq.Worker(broker, queues={COMMANDS_QUEUE}, worker_threads=1, worker_timeout=200)
     worker.start()
-    envelope = _open_command()
+    envelope = open_command("q")
     try:
         broker.enqueue(command_message(envelope))
         with MongoClient(quorum_settings.mongo_url) as client:
