@@ -16,6 +16,19 @@ CONTACT = {"name": "Ann Buyer", "phone": "+1 555 0100", "email": "ann@customer.e
 DEMAND = {"type": "submit_demand", "contact": CONTACT, "demands": "A shop with a cart"}
 #: A basic delivery after its opening: the customer's demand, the ISV's finish, the confirm.
 BASIC_STEPS = [("customer", DEMAND), ("isv", {"type": "finish"}), ("customer", {"type": "confirm"})]
+#: A stepwise delivery from its demand to completion, with one revision round of the design.
+STEPWISE_STEPS = [
+    ("customer", DEMAND),
+    ("isv", {"type": "finish", "note": "functional design v1"}),
+    ("customer", {"type": "request_changes", "reason": "add a blog"}),
+    ("isv", {"type": "finish", "note": "functional design v2"}),
+    ("customer", {"type": "confirm"}),
+    ("isv", {"type": "finish", "note": "UED"}),
+    ("customer", {"type": "confirm"}),
+    ("isv", {"type": "finish", "note": "built and tested"}),
+    ("customer", {"type": "confirm"}),
+    ("customer", {"type": "confirm"}),
+]
 #: The public events of a basic delivery run to completion, in order.
 BASIC_EVENTS = ["delivery_opened", "demand_submitted", "stage_finished", "delivery_completed"]
 

@@ -21,7 +21,7 @@ import pytest
 
 from shared.contracts.queues import APPLY_COMMAND_ACTOR, COMMANDS_QUEUE
 from tests.integration.bus import publish_raw
-from tests.integration.client import BASIC_STEPS, DEMAND, Api, Party
+from tests.integration.client import BASIC_STEPS, DEMAND, STEPWISE_STEPS, Api, Party
 from tests.integration.event_stream import EventTap, Received
 from tests.integration.system import System
 from tests.integration.waiting import drain, until
@@ -95,18 +95,7 @@ async def _contract(api: Api, delivery_id: str, p: dict[str, Party]) -> None:
 
 
 async def _stepwise(api: Api, delivery_id: str, p: dict[str, Party]) -> None:
-    await _applied(api, delivery_id, p["customer"], DEMAND)
-    for role, body in [
-        ("isv", {"type": "finish", "note": "functional design v1"}),
-        ("customer", {"type": "request_changes", "reason": "add a blog"}),
-        ("isv", {"type": "finish", "note": "functional design v2"}),
-        ("customer", {"type": "confirm"}),
-        ("isv", {"type": "finish", "note": "UED"}),
-        ("customer", {"type": "confirm"}),
-        ("isv", {"type": "finish", "note": "built and tested"}),
-        ("customer", {"type": "confirm"}),
-        ("customer", {"type": "confirm"}),
-    ]:
+    for role, body in STEPWISE_STEPS:
         await _applied(api, delivery_id, p[role], body)
 
 

@@ -38,7 +38,7 @@ from shared.domain.processes import PROCESSES
 from shared.domain.roles import Role
 from shared.domain.states import ProcessName, State
 from tests.integration.bus import publish_raw
-from tests.integration.client import Api, Party
+from tests.integration.client import STEPWISE_STEPS, Api, Party
 from tests.integration.system import System, free_port, running_system
 from tests.integration.waiting import PATIENCE, drain, until
 from tests.unit.notification_events import EVENTS
@@ -121,18 +121,7 @@ async def stepwise(api: Api, parties: dict[str, Party], opened: dict) -> None:
         api,
         parties,
         opened["delivery_id"],
-        [
-            ("customer", DEMAND),
-            ("isv", {"type": "finish", "note": "functional design v1"}),
-            ("customer", {"type": "request_changes", "reason": "add a blog"}),
-            ("isv", {"type": "finish", "note": "functional design v2"}),
-            ("customer", {"type": "confirm"}),
-            ("isv", {"type": "finish", "note": "UED"}),
-            ("customer", {"type": "confirm"}),
-            ("isv", {"type": "finish", "note": "built and tested"}),
-            ("customer", {"type": "confirm"}),
-            ("customer", {"type": "confirm"}),
-        ],
+        STEPWISE_STEPS,
     )
 
 
