@@ -22,7 +22,7 @@ day on which a delivery was opened or changed; :class:`DayCalendar` keeps them f
 and the days since the newest of them.
 
 The workflow's store writes the fields with every delivery it writes; deliveries stored before
-they existed get them once (``DeliveryStore.place_deliveries_stored_before_the_lists``). They
+they existed get them once (``DeliveryMigrations.place_deliveries_stored_before_the_lists``). They
 are bookkeeping: views and listings leave them out (:data:`LIST_FIELDS`).
 """
 

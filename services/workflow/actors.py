@@ -20,6 +20,7 @@ from services.runtime.event_stream import EventStream
 from services.runtime.logs import bind_ids
 from services.runtime.scorecards import ScorecardBook
 from services.workflow.apply import CommandApplier
+from services.workflow.migrations import DeliveryMigrations
 from services.workflow.relay import OutboxRelay
 from services.workflow.store import DeliveryStore
 from shared.config import Settings
@@ -65,7 +66,7 @@ class Workflow:
 
     async def applier(self) -> CommandApplier:
         """The process's applier, made on first use: the client, the indexes and the one-off
-        migrations (``DeliveryStore.flag_outboxes_stored_before_the_flag``,
+        migrations (``DeliveryMigrations.flag_outboxes_stored_before_the_flag``,
         ``date_deliveries_stored_before_the_days``,
         ``place_deliveries_stored_before_the_lists`` and ``place_warranty_requests_anew``)
         come first.
@@ -77,18 +78,19 @@ class Workflow:
             db = database(make_mongo(self.settings), self.settings)
             await ensure_indexes(db)
             store = DeliveryStore(db)
+            migrations = DeliveryMigrations(store)
             self._event_log = EventLog(db)
             await self._event_log.ensure_index()
-            flagged = await store.flag_outboxes_stored_before_the_flag(utc_now())
+            flagged = await migrations.flag_outboxes_stored_before_the_flag(utc_now())
             if flagged:
                 log.info("flagged %d unrelayed outboxes stored before the flag", flagged)
-            dated = await store.date_deliveries_stored_before_the_days(utc_now())
+            dated = await migrations.date_deliveries_stored_before_the_days(utc_now())
             if dated:
                 log.info("dated %d deliveries stored before the day fields", dated)
-            placed = await store.place_deliveries_stored_before_the_lists(utc_now())
+            placed = await migrations.place_deliveries_stored_before_the_lists(utc_now())
             if placed:
                 log.info("placed %d deliveries stored before the parties' lists", placed)
-            moved = await store.place_warranty_requests_anew(utc_now())
+            moved = await migrations.place_warranty_requests_anew(utc_now())
             if moved:
                 log.info("placed %d deliveries awaiting warranty service in the ISV's list", moved)
             self._relay = OutboxRelay(

@@ -20,32 +20,13 @@ from services.runtime.collections import (
     DELIVERIES,
     DELIVERY_DAYS,
     HAS_OUTBOX,
-    MIGRATIONS,
 )
-from services.runtime.delivery_days import UPDATED_DAY, day_fields, listed_days
-from services.runtime.party_lists import LIST_FIELD, list_fields, list_fields_of
+from services.runtime.delivery_days import day_fields, listed_days
+from services.runtime.party_lists import list_fields
 from shared.domain.actions import Situation
 from shared.domain.delivery import Delivery, RefusedEntry
 from shared.domain.engine import Applied
-from shared.domain.roles import Role
 from shared.domain.scorecard import facts_of
-from shared.domain.states import State
-
-#: The record in ``migrations`` saying that deliveries stored before ``HAS_OUTBOX`` existed
-#: were flagged (see ``DeliveryStore.flag_outboxes_stored_before_the_flag``).
-OUTBOX_FLAG_MIGRATION = "has_outbox_backfilled"
-#: The record in ``migrations`` saying that deliveries stored before their day fields existed
-#: were given them (see ``DeliveryStore.date_deliveries_stored_before_the_days``).
-DAYS_MIGRATION = "delivery_days_backfilled"
-#: The record in ``migrations`` saying that deliveries stored before their list fields existed
-#: were given them (see ``DeliveryStore.place_deliveries_stored_before_the_lists``).
-LISTS_MIGRATION = "party_lists_backfilled"
-#: The record in ``migrations`` saying that the deliveries in their warranty were placed in the
-#: parties' lists again, now that a warranty request awaiting the ISV is the ISV's turn (see
-#: ``DeliveryStore.place_warranty_requests_anew``).
-WARRANTY_LISTS_MIGRATION = "party_lists_warranty_requests"
-#: Deliveries a migration writes at once: each write holds the collection's lock briefly.
-MIGRATION_BATCH = 500
 
 
 def _listing_fields(delivery: Delivery) -> dict[str, str]:
@@ -130,8 +111,9 @@ def outbox_entries(applied: Applied, before: Delivery | None = None) -> list[dic
 
 
 class DeliveryStore:
-    """The workflow's reads and writes of ``deliveries``, ``command_outcomes``,
-    ``delivery_days`` and ``migrations``.
+    """The workflow's reads and writes of ``deliveries``, ``command_outcomes`` and
+    ``delivery_days`` (the one-off migrations of ``deliveries`` are
+    ``services.workflow.migrations``).
 
     Every write of a delivery is one compare-and-set on its ``revision`` (one document is
     updated atomically on MongoDB, and on FerretDB with the project's patches).
@@ -143,7 +125,6 @@ class DeliveryStore:
     def __init__(self, db: AsyncDatabase):
         self.deliveries = db[DELIVERIES]
         self.outcomes = db[COMMAND_OUTCOMES]
-        self.migrations = db[MIGRATIONS]
         self.days = db[DELIVERY_DAYS]
         #: Days already in ``delivery_days``, so that only a day's first write records it.
         self._recorded_days: set[str] = set()
@@ -176,7 +157,7 @@ class DeliveryStore:
             HAS_OUTBOX: bool(outbox),
         }
         for day in listed_days(days):
-            await self._record_day(day)
+            await self.record_day(day)
         try:
             await self.deliveries.insert_one(document)
         except DuplicateKeyError as error:
@@ -202,7 +183,7 @@ class DeliveryStore:
         # All of them, so that a delivery stored before they existed gets them whole.
         days = _listing_fields(applied.delivery)
         for day in listed_days(days):
-            await self._record_day(day)
+            await self.record_day(day)
         result = await self.deliveries.update_one(
             {"_id": applied.delivery.delivery_id, "revision": stored.revision},
             {
@@ -219,126 +200,19 @@ class DeliveryStore:
             raise Conflict(applied.delivery.delivery_id)
         return outbox
 
-    async def _record_day(self, day: str) -> None:
+    async def record_day(self, day: str) -> None:
         """Put ``day`` in ``delivery_days`` before a delivery names it: a listing that walks
         the days then never misses a delivery (a day recorded by a write that then failed
-        only costs the listing one empty read)."""
+        only costs the listing one empty read).
+
+        Parameters:
+          day(str): A UTC day, ``YYYY-MM-DD``; recorded once per process.
+        """
         if day in self._recorded_days:
             return
         with contextlib.suppress(DuplicateKeyError):
             await self.days.insert_one({"_id": day})
         self._recorded_days.add(day)
-
-    async def date_deliveries_stored_before_the_days(self, now: datetime) -> int:
-        """Give the deliveries stored before ``opened_day`` and ``updated_day`` existed those
-        fields, and record their days, so that the newest-first lists (which walk the days)
-        show them; returns how many were dated.
-
-        It scans the deliveries, so it runs once per database: a record in ``migrations``
-        says it was done (two processes starting together may both run it, harmlessly).
-        Workflow processes of a version before the day fields must be stopped first.
-        """
-        if await self.migrations.find_one({"_id": DAYS_MIGRATION}) is not None:
-            return 0
-        dated = 0
-        # The read takes no lock; each write below is one short compare-and-set, so
-        # commands go on while a large collection is being dated.
-        undated = self.deliveries.find(
-            {UPDATED_DAY: {"$exists": False}},
-            {"opened_at": 1, "updated_at": 1, "state": 1, "isv_id": 1},
-        )
-        async for document in undated:
-            days = day_fields(
-                document["opened_at"],
-                document["updated_at"],
-                state=document["state"],
-                isv_id=document["isv_id"],
-            )
-            for day in listed_days(days):
-                await self._record_day(day)
-            # A command written since the read dated it already, with a newer updated_day.
-            result = await self.deliveries.update_one(
-                {"_id": document["_id"], UPDATED_DAY: {"$exists": False}}, {"$set": days}
-            )
-            dated += result.modified_count
-        with contextlib.suppress(DuplicateKeyError):
-            await self.migrations.insert_one(
-                {"_id": DAYS_MIGRATION, "done_at": now, "dated": dated}
-            )
-        return dated
-
-    async def place_deliveries_stored_before_the_lists(self, now: datetime) -> int:
-        """Give the deliveries stored before the parties' list fields existed (``customer_list``,
-        ``isv_list``: ``services.runtime.party_lists``) those fields, so that each party's
-        ``/me`` lists them; returns how many were placed.
-
-        It scans the deliveries, so it runs once per database: a record in ``migrations``
-        says it was done (two processes starting together may both run it, harmlessly).
-        Workflow processes of a version before the list fields must be stopped first.
-        """
-        if await self.migrations.find_one({"_id": LISTS_MIGRATION}) is not None:
-            return 0
-        # Both fields are always written together: one of them missing marks the rest.
-        unplaced = {LIST_FIELD[Role.ISV]: {"$exists": False}}
-        placed = 0
-        # The read takes no lock; each write below is one short update, so commands go on.
-        candidates = self.deliveries.find(
-            unplaced,
-            {
-                "process": 1,
-                "state": 1,
-                "dispute": 1,
-                "customer_id": 1,
-                "isv_id": 1,
-                "updated_at": 1,
-            },
-            batch_size=MIGRATION_BATCH,
-        )
-        async for document in candidates:
-            # A command written since the read placed it already, by its newer state.
-            result = await self.deliveries.update_one(
-                {"_id": document["_id"], **unplaced}, {"$set": list_fields_of(document)}
-            )
-            placed += result.modified_count
-        with contextlib.suppress(DuplicateKeyError):
-            await self.migrations.insert_one(
-                {"_id": LISTS_MIGRATION, "done_at": now, "placed": placed}
-            )
-        return placed
-
-    async def place_warranty_requests_anew(self, now: datetime) -> int:
-        """Place the deliveries in their warranty in the parties' lists again, by the rule of
-        ``shared.domain.actions.whose_turn`` that a warranty request awaiting the ISV is the
-        ISV's turn (before it, such a delivery was placed as waiting for the customer);
-        returns how many moved.
-
-        Once per database (a record in ``migrations``), like
-        :meth:`place_deliveries_stored_before_the_lists`: the deliveries in ``in_warranty``
-        are one indexed equality; those whose fields already say where they stand are left.
-        """
-        if await self.migrations.find_one({"_id": WARRANTY_LISTS_MIGRATION}) is not None:
-            return 0
-        fields = ("process", "dispute", "warranty_requests", "customer_id", "isv_id")
-        candidates = self.deliveries.find(
-            {"state": State.IN_WARRANTY.value},
-            dict.fromkeys((*fields, "state", "updated_at", *LIST_FIELD.values()), 1),
-            batch_size=MIGRATION_BATCH,
-        )
-        moved = 0
-        async for document in candidates:
-            placed = list_fields_of(document)
-            if all(document.get(name) == value for name, value in placed.items()):
-                continue
-            # Only if unchanged since the read: a command written since placed it itself.
-            result = await self.deliveries.update_one(
-                {"_id": document["_id"], "updated_at": document["updated_at"]}, {"$set": placed}
-            )
-            moved += result.modified_count
-        with contextlib.suppress(DuplicateKeyError):
-            await self.migrations.insert_one(
-                {"_id": WARRANTY_LISTS_MIGRATION, "done_at": now, "moved": moved}
-            )
-        return moved
 
     async def save_refusal(self, stored: StoredDelivery, entry: RefusedEntry) -> None:
         """Append ``entry`` to the delivery's refusals; the rest of the delivery is unchanged.
@@ -379,44 +253,6 @@ class DeliveryStore:
             limit=limit,
         )
         return await cursor.to_list()
-
-    async def flag_outboxes_stored_before_the_flag(self, now: datetime) -> int:
-        """Raise ``HAS_OUTBOX`` on deliveries stored before the flag existed whose outbox a
-        crash left unrelayed; returns how many. Without it the sweep, which reads flagged
-        deliveries only, would never relay them, and a deadline filed from such an outbox
-        would never fire unless another command came for the delivery.
-
-        It scans the deliveries, so it runs once per database: a record in ``migrations``
-        says it was done (two processes starting together may both run it, harmlessly).
-        Workflow processes of a version before the flag must be stopped first.
-        """
-        if await self.migrations.find_one({"_id": OUTBOX_FLAG_MIGRATION}) is not None:
-            return 0
-        unflagged = {HAS_OUTBOX: {"$exists": False}, "outbox": {"$ne": []}}
-        # One update_many over the collection would hold FerretDB's write lock on the
-        # deliveries for the whole scan (minutes at a million), stopping every command. The
-        # read takes no lock; each batch's write is short and checks the condition again.
-        flagged = 0
-        candidates = self.deliveries.find(unflagged, {"_id": 1}, batch_size=MIGRATION_BATCH)
-        batch: list[str] = []
-        async for document in candidates:
-            batch.append(document["_id"])
-            if len(batch) == MIGRATION_BATCH:
-                flagged += await self._flag_outboxes(batch, unflagged)
-                batch = []
-        if batch:
-            flagged += await self._flag_outboxes(batch, unflagged)
-        with contextlib.suppress(DuplicateKeyError):
-            await self.migrations.insert_one(
-                {"_id": OUTBOX_FLAG_MIGRATION, "done_at": now, "flagged": flagged}
-            )
-        return flagged
-
-    async def _flag_outboxes(self, delivery_ids: list[str], unflagged: dict[str, Any]) -> int:
-        result = await self.deliveries.update_many(
-            {"_id": {"$in": delivery_ids}, **unflagged}, {"$set": {HAS_OUTBOX: True}}
-        )
-        return result.modified_count
 
     async def record_outcome(
         self,

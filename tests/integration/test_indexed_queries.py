@@ -126,13 +126,13 @@ SCANS_ON_PURPOSE = {
         "`scorecard rebuild` files every delivery's facts again: reading them all, a batch at "
         "a time, is the command (an operator's, never a request path)"
     ),
-    ("services/workflow/store.py:flag_outboxes_stored_before_the_flag", DELIVERIES): (
+    ("services/workflow/migrations.py:flag_outboxes_stored_before_the_flag", DELIVERIES): (
         "a one-off migration, run once per database and then recorded in `migrations`"
     ),
-    ("services/workflow/store.py:date_deliveries_stored_before_the_days", DELIVERIES): (
+    ("services/workflow/migrations.py:date_deliveries_stored_before_the_days", DELIVERIES): (
         "a one-off migration, run once per database and then recorded in `migrations`"
     ),
-    ("services/workflow/store.py:place_deliveries_stored_before_the_lists", DELIVERIES): (
+    ("services/workflow/migrations.py:place_deliveries_stored_before_the_lists", DELIVERIES): (
         "a one-off migration, run once per database and then recorded in `migrations`"
     ),
 }
@@ -699,12 +699,12 @@ async def test_every_query_of_the_product_is_served_by_an_index(exercised: Exerc
     origins = {(q.origin, q.collection) for q in recorder.queries.values()}
     for expected in [
         ("services/workflow/store.py:save_applied", DELIVERIES),
-        ("services/workflow/store.py:date_deliveries_stored_before_the_days", DELIVERIES),
+        ("services/workflow/migrations.py:date_deliveries_stored_before_the_days", DELIVERIES),
         ("services/workflow/store.py:with_pending_outbox", DELIVERIES),
         ("services/gateway/downloads.py:_checked_chunks", GRIDFS_CHUNKS),
         ("services/runtime/delivery_days.py:newest_first", DELIVERIES),
         ("services/runtime/delivery_days.py:newest_first_sync", DELIVERIES),
-        ("services/workflow/store.py:place_deliveries_stored_before_the_lists", DELIVERIES),
+        ("services/workflow/migrations.py:place_deliveries_stored_before_the_lists", DELIVERIES),
         ("services/gateway/pages/mine.py:read_page", DELIVERIES),
         ("services/runtime/party_lists.py:walk", DELIVERIES),
     ]:

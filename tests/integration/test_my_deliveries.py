@@ -25,7 +25,8 @@ from pymongo import AsyncMongoClient
 from services.runtime.collections import DELIVERIES, MIGRATIONS, ensure_indexes
 from services.runtime.links import sign_admin_link, sign_link, sign_list_link
 from services.runtime.party_lists import LIST_FIELDS
-from services.workflow.store import LISTS_MIGRATION, DeliveryStore
+from services.workflow.migrations import LISTS_MIGRATION, DeliveryMigrations
+from services.workflow.store import DeliveryStore
 from shared.config import Settings
 from shared.domain.commands import OpenDelivery
 from shared.domain.engine import Applied, open_delivery
@@ -377,8 +378,8 @@ async def test_deliveries_stored_before_the_lists_are_placed_once(system: System
             "isv_list": f"i-1/other/{day}",
         }
         await db[DELIVERIES].insert_many([*stored, requested])
-        store = DeliveryStore(db)
-        assert await store.place_deliveries_stored_before_the_lists(now) == 2
+        migrations = DeliveryMigrations(DeliveryStore(db))
+        assert await migrations.place_deliveries_stored_before_the_lists(now) == 2
         placed = await db[DELIVERIES].find({}, dict.fromkeys(LIST_FIELDS, 1)).to_list()
         assert sorted((d["customer_list"], d["isv_list"]) for d in placed) == [
             ("c-1/done/" + day, "i-1/done/" + day),
@@ -387,11 +388,11 @@ async def test_deliveries_stored_before_the_lists_are_placed_once(system: System
         ]
         assert await db[MIGRATIONS].find_one({"_id": LISTS_MIGRATION}) is not None
         await db[DELIVERIES].insert_one({**stored[0], "_id": "f" * 32})
-        assert await store.place_deliveries_stored_before_the_lists(now) == 0  # once
-        assert await store.place_warranty_requests_anew(now) == 1
+        assert await migrations.place_deliveries_stored_before_the_lists(now) == 0  # once
+        assert await migrations.place_warranty_requests_anew(now) == 1
         moved = await db[DELIVERIES].find_one({"_id": "e" * 32})
         assert (moved["customer_list"], moved["isv_list"]) == (f"c-2/other/{day}", "i-1/you")
-        assert await store.place_warranty_requests_anew(now) == 0  # once
+        assert await migrations.place_warranty_requests_anew(now) == 0  # once
     finally:
         await client.drop_database(name)
         await client.close()

@@ -32,8 +32,9 @@ from services.runtime.deadline_book import DeadlineBook
 from services.runtime.scorecards import ScorecardBook
 from services.workflow import apply as apply_module
 from services.workflow.apply import CommandApplier, ConflictsExhausted
+from services.workflow.migrations import MIGRATION_BATCH, DeliveryMigrations
 from services.workflow.relay import OutboxRelay
-from services.workflow.store import MIGRATION_BATCH, Conflict, DeliveryStore, StoredDelivery
+from services.workflow.store import Conflict, DeliveryStore, StoredDelivery
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
 from shared.contracts.queues import COMMANDS_QUEUE
@@ -472,11 +473,11 @@ async def test_an_outbox_stored_before_the_flag_is_flagged_once(scratch_db):
     )
     now = datetime.now(UTC)
     assert await store.with_pending_outbox(now, limit=10) == []
-    assert await store.flag_outboxes_stored_before_the_flag(now) == 1
+    assert await DeliveryMigrations(store).flag_outboxes_stored_before_the_flag(now) == 1
     [pending] = await store.with_pending_outbox(now, limit=10)
     assert pending["_id"] == delivery_id
     await scratch_db.deliveries.update_one({"_id": delivery_id}, {"$unset": {HAS_OUTBOX: ""}})
-    assert await store.flag_outboxes_stored_before_the_flag(now) == 0
+    assert await DeliveryMigrations(store).flag_outboxes_stored_before_the_flag(now) == 0
 
 
 async def test_flagging_old_outboxes_in_batches_flags_exactly_the_unrelayed_ones(scratch_db):
@@ -496,7 +497,8 @@ async def test_flagging_old_outboxes_in_batches_flags_exactly_the_unrelayed_ones
     ]
     await scratch_db.deliveries.insert_many(documents)
     expected = {d["_id"] for d in documents if d["outbox"] and HAS_OUTBOX not in d}
-    assert await store.flag_outboxes_stored_before_the_flag(datetime.now(UTC)) == len(expected)
+    migrations = DeliveryMigrations(store)
+    assert await migrations.flag_outboxes_stored_before_the_flag(datetime.now(UTC)) == len(expected)
     flagged = {d["_id"] async for d in scratch_db.deliveries.find({HAS_OUTBOX: True})}
     assert flagged == expected
 
