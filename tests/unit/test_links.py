@@ -9,7 +9,7 @@ import pytest
 
 from services.gateway.auth import LEEWAY
 from services.gateway.pages.csrf import csrf_ok, csrf_token
-from services.ops.commands import link_main as main
+from services.ops.link_commands import link_main as main
 from services.runtime.links import (
     ALL_DELIVERIES,
     LinkError,

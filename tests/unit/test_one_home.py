@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from services.gateway.deliveries import ADMIN_ONLY
 from services.gateway.models import DeadlineView, DeliverySummary
-from services.ops.commands import link_app
+from services.ops.link_commands import link_app
 from services.runtime.links import (
     admin_path,
     commands_path,

@@ -7,7 +7,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from services.ops.commands import RANKING_HEADINGS, ranking_table, scorecard_app
+from services.ops.ranking import RANKING_HEADINGS, ranking_table
+from services.ops.scorecard_commands import scorecard_app
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from services.gateway import pages
 from services.notifier import render
 from services.notifier.rules import STATE_REQUESTS as EMAIL_TASKS
-from services.ops.commands import _named, _when
+from services.ops.cells import _named, _when
 from shared import wording
 from shared.domain.commands import COMMAND_MODELS, PUBLIC_DELIVERY_COMMANDS
 from shared.domain.delivery import Deadline
