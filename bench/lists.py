@@ -72,7 +72,7 @@ from bench.harness import (
 )
 from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, ensure_indexes
 from services.runtime.delivery_days import day_fields, listed_days
-from services.runtime.links import sign_list_link
+from services.runtime.list_links import sign_list_link
 from services.runtime.party_lists import DONE, LIST_FIELD, OTHERS, YOURS, list_fields_of, list_key
 from services.runtime.scorecards import ScorecardBook
 from shared.config import Settings

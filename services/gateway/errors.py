@@ -21,7 +21,8 @@ from pydantic import ValidationError
 
 from services.gateway.models import Error, json_answer
 from services.runtime.bootstrap import is_transient_db_error
-from services.runtime.links import ADMIN_PATH, ME_PATH, PAGE_PREFIX
+from services.runtime.links import ADMIN_PATH, PAGE_PREFIX
+from services.runtime.list_links import ME_PATH
 
 log = logging.getLogger(__name__)
 

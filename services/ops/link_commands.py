@@ -56,7 +56,7 @@ def link_me(
     role: Annotated[str, typer.Argument(help=f"one of {', '.join(sorted(LINK_ROLES))}")],
 ) -> None:
     """Print a party's link to their own list of deliveries (/me); an admin's is /admin."""
-    from services.runtime.links import list_url
+    from services.runtime.list_links import list_url
 
     try:
         typer.echo(list_url(_link_settings(), party_id, role))

@@ -6,19 +6,18 @@ signed, and from up to ``shared.clocks.CLOCK_LEEWAY`` before (the signer's clock
 little fast, as a bearer token's issuer's may). An admin's link names no delivery (``*``) and
 opens every page and ``/admin``.
 
-A *list link* (``/me?t=``, :func:`sign_list_link`, :func:`read_list_link`) names no delivery
-but one party and their role: it opens that party's list of deliveries and nothing else. It
-is signed and expires like a page link, but the two never stand in for each other: a list
-token opens no delivery's page (nor ``/admin``), and a page token (an admin's included) opens
-no list (:class:`LinkError` ``other_page``). An administrator's list is ``/admin``.
+A *list link* (``/me?t=``: ``services.runtime.list_links``) names no delivery but one party
+and their role; the two never stand in for each other: a list token opens no delivery's page
+(nor ``/admin``), and a page token (an admin's included) opens no list (:class:`LinkError`
+``other_page``). An administrator's list is ``/admin``.
 
 Following a link never changes anything (mail scanners follow links): a press on the page is a
 POST that carries, besides the token, a CSRF token derived from it (the gateway's
 ``pages.csrf``).
 
 The pages' paths are made here, one function each (:func:`page_path`, :func:`file_path`,
-:func:`commands_path`, :func:`admin_path`, :func:`me_path`, :func:`scorecards_path`,
-:func:`scorecard_path`). ``delivery-center link admin``,
+:func:`commands_path`, :func:`admin_path`, :func:`scorecards_path`,
+:func:`scorecard_path`; a list's, ``list_links.me_path``). ``delivery-center link admin``,
 ``delivery-center link delivery <delivery_id> <party_id> <role> [action]`` and
 ``delivery-center link me <party_id> <role>`` print links (``services.ops.commands``).
 """
@@ -27,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
@@ -37,6 +36,9 @@ from shared.config import Settings
 from shared.domain.commands import PUBLIC_DELIVERY_COMMANDS
 from shared.domain.ids import is_hex_id
 from shared.domain.roles import ACTOR_ID_RULE, Actor, Role, is_actor_id
+
+if TYPE_CHECKING:
+    from services.runtime.list_links import ListLink
 
 #: Separates these tokens from anything else ever signed with the same secret.
 SALT = "delivery-center.link.v1"
@@ -49,14 +51,8 @@ LINK_ROLES = frozenset({Role.CUSTOMER, Role.ISV, Role.ADMIN})
 PAGE_PREFIX = "/d/"
 #: Where the administrators' list lives, under the public URL.
 ADMIN_PATH = "/admin"
-#: Where a party's own list of deliveries lives, under the public URL.
-ME_PATH = "/me"
 #: Where the administrators' table of every ISV's scorecard lives, and one ISV's under it.
 SCORECARDS_PATH = "/admin/scorecards"
-#: Roles a list link may carry: the parties of deliveries (an administrator's list is /admin).
-LIST_ROLES = frozenset({Role.CUSTOMER, Role.ISV})
-#: The payload's mark of a list token: ``{"k": "list", "p": party, "r": role}``.
-LIST_KIND = "list"
 
 
 @dataclass(frozen=True)
@@ -86,26 +82,12 @@ class Link:
         return self.delivery_id == delivery_id
 
 
-@dataclass(frozen=True)
-class ListLink:
-    """What a valid list link's token says: whose list it opens."""
-
-    party_id: str
-    role: Role
-    signed_at: datetime
-
-    @property
-    def actor(self) -> Actor:
-        """The party the list belongs to, as the actor its delivery links are signed for."""
-        return Actor(id=self.party_id, role=self.role)
-
-
 class LinkError(Exception):
     """The token is not a valid link here; ``kind`` is ``malformed``, ``tampered``,
     ``expired`` (with ``expired_at``), ``not_yet_valid`` (signed further ahead of this
     server's clock than :data:`~shared.clocks.CLOCK_LEEWAY`, with ``signed_at``) or
     ``other_page`` (a list token where a page's is expected, or the other way round; ``opens``
-    is the :class:`Link` or :class:`ListLink` it is, so a refusal can say where it leads)."""
+    is the :class:`Link` or ``list_links.ListLink`` it is, so a refusal can say where it leads)."""
 
     def __init__(
         self,
@@ -121,7 +103,12 @@ class LinkError(Exception):
         self.signed_at, self.opens = signed_at, opens
 
 
-def _serializer(settings: Settings, signed_at: datetime | None = None) -> URLSafeTimedSerializer:
+def serializer(settings: Settings, signed_at: datetime | None = None) -> URLSafeTimedSerializer:
+    """The signer of every link's token (``DC_LINK_SECRET``, :data:`SALT`), page or list.
+
+    Returns:
+      URLSafeTimedSerializer: Stamping now, or ``signed_at`` (whole seconds) if given.
+    """
     if signed_at is None:
         return URLSafeTimedSerializer(settings.link_secret, salt=SALT)
     stamp = int(signed_at.timestamp())
@@ -173,7 +160,7 @@ def sign_link(
     role = Role(role)
     _check(delivery_id, party_id, role)
     payload = {"d": delivery_id, "p": party_id, "r": role.value}
-    return _serializer(settings, signed_at).dumps(payload)
+    return serializer(settings, signed_at).dumps(payload)
 
 
 def sign_admin_link(settings: Settings, *, signed_at: datetime | None = None) -> str:
@@ -181,16 +168,23 @@ def sign_admin_link(settings: Settings, *, signed_at: datetime | None = None) ->
     return sign_link(settings, ALL_DELIVERIES, ADMIN_PARTY, Role.ADMIN, signed_at=signed_at)
 
 
-def _verified(settings: Settings, token: str, now: datetime | None) -> tuple[Any, datetime]:
+def verified(settings: Settings, token: str, now: datetime | None) -> tuple[Any, datetime]:
     """The payload and signing time of ``token``, checked against the secret, the clock (at
-    most ``CLOCK_LEEWAY`` ahead of ``now``, as bearer tokens' ``iat``) and the TTL."""
+    most ``CLOCK_LEEWAY`` ahead of ``now``, as bearer tokens' ``iat``) and the TTL.
+
+    Returns:
+      tuple[Any, datetime]: The payload as signed (page or list) and its signing time (UTC).
+
+    Raises:
+      LinkError: ``malformed``, ``tampered``, ``not_yet_valid`` or ``expired``.
+    """
     if not token:
         raise LinkError("malformed", "the link has no token")
     if len(token) > 2000:
         raise LinkError("malformed", "the link's token is far too long")
     try:
         # Without max_age: itsdangerous calls a signature from the future "expired".
-        payload, stamp = _serializer(settings).loads(token, return_timestamp=True)
+        payload, stamp = serializer(settings).loads(token, return_timestamp=True)
     except BadData as error:
         raise LinkError("tampered", "the link has been changed or was not signed here") from error
     signed_at = stamp.astimezone(UTC)
@@ -207,26 +201,18 @@ def _verified(settings: Settings, token: str, now: datetime | None) -> tuple[Any
     return payload, signed_at
 
 
-def _is_list_payload(payload: Any) -> bool:
-    return isinstance(payload, dict) and payload.get("k") == LIST_KIND
+def page_link_of(payload: Any, signed_at: datetime) -> Link:
+    """The :class:`Link` a verified page payload names.
 
-
-def _page_link(payload: Any, signed_at: datetime) -> Link:
+    Raises:
+      LinkError: ``malformed`` if it names no valid delivery, party and role.
+    """
     try:
         delivery_id, party_id, role = payload["d"], payload["p"], Role(payload["r"])
         _check(delivery_id, party_id, role)
     except (KeyError, TypeError, ValueError) as error:
         raise LinkError("malformed", "the link's token does not name a delivery") from error
     return Link(delivery_id, party_id, role, signed_at)
-
-
-def _list_link(payload: Any, signed_at: datetime) -> ListLink:
-    try:
-        party_id, role = payload["p"], Role(payload["r"])
-        _check_list(party_id, role)
-    except (KeyError, TypeError, ValueError) as error:
-        raise LinkError("malformed", "the link's token does not name a list") from error
-    return ListLink(party_id, role, signed_at)
 
 
 def read_link(settings: Settings, token: str, *, now: datetime | None = None) -> Link:
@@ -244,79 +230,24 @@ def read_link(settings: Settings, token: str, *, now: datetime | None = None) ->
       LinkError: ``expired`` if older than ``link_ttl`` (with ``expired_at``),
         ``not_yet_valid`` if signed more than ``CLOCK_LEEWAY`` after ``now`` (with
         ``signed_at``), ``tampered`` if the signature does not match, ``other_page`` for a
-        list token (:func:`sign_list_link`; ``opens`` is its :class:`ListLink`),
+        list token (``list_links.sign_list_link``; ``opens`` is its ``ListLink``),
         ``malformed`` if empty, too long or not a link.
     """
-    payload, signed_at = _verified(settings, token, now)
-    if _is_list_payload(payload):
+    # Here, not at the top: list_links builds on this module (its signer and checks).
+    from services.runtime.list_links import is_list_payload, list_link_of
+
+    payload, signed_at = verified(settings, token, now)
+    if is_list_payload(payload):
         raise LinkError(
             "other_page",
             "the link opens a list of deliveries, not a delivery's page",
-            opens=_list_link(payload, signed_at),
+            opens=list_link_of(payload, signed_at),
         )
-    return _page_link(payload, signed_at)
+    return page_link_of(payload, signed_at)
 
 
-def _check_list(party_id: str, role: Role) -> None:
-    if role not in LIST_ROLES:
-        allowed = ", ".join(sorted(LIST_ROLES))
-        raise ValueError(f"a list link's role is one of {allowed}, not {role}")
-    if not is_actor_id(party_id):  # a link's party: an actor's id (``roles.ActorId``)
-        raise ValueError(f"a party id is {ACTOR_ID_RULE}")
-
-
-def sign_list_link(
-    settings: Settings, party_id: str, role: Role | str, *, signed_at: datetime | None = None
-) -> str:
-    """The token of a link to ``party_id``'s own list of deliveries (``/me``), as ``role``.
-
-    Signed like :func:`sign_link` (same secret, same lifetime ``DC_LINK_TTL``) with a payload
-    of its own kind, ``{"k": "list", "p": party_id, "r": role}``, so it never opens a page.
-
-    Parameters:
-      settings(Settings): ``link_secret`` signs it.
-      party_id(str): The party's id (a delivery's ``customer_id`` or ``isv_id``):
-        ``roles.ACTOR_ID_RULE``.
-      role(Role | str): ``customer`` or ``isv`` (an administrator's list is ``/admin``:
-        :func:`list_url`).
-      signed_at(datetime | None): Backdates the signature (tests of expiry); default now.
-
-    Returns:
-      str: An itsdangerous URL-safe timed token.
-
-    Raises:
-      ValueError: For another role or a malformed party id.
-    """
-    role = Role(role)
-    _check_list(party_id, role)
-    payload = {"k": LIST_KIND, "p": party_id, "r": role.value}
-    return _serializer(settings, signed_at).dumps(payload)
-
-
-def read_list_link(settings: Settings, token: str, *, now: datetime | None = None) -> ListLink:
-    """The list link ``token`` stands for, checked like :func:`read_link`.
-
-    Returns:
-      ListLink: Its party, role and signing time (aware UTC).
-
-    Raises:
-      LinkError: ``expired``, ``not_yet_valid``, ``tampered`` or ``malformed`` as for
-        :func:`read_link`, and ``other_page`` for a delivery page's token, an admin's included
-        (``opens`` is its :class:`Link`).
-    """
-    payload, signed_at = _verified(settings, token, now)
-    if not _is_list_payload(payload):
-        if isinstance(payload, dict) and "d" in payload:
-            raise LinkError(
-                "other_page",
-                "the link opens a delivery's page, not a list",
-                opens=_page_link(payload, signed_at),
-            )
-        raise LinkError("malformed", "the link's token does not name a list")
-    return _list_link(payload, signed_at)
-
-
-def _base(settings: Settings) -> str:
+def public_base(settings: Settings) -> str:
+    """``DC_PUBLIC_URL`` without its trailing ``/``: the links' absolute URLs start with it."""
     return settings.public_url.rstrip("/")
 
 
@@ -371,12 +302,6 @@ def scorecard_path(isv_id: str, token: str, **query: str) -> str:
     return f"{SCORECARDS_PATH}/{quote(isv_id, safe='')}?{urlencode({'t': token, **query})}"
 
 
-def me_path(token: str, **query: str) -> str:
-    """The path (and query) of a party's own list for a list token: ``/me?t=...`` and
-    ``query`` (filters, ``after``), in that order."""
-    return f"{ME_PATH}?{urlencode({'t': token, **query})}"
-
-
 def page_url(
     settings: Settings,
     delivery_id: str,
@@ -403,22 +328,9 @@ def page_url(
         raise ValueError(f"not a delivery id: {delivery_id!r}")
     scope = ALL_DELIVERIES if Role(role) == Role.ADMIN else delivery_id
     token = sign_link(settings, scope, party_id, role)
-    return _base(settings) + page_path(delivery_id, token, action)
+    return public_base(settings) + page_path(delivery_id, token, action)
 
 
 def admin_url(settings: Settings) -> str:
     """The absolute URL of the administrators' list of deliveries, signed for an admin."""
-    return _base(settings) + admin_path(sign_admin_link(settings))
-
-
-def list_url(settings: Settings, party_id: str, role: Role | str) -> str:
-    """The absolute URL of ``party_id``'s own list of deliveries, signed for them as ``role``:
-    ``/me?t=...`` for a customer or an ISV; for ``role="admin"`` the administrators' list,
-    :func:`admin_url` (``party_id`` is then ignored).
-
-    Raises:
-      ValueError: For a role that is none of customer, ISV and admin, or a malformed party id.
-    """
-    if Role(role) == Role.ADMIN:
-        return admin_url(settings)
-    return _base(settings) + me_path(sign_list_link(settings, party_id, role))
+    return public_base(settings) + admin_path(sign_admin_link(settings))

@@ -22,7 +22,7 @@ state: the pages' link guard and forms answer them.
 
 Pure: no I/O. The pages (``services.gateway.pages.words``), each party's list
 (``services.runtime.party_lists``) and the emails (``services.notifier.rules``,
-``services.notifier.sending.recipient_link``) ask here rather than reading the tables.
+``services.notifier.recipient_links.recipient_link``) ask here rather than reading the tables.
 """
 
 from __future__ import annotations

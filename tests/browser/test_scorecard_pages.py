@@ -19,7 +19,8 @@ import pytest
 from playwright.async_api import ConsoleMessage, Page, expect
 from pymongo import AsyncMongoClient
 
-from services.runtime.links import admin_url, list_url
+from services.runtime.links import admin_url
+from services.runtime.list_links import list_url
 from services.runtime.scorecards import ScorecardBook
 from shared.config import Settings
 from shared.domain.scorecard import DeliveryFacts, Period

@@ -71,7 +71,8 @@ from services.runtime.collections import (
 from services.runtime.dead_letter_recorder import DeadLetterRecorder
 from services.runtime.deadline_book import DeadlineBook
 from services.runtime.delivery_days import DAY_FIELDS
-from services.runtime.links import ListLink, sign_admin_link, sign_link, sign_list_link
+from services.runtime.links import sign_admin_link, sign_link
+from services.runtime.list_links import ListLink, sign_list_link
 from services.runtime.party_lists import (
     LIST_FIELDS,
     WALKED_GROUPS,

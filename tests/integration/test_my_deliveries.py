@@ -23,7 +23,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.runtime.collections import DELIVERIES, MIGRATIONS, ensure_indexes
-from services.runtime.links import sign_admin_link, sign_link, sign_list_link
+from services.runtime.links import sign_admin_link, sign_link
+from services.runtime.list_links import sign_list_link
 from services.runtime.party_lists import LIST_FIELDS
 from services.workflow.migrations import LISTS_MIGRATION, DeliveryMigrations
 from services.workflow.store import DeliveryStore

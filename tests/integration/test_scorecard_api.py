@@ -39,7 +39,7 @@ from services.gateway.context import Gateway
 from services.gateway.pages.mine import scorecard_section
 from services.runtime.collections import DELIVERIES
 from services.runtime.deadline_book import DeadlineBook
-from services.runtime.links import ListLink
+from services.runtime.list_links import ListLink
 from services.runtime.scorecards import (
     SCORECARD_DAYS,
     SCORECARD_TABLE,

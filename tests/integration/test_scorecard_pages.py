@@ -22,13 +22,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from pymongo import AsyncMongoClient
 
 from services.gateway.app import create_app
-from services.runtime.links import (
-    scorecard_path,
-    scorecards_path,
-    sign_admin_link,
-    sign_link,
-    sign_list_link,
-)
+from services.runtime.links import scorecard_path, scorecards_path, sign_admin_link, sign_link
+from services.runtime.list_links import sign_list_link
 from services.runtime.scorecards import ScorecardBook
 from shared.config import Settings
 from shared.domain.scorecard import DeliveryFacts, Period

@@ -17,11 +17,10 @@ from services.runtime.links import (
     page_path,
     page_url,
     read_link,
-    read_list_link,
     sign_admin_link,
     sign_link,
-    sign_list_link,
 )
+from services.runtime.list_links import read_list_link, sign_list_link
 from shared.clocks import CLOCK_LEEWAY
 from shared.config import Settings
 from shared.domain.roles import Role

@@ -21,16 +21,8 @@ from services.gateway.pages.mine import (
     read_cursor,
 )
 from services.ops.commands import link_app
-from services.runtime.links import (
-    LinkError,
-    list_url,
-    me_path,
-    read_link,
-    read_list_link,
-    sign_admin_link,
-    sign_link,
-    sign_list_link,
-)
+from services.runtime.links import LinkError, read_link, sign_admin_link, sign_link
+from services.runtime.list_links import list_url, me_path, read_list_link, sign_list_link
 from services.runtime.party_lists import DONE, MAX_MILLIS, OTHERS, WALKED_GROUPS, YOURS, Position
 from shared.config import Settings
 from shared.domain.processes import moves_on_by_itself

@@ -13,13 +13,8 @@ from typer.testing import CliRunner
 from services.gateway.deliveries import ADMIN_ONLY
 from services.gateway.models import DeadlineView, DeliverySummary
 from services.ops.link_commands import link_app
-from services.runtime.links import (
-    admin_path,
-    commands_path,
-    file_path,
-    sign_link,
-    sign_list_link,
-)
+from services.runtime.links import admin_path, commands_path, file_path, sign_link
+from services.runtime.list_links import sign_list_link
 from shared.config import Settings
 from shared.domain.commands import OpenDelivery
 from shared.domain.delivery import (

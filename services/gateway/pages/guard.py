@@ -17,16 +17,8 @@ from services.gateway.context import Gateway, gateway_of, is_party
 from services.gateway.contracts import Reply, parameter, text
 from services.gateway.pages.errors import PageError
 from services.runtime.collections import DELIVERIES
-from services.runtime.links import (
-    Link,
-    LinkError,
-    ListLink,
-    admin_path,
-    me_path,
-    page_path,
-    read_link,
-    read_list_link,
-)
+from services.runtime.links import Link, LinkError, admin_path, page_path, read_link
+from services.runtime.list_links import ListLink, me_path, read_list_link
 from shared.clocks import CLOCK_LEEWAY
 from shared.config import Settings
 from shared.wording import ROLE_NAMES, duration, when
@@ -172,7 +164,7 @@ def link_of(request: web.Request, token: str, delivery_id: str | None) -> Link:
 
 
 def list_link_of(request: web.Request, token: str) -> ListLink:
-    """The list link behind ``token`` (``links.read_list_link``); else 403 (a delivery page's
+    """The list link behind ``token`` (``list_links.read_list_link``); else 403 (a delivery page's
     token too, an admin's included: it opens no list; the refusal says what it opens and links
     there, a delivery's page or ``/admin``), 429 over the party's rate."""
     settings = gateway_of(request).settings

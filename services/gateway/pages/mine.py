@@ -41,7 +41,8 @@ from services.gateway.pages.routing import routes
 from services.gateway.pages.scorecard import isv_scorecard, render_scorecard
 from services.gateway.pages.words import dispute_open, turn_words
 from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, LIST_PROJECTION
-from services.runtime.links import ME_PATH, ListLink, me_path, page_path, sign_link
+from services.runtime.links import page_path, sign_link
+from services.runtime.list_links import ME_PATH, ListLink, me_path
 from services.runtime.party_lists import (
     DONE,
     LIST_FIELD,
