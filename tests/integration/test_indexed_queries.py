@@ -49,7 +49,9 @@ from services.gateway.attachments import store_file
 from services.gateway.auth import mint_token
 from services.gateway.pages import recently_updated
 from services.gateway.pages.csrf import csrf_token
-from services.gateway.pages.mine import Filters, order_waiting, read_page
+from services.gateway.pages.mine import read_page
+from services.gateway.pages.mine_query import Filters
+from services.gateway.pages.mine_rows import order_waiting
 from services.notifier.sending import Notifier
 from services.ops import dead_letters, reports
 from services.ops import scorecards as ops_scorecards

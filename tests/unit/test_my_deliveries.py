@@ -1,5 +1,5 @@
 """A party's own list (/me): its order, counts, filters and page positions, and the list links
-that open it (services/gateway/pages/mine.py, services/runtime/links.py), without a system."""
+that open it (services/gateway/pages/mine*.py, services/runtime/links.py), without a system."""
 
 from __future__ import annotations
 
@@ -11,15 +11,8 @@ from typer.testing import CliRunner
 
 from services.gateway.pages.admin import overdue
 from services.gateway.pages.errors import PageError
-from services.gateway.pages.mine import (
-    Cursor,
-    Filters,
-    count_overdue,
-    due_deadline,
-    empty_words,
-    order_waiting,
-    read_cursor,
-)
+from services.gateway.pages.mine_query import Cursor, Filters, empty_words, read_cursor
+from services.gateway.pages.mine_rows import count_overdue, due_deadline, order_waiting
 from services.ops.commands import link_app
 from services.runtime.links import LinkError, read_link, sign_admin_link, sign_link
 from services.runtime.list_links import list_url, me_path, read_list_link, sign_list_link

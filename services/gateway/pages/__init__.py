@@ -10,11 +10,12 @@ applied or refused.
 One module per concern: ``words`` (steps, turns, deadlines, actions, who did what), ``errors``
 (refusals as pages), ``guard`` (link checks), ``csrf`` (the form token), ``view`` (the
 delivery page and its files), ``forms`` (presses: form fields to commands), ``admin`` (the
-administrators' list), ``mine`` (a party's own list, ``/me``), ``charts`` (inline SVG),
-``scorecard`` (an ISV's scorecard section) and ``admin_scorecards`` (every ISV's table, one
-ISV's page); each route's OpenAPI contract sits on its handler, and ``guard`` holds the
-pieces the contracts share. ``routing`` holds the route table and the templates they share.
-Importing this package registers every page's route on ``routes``, in the order below.
+administrators' list), ``mine`` (a party's own list, ``/me``; its query in ``mine_query``,
+its rows in ``mine_rows``), ``charts`` (inline SVG), ``scorecard`` (an ISV's scorecard section)
+and ``admin_scorecards`` (every ISV's table, one ISV's page); each route's OpenAPI contract
+sits on its handler, and ``guard`` holds the pieces the contracts share. ``routing`` holds
+the route table and the templates they share. Importing this package registers every page's
+route on ``routes``, in the order below.
 """
 
 from __future__ import annotations

@@ -10,26 +10,26 @@ more. A page thus reads what waits for the reader and about one page of the rest
 deliveries the reader or anyone else has. Filters apply to the rows read: a narrow one over a
 long history stops after :data:`WALK_BUDGET` documents and the page says how far it looked.
 An order ID is looked up directly (a delivery's id derives from its order's).
+
+This module reads a page and answers the request (with an ISV's scorecard section); the query
+(filters, page positions) is ``mine_query``'s, the rows (order, counts, words) ``mine_rows``'.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from markupsafe import Markup
-from pydantic import TypeAdapter, ValidationError
 
 from services.gateway.context import Gateway, gateway_of
 from services.gateway.contracts import documented
-from services.gateway.pages.admin import overdue
-from services.gateway.pages.errors import PageError, html_errors, render
+from services.gateway.pages.errors import html_errors, render
 from services.gateway.pages.guard import (
     LINK_REFUSALS,
     LINK_TOKEN,
@@ -37,51 +37,33 @@ from services.gateway.pages.guard import (
     list_link_of,
     optional_query,
 )
+from services.gateway.pages.mine_query import Cursor, Filters, empty_words, read_query
+from services.gateway.pages.mine_rows import count_overdue, order_waiting, row_view
 from services.gateway.pages.routing import routes
 from services.gateway.pages.scorecard import isv_scorecard, render_scorecard
-from services.gateway.pages.words import dispute_open, turn_words
 from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, LIST_PROJECTION
-from services.runtime.links import page_path, sign_link
 from services.runtime.list_links import ME_PATH, ListLink, me_path
 from services.runtime.party_lists import (
-    DONE,
     LIST_FIELD,
-    OTHERS,
     WALKED_GROUPS,
     YOURS,
     DayCalendar,
-    Position,
     list_group,
     list_key,
     walk,
 )
-from shared.domain.actions import Situation, next_step
-from shared.domain.commands import ExternalId
-from shared.domain.delivery import PARTY_DEADLINE_KINDS, PARTY_ID_FIELDS, SHOWN_DEADLINE_STATUSES
+from shared.domain.actions import Situation
+from shared.domain.delivery import PARTY_ID_FIELDS
 from shared.domain.ids import delivery_id_for
 from shared.domain.roles import Role
-from shared.domain.states import TERMINAL_STATES, ProcessName, State
-from shared.wording import (
-    PROCESS_LABELS,
-    ROLE_NAMES,
-    STATE_LABELS,
-    deadline_words,
-    label,
-    when_relative,
-)
+from shared.domain.states import ProcessName, State
+from shared.wording import PROCESS_LABELS, ROLE_NAMES, STATE_LABELS
 from shared.wording.lists import (
-    FINISHED,
     GROUP_TITLES,
     LIST_TITLE,
-    NO_DEADLINE,
-    NO_DELIVERIES,
-    NO_MATCH,
-    NO_MORE,
-    NO_MORE_MATCH,
     SEARCH_HINT,
     SEARCH_STOPPED,
     counts_words,
-    warranty_request_words,
 )
 
 #: Rows a page shows.
@@ -90,193 +72,8 @@ PAGE_SIZE = 30
 #: matches few stops there and the page says how far it looked (each document costs about
 #: half a millisecond on the local FerretDB).
 WALK_BUDGET = 80
-#: The query parameters the page reads, each at most once.
-PARAMETERS = ("t", "state", "process", "q", "after")
-_SEARCH = TypeAdapter(ExternalId)
-#: ``you.<offset>``, ``other`` / ``done`` (a group's start) or ``other.<millis>.<id>``.
-_CURSOR = re.compile(r"(you)\.([0-9]{1,9})|(other|done)(?:\.([0-9]{1,15})\.([0-9a-f]{32}))?")
 #: The days each database's walks go through, per gateway process.
 _CALENDARS: dict[tuple[int, str], DayCalendar] = {}
-_BAD_QUERY = "This list cannot be shown"
-
-
-@dataclass(frozen=True)
-class Filters:
-    """The page's filters, ``""`` for none: a state, a process, and a search text (an order
-    ID or a product ID, matched exactly)."""
-
-    state: str = ""
-    process: str = ""
-    search: str = ""
-
-    def keep(self, document: Mapping[str, Any]) -> bool:
-        """Whether a stored delivery passes every filter."""
-        return (
-            (not self.state or document["state"] == self.state)
-            and (not self.process or document["process"] == self.process)
-            and (not self.search or self.search in (document["order_id"], document["product_id"]))
-        )
-
-    def query(self) -> dict[str, str]:
-        """The filters as the page's query parameters (those given)."""
-        given = {"state": self.state, "process": self.process, "q": self.search}
-        return {name: value for name, value in given.items() if value}
-
-    @property
-    def active(self) -> bool:
-        """Whether any filter is given."""
-        return bool(self.state or self.process or self.search)
-
-    def walked_groups(self) -> tuple[str, ...]:
-        """The walked groups that may hold a match: a terminal state is only finished, any
-        other state never is."""
-        if not self.state:
-            return WALKED_GROUPS
-        return (DONE,) if State(self.state) in TERMINAL_STATES else (OTHERS,)
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a page starts: in the group waiting for the reader at ``offset``, or in a walked
-    group after ``after`` (None: at its newest)."""
-
-    group: str
-    offset: int = 0
-    after: Position | None = None
-
-    def text(self) -> str:
-        """As the ``after`` query parameter: ``you.30``, ``other``, ``done.<millis>.<id>``."""
-        if self.group == YOURS:
-            return f"{YOURS}.{self.offset}"
-        if self.after is None:
-            return self.group
-        return f"{self.group}.{self.after.millis}.{self.after.delivery_id}"
-
-
-def read_cursor(text: str) -> Cursor:
-    """The :class:`Cursor` that :meth:`Cursor.text` wrote, and nothing else: each field in its
-    range (a time from 1970 to 9999: ``party_lists.Position``), written as it writes it (no
-    leading zeros).
-
-    Raises:
-      PageError: 400 for anything else.
-    """
-    refused = PageError(
-        400,
-        _BAD_QUERY,
-        f"The page position “{text[:60]}” (after=) is not one this list made. "
-        "Go back to the list's first page.",
-    )
-    found = _CURSOR.fullmatch(text)
-    if found is None:
-        raise refused
-    you, offset, walked, millis, delivery_id = found.groups()
-    try:
-        if you:
-            cursor = Cursor(YOURS, offset=int(offset))
-        else:
-            after = Position(int(millis), delivery_id) if millis else None
-            cursor = Cursor(walked, after=after)
-    except ValueError as error:
-        raise refused from error
-    if cursor.text() != text:
-        raise refused
-    return cursor
-
-
-def _one(request: web.Request, name: str) -> str:
-    values = request.query.getall(name, [])
-    if len(values) > 1:
-        raise PageError(
-            400, _BAD_QUERY, f"The address gives “{name}” {len(values)} times; give it once."
-        )
-    return values[0] if values else ""
-
-
-def read_query(request: web.Request) -> tuple[Filters, Cursor | None]:
-    """The filters and the page position of a ``/me`` request.
-
-    Raises:
-      PageError: 400, saying which value is wrong and what it may be: a parameter given twice,
-        an unknown state or process, a search that is no order ID or product ID (1 to 128
-        letters, digits and ``. _ : @ -``), a page position this list did not make.
-    """
-    for name in PARAMETERS:
-        _one(request, name)
-    state, process, search = _one(request, "state"), _one(request, "process"), _one(request, "q")
-    if state and state not in {s.value for s in State}:
-        states = ", ".join(s.value for s in State)
-        raise PageError(
-            400, _BAD_QUERY, f"There is no state “{state[:60]}”. The states are: {states}."
-        )
-    if process and process not in {p.value for p in ProcessName}:
-        processes = ", ".join(p.value for p in ProcessName)
-        raise PageError(
-            400,
-            _BAD_QUERY,
-            f"There is no process “{process[:60]}”. The processes are: {processes}.",
-        )
-    search = search.strip()
-    if search:
-        try:
-            search = _SEARCH.validate_python(search)
-        except ValidationError as error:
-            raise PageError(
-                400,
-                _BAD_QUERY,
-                f"“{search[:60]}” is neither an order ID nor a product ID: search for one of "
-                "those, 1 to 128 letters, digits and . _ : @ -.",
-            ) from error
-    after = _one(request, "after")
-    cursor = read_cursor(after) if after else None
-    return Filters(state, process, search), cursor
-
-
-def due_deadline(document: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A stored delivery's "by when": the soonest running deadline a party is told of
-    (``PARTY_DEADLINE_KINDS``), else one of them paused by a dispute, else None."""
-    shown = [
-        d
-        for d in document.get("deadlines", [])
-        if d.get("kind") in PARTY_DEADLINE_KINDS and d.get("status") in SHOWN_DEADLINE_STATUSES
-    ]
-    running = [d for d in shown if d.get("status") == "active" and d.get("due_at") is not None]
-    if running:
-        return min(running, key=lambda d: d["due_at"])
-    return shown[0] if shown else None
-
-
-def urgency(document: Mapping[str, Any], now: datetime, patience: timedelta) -> tuple:
-    """How a delivery waiting for the reader sorts among the others (smallest first): overdue
-    ones first (``pages.admin.overdue``), then by the soonest running deadline, those without
-    one last, then the longest waiting (oldest last change) first; the id breaks ties."""
-    late = overdue(dict(document), now, patience) is not None
-    deadline = due_deadline(document)
-    due = deadline.get("due_at") if deadline and deadline.get("status") == "active" else None
-    return (not late, due is None, due or now, document["updated_at"], document["_id"])
-
-
-def order_waiting(
-    documents: Iterable[Mapping[str, Any]], now: datetime, patience: timedelta
-) -> list[Mapping[str, Any]]:
-    """What waits for the reader in the list's order (:func:`urgency`)."""
-    return sorted(documents, key=lambda document: urgency(document, now, patience))
-
-
-def count_overdue(
-    documents: Iterable[Mapping[str, Any]], now: datetime, patience: timedelta
-) -> int:
-    """How many of ``documents`` are overdue (``pages.admin.overdue``)."""
-    return sum(overdue(dict(d), now, patience) is not None for d in documents)
-
-
-def empty_words(filters: Filters, cursor: Cursor | None) -> str:
-    """What a page without rows says: past the end of the list (a page after the first:
-    ``NO_MORE``, ``NO_MORE_MATCH`` when filtered), nothing matches the filters, or the reader
-    has no deliveries at all (only a first page without filters can tell)."""
-    if cursor is not None:
-        return NO_MORE_MATCH if filters.active else NO_MORE
-    return NO_MATCH if filters.active else NO_DELIVERIES
 
 
 @dataclass
@@ -395,53 +192,6 @@ async def read_page(
         group, position = walked.resume
         page.next = Cursor(group, after=position)
     return page
-
-
-def row_view(
-    group: str,
-    document: Mapping[str, Any],
-    link: ListLink,
-    gateway: Gateway,
-    now: datetime,
-) -> dict[str, Any]:
-    """One row as the template shows it: the delivery, what happens now in the delivery page's
-    words (``words.turn_words``; while the customer's warranty request awaits the ISV, when it
-    was asked and its words, ``lists.warranty_request_words``), its "by when"
-    (``shared.wording.deadline_words``), whether it is overdue (``admin.overdue``), and a link
-    to its page signed for the reader (with the next step's form ready when it waits for them,
-    as the emails' links are)."""
-    role, party = link.role, link.party_id
-    delivery_id, state = document["_id"], document["state"]
-    if group == DONE:
-        what = label(FINISHED, state).format(at=when_relative(document["updated_at"], now))
-    elif Situation.of_document(document).warranty_service_requested:
-        request = document["warranty_requests"][-1]
-        at = when_relative(request["at"], now)
-        what = warranty_request_words(role, at, request["description"])
-    else:
-        what, _ = turn_words(dict(document), role)
-    deadline = due_deadline(document)
-    due = deadline_words(deadline, role, now) if deadline else None
-    action = None
-    if group == YOURS and not dispute_open(document):
-        action = next_step(ProcessName(document["process"]), State(state), role)
-    token = sign_link(gateway.settings, delivery_id, party, role)
-    return {
-        "id": delivery_id,
-        "order_id": document["order_id"],
-        "product_id": document["product_id"],
-        "process": label(PROCESS_LABELS, document["process"]),
-        "state": state,
-        "state_label": label(STATE_LABELS, state),
-        "what": what,
-        "due_label": due.label if due else None,
-        "due_value": due.value if due else NO_DEADLINE,
-        "due_sentence": due.sentence if due else None,
-        "overdue": overdue(dict(document), now, gateway.settings.confirm_window),
-        "dispute": dispute_open(document),
-        "updated": when_relative(document["updated_at"], now),
-        "href": page_path(delivery_id, token, action),
-    }
 
 
 #: ISVs whose scorecard section a gateway keeps between requests (``Gateway.isv_sections``).
