@@ -72,6 +72,13 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+def free_port() -> int:
+    """A local TCP port nothing listens on now (bound for a moment, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 # --- probes ----------------------------------------------------------------------------------
 
 

@@ -10,6 +10,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pika
 
+from shared.config import amqp_urls
+
 #: The management plugin's HTTP port (enabled by the provisioning).
 MANAGEMENT_PORT = 15672
 
@@ -75,8 +77,10 @@ def queue_types(amqp_url: str, name: str) -> dict[str, tuple[str, dict]]:
 
 def queue_depths(amqp_url: str, queue: str) -> tuple[int, int]:
     """(messages ready, consumers attached) of ``queue``; (0, 0) if it does not exist yet.
-    Messages a consumer holds unacknowledged are not counted until it lets them go."""
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    Messages a consumer holds unacknowledged are not counted until it lets them go.
+    ``amqp_url`` may list several nodes of a cluster (``DC_AMQP_URL``): the first that
+    answers is asked."""
+    connection = pika.BlockingConnection(amqp_parameters(amqp_url))
     try:
         method = connection.channel().queue_declare(queue, passive=True).method
         return method.message_count, method.consumer_count
@@ -85,6 +89,11 @@ def queue_depths(amqp_url: str, queue: str) -> tuple[int, int]:
     finally:
         if connection.is_open:
             connection.close()
+
+
+def amqp_parameters(amqp_url: str) -> list[pika.URLParameters]:
+    """pika's parameters for each node of ``amqp_url`` (one URI, or several comma-separated)."""
+    return [pika.URLParameters(url) for url in amqp_urls(amqp_url)]
 
 
 def consumer_count(amqp_url: str, queue: str) -> int:

@@ -6,7 +6,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,19 +22,13 @@ from pymongo import MongoClient
 from shared.config import Settings
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 from tests.integration.waiting import PATIENCE
-from tooling.provision import ensure_infrastructure
-from tooling.vhosts import create_vhost, delete_vhost
+from tooling.provision import ensure_infrastructure, free_port
+from tooling.vhosts import amqp_parameters, create_vhost, delete_vhost
 
 SERVICES = ("gateway", "workflow", "timers", "notifier")
 #: Queues each consuming service must be attached to before tests start.
 CONSUMED_QUEUES = {"workflow": COMMANDS_QUEUE, "notifier": NOTIFICATIONS_QUEUE}
 JWT_SECRET = "integration-tests-secret-at-least-32-bytes"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -140,7 +133,7 @@ class _Consumers:
     (0 while a queue does not exist yet)."""
 
     def __init__(self, amqp_url: str) -> None:
-        self.parameters = pika.URLParameters(amqp_url)
+        self.parameters = amqp_parameters(amqp_url)
         self.connection: pika.BlockingConnection | None = None
         self.channel = None
 

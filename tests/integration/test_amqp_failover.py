@@ -5,7 +5,6 @@ host of their own; a lost connection is made again through the list."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,15 +22,8 @@ from shared.config import Settings
 from shared.contracts.queues import COMMANDS_QUEUE
 from tests.integration.bus import open_command
 from tests.integration.event_stream import EventTap
-from tooling.provision import amqp_reachable
+from tooling.provision import amqp_reachable, free_port
 from tooling.vhosts import create_vhost, delete_vhost
-
-
-def _closed_port() -> int:
-    """A local port nothing listens on (bound for a moment, then let go)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -41,7 +33,7 @@ def two_nodes() -> Iterator[tuple[Settings, str]]:
     base = Settings()
     name = f"dc_failover_{uuid.uuid4().hex[:12]}"
     alive = create_vhost(base.amqp_url, name)
-    dead = f"amqp://guest:guest@127.0.0.1:{_closed_port()}/{name}"
+    dead = f"amqp://guest:guest@127.0.0.1:{free_port()}/{name}"
     settings = base.model_copy(update={"amqp_url": f"{dead},{alive}", "mongo_db": name})
     try:
         yield settings, alive

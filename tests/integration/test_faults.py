@@ -32,6 +32,7 @@ from tests.integration.faults import (
     assert_exactly_once,
     label,
     progress_points,
+    report_figures,
 )
 from tests.integration.load import LoadReport, run_basic_deliveries, work_timeout
 from tests.integration.system import System, running_system
@@ -53,7 +54,7 @@ def fault_system(mail: MailSink, request) -> Iterator[System]:
 
 @pytest.mark.timeout(work_timeout(KILL_DELIVERIES))
 async def test_killing_the_workflow_loses_and_duplicates_nothing(
-    fault_system: System, mail: MailSink
+    fault_system: System, mail: MailSink, request: pytest.FixtureRequest
 ):
     report = LoadReport()
     kills = 0
@@ -75,13 +76,14 @@ async def test_killing_the_workflow_loses_and_duplicates_nothing(
         )
         running.create_task(keep_killing())
     assert kills == KILLS
-    await assert_exactly_once(fault_system, mail, report)
+    figures = await assert_exactly_once(fault_system, mail, report)
     published = await _each_event_once(tap, report.delivery_ids)
     tap.close()
-    print(
-        f"\nworkflow kill -9: {len(report.delivery_ids)} deliveries, {kills} kills, "
-        f"{len(report.accepted)} commands accepted, lost 0, duplicated 0; dc.events: "
-        f"{published} messages, {len(report.delivery_ids) * 4} events after deduplication"
+    report_figures(
+        request,
+        f"workflow kill -9 ({kills} kills)",
+        f"{figures}; dc.events: {published} messages, "
+        f"{len(report.delivery_ids) * 4} events after deduplication",
     )
 
 
@@ -106,7 +108,9 @@ async def _each_event_once(tap: EventTap, delivery_ids: list[str]) -> int:
 
 
 @pytest.mark.timeout(work_timeout(RESTART_DELIVERIES))
-async def test_sigterm_during_load_loses_nothing(fault_system: System, mail: MailSink):
+async def test_sigterm_during_load_loses_nothing(
+    fault_system: System, mail: MailSink, request: pytest.FixtureRequest
+):
     """A graceful stop hands back or finishes in-flight work: restart each worker under load."""
     report = LoadReport()
     workers = ("workflow", "notifier", "timers")
@@ -127,8 +131,8 @@ async def test_sigterm_during_load_loses_nothing(fault_system: System, mail: Mai
         )
         running.create_task(keep_restarting())
     assert stops == len(workers)
-    await assert_exactly_once(fault_system, mail, report)
-    print(f"\nSIGTERM: {len(report.delivery_ids)} deliveries, {stops} graceful restarts, lost 0")
+    figures = await assert_exactly_once(fault_system, mail, report)
+    report_figures(request, f"SIGTERM ({stops} graceful restarts)", figures)
 
 
 async def test_the_same_message_twice_makes_one_transition_and_one_email(

@@ -19,6 +19,7 @@ from tests.integration.faults import (
     assert_exactly_once,
     label,
     progress_points,
+    report_figures,
 )
 from tests.integration.load import (
     STALL_TIMEOUT,
@@ -27,10 +28,11 @@ from tests.integration.load import (
     run_one,
     work_timeout,
 )
-from tests.integration.own_servers import OwnFerretDB, OwnRabbitMQ, own_ferretdb, own_rabbitmq
+from tests.integration.own_servers import OwnFerretDB, own_ferretdb
 from tests.integration.system import System, running_system
 from tests.integration.waiting import until
 from tooling.mailsink import MailSink
+from tooling.rabbitmq_nodes import RabbitNode, own_rabbitmq
 
 #: Enough deliveries that the outage meets ``CONCURRENCY`` commands in flight.
 RESTART_DELIVERIES = 40
@@ -38,13 +40,13 @@ OUTAGE_DELIVERIES = 40
 
 
 @pytest.fixture
-def own_broker() -> Iterator[OwnRabbitMQ]:
+def own_broker() -> Iterator[RabbitNode]:
     with own_rabbitmq() as broker:
         yield broker
 
 
 @pytest.fixture
-def system_on_own_broker(mail: MailSink, request, own_broker: OwnRabbitMQ) -> Iterator[System]:
+def system_on_own_broker(mail: MailSink, request, own_broker: RabbitNode) -> Iterator[System]:
     with running_system(
         mail.port, label(request), own_broker_url=own_broker.amqp_url, **CALM
     ) as system:
@@ -67,7 +69,10 @@ def system_on_own_database(mail: MailSink, request, own_database: OwnFerretDB) -
 
 @pytest.mark.timeout(work_timeout(RESTART_DELIVERIES))
 async def test_a_rabbitmq_restart_loses_nothing_accepted(
-    own_broker: OwnRabbitMQ, system_on_own_broker: System, mail: MailSink
+    own_broker: RabbitNode,
+    system_on_own_broker: System,
+    mail: MailSink,
+    request: pytest.FixtureRequest,
 ):
     report = LoadReport()
 
@@ -95,16 +100,16 @@ async def test_a_rabbitmq_restart_loses_nothing_accepted(
         )
         running.create_task(restart_broker(api))
     assert report.answers[503] > 0, f"the gateway never saw the broker down: {report.answers}"
-    await assert_exactly_once(system_on_own_broker, mail, report)
-    print(
-        f"\nRabbitMQ restart: {len(report.delivery_ids)} deliveries, "
-        f"answers {dict(report.answers)}, lost 0, duplicated 0"
-    )
+    figures = await assert_exactly_once(system_on_own_broker, mail, report)
+    report_figures(request, "RabbitMQ restart", f"{figures}; answers {dict(report.answers)}")
 
 
 @pytest.mark.timeout(work_timeout(OUTAGE_DELIVERIES))
 async def test_a_database_outage_loses_and_duplicates_nothing(
-    own_database: OwnFerretDB, system_on_own_database: System, mail: MailSink
+    own_database: OwnFerretDB,
+    system_on_own_database: System,
+    mail: MailSink,
+    request: pytest.FixtureRequest,
 ):
     report = LoadReport()
 
@@ -128,8 +133,9 @@ async def test_a_database_outage_loses_and_duplicates_nothing(
             run_basic_deliveries(api, OUTAGE_DELIVERIES, concurrency=CONCURRENCY, report=report)
         )
         running.create_task(outage(api))
-    await assert_exactly_once(system_on_own_database, mail, report)
-    print(
-        f"\nFerretDB outage: {len(report.delivery_ids)} deliveries, "
-        f"answers {dict(report.answers)}, polls {dict(report.polls)}, lost 0, duplicated 0"
+    figures = await assert_exactly_once(system_on_own_database, mail, report)
+    report_figures(
+        request,
+        "FerretDB outage",
+        f"{figures}; answers {dict(report.answers)}, polls {dict(report.polls)}",
     )
