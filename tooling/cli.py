@@ -1,6 +1,6 @@
 """The development checkout's commands of ``delivery-center``: ``up`` (provision, catch mail,
-run the four services), ``infra`` (only provision), ``token`` (a development JWT) and
-``test`` (provision, then pytest).
+run the four services), ``infra`` (only provision), ``cluster`` (a local RabbitMQ cluster),
+``token`` (a development JWT) and ``test`` (provision, then pytest).
 
 They reach ``delivery-center`` through the ``delivery_center.commands`` entry point
 (``register``); the Docker image has no ``tooling`` and so none of them.
@@ -8,6 +8,7 @@ They reach ``delivery-center`` through the ``delivery_center.commands`` entry po
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from shared.domain.roles import actor_id_problem
 from shared.durations import DurationError, format_duration, parse_duration
 from tooling.mailsink import MailSink
 from tooling.provision import ProvisionError, ensure_infrastructure, is_loopback, port_open
+from tooling.rabbitmq_nodes import cluster_amqp_url, rabbitmq_cluster
 
 COLORS = {"gateway": "cyan", "workflow": "magenta", "timers": "yellow", "notifier": "green"}
 #: How long children get to finish after SIGTERM before they are killed.
@@ -179,6 +181,40 @@ def infra() -> None:
     console.print("RabbitMQ console  http://127.0.0.1:15672 (guest / guest)")
 
 
+def cluster(
+    nodes: Annotated[int, typer.Option(min=1, max=7, help="how many RabbitMQ nodes")] = 3,
+) -> None:
+    """Run a RabbitMQ cluster of NODES nodes on this machine until Ctrl-C, for trying
+    Delivery Center on a cluster; prints the settings that point the services at it.
+
+    The nodes are fresh and temporary (tooling.rabbitmq_nodes): their data is deleted when
+    they stop. The machine's own RabbitMQ is untouched.
+    """
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    console.print(f"starting {nodes} RabbitMQ nodes and joining them ...")
+    try:
+        with rabbitmq_cluster(nodes) as started:
+            console.print(f"cluster of {', '.join(node.node for node in started)}")
+            for node in started:
+                console.print(f"  {node.node}  AMQP 127.0.0.1:{node.port}  data {node.home}")
+            console.print("Point the services at it (each connects to the first that answers):")
+            print(f"export DC_AMQP_URL={cluster_amqp_url(started)}", flush=True)
+            print("export DC_QUEUE_TYPE=quorum", flush=True)
+            first = started[0]
+            console.print(
+                "Which node leads dc.commands (HOME holds the cluster's Erlang cookie):\n"
+                f"  HOME={first.home.parent} {first.scripts}/rabbitmq-queues -n {first.node} "
+                "quorum_status dc.commands"
+            )
+            console.print("Ctrl-C stops the nodes and deletes their data.")
+            with contextlib.suppress(KeyboardInterrupt):
+                stopping.wait()
+            console.print("stopping the nodes ...")
+    except RuntimeError as error:
+        fail(str(error))
+
+
 def token(
     role: Annotated[str, typer.Option(help=f"one of {', '.join(sorted(TOKEN_ROLES))}")],
     sub: Annotated[str, typer.Option(help="the party's id (the token's sub claim)")],
@@ -236,10 +272,12 @@ def _parallel(args: list[str]) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``up`` (and its alias ``run``), ``infra``, ``token`` and ``test`` to ``app``."""
+    """Add ``up`` (and its alias ``run``), ``infra``, ``cluster``, ``token`` and ``test``
+    to ``app``."""
     app.command()(up)
     app.command("run", help="Same as `up`.")(up)
     app.command()(infra)
+    app.command()(cluster)
     app.command()(token)
     app.command(
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},

@@ -11,8 +11,13 @@ answers.
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +39,7 @@ from tests.integration.faults import (
 from tests.integration.load import LoadReport, run_basic_deliveries, work_timeout
 from tests.integration.system import System, running_system
 from tooling.mailsink import MailSink
+from tooling.provision import amqp_reachable
 from tooling.rabbitmq_nodes import RabbitNode, cluster_amqp_url, quorum_leader, rabbitmq_cluster
 
 #: The issue's run: 200 basic deliveries, 800 commands.
@@ -117,3 +123,29 @@ async def test_losing_the_node_that_leads_dc_commands_loses_and_duplicates_nothi
         f"{figures}; answers {dict(report.answers)}; {'; '.join(moves)}",
     )
     assert figures.faults() == 0, figures
+
+
+def test_delivery_center_cluster_runs_nodes_until_interrupted_and_deletes_them():
+    command = [sys.executable, "-m", "services.cli", "cluster", "--nodes", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("export DC_AMQP_URL="):
+                break
+        urls = line.removeprefix("export DC_AMQP_URL=").strip().split(",")
+        assert len(urls) == 2, lines
+        assert all(amqp_reachable(url) for url in urls), lines
+        data = re.search(r"data (\S+)", "".join(lines))
+        assert data is not None, lines
+        folder = Path(data.group(1)).parent
+        assert folder.is_dir()
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, rest
+    assert "stopping the nodes" in rest
+    assert not folder.exists()
+    assert not any(amqp_reachable(url, timeout=1.0) for url in urls)
