@@ -68,7 +68,7 @@ from bench.harness import (
     wait_ready,
     write_results,
 )
-from services.runtime.bootstrap import make_broker
+from services.runtime.bootstrap import amqp_parameters, make_broker
 from services.runtime.bus import command_message
 from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
@@ -100,7 +100,7 @@ CONCURRENCY = 50
 
 
 def _publisher(amqp_url: str, body: bytes, until: float, rates: list[float]) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    connection = pika.BlockingConnection(amqp_parameters(amqp_url))
     channel = connection.channel()
     channel.confirm_delivery()
     properties = pika.BasicProperties(delivery_mode=2, content_type="application/json")
@@ -130,7 +130,7 @@ def publish_rate(amqp_url: str, body: bytes, connections: int) -> float:
 
 def consume_rate(amqp_url: str) -> tuple[float, int]:
     """Messages per second consumed and acked one by one, with dramatiq's prefetch."""
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    connection = pika.BlockingConnection(amqp_parameters(amqp_url))
     channel = connection.channel()
     channel.basic_qos(prefetch_count=CONSUME_PREFETCH)
     count, first, last = 0, 0.0, 0.0
@@ -147,7 +147,7 @@ def consume_rate(amqp_url: str) -> tuple[float, int]:
 
 def raw_broker(amqp_url: str) -> dict[str, Any]:
     body = encoded_command_message(submit_demand_envelope())
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    connection = pika.BlockingConnection(amqp_parameters(amqp_url))
     connection.channel().queue_declare(RAW_QUEUE, durable=True)
     connection.close()
     one = publish_rate(amqp_url, body, 1)
@@ -442,7 +442,7 @@ class Sampler(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+        connection = pika.BlockingConnection(amqp_parameters(self.amqp_url))
         channel = connection.channel()
         while not self.stop.wait(0.5):
             for service in self.services:

@@ -30,7 +30,7 @@ import dramatiq
 import pika
 from pymongo import MongoClient
 
-from services.runtime.bootstrap import make_broker
+from services.runtime.bootstrap import amqp_parameters, make_broker
 from services.runtime.deadline_book import bucket_of
 from shared.config import Settings
 from shared.contracts.queues import COMMANDS_QUEUE
@@ -96,7 +96,7 @@ def raw_publish_rate(broker, count: int) -> float:
 def consume(
     amqp_url: str, expected: int, burst_at: float, arrivals: list[float], stop: threading.Event
 ):
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    connection = pika.BlockingConnection(amqp_parameters(amqp_url))
     channel = connection.channel()
     channel.basic_qos(prefetch_count=1000)
     for _, _, body in channel.consume(COMMANDS_QUEUE, auto_ack=True, inactivity_timeout=0.5):

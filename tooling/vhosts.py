@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pika
 
+from services.runtime.bootstrap import amqp_parameters
 from shared.config import amqp_urls
 
 #: The management plugin's HTTP port (enabled by the provisioning).
@@ -17,7 +18,9 @@ MANAGEMENT_PORT = 15672
 
 
 def _management(amqp_url: str, method: str, path: str, body: dict | None = None) -> object:
-    parts = urlsplit(amqp_url)
+    """One management API call on the first node of ``amqp_url`` (a cluster shares its
+    virtual hosts, users and permissions)."""
+    parts = urlsplit(amqp_urls(amqp_url)[0])
     request = urllib.request.Request(
         f"http://{parts.hostname}:{MANAGEMENT_PORT}/api/{path}",
         method=method,
@@ -38,20 +41,22 @@ def create_vhost(amqp_url: str, name: str) -> str:
     credentials); creating an existing one is a no-op.
 
     Parameters:
-      amqp_url(str): An AMQP URI of the broker, whose user gets the rights.
+      amqp_url(str): An AMQP URI of the broker, whose user gets the rights; or several,
+        comma-separated, of one cluster (``DC_AMQP_URL``).
       name(str): The virtual host's name, safe in a URL path.
 
     Returns:
-      str: ``amqp_url`` with the virtual host as its path.
+      str: ``amqp_url`` with the virtual host as the path of each URI.
 
     Raises:
       urllib.error.URLError: The management API is unreachable or refused (HTTPError).
     """
-    user = unquote(urlsplit(amqp_url).username or "guest")
+    urls = amqp_urls(amqp_url)
+    user = unquote(urlsplit(urls[0]).username or "guest")
     _management(amqp_url, "PUT", f"vhosts/{name}")
     everything = {"configure": ".*", "write": ".*", "read": ".*"}
     _management(amqp_url, "PUT", f"permissions/{name}/{user}", everything)
-    return urlunsplit(urlsplit(amqp_url)._replace(path=f"/{name}"))
+    return ",".join(urlunsplit(urlsplit(url)._replace(path=f"/{name}")) for url in urls)
 
 
 def delete_vhost(amqp_url: str, name: str) -> None:
@@ -89,11 +94,6 @@ def queue_depths(amqp_url: str, queue: str) -> tuple[int, int]:
     finally:
         if connection.is_open:
             connection.close()
-
-
-def amqp_parameters(amqp_url: str) -> list[pika.URLParameters]:
-    """pika's parameters for each node of ``amqp_url`` (one URI, or several comma-separated)."""
-    return [pika.URLParameters(url) for url in amqp_urls(amqp_url)]
 
 
 def consumer_count(amqp_url: str, queue: str) -> int:

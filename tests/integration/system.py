@@ -19,11 +19,12 @@ from pathlib import Path
 import pika
 from pymongo import MongoClient
 
+from services.runtime.bootstrap import amqp_parameters
 from shared.config import Settings
 from shared.contracts.queues import COMMANDS_QUEUE, NOTIFICATIONS_QUEUE
 from tests.integration.waiting import PATIENCE
 from tooling.provision import ensure_infrastructure, free_port
-from tooling.vhosts import amqp_parameters, create_vhost, delete_vhost
+from tooling.vhosts import create_vhost, delete_vhost
 
 SERVICES = ("gateway", "workflow", "timers", "notifier")
 #: Queues each consuming service must be attached to before tests start.
