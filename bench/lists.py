@@ -79,7 +79,7 @@ from shared.config import Settings
 from shared.domain.commands import SubmitDemand, Terminate
 from shared.domain.ids import delivery_id_for
 from shared.domain.roles import Role
-from shared.domain.scorecard import Period
+from shared.domain.score_periods import Period
 from tooling.ferretdb import ferretdb_binary
 from tooling.provision import ensure_rabbitmq
 

@@ -76,10 +76,12 @@ from shared.domain.commands import (
     UploadContract,
 )
 from shared.domain.delivery import Delivery
+from shared.domain.delivery_facts import DeliveryFacts, facts_of
 from shared.domain.engine import Applied, Policy, decide, open_delivery
 from shared.domain.files import FileFacts
 from shared.domain.roles import Actor, Role
-from shared.domain.scorecard import DeliveryFacts, Period, day_key, facts_of, scorecard_of
+from shared.domain.score_periods import Period, day_key
+from shared.domain.scorecard import scorecard_of
 from shared.domain.states import DeadlineKind, ProcessName, State
 
 DAY = timedelta(days=1)

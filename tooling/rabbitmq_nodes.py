@@ -64,10 +64,12 @@ class RabbitNode:
 
     @property
     def amqp_url(self) -> str:
+        """The node's URI for the default virtual host ``/``."""
         return self.amqp_url_for("/")
 
     @property
     def running(self) -> bool:
+        """Whether the node's process (started here) is still there."""
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> None:
@@ -92,6 +94,12 @@ class RabbitNode:
         )
 
     def await_startup(self) -> None:
+        """Until the node has booted (``rabbitmqctl await_startup``), at most
+        :data:`RABBITMQ_BOOT_TIMEOUT` s.
+
+        Raises:
+          RuntimeError: The node exited, or had not booted in time.
+        """
         self.ctl("await_startup", timeout=RABBITMQ_BOOT_TIMEOUT, retry_until_up=True)
 
     def ctl(self, *args: str, timeout: float = 60.0, retry_until_up: bool = False) -> str:

@@ -24,7 +24,8 @@ from pydantic_core import PydanticUndefined
 
 from services.runtime.collections import BOOKKEEPING_FIELDS
 from shared.domain.delivery import DeadlineStatus, Delivery
-from shared.domain.scorecard import Figures, Period, Score, Scorecard
+from shared.domain.score_periods import Period
+from shared.domain.scorecard import Figures, Score, Scorecard
 from shared.domain.states import DeadlineKind
 
 

@@ -15,7 +15,7 @@ from services.gateway.errors import HttpError
 from services.gateway.models import ScorecardView, json_answer
 from services.runtime.scorecards import ScorecardBook
 from shared.domain.roles import ACTOR_ID_RULE, Role
-from shared.domain.scorecard import (
+from shared.domain.score_periods import (
     DAY_PATTERN,
     DEFAULT_PERIOD_DAYS,
     MAX_PERIOD_DAYS,

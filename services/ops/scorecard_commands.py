@@ -26,7 +26,7 @@ def _scorecard_period(from_: list[str] | None, to: list[str] | None):
     from datetime import UTC, datetime
 
     from services.ops.scorecards import option_period
-    from shared.domain.scorecard import PeriodProblem
+    from shared.domain.score_periods import PeriodProblem
 
     try:
         return option_period(from_ or [], to or [], datetime.now(UTC).date())

@@ -18,13 +18,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.runtime.collections import DELIVERIES, database, ensure_indexes, make_mongo
 from services.runtime.scorecards import ScorecardBook, table_of
 from shared.config import Settings
-from shared.domain.scorecard import (
-    Period,
-    Scorecard,
-    given_day,
-    isv_id_refusal,
-    requested_period,
-)
+from shared.domain.score_periods import Period, given_day, isv_id_refusal, requested_period
+from shared.domain.scorecard import Scorecard
 
 #: Stored deliveries read per batch by the rebuild: its memory stays that of one batch.
 REBUILD_BATCH = 500

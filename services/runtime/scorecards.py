@@ -48,16 +48,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.domain.delivery import Delivery
-from shared.domain.scorecard import (
-    DeliveryFacts,
-    Figures,
-    Period,
-    Scorecard,
-    day_key,
-    facts_of,
-    figures_of,
-    scorecard_of,
-)
+from shared.domain.delivery_facts import DeliveryFacts, facts_of
+from shared.domain.score_periods import Period, day_key
+from shared.domain.scorecard import Figures, Scorecard, figures_of, scorecard_of
 
 #: One document per (opening day, ISV): the facts of the deliveries the ISV opened that day.
 SCORECARD_DAYS = "scorecard_days"

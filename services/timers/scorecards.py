@@ -22,7 +22,7 @@ from typing import Any
 from services.runtime.collections import database, make_mongo
 from services.runtime.scorecards import ScorecardBook
 from shared.config import Settings
-from shared.domain.scorecard import Period
+from shared.domain.score_periods import Period
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 from services.runtime.deadline_book import DeadlineBook
 from services.runtime.scorecards import ScorecardBook
 from services.workflow.store import DeliveryStore
+from shared.domain.delivery_facts import DeliveryFacts
 from shared.domain.events import Event
-from shared.domain.scorecard import DeliveryFacts
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from services.runtime.delivery_days import day_fields, listed_days
 from services.runtime.party_lists import list_fields
 from shared.domain.actions import Situation
 from shared.domain.delivery import Delivery, RefusedEntry
+from shared.domain.delivery_facts import facts_of
 from shared.domain.engine import Applied
-from shared.domain.scorecard import facts_of
 
 
 def _listing_fields(delivery: Delivery) -> dict[str, str]:
@@ -83,7 +83,7 @@ def outbox_entries(applied: Applied, before: Delivery | None = None) -> list[dic
       change: the deadline's fields plus ``delivery_id``, ``version`` and ``filed_at``, the
       due time it was filed under (a paused one no longer has one of its own); then
       ``{"entry_id": "scorecard:<delivery_id>:<version>", "scorecard": {...}}``, the
-      delivery's scorecard facts (``shared.domain.scorecard.facts_of``).
+      delivery's scorecard facts (``shared.domain.delivery_facts.facts_of``).
     """
     entries = [{"entry_id": f"event:{e.event_id}", "event": e.model_dump()} for e in applied.events]
     version = applied.delivery.version

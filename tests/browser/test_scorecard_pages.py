@@ -23,7 +23,8 @@ from services.runtime.links import admin_url
 from services.runtime.list_links import list_url
 from services.runtime.scorecards import ScorecardBook
 from shared.config import Settings
-from shared.domain.scorecard import DeliveryFacts, Period
+from shared.domain.delivery_facts import DeliveryFacts
+from shared.domain.score_periods import Period
 from shared.domain.states import ProcessName, State
 from tests.browser.support import open_delivery
 from tests.integration.client import Api

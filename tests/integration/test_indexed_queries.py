@@ -97,7 +97,7 @@ from shared.domain.delivery import PARTY_ID_FIELDS
 from shared.domain.engine import Applied, delivery_id_for, open_delivery
 from shared.domain.events import Event
 from shared.domain.roles import Actor, Role
-from shared.domain.scorecard import Period
+from shared.domain.score_periods import Period
 from tooling.vhosts import create_vhost, delete_vhost
 
 pytestmark = pytest.mark.integration

@@ -51,9 +51,10 @@ from services.workflow.relay import OutboxRelay
 from services.workflow.store import DeliveryStore, outbox_entries
 from shared.config import Settings
 from shared.domain.commands import OpenDispute, ResolveDispute
+from shared.domain.delivery_facts import facts_of
 from shared.domain.engine import Applied
 from shared.domain.roles import Role
-from shared.domain.scorecard import Period, day_key, facts_of
+from shared.domain.score_periods import Period, day_key
 from shared.domain.states import ProcessName
 from shared.wording import COMPONENT_LABELS, points_words, score_words
 from tests.integration.client import DEMAND, Api, Party, open_body

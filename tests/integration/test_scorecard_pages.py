@@ -26,7 +26,8 @@ from services.runtime.links import scorecard_path, scorecards_path, sign_admin_l
 from services.runtime.list_links import sign_list_link
 from services.runtime.scorecards import ScorecardBook
 from shared.config import Settings
-from shared.domain.scorecard import DeliveryFacts, Period
+from shared.domain.delivery_facts import DeliveryFacts
+from shared.domain.score_periods import Period
 from shared.domain.states import ProcessName, State
 from tests.integration.rawhttp import send
 from tests.integration.system import System

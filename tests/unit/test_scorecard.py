@@ -12,23 +12,27 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.domain.commands import OpenDispute, RequestChanges, ResolveDispute, Terminate
-from shared.domain.processes import PROCESSES
-from shared.domain.scorecard import (
+from shared.domain.delivery_facts import (
     ALL_ISV_OWNED_STATES,
-    COMPONENTS,
     ISV_OWNED_STATES,
     STEPWISE_STAGES,
     DeliveryFacts,
+    facts_of,
+)
+from shared.domain.processes import PROCESSES
+from shared.domain.score_periods import (
     Period,
     PeriodProblem,
-    component_values,
     day_key,
-    facts_of,
-    figures_of,
     given_day,
     isv_id_refusal,
     parse_day,
     requested_period,
+)
+from shared.domain.scorecard import (
+    COMPONENTS,
+    component_values,
+    figures_of,
     score_of,
     score_trend,
     scorecard_of,

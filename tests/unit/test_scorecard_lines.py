@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from services.runtime.scorecards import _day_keys, _lines_of, facts_from_line, facts_line
 from shared.domain.delivery import Delivery
-from shared.domain.scorecard import MAX_PERIOD_DAYS, DeliveryFacts, Period, facts_of
+from shared.domain.delivery_facts import DeliveryFacts, facts_of
+from shared.domain.score_periods import MAX_PERIOD_DAYS, Period
 from shared.domain.states import ProcessName, State
 
 from .test_scorecard import SAMPLE, walks

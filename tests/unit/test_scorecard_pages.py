@@ -31,7 +31,9 @@ from services.gateway.pages.scorecard import (
     trend_periods,
 )
 from services.runtime.scorecards import table_of
-from shared.domain.scorecard import DeliveryFacts, Period, score_trend, scorecard_of
+from shared.domain.delivery_facts import DeliveryFacts
+from shared.domain.score_periods import Period
+from shared.domain.scorecard import score_trend, scorecard_of
 from shared.domain.states import ProcessName, State
 from shared.wording import (
     counted,

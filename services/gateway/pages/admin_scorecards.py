@@ -25,7 +25,7 @@ from services.gateway.scorecards import PERIOD_PARAMETERS, query_period
 from services.runtime.links import admin_path, scorecard_path, scorecards_path
 from services.runtime.scorecards import ScorecardBook
 from shared.domain.roles import ACTOR_ID_RULE
-from shared.domain.scorecard import MAX_PERIOD_DAYS, isv_id_refusal
+from shared.domain.score_periods import MAX_PERIOD_DAYS, isv_id_refusal
 from shared.wording import (
     counted,
     duration,

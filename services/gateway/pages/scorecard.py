@@ -22,15 +22,9 @@ from services.gateway.context import Gateway
 from services.gateway.pages.charts import BarRow, TrendPoint, duration_bars, trend_chart
 from services.gateway.pages.routing import templates
 from services.runtime.scorecards import ScorecardBook
-from shared.domain.scorecard import (
-    ALL_ISV_OWNED_STATES,
-    DEFAULT_PERIOD_DAYS,
-    STEPWISE_STAGES,
-    Period,
-    Scorecard,
-    score_trend,
-    scorecard_of,
-)
+from shared.domain.delivery_facts import ALL_ISV_OWNED_STATES, STEPWISE_STAGES
+from shared.domain.score_periods import DEFAULT_PERIOD_DAYS, Period
+from shared.domain.scorecard import Scorecard, score_trend, scorecard_of
 from shared.wording import (
     COMPONENT_LABELS,
     FIGURE_LABELS,
