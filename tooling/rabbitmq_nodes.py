@@ -150,6 +150,16 @@ class RabbitNode:
                 raise TimeoutError(f"{self.node} took start_app but does not answer AMQP")
             time.sleep(0.2)
 
+    def kill(self) -> None:
+        """``kill -9`` the node (its server script, Erlang VM and port helpers) at once, as a
+        machine that dies would; its data stays, and :meth:`start` brings it back."""
+        if not self.running:
+            return
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self) -> None:
         """Stop the whole node (``rabbitmqctl stop``), keeping its data: :meth:`start` brings
         it back, into its cluster."""
@@ -160,11 +170,7 @@ class RabbitNode:
             assert self.process is not None
             self.process.wait(60)
         except (RuntimeError, subprocess.TimeoutExpired):
-            # Our node's session only: the server script, beam and its port helpers.
-            assert self.process is not None
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+            self.kill()
 
 
 def _node(root: Path, name: str, scripts: Path) -> RabbitNode:

@@ -1,16 +1,17 @@
 """Several workflow processes are safe by design: the compare-and-set on a delivery's revision
 serialises its commands, not a lock inside one process (issue 14).
 
-The first test runs a whole system with two workflow processes consuming ``dc.commands`` and
-fires many commands at once on one delivery and on a few more. The others drive the applier
-in this process against the same database server and force a lost compare-and-set at a
-chosen moment, so the conflict path is exercised whatever the machine's timing.
+These tests drive the applier in this process against the database server and force a lost
+compare-and-set at a chosen moment, so the conflict path is exercised whatever the machine's
+timing. A whole system with three workflow processes firing many commands at once on a few
+deliveries is ``test_cluster_of_rabbitmq_nodes`` (on a RabbitMQ cluster; it replaced the
+two-process run of issue 14, which it covers).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,33 +31,11 @@ from shared.config import Settings
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.engine import Applied, Policy, delivery_id_for, event_id_for
 from tests.integration.concurrent_commands import (
-    BUSY_SYSTEM,
     DEMAND,
-    add_workflow,
-    serialise_concurrent_commands,
 )
-from tests.integration.system import System, running_system
-from tooling.mailsink import MailSink
 
 #: Seconds allowed per command on top of a fixed start: the wait grows with the work.
 SECONDS_PER_COMMAND = 1.0
-
-
-# --- two workflow processes, a whole system -------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def two_workflows(mail: MailSink) -> Iterator[System]:
-    """A system whose ``workflow`` and ``workflow-2`` both consume ``dc.commands``."""
-    with running_system(mail.port, "two-workflows", **BUSY_SYSTEM) as system:
-        add_workflow(system, "workflow-2")
-        yield system
-
-
-async def test_two_workflow_processes_serialise_concurrent_commands(
-    two_workflows: System, mail: MailSink
-):
-    print(await serialise_concurrent_commands(two_workflows, mail, ("workflow", "workflow-2")))
 
 
 # --- the conflict path, forced ----------------------------------------------------------------

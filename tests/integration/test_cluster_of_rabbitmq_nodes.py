@@ -1,5 +1,6 @@
-"""A three-node RabbitMQ cluster with quorum queues: the node leading ``dc.commands`` stops in
-the middle of a run and starts again, and nothing is lost or done twice (issue 19).
+"""A three-node RabbitMQ cluster with quorum queues: the node leading ``dc.commands`` dies
+(``kill -9``) in the middle of a run and starts again, and nothing is lost or done twice
+(issue 19).
 
 The cluster is the test's own (``tooling.rabbitmq_nodes``: three nodes on this machine, one
 Erlang cookie, joined with ``rabbitmqctl join_cluster``). The services are given all three
@@ -80,7 +81,7 @@ async def test_three_workflow_processes_on_the_cluster_keep_each_delivery_in_one
 
 
 @pytest.mark.timeout(work_timeout(DELIVERIES))
-async def test_losing_the_node_that_leads_dc_commands_loses_and_duplicates_nothing(
+async def test_killing_the_node_that_leads_dc_commands_loses_and_duplicates_nothing(
     cluster: list[RabbitNode],
     cluster_system: System,
     mail: MailSink,
@@ -93,15 +94,15 @@ async def test_losing_the_node_that_leads_dc_commands_loses_and_duplicates_nothi
         # Asked early: rabbitmqctl takes seconds, and the run goes on meanwhile.
         await report.wait_until_applied(1)
         leader = await asyncio.to_thread(quorum_leader, cluster, COMMANDS_QUEUE)
-        # A graceful stop takes seconds, and the run goes on meanwhile: begun at a third, the
-        # node is gone about halfway through.
-        [third, _] = progress_points(DELIVERIES, 2)
-        await report.wait_until_applied(third)
-        await asyncio.to_thread(leader.stop)
+        [halfway] = progress_points(DELIVERIES, 1)
+        await report.wait_until_applied(halfway)
+        # kill -9: the node dies at once, as its machine would (a graceful stop takes seconds
+        # on a loaded machine, while the run goes on).
+        await asyncio.to_thread(leader.kill)
         stopped_at, down_since = report.applied, time.monotonic()
         successor = await asyncio.to_thread(quorum_leader, cluster, COMMANDS_QUEUE)
         moves.append(
-            f"{leader.node} (the leader) stopped after {stopped_at} commands applied, "
+            f"{leader.node} (the leader) killed after {stopped_at} commands applied, "
             f"{successor.node} led instead"
         )
         try:
@@ -121,14 +122,14 @@ async def test_losing_the_node_that_leads_dc_commands_loses_and_duplicates_nothi
     figures = await run_figures(cluster_system, mail, report)
     report_figures(
         request,
-        "3-node RabbitMQ cluster, dc.commands leader stopped mid-run",
+        "3-node RabbitMQ cluster, dc.commands leader killed mid-run",
         f"{figures}; answers {dict(report.answers)}; {'; '.join(moves)}",
     )
     assert figures.faults() == 0, figures
 
 
 def test_delivery_center_cluster_runs_nodes_until_interrupted_and_deletes_them():
-    command = [sys.executable, "-m", "services.cli", "cluster", "--nodes", "2"]
+    command = [sys.executable, "-m", "services.cli", "cluster", "--nodes", "1"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     lines = []
@@ -138,7 +139,7 @@ def test_delivery_center_cluster_runs_nodes_until_interrupted_and_deletes_them()
             if line.startswith("export DC_AMQP_URL="):
                 break
         urls = line.removeprefix("export DC_AMQP_URL=").strip().split(",")
-        assert len(urls) == 2, lines
+        assert len(urls) == 1, lines
         assert all(amqp_reachable(url) for url in urls), lines
         data = re.search(r"data (\S+)", "".join(lines))
         assert data is not None, lines
