@@ -98,8 +98,8 @@ def refusal_page(status: int, message: str) -> web.StreamResponse:
     return pages.error_page(pages.PageError(status, HTTPStatus(status).phrase, message))
 
 
-#: Every route the gateway serves, in the order they are added; the OpenAPI document is made
-#: from their contracts (``openapi.openapi_document``).
+#: Every route the gateway serves, in the order they are added; each declares its contract
+#: (``contracts.documented``), and the OpenAPI document is made from those of the API's.
 ROUTE_TABLES = (
     routes,
     opening.routes,
@@ -112,6 +112,10 @@ ROUTE_TABLES = (
     pages.routes,
     metrics.routes,
 )
+#: The route tables of the API that ``/openapi.json`` documents: all but the HTML pages, which
+#: browsers follow through signed links (the ``t`` query token), not API clients; the README's
+#: "Delivery pages" describes them.
+API_ROUTE_TABLES = tuple(table for table in ROUTE_TABLES if table is not pages.routes)
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -120,8 +120,9 @@ def document_of(tables: Iterable[web.RouteTableDef]) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    """The gateway's document: that of the route tables its app serves (``app.ROUTE_TABLES``)."""
+    """The gateway's document: that of its API's route tables (``app.API_ROUTE_TABLES``: every
+    route but the HTML pages)."""
     # Imported here: the app serves this document, so it imports this module first.
-    from services.gateway.app import ROUTE_TABLES
+    from services.gateway.app import API_ROUTE_TABLES
 
-    return document_of(ROUTE_TABLES)
+    return document_of(API_ROUTE_TABLES)
