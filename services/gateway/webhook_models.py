@@ -21,6 +21,8 @@ from shared.domain.webhook_addresses import url_problem
 
 #: Longest ``description`` of an endpoint, in characters.
 MAX_DESCRIPTION = 500
+#: The shape of a webhook URL as JSON Schema states it (ECMA-262 and Python alike).
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20\x7f/?#@]+(?:[/?#][^\x00-\x20\x7f]*)?$"
 #: Longest ``url``, in characters (``webhook_addresses.url_problem`` says the same).
 MAX_URL = 2000
 #: The subscribable types, in the order the document lists them.
@@ -39,6 +41,10 @@ class NewWebhook(BaseModel):
 
     url: str = Field(
         max_length=MAX_URL,
+        # What JSON Schema can say of url_problem (which checks it, with its own words): the
+        # scheme, no user information, no spaces or control characters; the rest is in the
+        # description.
+        json_schema_extra={"pattern": URL_PATTERN},
         description="an absolute http or https URL without user name or password; its host "
         "may not resolve to a loopback, private or link-local address unless the installation "
         "allows it (DC_WEBHOOK_ALLOWED_ADDRESSES)",

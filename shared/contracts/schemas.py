@@ -176,9 +176,11 @@ def command_schema(command_model: type[BaseModel]) -> dict[str, Any]:
     )
     for field, note in _ENVELOPE_NOTES.items():
         schema["properties"][field]["description"] = note
-    # The command's `type` tells the commands apart on the queue: it must be sent.
+    # The command's `type` tells the commands apart on the queue: it must be sent (the party
+    # commands' models require it already; an opening's may leave it out over HTTP only).
     command_def = schema["$defs"][command_model.__name__]
-    command_def["required"] = ["type", *command_def.get("required", [])]
+    if "type" not in command_def.get("required", []):
+        command_def["required"] = ["type", *command_def.get("required", [])]
     schema["examples"] = [_examples()[kind]]
     return schema
 

@@ -7,7 +7,7 @@ follow their JSON Schemas, and the engine reads them.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -88,8 +88,24 @@ MAX_WARRANTY = timedelta(days=36_500)
 WarrantyPeriod = Annotated[timedelta, Duration(at_most=MAX_WARRANTY)]
 
 
+def _type_required(schema: dict[str, Any]) -> None:
+    """A party's command names its ``type``: the commands endpoint picks the model by it, so
+    its JSON Schema requires it (pydantic leaves a field with a default out of ``required``)."""
+    schema["required"] = ["type", *(name for name in schema.get("required", ()) if name != "type")]
+
+
+def _double_check_needs_warranty(schema: dict[str, Any]) -> None:
+    """The opening's JSON Schema states the engine's rule (``engine.decide_opening``): a
+    ``double_check`` delivery needs a ``warranty_period`` that is not null."""
+    schema["if"] = {"properties": {"process": {"const": "double_check"}}, "required": ["process"]}
+    schema["then"] = {
+        "required": ["warranty_period"],
+        "properties": {"warranty_period": {"not": {"type": "null"}}},
+    }
+
+
 class _Command(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_type_required)
 
 
 class Contact(BaseModel):
@@ -108,7 +124,11 @@ class Contact(BaseModel):
 
 
 class OpenDelivery(_Command):
-    """The marketplace opens a delivery for a paid order."""
+    """The marketplace opens a delivery for a paid order (over HTTP, ``type`` may be left out)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra=_double_check_needs_warranty
+    )
 
     type: Literal["open_delivery"] = "open_delivery"
     order_id: ExternalId

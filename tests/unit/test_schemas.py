@@ -21,7 +21,7 @@ from shared.contracts.queues import (
 )
 from shared.contracts.schema_files import EVENTS, SCHEMA_DIR, render
 from shared.contracts.schemas import build_schemas
-from shared.domain.commands import COMMAND_MODELS
+from shared.domain.commands import ALL_COMMAND_MODELS, COMMAND_MODELS, OpenDelivery
 from shared.domain.events import Event
 
 from .support import ADMIN, CUSTOMER, Walker, sample_command
@@ -211,7 +211,6 @@ def test_submit_demand_fields(change: dict[str, Any], valid: bool) -> None:
         ("2592000", True),
         ("P2W", True),
         (36500 * 86400, True),
-        (None, True),
         (0, False),
         (-5, False),
         (0.5, False),
@@ -236,6 +235,19 @@ def test_open_delivery_durations(warranty_period: Any, valid: bool) -> None:
     else:
         with pytest.raises(ValidationError):
             CommandEnvelope.model_validate(document)
+
+
+@pytest.mark.parametrize("process", ["basic", "contract", "stepwise", "double_check"])
+def test_only_a_double_check_opening_needs_a_warranty_period(process: str) -> None:
+    """The schema states the engine's rule (``decide_opening``), which the model leaves to it."""
+    for absent in (None, "left out"):
+        document = example("open_delivery")
+        document["command"]["process"] = process
+        if absent is None:
+            document["command"]["warranty_period"] = None
+        else:
+            document["command"].pop("warranty_period", None)
+        assert (errors("open_delivery", document) == []) is (process != "double_check")
 
 
 @pytest.mark.parametrize("field", ["customer_id", "isv_id"])
@@ -360,3 +372,14 @@ def test_invalid_dramatiq_messages_fail(spoil: Any) -> None:
     body = _message(COMMANDS_QUEUE, APPLY_COMMAND_ACTOR, example("confirm"))
     spoil(body)
     assert errors("dramatiq-message", body)
+
+
+def test_every_command_names_its_type_once_on_the_bus_and_a_party_command_over_http() -> None:
+    """The commands endpoint picks the model by ``type``: its schema requires it (an opening
+    may leave it out over HTTP); on the queue every command carries it."""
+    for model in ALL_COMMAND_MODELS:
+        kind = model.model_fields["type"].default
+        over_http = model.model_json_schema().get("required", [])
+        assert ("type" in over_http) is (model is not OpenDelivery), kind
+        on_the_bus = json.loads((SCHEMA_DIR / f"{kind}.json").read_text())["$defs"][model.__name__]
+        assert on_the_bus["required"].count("type") == 1, kind
