@@ -79,7 +79,7 @@ async def readyz(request: web.Request) -> web.Response:
 )
 async def openapi(request: web.Request) -> web.Response:
     """GET /openapi.json, anyone: the OpenAPI 3.1 document (``openapi.openapi_document``)."""
-    return web.json_response(openapi_document())
+    return web.json_response(openapi_document(gateway_of(request).settings.address_policy))
 
 
 @routes.get("/docs")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from services.gateway.contracts import (
     documented,
     error,
     framing_errors,
+    link,
     parameter,
     text,
 )
@@ -99,6 +101,11 @@ async def _read_capped(part: BodyPartReader, limit: int) -> bytes:
     return bytes(data)
 
 
+#: What no form field's name may hold: C0 controls, DEL and C1 controls (the pattern the
+#: document's ``propertyNames`` states for the upload's fields).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _malformed(why: str) -> HttpError:
     return HttpError(400, "malformed_multipart", f"the multipart body is malformed: {why}")
 
@@ -125,12 +132,15 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, str | N
             part = await reader.next()
             if part is None:
                 break
-            if found is not None or not isinstance(part, BodyPartReader):
+            if not isinstance(part, BodyPartReader):
                 continue
             # Our reading of Content-Disposition, not aiohttp's part.name / part.filename:
             # see services/gateway/filenames.py.
             field, filename = form_data_field(part.headers.getall(hdrs.CONTENT_DISPOSITION, []))
-            if field == "file":
+            if field is not None and CONTROL_CHARACTER.search(field):
+                # Every part's, whatever its place: the document's propertyNames says so.
+                raise _malformed("a part's name holds a control character")
+            if field == "file" and found is None:
                 found = (await _read_capped(part, limit), filename)
     except DispositionError as error:
         raise HttpError(
@@ -168,13 +178,35 @@ _NO_CLOSE_DELIMITER = (
         content={
             "multipart/form-data": {
                 "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "minLength": 1,
+                        "description": "the file's bytes, at least one and at most "
+                        "DC_MAX_ATTACHMENT_BYTES (20 MiB unless configured; more is 413)",
+                    }
+                },
                 "required": ["file"],
+                # Other fields are ignored, but a field name with a control character makes
+                # the body malformed (400).
+                "propertyNames": {"pattern": f"^[^{CONTROL_CHARACTER.pattern[1:-1]}]*$"},
             }
         }
     ),
     responses={
-        201: Reply("stored; its type judged from its bytes", Attachment),
+        201: Reply(
+            "stored; its type judged from its bytes",
+            Attachment,
+            links={
+                "GetAttachment": link(
+                    "GET",
+                    "/v1/attachments/{attachment_id}",
+                    "the file",
+                    attachment_id="$response.body#/attachment_id",
+                )
+            },
+        ),
         400: error("malformed multipart, no field 'file' or an empty file"),
         404: error("no such delivery for the caller"),
         413: error("the file is larger than DC_MAX_ATTACHMENT_BYTES"),

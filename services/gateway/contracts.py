@@ -40,12 +40,15 @@ class Reply:
         model: the JSON body's model (``application/json``), or None.
         content: other bodies: media type -> JSON Schema (a file, a page); or None.
         headers: header name -> OpenAPI header object (``Location``, ``Retry-After``).
+        links: link name -> OpenAPI link object (:func:`link`): the operations that take an
+            id this answer gives, which a client (schemathesis's stateful phase) follows.
     """
 
     description: str
     model: type[BaseModel] | None = None
     content: Mapping[str, dict[str, Any]] | None = None
     headers: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    links: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,46 @@ def parameter(
         found["description"] = description
     found["schema"] = schema if schema is not None else {"type": "string"}
     return found
+
+
+def link(method: str, path: str, description: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link object to the operation ``method`` ``path`` of this document, whose
+    ``parameters`` (name -> runtime expression, e.g. ``$response.body#/delivery_id``) come
+    from the answer (OpenAPI 3.1, section 4.8.20)."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/{method.lower()}",
+        "parameters": dict(parameters),
+        "description": description,
+    }
+
+
+def links_to_delivery(expression: str) -> dict[str, dict[str, Any]]:
+    """Links from an answer naming a delivery (at ``expression``) to what takes its id."""
+    return {
+        name: link(method, path, what, delivery_id=expression)
+        for name, method, path, what in (
+            ("GetDelivery", "GET", "/v1/deliveries/{delivery_id}", "the delivery"),
+            ("SendCommand", "POST", "/v1/deliveries/{delivery_id}/commands", "a command to it"),
+            (
+                "UploadAttachment",
+                "POST",
+                "/v1/deliveries/{delivery_id}/attachments",
+                "a file for it",
+            ),
+        )
+    }
+
+
+#: The link from an answer carrying a ``command_id`` to that command's outcome.
+COMMAND_OUTCOME_LINK = {
+    "GetCommandOutcome": link(
+        "GET",
+        "/v1/commands/{command_id}",
+        "the command's outcome",
+        command_id="$response.body#/command_id",
+    )
+}
 
 
 def error(description: str, headers: Mapping[str, dict[str, Any]] | None = None) -> Reply:

@@ -15,6 +15,7 @@ from services.gateway.attachments import files_by_id
 from services.gateway.context import PARTIES_ONLY, caller, gateway_of, may_see, visible_delivery
 from services.gateway.contracts import (
     CALLER_ERRORS,
+    COMMAND_OUTCOME_LINK,
     JSON_BODY_ERRORS,
     LOCATION,
     RETRY_AFTER,
@@ -36,7 +37,7 @@ from services.gateway.models import (
 )
 from services.gateway.opening import address_rule, open_command_id
 from services.gateway.publishing import (
-    MAX_IDEMPOTENCY_KEY,
+    IDEMPOTENCY_KEY_SCHEMA,
     accept,
     accepted_response,
     command_id_for,
@@ -283,12 +284,17 @@ async def get_delivery(request: web.Request) -> web.Response:
             "header",
             "the same key and body give the same command id",
             required=False,
-            schema={"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+            schema=IDEMPOTENCY_KEY_SCHEMA,
         ),
     ),
     body=Body(models=_PUBLIC_COMMAND_MODELS),
     responses={
-        202: Reply("accepted: read its outcome later", Accepted, headers=LOCATION),
+        202: Reply(
+            "accepted: read its outcome later",
+            Accepted,
+            headers=LOCATION,
+            links=COMMAND_OUTCOME_LINK,
+        ),
         404: error("no such delivery for the caller"),
         409: error(
             "delivery_pending: its open is accepted, not applied yet; "

@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from services.gateway.contracts import Body, Contract, Reply, contract_of
+from shared.domain.address_schema import POLICY_MARKER, policy_schema
+from shared.domain.addresses import AddressPolicy
 
 _REF = "#/components/schemas/{model}"
 INFO = {
@@ -60,6 +62,8 @@ def _response(reply: Reply) -> dict[str, Any]:
         found["content"] = {media: {"schema": schema} for media, schema in reply.content.items()}
     if reply.headers:
         found["headers"] = dict(reply.headers)
+    if reply.links:
+        found["links"] = dict(reply.links)
     return found
 
 
@@ -96,8 +100,25 @@ def routes_of(tables: Iterable[web.RouteTableDef]) -> list[tuple[str, str, Contr
     ]
 
 
-def document_of(tables: Iterable[web.RouteTableDef]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the routes in ``tables`` (see :func:`routes_of`)."""
+def with_policy(node: Any, policy: AddressPolicy | None) -> Any:
+    """``node`` (a JSON Schema, or part of one) with each email field marked
+    ``address_schema.POLICY_MARKER`` given ``policy``'s keywords (``policy_schema``); without
+    a policy, the marker is only removed."""
+    if isinstance(node, list):
+        return [with_policy(item, policy) for item in node]
+    if not isinstance(node, dict):
+        return node
+    found = {key: with_policy(value, policy) for key, value in node.items()}
+    if found.pop(POLICY_MARKER, False) and policy is not None:
+        found |= policy_schema(policy)
+    return found
+
+
+def document_of(
+    tables: Iterable[web.RouteTableDef], address_policy: AddressPolicy | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the routes in ``tables`` (see :func:`routes_of`); its email
+    fields state ``address_policy`` when one is given (:func:`with_policy`)."""
     routes = routes_of(tables)
     paths: dict[str, dict[str, Any]] = {}
     for path, method, contract in routes:
@@ -108,7 +129,7 @@ def document_of(tables: Iterable[web.RouteTableDef]) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": INFO,
         "components": {
-            "schemas": schemas.get("$defs", {}),
+            "schemas": with_policy(schemas.get("$defs", {}), address_policy),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
@@ -118,11 +139,12 @@ def document_of(tables: Iterable[web.RouteTableDef]) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=1)
-def openapi_document() -> dict[str, Any]:
+@lru_cache(maxsize=4)
+def openapi_document(address_policy: AddressPolicy | None = None) -> dict[str, Any]:
     """The gateway's document: that of its API's route tables (``app.API_ROUTE_TABLES``: every
-    route but the HTML pages)."""
+    route but the HTML pages), for an installation with ``address_policy``
+    (``Settings.address_policy``)."""
     # Imported here: the app serves this document, so it imports this module first.
     from services.gateway.app import API_ROUTE_TABLES
 
-    return document_of(API_ROUTE_TABLES)
+    return document_of(API_ROUTE_TABLES, address_policy)

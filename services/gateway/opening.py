@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from services.gateway.context import caller, gateway_of
 from services.gateway.contracts import (
     CALLER_ERRORS,
+    COMMAND_OUTCOME_LINK,
     JSON_BODY_ERRORS,
     LOCATION,
     Body,
@@ -21,6 +22,7 @@ from services.gateway.contracts import (
     documented,
     error,
     framing_errors,
+    links_to_delivery,
 )
 from services.gateway.errors import HttpError, validation_error
 from services.gateway.models import Opened
@@ -111,6 +113,10 @@ def address_rule(request: web.Request) -> dict[str, Any]:
             "accepted, or accepted before: the same order gives the same ids",
             Opened,
             headers=LOCATION,
+            links={
+                **links_to_delivery("$response.body#/delivery_id"),
+                **COMMAND_OUTCOME_LINK,
+            },
         ),
         409: error(
             "order_already_open: the order is open or accepted with other "

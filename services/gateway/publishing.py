@@ -72,6 +72,13 @@ def accepted_response(answer: BaseModel, command_id: str) -> web.Response:
 #: characters of a Structured Field String, which the IETF draft "The Idempotency-Key HTTP
 #: Header Field" makes the key. Taken verbatim: ``abc`` and ``"abc"`` are two keys, each stable.
 IDEMPOTENCY_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
+#: The header's JSON Schema: the same characters, and one at least that is not a space, as
+#: HTTP drops the spaces around a field value (RFC 9110 section 5.5) before the key is read.
+IDEMPOTENCY_KEY_SCHEMA = {
+    "type": "string",
+    "maxLength": MAX_IDEMPOTENCY_KEY,
+    "pattern": r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$",
+}
 
 
 def idempotency_key(request: web.Request) -> str | None:

@@ -28,6 +28,7 @@ from services.gateway.contracts import (
     documented,
     error,
     framing_errors,
+    link,
     parameter,
 )
 from services.gateway.deliveries import DEFAULT_LIMIT, MAX_LIMIT, int_query, limit_parameter
@@ -101,7 +102,32 @@ async def _endpoint(request: web.Request, projection: Mapping[str, int] | None) 
     "Register a webhook endpoint (admin); its secret is shown once",
     body=Body(models=(NewWebhook,)),
     responses={
-        201: Reply("registered", NewWebhookAnswer, headers=_LOCATION),
+        201: Reply(
+            "registered",
+            NewWebhookAnswer,
+            headers=_LOCATION,
+            links={
+                name: link(method, path, what, webhook_id="$response.body#/webhook_id")
+                for name, method, path, what in (
+                    ("GetWebhook", "GET", "/v1/webhooks/{webhook_id}", "the endpoint"),
+                    ("ChangeWebhook", "PATCH", "/v1/webhooks/{webhook_id}", "a change to it"),
+                    ("DeleteWebhook", "DELETE", "/v1/webhooks/{webhook_id}", "its removal"),
+                    (
+                        "RotateSecret",
+                        "POST",
+                        "/v1/webhooks/{webhook_id}/rotate-secret",
+                        "a new secret",
+                    ),
+                    (
+                        "DeliveryLog",
+                        "GET",
+                        "/v1/webhooks/{webhook_id}/deliveries",
+                        "its delivery log",
+                    ),
+                    ("Replay", "POST", "/v1/webhooks/{webhook_id}/replay", "a replay"),
+                )
+            },
+        ),
         **JSON_BODY_ERRORS,
         **framing_errors(),
         **CALLER_ERRORS,

@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from shared.domain import addresses
+from shared.domain.address_schema import POLICY_MARKER
 from shared.domain.addresses import AddressPolicy
 from shared.domain.ids import HEX_ID_PATTERN
 from shared.domain.roles import NOT_DOT_SEGMENT_SCHEMA, not_dot_segment
@@ -79,7 +80,11 @@ def _email(value: str, info: ValidationInfo) -> str:
 Email = Annotated[
     str,
     AfterValidator(_email),
-    WithJsonSchema({"type": "string", "format": "idn-email", "maxLength": 254}),
+    # The gateway's document adds its installation's policy where the marker is
+    # (``address_schema.policy_schema``); the bus holds commands to the syntax alone.
+    WithJsonSchema(
+        {"type": "string", "format": "idn-email", "maxLength": 254, POLICY_MARKER: True}
+    ),
 ]
 
 #: Longest warranty period, 100 years: beyond it a due date would not be a date.
