@@ -23,6 +23,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -160,6 +161,105 @@ def seconds_of(text: str) -> int:
     return sum(int(digits) * _SECONDS_IN[designator] for digits, designator in parts)
 
 
+def number_pattern(lowest: int, highest: int) -> str:
+    """A regular expression for the decimal numbers ``lowest..highest`` (``lowest`` is 0 or
+    1), written without leading zeros: ``number_pattern(1, 250)`` is
+    ``(?:[1-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|250)``. ECMA-262 and Python alike.
+
+    Raises:
+      ValueError: ``highest`` below ``lowest``, or ``lowest`` other than 0 or 1.
+    """
+    if lowest not in (0, 1) or highest < lowest:
+        raise ValueError(f"no numbers from {lowest} to {highest}")
+    top = str(highest)
+    alternatives = ["0"] if lowest == 0 else []
+    if len(top) > 1:  # every number shorter than the highest
+        alternatives.append("[1-9]" + (f"[0-9]{{0,{len(top) - 2}}}" if len(top) > 2 else ""))
+    # Numbers as long as the highest: its first k digits, then a smaller digit, then any.
+    for k, digit in enumerate(top):
+        smallest = 1 if k == 0 else 0
+        if int(digit) > smallest:
+            rest = len(top) - k - 1
+            below = f"[{smallest}-{int(digit) - 1}]" if int(digit) - 1 > smallest else str(smallest)
+            alternatives.append(top[:k] + below + (f"[0-9]{{{rest}}}" if rest else ""))
+    alternatives.append(top)
+    if highest == 0:
+        alternatives = ["0"]
+    return "(?:" + "|".join(dict.fromkeys(alternatives)) + ")"
+
+
+#: The parts after the first of an ISO duration of several parts are each below one of the
+#: unit before it: hours under 24, minutes and seconds under 60.
+_BELOW = {"H": 24, "M": 60, "S": 60}
+_TIME_UNITS = ("H", "M", "S")
+
+
+def _largest_rest(units: tuple[str, ...]) -> int:
+    return sum((_BELOW[unit] - 1) * _SECONDS_IN[unit] for unit in units)
+
+
+def _rest_pattern(units: tuple[str, ...], bound: int) -> str:
+    """Later parts over ``units`` (each optional, in order, each below its ``_BELOW``) whose
+    seconds add up to at most ``bound``: exactly, by taking the few largest first numbers
+    one by one with what they leave for the rest."""
+    if not units or bound < 0:
+        return ""
+    unit, later = units[0], units[1:]
+    seconds, cap = _SECONDS_IN[unit], _BELOW[unit] - 1
+    highest = min(cap, bound // seconds)
+    free = min(highest, (bound - _largest_rest(later)) // seconds)
+    options = []
+    if free >= 0:
+        options.append(
+            f"{number_pattern(0, free)}{unit}{_rest_pattern(later, _largest_rest(later))}"
+        )
+    for n in range(max(free + 1, 0), highest + 1):
+        options.append(f"{n}{unit}{_rest_pattern(later, bound - n * seconds)}")
+    return (
+        f"(?:(?:{'|'.join(options)})|{_rest_pattern(later, bound) or ''})"
+        if options
+        else (_rest_pattern(later, bound))
+    )
+
+
+def bounded_pattern(at_most: timedelta) -> str:
+    """The durations of the grammar from 1 second to ``at_most``, as one regular expression
+    (ECMA-262 and Python alike): exactly what :func:`parse_duration` accepts as text.
+
+    Whole seconds, weeks alone, or days, hours, minutes and seconds in order; in a duration
+    of several parts each part after the first is below one of the unit before it
+    (``P1DT23H59M59S`` and ``PT36H30M``, not ``P1DT36H``), and the first part goes as far as
+    the bound lets the rest. A regular expression cannot add; this one lists the few largest
+    first parts one by one with what each leaves for the rest.
+
+    Raises:
+      ValueError: ``at_most`` is less than a second.
+    """
+    longest = int(at_most.total_seconds())
+    if longest < 1:
+        raise ValueError(f"{at_most} is not more than zero")
+    forms = [number_pattern(1, longest)]
+    if longest >= _SECONDS_IN["W"]:
+        forms.append(f"P{number_pattern(1, longest // _SECONDS_IN['W'])}W")
+    for first in ("D", *_TIME_UNITS):
+        later = _TIME_UNITS if first == "D" else _TIME_UNITS[_TIME_UNITS.index(first) + 1 :]
+        seconds = _SECONDS_IN[first]
+        highest = longest // seconds
+        free = min(highest, (longest - _largest_rest(later)) // seconds)
+        heads = []
+        if free >= 0:
+            heads.append((number_pattern(0, free), _largest_rest(later)))
+        heads += [(str(n), longest - n * seconds) for n in range(max(free + 1, 0), highest + 1)]
+        for head, left in heads:
+            rest = _rest_pattern(later, left)
+            if first == "D":
+                tail = f"(?:T(?=[0-9]){rest})?" if rest else ""
+                forms.append(f"P(?=.*[1-9]){head}D{tail}")
+            else:
+                forms.append(f"P(?=.*[1-9])T{head}{first}{rest}")
+    return "^(?:" + "|".join(forms) + ")$(?!\\n)"
+
+
 def parse_duration(value: object, *, at_most: timedelta) -> timedelta:
     """A duration from a JSON value, an environment string or a :class:`timedelta`.
 
@@ -198,7 +298,18 @@ def parse_duration(value: object, *, at_most: timedelta) -> timedelta:
             f"{str(value)[:40]!r} is too long here: at most {format_duration(at_most)} "
             f"({longest} seconds)"
         )
+    if isinstance(value, str) and not _bounded(at_most).match(value):
+        raise _refuse(
+            f"{value[:40]!r} has several parts and one after the first of them is not below "
+            "one of the unit before it (hours under 24, minutes and seconds under 60); "
+            "write one unit alone (PT36H) or carry over (P1DT12H)"
+        )
     return timedelta(seconds=seconds)
+
+
+@lru_cache(maxsize=32)
+def _bounded(at_most: timedelta) -> re.Pattern[str]:
+    return re.compile(bounded_pattern(at_most))
 
 
 def format_duration(value: timedelta) -> str:
@@ -231,7 +342,7 @@ class Duration:
 
     Usage: ``Annotated[timedelta, Duration(at_most=timedelta(days=365))]``. Validation goes
     through :func:`parse_duration`; JSON output is :func:`format_duration`; the JSON Schema is
-    an integer ``1..at_most`` or a string matching :data:`DURATION_PATTERN`.
+    an integer ``1..at_most`` or a string matching :func:`bounded_pattern` of ``at_most``.
     """
 
     at_most: timedelta
@@ -260,11 +371,12 @@ class Duration:
         return {
             "anyOf": [
                 {"type": "integer", "minimum": 1, "maximum": longest},
-                {"type": "string", "pattern": DURATION_PATTERN},
+                {"type": "string", "pattern": bounded_pattern(self.at_most)},
             ],
             "description": (
                 f"{RULE[0].upper()}{RULE[1:]}; years and months are refused (their length "
-                f"varies). At least 1 second, at most {format_duration(self.at_most)} "
-                f"({longest} seconds)."
+                "varies). In several parts, each after the first is below one of the unit "
+                "before it (P1DT12H, PT36H30M; not P1DT36H). At least 1 second, at most "
+                f"{format_duration(self.at_most)} ({longest} seconds)."
             ),
         }

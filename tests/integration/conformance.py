@@ -67,19 +67,22 @@ ACCEPTED_ANYWAY = ["2xx", 401, 403, 404, 409, 429]
 
 @dataclass(frozen=True)
 class ConformanceRun:
-    """One role's schemathesis run: its exit code, test cases generated, failures found and
-    seconds taken; ``output`` is schemathesis's report."""
+    """One role's schemathesis run: its exit code, test cases generated, failures and errors
+    (a health check that failed, a phase that could not run) found, and seconds taken;
+    ``output`` is schemathesis's report."""
 
     role: str
     exit_code: int
     generated: int
     failures: int
+    errors: int
     seconds: float
     output: str
 
     def __str__(self) -> str:
         return (
-            f"{self.role}: {self.generated} cases, {self.failures} failures, {self.seconds:.0f} s"
+            f"{self.role}: {self.generated} cases, {self.failures} failures, "
+            f"{self.errors} errors, {self.seconds:.0f} s"
         )
 
 
@@ -165,7 +168,10 @@ def config_text(authorization: str, known: dict[str, str]) -> str:
 
 
 _GENERATED = re.compile(r"(\d+) generated")
-_FAILURES = re.compile(r"(\d+) found (\d+) unique failures?")
+_FAILURES = re.compile(r"(\d+) failures?\b")
+_ERRORS = re.compile(r"(\d+) errors?\b")
+#: schemathesis's closing line: "==== 1 error, 3 warnings in 37.08s ====".
+_CLOSING = re.compile(r"^=+ (.*) in [0-9.]+s =+$", re.MULTILINE)
 
 
 def run_schemathesis(
@@ -210,13 +216,15 @@ def run_schemathesis(
         command, capture_output=True, text=True, timeout=timeout, cwd=folder, check=False
     )
     output = result.stdout + result.stderr
-    generated = sum(int(n) for n in _GENERATED.findall(output))
-    found = _FAILURES.search(output)
+    closing = _CLOSING.findall(output)
+    summary = closing[-1] if closing else ""
+    failures, errors = _FAILURES.search(summary), _ERRORS.search(summary)
     return ConformanceRun(
         role=role,
         exit_code=result.returncode,
-        generated=generated,
-        failures=int(found.group(2)) if found else 0,
+        generated=sum(int(n) for n in _GENERATED.findall(output)),
+        failures=int(failures.group(1)) if failures else 0,
+        errors=int(errors.group(1)) if errors else 0,
         seconds=time.monotonic() - started,
         output=output,
     )

@@ -22,6 +22,7 @@ from shared.durations import (
     RULE,
     Duration,
     DurationError,
+    bounded_pattern,
     format_duration,
     parse_duration,
 )
@@ -290,11 +291,12 @@ def test_the_pattern_is_also_exact_for_ecma_262_engines():
         assert rust.is_valid(text) == accepts(text), text
 
 
-def test_the_schema_states_the_bound_it_cannot_pattern():
-    # A pattern cannot compare numbers: strings over the bound match it, and the parser refuses
-    # them with the bound in the message; the schema says the bound in words and for integers.
+def test_the_schema_states_the_bound_in_its_pattern():
+    # The pattern lists the numbers up to the bound (durations.bounded_pattern), so a string
+    # over it matches no more than the parser accepts it; the description says it in words.
     schema = TypeAdapter(Annotated[timedelta, Duration(at_most=MAX_WARRANTY)]).json_schema()
-    assert re.search(schema["anyOf"][1]["pattern"], "P36501D")
+    assert not re.search(schema["anyOf"][1]["pattern"], "P36501D")
+    assert re.search(schema["anyOf"][1]["pattern"], "P36500D")
     assert "at most P36500D" in schema["description"]
     assert schema["anyOf"][0]["maximum"] == 36_500 * 86400
     assert not accepts("P36501D", MAX_WARRANTY)
@@ -305,7 +307,7 @@ def test_the_bus_schema_carries_the_same_pattern():
         "warranty_period"
     ]
     (duration,) = [branch for branch in warranty["anyOf"] if "anyOf" in branch]
-    assert duration["anyOf"][1]["pattern"] == DURATION_PATTERN
+    assert duration["anyOf"][1]["pattern"] == bounded_pattern(MAX_WARRANTY)
     assert "format" not in duration["anyOf"][1]
 
 
@@ -317,6 +319,7 @@ def test_every_duration_renders_to_a_form_read_back_the_same(seconds: int):
     value = timedelta(seconds=seconds)
     text = format_duration(value)
     assert re.search(DURATION_PATTERN, text)
+    assert re.search(bounded_pattern(MAX_WARRANTY), text)
     assert parse_duration(text, at_most=MAX_WARRANTY) == value
 
 
