@@ -302,6 +302,15 @@ async def get_delivery(request: web.Request) -> web.Response:
             headers=RETRY_AFTER,
         ),
         **JSON_BODY_ERRORS,
+        400: error(
+            "malformed_json: the body is not a JSON object; invalid_idempotency_key: the "
+            "Idempotency-Key is sent twice, empty, too long or not printable ASCII"
+        ),
+        422: error(
+            "invalid_input: `fields` names each field at fault; unknown_command: `type` is "
+            "none of the commands; idempotency_key_reused: this Idempotency-Key came before "
+            "with another body (IETF Idempotency-Key draft)"
+        ),
         **framing_errors(),
         **CALLER_ERRORS,
     },

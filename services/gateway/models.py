@@ -66,10 +66,43 @@ class FieldError(_Answer):
     message: str
 
 
+#: Every ``error`` code the gateway answers, by HTTP status (``tests/unit/test_error_codes``
+#: finds each code the gateway's code writes here). Each operation's answers in the OpenAPI
+#: document name the codes it gives.
+ERROR_CODES: dict[int, tuple[str, ...]] = {
+    400: (
+        "file_empty",
+        "file_missing",
+        "file_name_unreadable",
+        "invalid_idempotency_key",
+        "invalid_query",
+        "malformed_body",
+        "malformed_json",
+        "malformed_multipart",
+    ),
+    401: ("unauthenticated",),
+    403: ("forbidden",),
+    404: ("not_found",),
+    405: ("method_not_allowed",),
+    409: ("delivery_pending", "order_already_open", "webhook_disabled"),
+    411: ("length_required",),
+    413: ("body_too_large", "file_too_large", "too_many_fields"),
+    415: ("multipart_required", "unsupported_content_encoding"),
+    417: ("expectation_failed",),
+    422: ("idempotency_key_reused", "invalid_input", "invalid_period", "unknown_command"),
+    429: ("rate_limited",),
+    500: ("attachment_unreadable", "internal_error"),
+    503: ("broker_timeout", "broker_unavailable", "database_unavailable"),
+}
+
+
 class Error(_Answer):
     """Every 4xx and 5xx answer; a refusal may add fields, e.g. delivery_id, retry_after."""
 
-    error: str = Field(description="a stable code, e.g. invalid_input, not_found, rate_limited")
+    error: str = Field(
+        description="a stable code; by status: "
+        + "; ".join(f"{status} {', '.join(codes)}" for status, codes in ERROR_CODES.items())
+    )
     message: str = Field(description="a sentence for people, naming the field at fault")
     fields: list[FieldError] | None = Field(
         default=None, description="for invalid input: each field at fault"
