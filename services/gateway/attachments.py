@@ -104,6 +104,8 @@ async def _read_capped(part: BodyPartReader, limit: int) -> bytes:
 #: What no form field's name may hold: C0 controls, DEL and C1 controls (the pattern the
 #: document's ``propertyNames`` states for the upload's fields).
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: A quoted ``name`` parameter of a Content-Disposition with a backslash in it.
+BACKSLASH_IN_NAME = re.compile(r'(?i)(?:^|;)\s*name\s*=\s*"[^"\\]*\\')
 
 
 def _malformed(why: str) -> HttpError:
@@ -136,7 +138,12 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, str | N
                 continue
             # Our reading of Content-Disposition, not aiohttp's part.name / part.filename:
             # see services/gateway/filenames.py.
-            field, filename = form_data_field(part.headers.getall(hdrs.CONTENT_DISPOSITION, []))
+            dispositions = part.headers.getall(hdrs.CONTENT_DISPOSITION, [])
+            if any(BACKSLASH_IN_NAME.search(value) for value in dispositions):
+                # RFC 7578 quotes a name, HTML forms write a backslash as it is: which one
+                # a client meant is unknowable, so a name holds none (propertyNames says so).
+                raise _malformed("a part's name holds a backslash")
+            field, filename = form_data_field(dispositions)
             if field is not None and CONTROL_CHARACTER.search(field):
                 # Every part's, whatever its place: the document's propertyNames says so.
                 raise _malformed("a part's name holds a control character")
@@ -188,9 +195,9 @@ _NO_CLOSE_DELIMITER = (
                     }
                 },
                 "required": ["file"],
-                # Other fields are ignored, but a field name with a control character makes
-                # the body malformed (400).
-                "propertyNames": {"pattern": f"^[^{CONTROL_CHARACTER.pattern[1:-1]}]*$"},
+                # Other fields are ignored, but a field name with a control character, a
+                # quote or a backslash makes the body malformed (400).
+                "propertyNames": {"pattern": f'^[^{CONTROL_CHARACTER.pattern[1:-1]}"\\\\]*$'},
             }
         }
     ),

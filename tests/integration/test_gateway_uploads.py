@@ -339,6 +339,39 @@ async def test_a_multipart_body_without_a_file_or_with_an_empty_one_answers_400(
     assert answer.status == 400, answer
 
 
+@pytest.mark.parametrize(
+    ("name", "accepted"),
+    [
+        ("note", True),
+        ("note é 用户", True),
+        ("a\\b", False),
+        ("trailing\\", False),
+        ("bell\x07", False),
+        ("c1\x85", False),
+    ],
+)
+async def test_a_field_named_as_the_document_refuses_is_refused_wherever_it_is(
+    api: Api, system: System, parties, name: str, accepted: bool
+):
+    """The upload's ``propertyNames`` (no control character, quote or backslash) is what the
+    gateway checks, before the file's part or after it."""
+    delivery_id = await _opened(api, parties)
+    path = f"/v1/deliveries/{delivery_id}/attachments"
+    other = f'--{B}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\nx\r\n'.encode()
+    for body in (FILE_HEAD + PDF + b"\r\n" + other, other + FILE_HEAD + PDF + b"\r\n"):
+        answer = await rawhttp.send(
+            system.base_url,
+            "POST",
+            path,
+            {**parties["isv"].headers, "Content-Type": f"multipart/form-data; boundary={B}"},
+            body + f"--{B}--\r\n".encode(),
+        )
+        if accepted:
+            assert answer.status == 201, answer
+        else:
+            assert answer.status == 400 and b"malformed_multipart" in answer.body, answer
+
+
 # --- file names as clients write them (issue 15, kind 5) -----------------------------------
 
 
