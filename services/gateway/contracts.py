@@ -138,22 +138,41 @@ def link(method: str, path: str, description: str, **parameters: str) -> dict[st
     }
 
 
-def links_to_delivery(expression: str) -> dict[str, dict[str, Any]]:
-    """Links from an answer naming a delivery (at ``expression``) to what takes its id."""
+def links_for(
+    parameter: str, expression: str, *operations: tuple[str, str, str, str]
+) -> dict[str, dict[str, Any]]:
+    """Links named by ``operations`` (name, method, path, what it is), each passing the id at
+    ``expression`` (e.g. ``$response.body#/delivery_id``) as the path ``parameter``."""
     return {
-        name: link(method, path, what, delivery_id=expression)
-        for name, method, path, what in (
-            ("GetDelivery", "GET", "/v1/deliveries/{delivery_id}", "the delivery"),
-            ("SendCommand", "POST", "/v1/deliveries/{delivery_id}/commands", "a command to it"),
-            (
-                "UploadAttachment",
-                "POST",
-                "/v1/deliveries/{delivery_id}/attachments",
-                "a file for it",
-            ),
-        )
+        name: link(method, path, what, **{parameter: expression})
+        for name, method, path, what in operations
     }
 
+
+def links_to_delivery(expression: str) -> dict[str, dict[str, Any]]:
+    """Links from an answer naming a delivery (at ``expression``) to what takes its id."""
+    return links_for(
+        "delivery_id",
+        expression,
+        ("GetDelivery", "GET", "/v1/deliveries/{delivery_id}", "the delivery"),
+        ("SendCommand", "POST", "/v1/deliveries/{delivery_id}/commands", "a command to it"),
+        ("UploadAttachment", "POST", "/v1/deliveries/{delivery_id}/attachments", "a file for it"),
+    )
+
+
+#: One webhook endpoint's path, where the links of its registration lead.
+_WEBHOOK = "/v1/webhooks/{webhook_id}"
+#: Links from a webhook endpoint's registration (201) to what takes its id.
+WEBHOOK_LINKS = links_for(
+    "webhook_id",
+    "$response.body#/webhook_id",
+    ("GetWebhook", "GET", _WEBHOOK, "the endpoint"),
+    ("ChangeWebhook", "PATCH", _WEBHOOK, "a change to it"),
+    ("DeleteWebhook", "DELETE", _WEBHOOK, "its removal"),
+    ("RotateSecret", "POST", f"{_WEBHOOK}/rotate-secret", "a new secret"),
+    ("DeliveryLog", "GET", f"{_WEBHOOK}/deliveries", "its delivery log"),
+    ("Replay", "POST", f"{_WEBHOOK}/replay", "a replay"),
+)
 
 #: The link from an answer carrying a ``command_id`` to that command's outcome.
 COMMAND_OUTCOME_LINK = {

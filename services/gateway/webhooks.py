@@ -23,12 +23,12 @@ from services.gateway.context import caller, gateway_of
 from services.gateway.contracts import (
     CALLER_ERRORS,
     JSON_BODY_ERRORS,
+    WEBHOOK_LINKS,
     Body,
     Reply,
     documented,
     error,
     framing_errors,
-    link,
     parameter,
 )
 from services.gateway.deliveries import DEFAULT_LIMIT, MAX_LIMIT, int_query, limit_parameter
@@ -106,27 +106,7 @@ async def _endpoint(request: web.Request, projection: Mapping[str, int] | None) 
             "registered",
             NewWebhookAnswer,
             headers=_LOCATION,
-            links={
-                name: link(method, path, what, webhook_id="$response.body#/webhook_id")
-                for name, method, path, what in (
-                    ("GetWebhook", "GET", "/v1/webhooks/{webhook_id}", "the endpoint"),
-                    ("ChangeWebhook", "PATCH", "/v1/webhooks/{webhook_id}", "a change to it"),
-                    ("DeleteWebhook", "DELETE", "/v1/webhooks/{webhook_id}", "its removal"),
-                    (
-                        "RotateSecret",
-                        "POST",
-                        "/v1/webhooks/{webhook_id}/rotate-secret",
-                        "a new secret",
-                    ),
-                    (
-                        "DeliveryLog",
-                        "GET",
-                        "/v1/webhooks/{webhook_id}/deliveries",
-                        "its delivery log",
-                    ),
-                    ("Replay", "POST", "/v1/webhooks/{webhook_id}/replay", "a replay"),
-                )
-            },
+            links=WEBHOOK_LINKS,
         ),
         **JSON_BODY_ERRORS,
         **framing_errors(),
