@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from services.gateway.contracts import Body, Contract, Reply, contract_of
+from shared.contracts.schema_files import SchemaGenerator
 from shared.domain.address_schema import POLICY_MARKER, policy_schema
 from shared.domain.addresses import AddressPolicy
 
@@ -124,7 +125,8 @@ def document_of(
     for path, method, contract in routes:
         paths.setdefault(path, {})[method] = operation(contract)
     models = list(dict.fromkeys(m for _, _, contract in routes for m in _models(contract)))
-    _, schemas = models_json_schema(models, ref_template=_REF)
+    # The bus schemas' generator: the same models say the same things in both.
+    _, schemas = models_json_schema(models, ref_template=_REF, schema_generator=SchemaGenerator)
     return {
         "openapi": "3.1.0",
         "info": INFO,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+import re
+from typing import Annotated, Any
 
 import dramatiq
 import pytest
 from jsonschema import Draft202012Validator
-from pydantic import ValidationError
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from shared.contracts.event_schemas import build_event_schemas
 from shared.contracts.messages import CommandEnvelope
@@ -19,7 +20,7 @@ from shared.contracts.queues import (
     NOTIFICATIONS_QUEUE,
     SEND_NOTIFICATIONS_ACTOR,
 )
-from shared.contracts.schema_files import EVENTS, SCHEMA_DIR, render
+from shared.contracts.schema_files import EVENTS, NOT_BLANK, SCHEMA_DIR, render
 from shared.contracts.schemas import build_schemas
 from shared.domain.commands import ALL_COMMAND_MODELS, COMMAND_MODELS, OpenDelivery
 from shared.domain.events import Event
@@ -383,3 +384,18 @@ def test_every_command_names_its_type_once_on_the_bus_and_a_party_command_over_h
         assert ("type" in over_http) is (model is not OpenDelivery), kind
         on_the_bus = json.loads((SCHEMA_DIR / f"{kind}.json").read_text())["$defs"][model.__name__]
         assert on_the_bus["required"].count("type") == 1, kind
+
+
+def test_not_blank_is_what_pydantic_leaves_after_stripping() -> None:
+    """A text of one character is refused as blank exactly when the schema's pattern says so,
+    for every character up to U+3000 and U+FEFF (ECMA-262's and Python's \\s differ)."""
+    text = TypeAdapter(Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)])
+    pattern = re.compile(NOT_BLANK)
+    for code in [*range(0x3001), 0xFEFF]:
+        character = chr(code)
+        try:
+            text.validate_python(character)
+            kept = True
+        except ValidationError:
+            kept = False
+        assert bool(pattern.search(character)) is kept, hex(code)
