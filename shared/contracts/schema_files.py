@@ -12,19 +12,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from shared.domain.commands import NOT_BLANK
+
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 #: The public event schemas' folder, under the schema folder.
 EVENTS = "events"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_PREFIX = "urn:delivery-center:schema:"
-
-
-#: Some character that stripping leaves: pydantic strips Unicode White_Space (Rust's
-#: ``trim``), written out, because ``\\s`` means other sets in ECMA-262 (no U+0085, but
-#: U+FEFF) and in Python (U+001C to U+001F as well).
-NOT_BLANK = (
-    "[^\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
-)
 
 
 class SchemaGenerator(GenerateJsonSchema):
@@ -35,14 +29,13 @@ class SchemaGenerator(GenerateJsonSchema):
 
     def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
         """pydantic's string schema, plus ``pattern`` :data:`NOT_BLANK` where blank text is
-        refused."""
+        refused. A type with a pattern of its own says it there (``SingleLine``): two
+        patterns on one string leave generators filtering out nearly all they make."""
         json_schema = super().str_schema(schema)
-        if schema.get("strip_whitespace") and schema.get("min_length", 0) >= 1:
+        stripped_then_measured = schema.get("strip_whitespace") and schema.get("min_length", 0)
+        if stripped_then_measured and "pattern" not in json_schema:
             # Whitespace is stripped before the length is checked: blank text is refused.
-            if "pattern" in json_schema:
-                json_schema["allOf"] = [{"pattern": NOT_BLANK}]
-            else:
-                json_schema["pattern"] = NOT_BLANK
+            json_schema["pattern"] = NOT_BLANK
         return json_schema
 
 

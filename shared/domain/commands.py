@@ -28,10 +28,22 @@ from shared.domain.roles import NOT_DOT_SEGMENT_SCHEMA, not_dot_segment
 from shared.domain.states import ProcessName
 from shared.durations import Duration
 
+#: Some character that stripping leaves, as a JSON Schema pattern: pydantic strips Unicode
+#: White_Space (Rust's ``trim``), written out, because ``\s`` means other sets in ECMA-262
+#: (no U+0085, but U+FEFF) and in Python (U+001C to U+001F as well).
+NOT_BLANK = (
+    "[^\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
 #: One line of text: what may end up in an email header never holds CR or LF.
 SingleLine = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\r\n]*$"),
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=200,
+        # No CR or LF, and something stripping leaves (schema_files.NOT_BLANK).
+        pattern=rf"^[^\r\n]*{NOT_BLANK}[^\r\n]*$",
+    ),
 ]
 #: Free text written by a person (demands, reasons, notes).
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]

@@ -20,9 +20,9 @@ from shared.contracts.queues import (
     NOTIFICATIONS_QUEUE,
     SEND_NOTIFICATIONS_ACTOR,
 )
-from shared.contracts.schema_files import EVENTS, NOT_BLANK, SCHEMA_DIR, render
+from shared.contracts.schema_files import EVENTS, SCHEMA_DIR, render
 from shared.contracts.schemas import build_schemas
-from shared.domain.commands import ALL_COMMAND_MODELS, COMMAND_MODELS, OpenDelivery
+from shared.domain.commands import ALL_COMMAND_MODELS, COMMAND_MODELS, NOT_BLANK, OpenDelivery
 from shared.domain.events import Event
 
 from .support import ADMIN, CUSTOMER, Walker, sample_command
