@@ -28,12 +28,14 @@ from shared.domain.roles import NOT_DOT_SEGMENT_SCHEMA, not_dot_segment
 from shared.domain.states import ProcessName
 from shared.durations import Duration
 
-#: Some character that stripping leaves, as a JSON Schema pattern: pydantic strips Unicode
+#: The characters stripping removes, for a pattern's class, and (``NOT_BLANK``) some
+#: character that stripping leaves, as a JSON Schema pattern: pydantic strips Unicode
 #: White_Space (Rust's ``trim``), written out, because ``\s`` means other sets in ECMA-262
 #: (no U+0085, but U+FEFF) and in Python (U+001C to U+001F as well).
-NOT_BLANK = (
-    "[^\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+WHITE_SPACE = (
+    "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 )
+NOT_BLANK = f"[^{WHITE_SPACE}]"
 #: One line of text: what may end up in an email header never holds CR or LF.
 SingleLine = Annotated[
     str,
@@ -51,7 +53,11 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 ExternalId = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=128,
+        # Spaces around are stripped before the pattern is checked, so it allows them.
+        pattern=rf"^[{WHITE_SPACE}]*[A-Za-z0-9._:@-]+[{WHITE_SPACE}]*$",
     ),
 ]
 #: A party of a delivery (its customer, its ISV): an :data:`ExternalId` that a URL path can
