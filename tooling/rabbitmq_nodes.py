@@ -29,6 +29,9 @@ from tooling.provision import amqp_reachable, find_program, free_port
 #: Debian's rabbitmq-server in /usr/sbin is a wrapper that re-runs itself as the ``rabbitmq``
 #: user (whose HOME holds the shared node's cookie); the real scripts run as anyone.
 RABBITMQ_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
+#: Erlang schedulers that sleep when idle instead of spinning for a while first (the VM's
+#: default, which keeps idle nodes busy on a machine of few cores).
+QUIET_SCHEDULERS = "+sbwt none +sbwtdcpu none +sbwtdio none"
 #: A node boots in about 5 s on a quiet machine; a loaded one may take many times that.
 RABBITMQ_BOOT_TIMEOUT = 120.0
 
@@ -197,6 +200,9 @@ def _node(root: Path, name: str, scripts: Path) -> RabbitNode:
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(home / "enabled_plugins"),
         "RABBITMQ_PLUGINS_EXPAND_DIR": str(home / "plugins-expand"),
         "RABBITMQ_PID_FILE": str(home / "rabbitmq.pid"),
+        # Schedulers that sleep when idle rather than spin, one per node: several nodes share
+        # this machine's cores with the services and the tests.
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": QUIET_SCHEDULERS + " +S 1:1",
     }
     return RabbitNode(f"{name}@localhost", port, home, scripts, env)
 
