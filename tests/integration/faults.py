@@ -3,9 +3,10 @@ nothing was lost or done twice."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from tests.integration.load import (
     EVENTS_PER_BASIC_DELIVERY,
     STALL_TIMEOUT,
     LoadReport,
+    run_basic_deliveries,
 )
 from tests.integration.system import System
 from tests.integration.waiting import stop_drained, until
@@ -41,6 +43,22 @@ async def api_for(system: System) -> AsyncIterator[Api]:
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector) as session:
         yield Api(session, system.base_url, system.jwt_secret)
+
+
+async def run_under_fault(
+    system: System,
+    deliveries: int,
+    report: LoadReport,
+    fault: Callable[[Api], Awaitable[None]],
+) -> None:
+    """Run ``deliveries`` basic deliveries, :data:`CONCURRENCY` at a time, with ``fault(api)``
+    beside them (it paces itself by ``report``); returns when both are done, and a failure of
+    either ends the other."""
+    async with api_for(system) as api, asyncio.TaskGroup() as running:
+        running.create_task(
+            run_basic_deliveries(api, deliveries, concurrency=CONCURRENCY, report=report)
+        )
+        running.create_task(fault(api))
 
 
 def progress_points(deliveries: int, faults: int) -> list[int]:

@@ -31,13 +31,12 @@ from tests.integration.concurrent_commands import (
 )
 from tests.integration.faults import (
     CALM,
-    CONCURRENCY,
-    api_for,
     progress_points,
     report_figures,
     run_figures,
+    run_under_fault,
 )
-from tests.integration.load import LoadReport, run_basic_deliveries, work_timeout
+from tests.integration.load import LoadReport, work_timeout
 from tests.integration.system import System, running_system
 from tooling.mailsink import MailSink
 from tooling.provision import amqp_reachable
@@ -89,11 +88,11 @@ async def test_killing_the_node_that_leads_dc_commands_loses_and_duplicates_noth
 ):
     report = LoadReport()
     moves: list[str] = []
+    # Asked before the run (the workers declared the queue when they started): rabbitmqctl
+    # takes seconds on a loaded machine, and the run would go on meanwhile.
+    leader = quorum_leader(cluster, COMMANDS_QUEUE)
 
     async def lose_the_leader(api: Api) -> None:
-        # Asked early: rabbitmqctl takes seconds, and the run goes on meanwhile.
-        await report.wait_until_applied(1)
-        leader = await asyncio.to_thread(quorum_leader, cluster, COMMANDS_QUEUE)
         [halfway] = progress_points(DELIVERIES, 1)
         await report.wait_until_applied(halfway)
         # kill -9: the node dies at once, as its machine would (a graceful stop takes seconds
@@ -114,11 +113,7 @@ async def test_killing_the_node_that_leads_dc_commands_loses_and_duplicates_noth
             f"{report.applied} applied"
         )
 
-    async with api_for(cluster_system) as api, asyncio.TaskGroup() as running:
-        running.create_task(
-            run_basic_deliveries(api, DELIVERIES, concurrency=CONCURRENCY, report=report)
-        )
-        running.create_task(lose_the_leader(api))
+    await run_under_fault(cluster_system, DELIVERIES, report, lose_the_leader)
     figures = await run_figures(cluster_system, mail, report)
     report_figures(
         request,

@@ -27,14 +27,13 @@ from tests.integration.client import Api
 from tests.integration.event_stream import EventTap
 from tests.integration.faults import (
     CALM,
-    CONCURRENCY,
-    api_for,
     assert_exactly_once,
     label,
     progress_points,
     report_figures,
+    run_under_fault,
 )
-from tests.integration.load import LoadReport, run_basic_deliveries, work_timeout
+from tests.integration.load import LoadReport, work_timeout
 from tests.integration.system import System, running_system
 from tests.integration.waiting import drain
 from tooling.mailsink import MailSink
@@ -70,11 +69,7 @@ async def test_killing_the_workflow_loses_and_duplicates_nothing(
             kills += 1
             workflow.start()
 
-    async with api_for(fault_system) as api, asyncio.TaskGroup() as running:
-        running.create_task(
-            run_basic_deliveries(api, KILL_DELIVERIES, concurrency=CONCURRENCY, report=report)
-        )
-        running.create_task(keep_killing())
+    await run_under_fault(fault_system, KILL_DELIVERIES, report, lambda _api: keep_killing())
     assert kills == KILLS
     figures = await assert_exactly_once(fault_system, mail, report)
     published = await _each_event_once(tap, report.delivery_ids)
@@ -125,11 +120,7 @@ async def test_sigterm_during_load_loses_nothing(
             fault_system.services[name].start()
             stops += 1
 
-    async with api_for(fault_system) as api, asyncio.TaskGroup() as running:
-        running.create_task(
-            run_basic_deliveries(api, RESTART_DELIVERIES, concurrency=CONCURRENCY, report=report)
-        )
-        running.create_task(keep_restarting())
+    await run_under_fault(fault_system, RESTART_DELIVERIES, report, lambda _api: keep_restarting())
     assert stops == len(workers)
     figures = await assert_exactly_once(fault_system, mail, report)
     report_figures(request, f"SIGTERM ({stops} graceful restarts)", figures)

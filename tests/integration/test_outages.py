@@ -14,17 +14,15 @@ import pytest
 from tests.integration.client import Api
 from tests.integration.faults import (
     CALM,
-    CONCURRENCY,
-    api_for,
     assert_exactly_once,
     label,
     progress_points,
     report_figures,
+    run_under_fault,
 )
 from tests.integration.load import (
     STALL_TIMEOUT,
     LoadReport,
-    run_basic_deliveries,
     run_one,
     work_timeout,
 )
@@ -94,11 +92,7 @@ async def test_a_rabbitmq_restart_loses_nothing_accepted(
             await asyncio.to_thread(own_broker.start_app)
         await late_opening
 
-    async with api_for(system_on_own_broker) as api, asyncio.TaskGroup() as running:
-        running.create_task(
-            run_basic_deliveries(api, RESTART_DELIVERIES, concurrency=CONCURRENCY, report=report)
-        )
-        running.create_task(restart_broker(api))
+    await run_under_fault(system_on_own_broker, RESTART_DELIVERIES, report, restart_broker)
     assert report.answers[503] > 0, f"the gateway never saw the broker down: {report.answers}"
     figures = await assert_exactly_once(system_on_own_broker, mail, report)
     report_figures(request, "RabbitMQ restart", f"{figures}; answers {dict(report.answers)}")
@@ -128,11 +122,7 @@ async def test_a_database_outage_loses_and_duplicates_nothing(
             await asyncio.to_thread(own_database.start)
         await late_opening
 
-    async with api_for(system_on_own_database) as api, asyncio.TaskGroup() as running:
-        running.create_task(
-            run_basic_deliveries(api, OUTAGE_DELIVERIES, concurrency=CONCURRENCY, report=report)
-        )
-        running.create_task(outage(api))
+    await run_under_fault(system_on_own_database, OUTAGE_DELIVERIES, report, outage)
     figures = await assert_exactly_once(system_on_own_database, mail, report)
     report_figures(
         request,
