@@ -32,6 +32,8 @@ RABBITMQ_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
 #: Erlang schedulers that sleep when idle instead of spinning for a while first (the VM's
 #: default, which keeps idle nodes busy on a machine of few cores).
 QUIET_SCHEDULERS = "+sbwt none +sbwtdcpu none +sbwtdio none"
+#: Launches of a node that exits while booting before its start is given up.
+BOOT_ATTEMPTS = 3
 #: A node boots in about 5 s on a quiet machine; a loaded one may take many times that.
 RABBITMQ_BOOT_TIMEOUT = 120.0
 
@@ -76,13 +78,32 @@ class RabbitNode:
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> None:
-        """Start the node (again, on the same data) and wait until it has booted.
+        """Start the node (again, on the same data) and wait until it has booted; a node that
+        exits while booting is launched again, up to :data:`BOOT_ATTEMPTS` times.
 
         Raises:
-          RuntimeError: The node exited while booting (its log is in ``home/log``).
+          RuntimeError: It exited every time, or did not boot in time; the message ends with
+            the end of its output (its log is in ``home/log``).
         """
-        self.launch()
-        self.await_startup()
+        for attempt in range(1, BOOT_ATTEMPTS + 1):
+            self.launch()
+            try:
+                self.await_startup()
+                return
+            except RuntimeError as failure:
+                # Seen once in CI after a kill -9: the node exited while booting again (its
+                # name or ports not yet let go). A moment later it boots.
+                if self.running or attempt == BOOT_ATTEMPTS:
+                    raise RuntimeError(f"{failure}\n{self._output_tail()}") from failure
+                time.sleep(2.0 * attempt)
+
+    def _output_tail(self, lines: int = 30) -> str:
+        """The end of what the node's server script wrote, for an error message."""
+        try:
+            text = (self.home / "server.out").read_text(errors="replace")
+        except OSError:
+            return "(no server output)"
+        return "\n".join(text.splitlines()[-lines:])
 
     def launch(self) -> None:
         """Start the node's process without waiting for it (see :meth:`await_startup`)."""
