@@ -215,11 +215,9 @@ def _rest_pattern(units: tuple[str, ...], bound: int) -> str:
         )
     for n in range(max(free + 1, 0), highest + 1):
         options.append(f"{n}{unit}{_rest_pattern(later, bound - n * seconds)}")
-    return (
-        f"(?:(?:{'|'.join(options)})|{_rest_pattern(later, bound) or ''})"
-        if options
-        else (_rest_pattern(later, bound))
-    )
+    # With ``bound`` >= 0 there is always an option (0 of this unit, at least); the last
+    # alternative leaves this unit out.
+    return f"(?:(?:{'|'.join(options)})|{_rest_pattern(later, bound)})"
 
 
 def bounded_pattern(at_most: timedelta) -> str:
