@@ -113,4 +113,4 @@ def print_ranking(rows: list[dict[str, Any]], period: Any) -> None:
         f"{short}: {labels[name][:1].lower()}{labels[name][1:]}" for short, name in RANKING_KEY
     )
     console.print(f"{key}.", style="dim", markup=False)
-    console.print(counted(len(rows), "ISV", "ISVs"), style="dim", markup=False)
+    console.print(counted(len(rows), "{count} ISV", "{count} ISVs"), style="dim", markup=False)

@@ -192,6 +192,6 @@ def scorecard_rebuild() -> None:
         count, table = rebuild(settings, progress)
     except Exception as error:  # the database: one line, no traceback
         fail(f"the database at {settings.mongo_url} failed: {error}")
-    deliveries = counted(count, "delivery", "deliveries", grouped=True)
-    isvs = counted(len(table["rows"]), "ISV", "ISVs")
+    deliveries = counted(count, "{count} delivery", "{count} deliveries", grouped=True)
+    isvs = counted(len(table["rows"]), "{count} ISV", "{count} ISVs")
     console.print(f"rebuilt the facts of {deliveries}; {isvs} scored", markup=False)

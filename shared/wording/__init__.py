@@ -21,20 +21,18 @@ from shared.domain.roles import Role
 from shared.domain.states import ProcessName, State
 from shared.wording.moments import (  # noqa: F401  (re-exported: import them from here)
     AHEAD,
-    AMOUNT,
     BEHIND,
     DAY_UNIT,
     DEADLINES,
     MOMENT,
     MOMENT_AND_DISTANCE,
-    MONTHS,
+    MOMENT_PATTERN,
     NOW,
     PAUSED_VALUE,
     SIZE_IN_BYTES,
     SIZE_IN_UNITS,
     SIZE_UNITS,
     UNITS,
-    WEEKDAYS,
     DeadlineWording,
     DeadlineWords,
     Unit,
@@ -46,7 +44,9 @@ from shared.wording.moments import (  # noqa: F401  (re-exported: import them fr
     size_words,
     when,
     when_relative,
+    zone_words,
 )
+from shared.wording.reader import N_, Words, lazy_gettext
 from shared.wording.scores import (  # noqa: F401  (re-exported: import them from here)
     COMPONENT_LABELS,
     FIGURE_LABELS,
@@ -70,57 +70,65 @@ from shared.wording.scores import (  # noqa: F401  (re-exported: import them fro
 #: emails, the admin list, the CLI. Not :data:`STAGES`: a name ("Confirm functional design")
 #: stands alone, a stage sits inside a sentence, and two states share one ("the functional
 #: design" is written in one and confirmed in the next).
-STATE_LABELS: Mapping[State, str] = {
-    State.AWAITING_DEMAND: "Submit demand",
-    State.AWAITING_CONTRACT: "Contract",
-    State.IN_DELIVERY: "Delivery",
-    State.FUNCTIONAL_DESIGN: "Functional design",
-    State.CONFIRM_FUNCTIONAL_DESIGN: "Confirm functional design",
-    State.UED: "User experience design",
-    State.CONFIRM_UED: "Confirm UED",
-    State.DEVELOPMENT_TESTING: "Development and testing",
-    State.INSPECTION_ACCEPTANCE: "Inspection and acceptance",
-    State.AWAITING_CONFIRMATION: "Confirm delivery",
-    State.IN_WARRANTY: "Warranty",
-    State.COMPLETED: "Completed",
-    State.TERMINATED: "Terminated",
-}
+STATE_LABELS: Mapping[State, str] = Words(
+    {
+        State.AWAITING_DEMAND: N_("Submit demand"),
+        State.AWAITING_CONTRACT: N_("Contract"),
+        State.IN_DELIVERY: N_("Delivery"),
+        State.FUNCTIONAL_DESIGN: N_("Functional design"),
+        State.CONFIRM_FUNCTIONAL_DESIGN: N_("Confirm functional design"),
+        State.UED: N_("User experience design"),
+        State.CONFIRM_UED: N_("Confirm UED"),
+        State.DEVELOPMENT_TESTING: N_("Development and testing"),
+        State.INSPECTION_ACCEPTANCE: N_("Inspection and acceptance"),
+        State.AWAITING_CONFIRMATION: N_("Confirm delivery"),
+        State.IN_WARRANTY: N_("Warranty"),
+        State.COMPLETED: N_("Completed"),
+        State.TERMINATED: N_("Terminated"),
+    }
+)
 #: What is worked on or reviewed in each state, inside a sentence: the email's headline
 #: ("The ISV finished {stage}", ``services.notifier.render.headline``). See :data:`STATE_LABELS`
 #: for why both exist.
-STAGES: Mapping[State, str] = {
-    State.AWAITING_DEMAND: "the demands",
-    State.AWAITING_CONTRACT: "the contract",
-    State.IN_DELIVERY: "the delivery",
-    State.FUNCTIONAL_DESIGN: "the functional design",
-    State.CONFIRM_FUNCTIONAL_DESIGN: "the functional design",
-    State.UED: "the UED (user experience design)",
-    State.CONFIRM_UED: "the UED (user experience design)",
-    State.DEVELOPMENT_TESTING: "development and testing",
-    State.INSPECTION_ACCEPTANCE: "the result of development and testing",
-    State.AWAITING_CONFIRMATION: "the delivery",
-    State.IN_WARRANTY: "the warranty",
-    State.COMPLETED: "the delivery",
-    State.TERMINATED: "the delivery",
-}
-PROCESS_LABELS: Mapping[ProcessName, str] = {
-    ProcessName.BASIC: "Basic delivery",
-    ProcessName.DOUBLE_CHECK: "Delivery with double check (warranty)",
-    ProcessName.CONTRACT: "Delivery with a signed contract",
-    ProcessName.STEPWISE: "Step-by-step implementation and confirmation",
-}
+STAGES: Mapping[State, str] = Words(
+    {
+        State.AWAITING_DEMAND: N_("the demands"),
+        State.AWAITING_CONTRACT: N_("the contract"),
+        State.IN_DELIVERY: N_("the delivery"),
+        State.FUNCTIONAL_DESIGN: N_("the functional design"),
+        State.CONFIRM_FUNCTIONAL_DESIGN: N_("the functional design"),
+        State.UED: N_("the UED (user experience design)"),
+        State.CONFIRM_UED: N_("the UED (user experience design)"),
+        State.DEVELOPMENT_TESTING: N_("development and testing"),
+        State.INSPECTION_ACCEPTANCE: N_("the result of development and testing"),
+        State.AWAITING_CONFIRMATION: N_("the delivery"),
+        State.IN_WARRANTY: N_("the warranty"),
+        State.COMPLETED: N_("the delivery"),
+        State.TERMINATED: N_("the delivery"),
+    }
+)
+PROCESS_LABELS: Mapping[ProcessName, str] = Words(
+    {
+        ProcessName.BASIC: N_("Basic delivery"),
+        ProcessName.DOUBLE_CHECK: N_("Delivery with double check (warranty)"),
+        ProcessName.CONTRACT: N_("Delivery with a signed contract"),
+        ProcessName.STEPWISE: N_("Step-by-step implementation and confirmation"),
+    }
+)
 #: Each role inside a sentence; :func:`sentence_start` capitalises it at the start of one.
-ROLE_NAMES: Mapping[Role, str] = {
-    Role.CUSTOMER: "the customer",
-    Role.ISV: "the ISV",
-    Role.ADMIN: "an administrator",
-    Role.MARKETPLACE: "the marketplace",
-    Role.SYSTEM: "Delivery Center",
-}
+ROLE_NAMES: Mapping[Role, str] = Words(
+    {
+        Role.CUSTOMER: N_("the customer"),
+        Role.ISV: N_("the ISV"),
+        Role.ADMIN: N_("an administrator"),
+        Role.MARKETPLACE: N_("the marketplace"),
+        Role.SYSTEM: N_("Delivery Center"),
+    }
+)
 
 
 #: The reader, for what they did themselves ("you confirmed").
-YOU = "you"
+YOU = lazy_gettext("you")
 
 
 def sentence_start(words: str) -> str:
@@ -136,7 +144,7 @@ def label(table: Mapping[str, str], value: str | None) -> str:
 
 #: A name and the value it names, for readers who also type the value (the page's "State"
 #: fact, the CLI): "Confirm delivery (awaiting_confirmation)".
-NAMED = "{label} ({value})"
+NAMED = lazy_gettext("{label} ({value})")
 
 
 def named(table: Mapping[str, str], value: object) -> str:
@@ -150,41 +158,49 @@ def named(table: Mapping[str, str], value: object) -> str:
 # --- the facts of a delivery and the details of a command --------------------------------------
 
 #: The name of each fact of a delivery, in a list of facts: the page's and the email's.
-FACT_LABELS: Mapping[str, str] = {
-    "customer_name": "Customer name",
-    "phone": "Phone",
-    "email": "Email",
-    "order_id": "Order ID",
-    "order_spec": "Order specification",
-    "delivery_id": "Delivery ID",
-    "product_id": "Product ID",
-    "process": "Process",
-    "state": "State",
-    "customer_id": "Customer",
-    "isv_id": "ISV",
-    "version": "Version",
-}
+FACT_LABELS: Mapping[str, str] = Words(
+    {
+        "customer_name": N_("Customer name"),
+        "phone": N_("Phone"),
+        "email": N_("Email"),
+        "order_id": N_("Order ID"),
+        "order_spec": N_("Order specification"),
+        "delivery_id": N_("Delivery ID"),
+        "product_id": N_("Product ID"),
+        "process": N_("Process"),
+        "state": N_("State"),
+        "customer_id": N_("Customer"),
+        "isv_id": N_("ISV"),
+        "version": N_("Version"),
+    }
+)
 #: A fact a party has not given yet (the contact before the demands).
-NOT_GIVEN = "not given yet"
+NOT_GIVEN = lazy_gettext("not given yet")
 #: The name of each detail a command records (a history entry's ``details``, an event's
 #: ``data``): the email's details and the page's history alike.
-DETAILS: Mapping[str, str] = {
-    "reason": "Reason",
-    "note": "Note",
-    "description": "Description",
-    "outcome": "Outcome",
-}
+DETAILS: Mapping[str, str] = Words(
+    {
+        "reason": N_("Reason"),
+        "note": N_("Note"),
+        "description": N_("Description"),
+        "outcome": N_("Outcome"),
+    }
+)
 #: Words for some values of those details (a dispute's outcome), on the page and in emails.
-DETAIL_VALUES: Mapping[tuple[str, str], str] = {
-    ("outcome", "continue"): "the delivery continues",
-    ("outcome", "terminate"): "the delivery is terminated",
-}
+DETAIL_VALUES: Mapping[tuple[str, str], str] = Words(
+    {
+        ("outcome", "continue"): N_("the delivery continues"),
+        ("outcome", "terminate"): N_("the delivery is terminated"),
+    }
+)
 #: Each outcome of a review of a deliverable, before who gave it ("changes requested by you").
-REVIEW_OUTCOMES: Mapping[str, str] = {
-    "confirmed": "confirmed",
-    "changes_requested": "changes requested",
-    "auto_confirmed": "auto confirmed",
-}
+REVIEW_OUTCOMES: Mapping[str, str] = Words(
+    {
+        "confirmed": N_("confirmed"),
+        "changes_requested": N_("changes requested"),
+        "auto_confirmed": N_("auto confirmed"),
+    }
+)
 
 
 def detail(key: str, value: str) -> tuple[str, str]:
@@ -208,100 +224,118 @@ class ActionWords(NamedTuple):
 
 
 #: Each command a page offers: its form's title and button.
-ACTIONS: Mapping[str, ActionWords] = {
-    "submit_demand": ActionWords("Submit your demands", "Submit the demands"),
-    "upload_contract": ActionWords("Upload the contract", "Upload the contract"),
-    "finish": ActionWords("Finish this step", "Finish"),
-    "confirm": ActionWords("Confirm", "Confirm"),
-    "request_changes": ActionWords("Ask for changes", "Ask for changes"),
-    "request_warranty_service": ActionWords("Ask for warranty service", "Ask for warranty service"),
-    "confirm_warranty": ActionWords("Confirm the warranty", "Confirm the warranty"),
-    "open_dispute": ActionWords("Open a dispute", "Open a dispute"),
-    "resolve_dispute": ActionWords("Resolve the dispute", "Resolve the dispute"),
-    "terminate": ActionWords("Terminate the delivery", "Terminate"),
-}
+ACTIONS: Mapping[str, ActionWords] = Words(
+    {
+        "submit_demand": ActionWords(N_("Submit your demands"), N_("Submit the demands")),
+        "upload_contract": ActionWords(N_("Upload the contract"), N_("Upload the contract")),
+        "finish": ActionWords(N_("Finish this step"), N_("Finish")),
+        "confirm": ActionWords(N_("Confirm"), N_("Confirm")),
+        "request_changes": ActionWords(N_("Ask for changes"), N_("Ask for changes")),
+        "request_warranty_service": ActionWords(
+            N_("Ask for warranty service"), N_("Ask for warranty service")
+        ),
+        "confirm_warranty": ActionWords(N_("Confirm the warranty"), N_("Confirm the warranty")),
+        "open_dispute": ActionWords(N_("Open a dispute"), N_("Open a dispute")),
+        "resolve_dispute": ActionWords(N_("Resolve the dispute"), N_("Resolve the dispute")),
+        "terminate": ActionWords(N_("Terminate the delivery"), N_("Terminate")),
+    }
+)
 #: What each command did, after who did it ("the customer confirmed").
-DONE: Mapping[str, str] = {
-    "open_delivery": "opened the delivery",
-    "submit_demand": "submitted the demands",
-    "upload_contract": "uploaded the contract",
-    "finish": "finished the step",
-    "confirm": "confirmed",
-    "request_changes": "asked for changes",
-    "request_warranty_service": "asked for warranty service",
-    "confirm_warranty": "confirmed the warranty",
-    "open_dispute": "opened a dispute",
-    "resolve_dispute": "resolved the dispute",
-    "terminate": "terminated the delivery",
-    "expire_deadline": "let a deadline run out",
-}
+DONE: Mapping[str, str] = Words(
+    {
+        "open_delivery": N_("opened the delivery"),
+        "submit_demand": N_("submitted the demands"),
+        "upload_contract": N_("uploaded the contract"),
+        "finish": N_("finished the step"),
+        "confirm": N_("confirmed"),
+        "request_changes": N_("asked for changes"),
+        "request_warranty_service": N_("asked for warranty service"),
+        "confirm_warranty": N_("confirmed the warranty"),
+        "open_dispute": N_("opened a dispute"),
+        "resolve_dispute": N_("resolved the dispute"),
+        "terminate": N_("terminated the delivery"),
+        "expire_deadline": N_("let a deadline run out"),
+    }
+)
 #: What whoever must act in a state is asked to do, addressed to them: the page's "Your turn:
 #: ..." (``pages.words.turn_words``) and the email's "Please ..." (``notifier.rules``). Not
 #: :data:`WAITING_FOR`: the actor reads a request ("upload the contract signed with the
 #: customer"), everyone else a report of what they wait for, told of a third person.
-TASKS: Mapping[State, str] = {
-    State.AWAITING_DEMAND: "submit your demands and your contact details (name, phone and email)",
-    State.AWAITING_CONTRACT: "upload the contract signed with the customer",
-    State.IN_DELIVERY: "deliver the service, then press Finish",
-    State.FUNCTIONAL_DESIGN: (
-        "write the functional design (features, architecture) and submit it with Finish"
-    ),
-    State.CONFIRM_FUNCTIONAL_DESIGN: "review the functional design: confirm it, or ask for changes",
-    State.UED: "submit the UED (user experience design) with Finish",
-    State.CONFIRM_UED: "review the UED: confirm it, or ask for changes",
-    State.DEVELOPMENT_TESTING: "develop and test the website, then press Finish",
-    State.INSPECTION_ACCEPTANCE: "inspect the website: accept it, or ask for changes",
-    State.AWAITING_CONFIRMATION: "confirm the delivery, or ask for changes",
-    State.IN_WARRANTY: (
-        "confirm the warranty if everything works as agreed, or ask for warranty service if "
-        "something is wrong"
-    ),
-}
+TASKS: Mapping[State, str] = Words(
+    {
+        State.AWAITING_DEMAND: N_(
+            "submit your demands and your contact details (name, phone and email)"
+        ),
+        State.AWAITING_CONTRACT: N_("upload the contract signed with the customer"),
+        State.IN_DELIVERY: N_("deliver the service, then press Finish"),
+        State.FUNCTIONAL_DESIGN: N_(
+            "write the functional design (features, architecture) and submit it with Finish"
+        ),
+        State.CONFIRM_FUNCTIONAL_DESIGN: N_(
+            "review the functional design: confirm it, or ask for changes"
+        ),
+        State.UED: N_("submit the UED (user experience design) with Finish"),
+        State.CONFIRM_UED: N_("review the UED: confirm it, or ask for changes"),
+        State.DEVELOPMENT_TESTING: N_("develop and test the website, then press Finish"),
+        State.INSPECTION_ACCEPTANCE: N_("inspect the website: accept it, or ask for changes"),
+        State.AWAITING_CONFIRMATION: N_("confirm the delivery, or ask for changes"),
+        State.IN_WARRANTY: N_(
+            "confirm the warranty if everything works as agreed, or ask for warranty service if "
+            "something is wrong"
+        ),
+    }
+)
 #: What the others wait for in a state, after who must act: the page's "Waiting for the
 #: customer to confirm the delivery." (``pages.words.turn_words``); see :data:`TASKS`.
-WAITING_FOR: Mapping[State, str] = {
-    State.AWAITING_DEMAND: "to submit the demands",
-    State.AWAITING_CONTRACT: "to upload the contract",
-    State.IN_DELIVERY: "to deliver the service",
-    State.FUNCTIONAL_DESIGN: "to submit the functional design",
-    State.CONFIRM_FUNCTIONAL_DESIGN: "to confirm the functional design",
-    State.UED: "to submit the user experience design",
-    State.CONFIRM_UED: "to confirm the user experience design",
-    State.DEVELOPMENT_TESTING: "to develop and test the website",
-    State.INSPECTION_ACCEPTANCE: "to inspect and accept the website",
-    State.AWAITING_CONFIRMATION: "to confirm the delivery",
-    State.IN_WARRANTY: "to confirm the warranty",
-}
+WAITING_FOR: Mapping[State, str] = Words(
+    {
+        State.AWAITING_DEMAND: N_("to submit the demands"),
+        State.AWAITING_CONTRACT: N_("to upload the contract"),
+        State.IN_DELIVERY: N_("to deliver the service"),
+        State.FUNCTIONAL_DESIGN: N_("to submit the functional design"),
+        State.CONFIRM_FUNCTIONAL_DESIGN: N_("to confirm the functional design"),
+        State.UED: N_("to submit the user experience design"),
+        State.CONFIRM_UED: N_("to confirm the user experience design"),
+        State.DEVELOPMENT_TESTING: N_("to develop and test the website"),
+        State.INSPECTION_ACCEPTANCE: N_("to inspect and accept the website"),
+        State.AWAITING_CONFIRMATION: N_("to confirm the delivery"),
+        State.IN_WARRANTY: N_("to confirm the warranty"),
+    }
+)
 #: Tasks that an event gives rather than a state.
-RESOLVE_DISPUTE_TASK = (
+RESOLVE_DISPUTE_TASK = lazy_gettext(
     "review the dispute and resolve it (let the delivery continue, or terminate it)"
 )
 #: The ISV's task while the customer's warranty request awaits the service
 #: (``shared.domain.actions.awaits_warranty_service``), and what the others wait for then.
-WARRANTY_SERVICE_TASK = "provide the warranty service the customer describes below"
-WAITING_FOR_WARRANTY_SERVICE = "to provide the warranty service"
+WARRANTY_SERVICE_TASK = lazy_gettext("provide the warranty service the customer describes below")
+WAITING_FOR_WARRANTY_SERVICE = lazy_gettext("to provide the warranty service")
 #: A task as the email asks it, and as the page tells it to whoever must act.
-PLEASE = "Please {task}."
-YOUR_TURN = "Your turn: {task}."
+PLEASE = lazy_gettext("Please {task}.")
+YOUR_TURN = lazy_gettext("Your turn: {task}.")
 
 
 #: What happens now, as the delivery page's banner says it.
-COMPLETED_NOTE = "This delivery is completed. Nothing more is needed."
-TERMINATED_NOTE = "This delivery was terminated by an administrator. Nothing more can be done."
-DISPUTE_NOTE = "A dispute is open. " + YOUR_TURN.format(task=RESOLVE_DISPUTE_TASK)
+COMPLETED_NOTE = lazy_gettext("This delivery is completed. Nothing more is needed.")
+TERMINATED_NOTE = lazy_gettext(
+    "This delivery was terminated by an administrator. Nothing more can be done."
+)
+#: ``{task}`` is :data:`RESOLVE_DISPUTE_TASK`.
+DISPUTE_NOTE = lazy_gettext("A dispute is open. Your turn: {task}.")
 #: What a dispute does, as the form that opens one warns and the banner of an open one says.
-DISPUTE_RULE = (
+DISPUTE_RULE = lazy_gettext(
     "an administrator will resolve it. Until then nobody else acts, and the deadlines are paused."
 )
-DISPUTE_WAIT_NOTE = "A dispute is open: " + DISPUTE_RULE
+#: ``{rule}`` is :data:`DISPUTE_RULE`.
+DISPUTE_WAIT_NOTE = lazy_gettext("A dispute is open: {rule}")
 #: The contract upload's hint: ``{types}`` and ``{limit}`` in words
 #: (``shared.domain.files.CONTRACT_TYPE_WORDS``, ``CONTRACT_MAX_WORDS``).
-CONTRACT_HINT = "{types}, at most {limit}."
+CONTRACT_HINT = lazy_gettext("{types}, at most {limit}.")
 #: ``{who}``: the roles that must act, joined by ``OR``; ``{what}``: ``WAITING_FOR[state]``.
-WAITING_NOTE = "Waiting for {who} {what}."
-OR = " or "
+WAITING_NOTE = lazy_gettext("Waiting for {who} {what}.")
+OR = lazy_gettext(" or ")
 #: An actor that was not recorded.
-SOMEONE = "someone"
+SOMEONE = lazy_gettext("someone")
 
 
 def please(task: str) -> str:

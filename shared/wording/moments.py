@@ -9,13 +9,15 @@ Pure: no I/O, no clock (``now`` is always passed in). The rules:
   that reaches the next unit says that unit ("23 hours 40 minutes" is "1 day"). So
   14 days and 13 days 23:59:59 are both "14 days", 13 days 11:59:59 is "13 days", 59.6 s is
   "1 minute". Exact: computed in whole microseconds, no floating point.
-- **Counts** (:func:`counted`): a count and the word for one or for many, as the count asks:
+- **Counts** (:func:`counted`): a count and the form the language's plural rule asks for:
   "1 day", "0 days", "90 days", "1 ISV", "3 ISVs"; every count in words says it so.
 - **Moments relative to now** (:func:`relative`): "in 14 days" ahead, "3 hours ago" behind,
   and "now" while the duration rounds to 0 seconds (less than half a second either way).
-- **Date and time** (:func:`when`): "Wed 9 Dec 2026, 12:00 UTC": always UTC, English day and
-  month abbreviations from the tables below whatever the process locale; a datetime without a
-  zone is taken as UTC.
+- **Date and time** (:func:`when`): "Wed 9 Dec 2026, 12:00 UTC" in the reader's time zone and
+  language (``shared.wording.reader``), formatted by Babel from CLDR's data, the zone named
+  (:func:`zone_words`); a datetime without a zone is taken as UTC.
+
+Every word is a msgid read in the current reader's language.
 """
 
 from __future__ import annotations
@@ -25,14 +27,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+from babel.dates import format_datetime, get_timezone_name
+from babel.numbers import format_decimal
+
 from shared.domain.roles import Role
 from shared.domain.states import DeadlineKind
+from shared.wording.reader import N_, Words, lazy_gettext, ngettext, plural, reader
 
 # --- time ------------------------------------------------------------------------------------
 
 
 class Unit(NamedTuple):
-    """A unit of :func:`duration`: its word for one and for many, its length in microseconds."""
+    """A unit of :func:`duration`: its msgids for one and for many (``{count}`` the number),
+    its length in microseconds."""
 
     one: str
     many: str
@@ -41,23 +48,23 @@ class Unit(NamedTuple):
 
 #: Largest first: a duration is said in the first unit it reaches.
 UNITS: tuple[Unit, ...] = (
-    Unit("day", "days", 86_400_000_000),
-    Unit("hour", "hours", 3_600_000_000),
-    Unit("minute", "minutes", 60_000_000),
-    Unit("second", "seconds", 1_000_000),
+    Unit(*plural("{count} day", "{count} days"), 86_400_000_000),
+    Unit(*plural("{count} hour", "{count} hours"), 3_600_000_000),
+    Unit(*plural("{count} minute", "{count} minutes"), 60_000_000),
+    Unit(*plural("{count} second", "{count} seconds"), 1_000_000),
 )
-#: A duration: ``{count}`` and its unit's word.
-AMOUNT = "{count} {unit}"
 #: A moment ahead of now, behind it, and within half a second of it; ``{span}`` is a duration.
-AHEAD = "in {span}"
-BEHIND = "{span} ago"
-NOW = "now"
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-#: ``{weekday}``, ``{day}`` (no leading zero), ``{month}``, ``{year}``, ``{hh}:{mm}``: UTC.
-MOMENT = "{weekday} {day} {month} {year}, {hh:02d}:{mm:02d} UTC"
+AHEAD = lazy_gettext("in {span}")
+BEHIND = lazy_gettext("{span} ago")
+NOW = lazy_gettext("now")
+#: A moment's date and time, as a CLDR pattern (Unicode TR35 "Date Format Patterns"), that
+#: the translation replaces with its language's order ("y年M月d日 HH:mm").
+MOMENT_PATTERN = lazy_gettext("EEE d MMM y, HH:mm")
+#: A moment and its time zone's name: ``{moment}`` from :data:`MOMENT_PATTERN`, ``{zone}``
+#: from :func:`zone_words`.
+MOMENT = lazy_gettext("{moment} {zone}")
 #: A moment and how far it is: ``{moment}`` from :func:`when`, ``{relative}`` from :func:`relative`.
-MOMENT_AND_DISTANCE = "{moment} ({relative})"
+MOMENT_AND_DISTANCE = lazy_gettext("{moment} ({relative})")
 
 
 def _rounded(delta: timedelta) -> tuple[int, Unit]:
@@ -74,11 +81,12 @@ def _rounded(delta: timedelta) -> tuple[int, Unit]:
 
 
 def counted(count: int, one: str, many: str, *, grouped: bool = False) -> str:
-    """``count`` things, the word for one or for many as the count asks (the package's one
-    plural rule): "1 day", "0 days", "90 days", "1 ISV", "3 ISVs"; ``grouped`` writes the
-    count with thousands separators ("2,500 deliveries")."""
-    number = f"{count:,}" if grouped else str(count)
-    return AMOUNT.format(count=number, unit=one if count == 1 else many)
+    """``count`` things in the reader's language, the form its plural rule asks for
+    (``ngettext``): ``one`` and ``many`` are msgids with ``{count}`` ("{count} ISV",
+    "{count} ISVs"): "1 ISV", "3 ISVs", "0 days"; ``grouped`` writes the count with the
+    locale's thousands separators ("2,500 deliveries")."""
+    number = format_decimal(count, locale=reader().babel) if grouped else str(count)
+    return ngettext(one, many, count).format(count=number)
 
 
 #: The unit of a period of days (a scorecard's): :func:`days_words`.
@@ -102,26 +110,33 @@ def relative(moment: datetime, now: datetime) -> str:
     """``moment`` seen from ``now``: "in 14 days", "3 hours ago", or "now" when they are less
     than half a second apart. Both must be aware, or both naive."""
     delta = moment - now
-    count, _ = _rounded(delta)
+    count, _unit = _rounded(delta)
     if count == 0:
-        return NOW
+        return str(NOW)
     return (AHEAD if delta > timedelta(0) else BEHIND).format(span=duration(delta))
 
 
+def zone_words(moment: datetime) -> str:
+    """The name of ``moment``'s time zone at that moment, in the reader's language: CLDR's
+    abbreviation where the language has one of letters ("UTC", "EST"), else its long name
+    ("China Standard Time", "中国标准时间", "Central European Summer Time" in summer)."""
+    locale = reader().babel
+    short = get_timezone_name(moment, "short", locale=locale)
+    if short.isalpha():
+        return short
+    return get_timezone_name(moment, "long", locale=locale)
+
+
 def when(moment: datetime) -> str:
-    """``moment`` as a date and time for people, in UTC: "Wed 9 Dec 2026, 12:00 UTC" (to the
-    minute, seconds dropped). A naive ``moment`` is taken as UTC."""
+    """``moment`` as a date and time for the reader, in their time zone and language, to the
+    minute, with the zone named: "Wed 9 Dec 2026, 12:00 UTC", "2026年12月14日 12:56
+    (中国标准时间)". A naive ``moment`` is taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return MOMENT.format(
-        weekday=WEEKDAYS[moment.weekday()],
-        day=moment.day,
-        month=MONTHS[moment.month - 1],
-        year=moment.year,
-        hh=moment.hour,
-        mm=moment.minute,
-    )
+    current = reader()
+    local = moment.astimezone(current.zone)
+    text = format_datetime(local, str(MOMENT_PATTERN), tzinfo=current.zone, locale=current.babel)
+    return MOMENT.format(moment=text, zone=zone_words(local))
 
 
 def when_relative(moment: datetime, now: datetime) -> str:
@@ -131,7 +146,7 @@ def when_relative(moment: datetime, now: datetime) -> str:
 
 #: Sizes: the largest unit that the size reaches, to one decimal above bytes.
 SIZE_UNITS: tuple[tuple[str, int], ...] = (("MB", 1024 * 1024), ("KB", 1024))
-SIZE_IN_BYTES = "{count} bytes"
+SIZE_IN_BYTES = plural("{count} byte", "{count} bytes")
 SIZE_IN_UNITS = "{count:.1f} {unit}"
 
 
@@ -141,7 +156,7 @@ def size_words(size: int) -> str:
     for name, bytes_ in SIZE_UNITS:
         if size >= bytes_:
             return SIZE_IN_UNITS.format(count=size / bytes_, unit=name)
-    return SIZE_IN_BYTES.format(count=size)
+    return counted(size, *SIZE_IN_BYTES)
 
 
 # --- deadlines -------------------------------------------------------------------------------
@@ -162,31 +177,45 @@ class DeadlineWording:
 
 
 #: How each deadline kind is said, on the page and in emails alike.
-DEADLINES: Mapping[DeadlineKind, DeadlineWording] = {
-    DeadlineKind.CONFIRMATION_WINDOW: DeadlineWording(
-        "Automatic confirmation",
-        "Confirmed automatically on {at}, unless you confirm or ask for changes first.",
-        "Confirmed automatically on {at}, unless the customer confirms or asks for changes first.",
-        "The automatic confirmation is paused while the dispute is open; {left} will be left "
-        "when it resumes.",
-    ),
-    DeadlineKind.REMINDER: DeadlineWording(
-        "Reminder",
-        "You get a reminder email on {at}.",
-        "The customer gets a reminder email on {at}.",
-        "The reminder is paused while the dispute is open; {left} will be left when it resumes.",
-    ),
-    DeadlineKind.WARRANTY: DeadlineWording(
-        "Warranty ends",
-        "The warranty ends on {at}; the delivery then completes. Until then you may ask for "
-        "warranty service.",
-        "The warranty ends on {at}; the delivery then completes.",
-        "The warranty period is paused while the dispute is open; {left} will be left when it "
-        "resumes.",
-    ),
-}
+DEADLINES: Mapping[DeadlineKind, DeadlineWording] = Words(
+    {
+        DeadlineKind.CONFIRMATION_WINDOW: DeadlineWording(
+            N_("Automatic confirmation"),
+            N_("Confirmed automatically on {at}, unless you confirm or ask for changes first."),
+            N_(
+                "Confirmed automatically on {at}, unless the customer confirms or asks for "
+                "changes first."
+            ),
+            N_(
+                "The automatic confirmation is paused while the dispute is open; {left} will "
+                "be left when it resumes."
+            ),
+        ),
+        DeadlineKind.REMINDER: DeadlineWording(
+            N_("Reminder"),
+            N_("You get a reminder email on {at}."),
+            N_("The customer gets a reminder email on {at}."),
+            N_(
+                "The reminder is paused while the dispute is open; {left} will be left when "
+                "it resumes."
+            ),
+        ),
+        DeadlineKind.WARRANTY: DeadlineWording(
+            N_("Warranty ends"),
+            N_(
+                "The warranty ends on {at}; the delivery then completes. Until then you may "
+                "ask for warranty service."
+            ),
+            N_("The warranty ends on {at}; the delivery then completes."),
+            N_(
+                "The warranty period is paused while the dispute is open; {left} will be left "
+                "when it resumes."
+            ),
+        ),
+    }
+)
 #: A paused deadline's value in a list of facts.
-PAUSED_VALUE = "paused, {left} left"
+PAUSED_VALUE = lazy_gettext("paused, {left} left")
 
 
 @dataclass(frozen=True)

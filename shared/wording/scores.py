@@ -2,7 +2,7 @@
 against the previous period, as the scorecard pages (``services.gateway.pages``) say them.
 Part of :mod:`shared.wording`, which re-exports every name here; import from there.
 
-Pure: no I/O. The rules:
+Pure: no I/O; every word is a msgid read in the current reader's language. The rules:
 
 - **Scores** (:func:`score_words`) have one decimal, as ``shared.domain.scorecard`` rounds
   them: "82.5"; a period without a delivery has "no score".
@@ -23,97 +23,104 @@ from collections.abc import Mapping
 from datetime import date
 from typing import NamedTuple
 
-from shared.wording.moments import MONTHS, days_words
+from babel.dates import format_date
+
+from shared.wording.moments import days_words
+from shared.wording.reader import N_, Words, lazy_gettext, reader
 
 #: Each part of the score (``shared.domain.scorecard.COMPONENTS``, by name): its name.
-COMPONENT_LABELS: Mapping[str, str] = {
-    "customer_confirmation": "Customer confirmation",
-    "no_disputes": "No disputes",
-    "on_time": "On time",
-    "first_time_right": "First time right",
-    "completion": "Completion",
-}
+COMPONENT_LABELS: Mapping[str, str] = Words(
+    {
+        "customer_confirmation": N_("Customer confirmation"),
+        "no_disputes": N_("No disputes"),
+        "on_time": N_("On time"),
+        "first_time_right": N_("First time right"),
+        "completion": N_("Completion"),
+    }
+)
 #: The name of each figure of a period (``shared.domain.scorecard.Figures``, by field).
-FIGURE_LABELS: Mapping[str, str] = {
-    "opened": "Opened",
-    "completed": "Completed",
-    "terminated": "Terminated",
-    "open_by_state": "Still open",
-    "confirmed_by_customer": "Confirmed by the customer",
-    "confirmed_automatically": "Confirmed automatically (the window ran out)",
-    "customer_confirmation_share": "Confirmed by the customer, of those completed",
-    "time_in_state": "Time in each of the ISV's states",
-    "time_in_stage": "Time per stage (step by step)",
-    "revision_rounds": "Revision rounds",
-    "revision_rounds_per_delivery": "Revision rounds per delivery",
-    "warranty_requests": "Warranty service requests",
-    "completed_warranty_deliveries": "Completed deliveries with a warranty",
-    "warranty_requests_per_warranty_delivery": "Warranty requests per warranty delivery",
-    "disputed": "Disputed",
-    "dispute_rate": "Dispute rate",
-    "terminated_after_dispute": "Terminated after a dispute",
-    "overdue": "Overdue",
-    "overdue_share": "Overdue share",
-}
+FIGURE_LABELS: Mapping[str, str] = Words(
+    {
+        "opened": N_("Opened"),
+        "completed": N_("Completed"),
+        "terminated": N_("Terminated"),
+        "open_by_state": N_("Still open"),
+        "confirmed_by_customer": N_("Confirmed by the customer"),
+        "confirmed_automatically": N_("Confirmed automatically (the window ran out)"),
+        "customer_confirmation_share": N_("Confirmed by the customer, of those completed"),
+        "time_in_state": N_("Time in each of the ISV's states"),
+        "time_in_stage": N_("Time per stage (step by step)"),
+        "revision_rounds": N_("Revision rounds"),
+        "revision_rounds_per_delivery": N_("Revision rounds per delivery"),
+        "warranty_requests": N_("Warranty service requests"),
+        "completed_warranty_deliveries": N_("Completed deliveries with a warranty"),
+        "warranty_requests_per_warranty_delivery": N_("Warranty requests per warranty delivery"),
+        "disputed": N_("Disputed"),
+        "dispute_rate": N_("Dispute rate"),
+        "terminated_after_dispute": N_("Terminated after a dispute"),
+        "overdue": N_("Overdue"),
+        "overdue_share": N_("Overdue share"),
+    }
+)
 #: A score of 0–100, one decimal.
 SCORE = "{score:.1f}"
-NO_SCORE = "no score"
+NO_SCORE = lazy_gettext("no score")
 #: A share of 0–1 as a whole percentage.
 PERCENT = "{percent}%"
-NO_DATA = "no data"
+NO_DATA = lazy_gettext("no data")
 #: A count per something (revision rounds per delivery), two decimals.
 RATIO = "{ratio:.2f}"
 #: A component's points and the most it could earn.
-POINTS = "{points:.1f} of {max_points:.1f}"
-NOT_APPLICABLE = "does not apply (no data)"
+POINTS = lazy_gettext("{points:.1f} of {max_points:.1f}")
+NOT_APPLICABLE = lazy_gettext("does not apply (no data)")
 #: A period of days: ``{first}`` and ``{last}`` from :func:`day_words`.
-PERIOD = "{first} – {last}"
+PERIOD = lazy_gettext("{first} – {last}")
 #: A period and how many days it has: ``{period}`` (:data:`PERIOD`), ``{length}`` ("90 days").
-PERIOD_AND_LENGTH = "{period} ({length})"
-#: A day: ``{day}`` (no leading zero), ``{month}`` (``MONTHS``), ``{year}``; without the
-#: year where the year goes without saying (a chart's axis).
-DAY = "{day} {month} {year}"
-SHORT_DAY = "{day} {month}"
+PERIOD_AND_LENGTH = lazy_gettext("{period} ({length})")
+#: A day, as a CLDR date pattern (Unicode TR35), that the translation puts in its language's
+#: order; without the year where the year goes without saying (a chart's axis).
+DAY = lazy_gettext("d MMM y")
+SHORT_DAY = lazy_gettext("d MMM")
 #: The trend's arrows and words; ``{difference}`` has one decimal and no sign.
 TREND_UP = "▲ +{difference}"
 TREND_DOWN = "▼ −{difference}"
 TREND_SAME = "= 0.0"
-TREND_NEW = "new"
+TREND_NEW = lazy_gettext("new")
 #: The trend in a sentence, for screen readers and the arrow's title.
-TREND_UP_SENTENCE = "up {difference} from {previous}"
-TREND_DOWN_SENTENCE = "down {difference} from {previous}"
-TREND_SAME_SENTENCE = "unchanged from {previous}"
-TREND_NEW_SENTENCE = "no score in the previous period"
+TREND_UP_SENTENCE = lazy_gettext("up {difference} from {previous}")
+TREND_DOWN_SENTENCE = lazy_gettext("down {difference} from {previous}")
+TREND_SAME_SENTENCE = lazy_gettext("unchanged from {previous}")
+TREND_NEW_SENTENCE = lazy_gettext("no score in the previous period")
 
 
 def score_words(score: float | None) -> str:
     """A score of 0–100 for people: "82.5"; "no score" for None."""
-    return NO_SCORE if score is None else SCORE.format(score=score)
+    return str(NO_SCORE) if score is None else SCORE.format(score=score)
 
 
 def share_words(share: float | None) -> str:
     """A share of 0–1 as a whole percentage, a half rounding up: "83%"; "no data" for None."""
     if share is None:
-        return NO_DATA
+        return str(NO_DATA)
     return PERCENT.format(percent=math.floor(share * 100 + 0.5))
 
 
 def ratio_words(ratio: float | None) -> str:
     """A count per something: "0.33"; "no data" for None."""
-    return NO_DATA if ratio is None else RATIO.format(ratio=ratio)
+    return str(NO_DATA) if ratio is None else RATIO.format(ratio=ratio)
 
 
 def points_words(points: float | None, max_points: float | None) -> str:
     """A component's points of its most: "24.0 of 30.0"; :data:`NOT_APPLICABLE` for None."""
     if points is None or max_points is None:
-        return NOT_APPLICABLE
+        return str(NOT_APPLICABLE)
     return POINTS.format(points=points, max_points=max_points)
 
 
 def day_words(day: date, *, year: bool = True) -> str:
-    """A UTC day: "30 Jan 2026"; "30 Jan" without the ``year``."""
-    words = DAY if year else SHORT_DAY
-    return words.format(day=day.day, month=MONTHS[day.month - 1], year=day.year)
+    """A UTC day in the reader's language: "30 Jan 2026", "2026年1月30日"; "30 Jan" without
+    the ``year``."""
+    return format_date(day, str(DAY if year else SHORT_DAY), locale=reader().babel)
 
 
 def period_words(first: date, last: date) -> str:
@@ -144,7 +151,7 @@ def trend_words(score: float | None, previous: float | None) -> TrendWords:
     if score is None:
         return TrendWords("none", "", "", None)
     if previous is None:
-        return TrendWords("new", TREND_NEW, TREND_NEW_SENTENCE, None)
+        return TrendWords("new", str(TREND_NEW), str(TREND_NEW_SENTENCE), None)
     difference = round(score - previous, 1)
     before = SCORE.format(score=previous)
     size = SCORE.format(score=abs(difference))

@@ -193,7 +193,7 @@ async def scorecards_page(request: web.Request) -> web.Response:
         admin_href=admin_path(token),
         rows=rows,
         total=total,
-        total_words=counted(total, "ISV", "ISVs"),
+        total_words=counted(total, "{count} ISV", "{count} ISVs"),
         limit=TABLE_LIMIT,
         about=about,
         headings=_headings(sort, order, token),
