@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from services.notifier.rules import RULES, Recipient
+from services.notifier.rules import RULES, Recipient, action_words
 from shared.domain.delivery import PARTY_DEADLINE_KINDS, SHOWN_DEADLINE_STATUSES, Deadline
 from shared.domain.events import Event
 from shared.domain.roles import Role
@@ -35,10 +35,16 @@ from shared.wording import (
     when,
 )
 from shared.wording.lists import ADMIN_LIST_LINK_WORDS, LIST_LINK_WORDS
+from shared.wording.reader import _, lazy_gettext, ngettext, reading
 
 #: The subject: the delivery, then the rule's words, after ``ACTION_NEEDED`` for whoever must act.
-SUBJECT = "[Delivery {delivery_id}] {words}"
-ACTION_NEEDED = "Action needed: {words}"
+SUBJECT = lazy_gettext("[Delivery {delivery_id}] {words}")
+ACTION_NEEDED = lazy_gettext("Action needed: {words}")
+#: The greeting, with the customer's name when they gave one, and without.
+GREETING = lazy_gettext("Hello {name},")
+GREETING_WITHOUT_NAME = lazy_gettext("Hello,")
+#: The headline as the email's first sentence: ``{headline}`` from :func:`headline`.
+SENTENCE = lazy_gettext("{headline}.")
 
 #: The deadlines an email lists: those a party is told of as a delivery's "by when" (the
 #: reminder is left out: it is the notifier's own timer, and its email is the reminder itself).
@@ -46,6 +52,7 @@ LISTED_DEADLINES = PARTY_DEADLINE_KINDS
 
 _env = Environment(
     loader=PackageLoader("services.notifier", "templates"),
+    extensions=["jinja2.ext.i18n"],
     # Only the HTML template is escaped: escaping the plain-text part would garble it.
     autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
     undefined=StrictUndefined,
@@ -53,6 +60,9 @@ _env = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+# Newstyle: ``_("... %(name)s", name=value)`` formats after translating, and escapes the
+# values in the HTML part.
+_env.install_gettext_callables(gettext=_, ngettext=ngettext, newstyle=True)  # type: ignore[attr-defined]
 
 #: Every character that ends a line somewhere: the C0 controls (CR, LF, tab...), DEL, the C1
 #: controls (NEL among them) and the Unicode line and paragraph separators, which
@@ -91,12 +101,12 @@ def headline(event: Event, recipient: Recipient) -> str:
     if event.actor.role == recipient.role and recipient.role in (Role.CUSTOMER, Role.ISV):
         actor = YOU
     stage = STAGES[event.from_state or event.to_state]
-    return sentence_start(RULES[event.type].headline.format(actor=actor, stage=stage))
+    return sentence_start(_(RULES[event.type].headline).format(actor=actor, stage=stage))
 
 
 def subject(event: Event, recipient: Recipient) -> str:
     """One line: "[Delivery <id>] Action needed: Step finished"."""
-    words = RULES[event.type].subject
+    words = _(RULES[event.type].subject)
     if recipient.must_act:
         words = ACTION_NEEDED.format(words=words)
     return one_line(SUBJECT.format(delivery_id=event.delivery.delivery_id, words=words))
@@ -116,10 +126,29 @@ def render(
     now: datetime,
     link: str | None = None,
     list_link: str | None = None,
+    locale: str | None = None,
+    time_zone: str | None = None,
 ) -> RenderedEmail:
     """``link`` is the recipient's own signed link to the delivery's page, when there is one;
     ``list_link`` their signed link to their own list of deliveries (``/me``; an
-    administrator's: ``/admin``), shown after it when there is one."""
+    administrator's: ``/admin``), shown after it when there is one. Every word is in
+    ``locale`` and every time in ``time_zone`` (``shared.wording.reading``; None: English,
+    UTC); the HTML part's ``lang`` says the locale.
+
+    Raises ValueError for a locale or zone ``shared.domain.locales`` does not accept."""
+    with reading(locale, time_zone) as reader:
+        return _render(event, recipient, public_url, now, link, list_link, reader.html_lang)
+
+
+def _render(
+    event: Event,
+    recipient: Recipient,
+    public_url: str,
+    now: datetime,
+    link: str | None,
+    list_link: str | None,
+    lang: str,
+) -> RenderedEmail:
     summary = event.delivery
     deadlines = [
         view
@@ -137,16 +166,24 @@ def render(
     ]
     name = summary.customer_name if recipient.role == Role.CUSTOMER else None
     context = {
-        "greeting": f"Hello {one_line(name)}," if name and one_line(name) else "Hello,",
+        "greeting": (
+            GREETING.format(name=one_line(name))
+            if name and one_line(name)
+            else str(GREETING_WITHOUT_NAME)
+        ),
         "headline": headline(event, recipient),
-        "action": recipient.action,
+        "headline_sentence": SENTENCE.format(headline=headline(event, recipient)),
+        "action": action_words(event, recipient.role) if recipient.must_act else None,
         "closed": summary.state in TERMINAL_STATES,
         "deadlines": deadlines,
         "facts": facts,
         "details": details,
         "link": link or delivery_link(public_url, summary.delivery_id),
         "list_link": list_link,
-        "list_words": ADMIN_LIST_LINK_WORDS if recipient.role == Role.ADMIN else LIST_LINK_WORDS,
+        "list_words": str(
+            ADMIN_LIST_LINK_WORDS if recipient.role == Role.ADMIN else LIST_LINK_WORDS
+        ),
+        "lang": lang,
         "occurred_at": when(event.occurred_at),
     }
     return RenderedEmail(

@@ -31,6 +31,7 @@ from shared.domain.reminders import moot_reminder
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, State
 from shared.wording import RESOLVE_DISPUTE_TASK, TASKS, please, task_words
+from shared.wording.reader import N_
 
 CUSTOMER, ISV, ADMIN = Role.CUSTOMER, Role.ISV, Role.ADMIN
 
@@ -47,13 +48,14 @@ class Rule:
 
     #: Who is emailed.
     to: tuple[Role, ...]
-    #: The subject line's words (the delivery ID is added), short.
+    #: The subject line's words (the delivery ID is added), short; a msgid, as ``headline``.
     subject: str
     #: What happened, one sentence. ``{actor}`` is who did it ("You" to that very party),
     #: ``{stage}`` what it was done to (named after the state the delivery left).
     headline: str
-    #: Tasks this event gives, whatever the state; they replace the state's task (None: only
-    #: informed, although the state has a task for that role).
+    #: Tasks this event gives, whatever the state (a task, as ``shared.wording.TASKS`` words
+    #: it); they replace the state's task (None: only informed, although the state has a task
+    #: for that role).
     asks: Mapping[Role, str | None] = field(default_factory=dict)
     #: Whether whoever must act in the new state is asked to. False when the event leaves
     #: only an administrator able to act (an open dispute).
@@ -61,41 +63,51 @@ class Rule:
 
 
 RULES: Mapping[str, Rule] = {
-    "delivery_opened": Rule(PARTIES, "New delivery", "{actor} opened a new delivery"),
-    "demand_submitted": Rule(PARTIES, "Demands submitted", "{actor} submitted the demands"),
-    "contract_uploaded": Rule(PARTIES, "Contract uploaded", "{actor} uploaded the contract"),
-    "stage_finished": Rule(PARTIES, "Step finished", "{actor} finished {stage}"),
-    "stage_confirmed": Rule(PARTIES, "Step confirmed", "{actor} confirmed {stage}"),
-    "changes_requested": Rule(PARTIES, "Changes requested", "{actor} asked for changes to {stage}"),
+    "delivery_opened": Rule(PARTIES, N_("New delivery"), N_("{actor} opened a new delivery")),
+    "demand_submitted": Rule(PARTIES, N_("Demands submitted"), N_("{actor} submitted the demands")),
+    "contract_uploaded": Rule(
+        PARTIES, N_("Contract uploaded"), N_("{actor} uploaded the contract")
+    ),
+    "stage_finished": Rule(PARTIES, N_("Step finished"), N_("{actor} finished {stage}")),
+    "stage_confirmed": Rule(PARTIES, N_("Step confirmed"), N_("{actor} confirmed {stage}")),
+    "changes_requested": Rule(
+        PARTIES, N_("Changes requested"), N_("{actor} asked for changes to {stage}")
+    ),
     # The ISV must act and the customer who just asked waits for them: the domain says so
     # (actions.whose_turn), for this email as for their lists.
     "warranty_service_requested": Rule(
-        PARTIES, "Warranty service requested", "{actor} asked for warranty service"
+        PARTIES, N_("Warranty service requested"), N_("{actor} asked for warranty service")
     ),
     "warranty_confirmed": Rule(
-        PARTIES, "Warranty confirmed", "{actor} confirmed the warranty: the delivery is completed"
+        PARTIES,
+        N_("Warranty confirmed"),
+        N_("{actor} confirmed the warranty: the delivery is completed"),
     ),
     "dispute_opened": Rule(
         EVERYONE,
-        "Dispute opened",
-        "{actor} opened a dispute: deadlines are paused until an administrator resolves it",
-        asks={ADMIN: please(RESOLVE_DISPUTE_TASK)},
+        N_("Dispute opened"),
+        N_("{actor} opened a dispute: deadlines are paused until an administrator resolves it"),
+        asks={ADMIN: RESOLVE_DISPUTE_TASK},
         state_tasks=False,
     ),
-    "dispute_resolved": Rule(EVERYONE, "Dispute resolved", "{actor} resolved the dispute"),
-    "delivery_terminated": Rule(EVERYONE, "Delivery terminated", "{actor} terminated the delivery"),
+    "dispute_resolved": Rule(EVERYONE, N_("Dispute resolved"), N_("{actor} resolved the dispute")),
+    "delivery_terminated": Rule(
+        EVERYONE, N_("Delivery terminated"), N_("{actor} terminated the delivery")
+    ),
     "auto_confirmed": Rule(
         PARTIES,
-        "Confirmed automatically",
-        "The confirmation window ran out, so {stage} was confirmed automatically",
+        N_("Confirmed automatically"),
+        N_("The confirmation window ran out, so {stage} was confirmed automatically"),
     ),
     "confirmation_reminder": Rule(
         (CUSTOMER,),
-        "Automatic confirmation soon",
-        "Reminder: {stage} will soon be confirmed automatically",
+        N_("Automatic confirmation soon"),
+        N_("Reminder: {stage} will soon be confirmed automatically"),
     ),
     "warranty_expired": Rule(
-        PARTIES, "Warranty ended", "The warranty period has ended: the delivery is completed"
+        PARTIES,
+        N_("Warranty ended"),
+        N_("The warranty period has ended: the delivery is completed"),
     ),
 }
 
@@ -136,7 +148,8 @@ def audience(event_type: str, process: Process, state: State) -> list[tuple[Role
     chosen = []
     for role in rule.to:
         if role in rule.asks:
-            action = rule.asks[role]
+            task = rule.asks[role]
+            action = None if task is None else please(task)
         else:
             action = please(task_words(state, warranty_service=service)) if role in acting else None
         chosen.append((role, action))
@@ -154,6 +167,15 @@ def recipients(event: Event, admin_email: str) -> list[Recipient]:
         if email not in chosen or (action is not None and not chosen[email].must_act):
             chosen[email] = Recipient(email, role, action)
     return list(chosen.values())
+
+
+def action_words(event: Event, role: Role) -> str | None:
+    """What ``role`` is asked to do by ``event`` (as :func:`recipients` decides), worded for
+    the current reader (``shared.wording.reading``): the email says it in the recipient's
+    language, while :attr:`Recipient.action` was worded when the recipients were chosen."""
+    summary = event.delivery
+    asked = dict(audience(event.type, PROCESSES[summary.process], event.to_state))
+    return asked.get(role)
 
 
 def why_not_emailed(event: Event, now: datetime, reminder_lead: timedelta) -> str | None:

@@ -51,6 +51,7 @@ from services.notifier.headers import (
     written,
 )
 from services.notifier.recipient_links import recipient_link, recipient_list_link
+from services.notifier.recipient_readers import recipient_reader
 from services.notifier.render import one_line, render
 from services.notifier.rules import Recipient, recipients, why_not_emailed
 from shared.config import Settings
@@ -333,6 +334,7 @@ class Notifier:
         """The email for ``recipient``: every header written through the default policy (which
         encodes non-ASCII and refuses CR/LF), every value from the event made one line; the
         Subject folded so that it decodes to exactly the rendered subject (``headers``)."""
+        reader = recipient_reader(self.settings, event, recipient)
         rendered = render(
             event,
             recipient,
@@ -340,11 +342,14 @@ class Notifier:
             now=self.clock(),
             link=recipient_link(self.settings, event, recipient),
             list_link=recipient_list_link(self.settings, event, recipient),
+            locale=reader.locale,
+            time_zone=reader.time_zone,
         )
         message = EmailMessage()
         message["From"] = header_address(self.settings.mail_from)
         message["To"] = header_address(recipient.email)
         message["Subject"] = subject_header(rendered.subject)
+        message["Content-Language"] = reader.locale
         message["Date"] = format_datetime(self.clock())
         message["Message-ID"] = message_id(event.event_id, recipient.email)
         message["References"] = thread_id(event.delivery_id)

@@ -93,10 +93,12 @@ class Reader:
 
     @property
     def zone(self) -> ZoneInfo:
+        """The time zone that times are shown in."""
         return zone_info(self.time_zone)
 
     @property
     def translations(self) -> gettext_module.NullTranslations:
+        """The catalog the words come from."""
         return self.catalog if self.catalog is not None else translations(catalog_of(self.locale))
 
     @property
