@@ -9,6 +9,7 @@ typed can become markup.
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
@@ -36,6 +37,7 @@ from shared.wording import (
 )
 from shared.wording.lists import ADMIN_LIST_LINK_WORDS, LIST_LINK_WORDS
 from shared.wording.reader import _, lazy_gettext, ngettext, reading
+from shared.wording.reader import reader as current_reader
 
 #: The subject: the delivery, then the rule's words, after ``ACTION_NEEDED`` for whoever must act.
 SUBJECT = lazy_gettext("[Delivery {delivery_id}] {words}")
@@ -132,11 +134,16 @@ def render(
     """``link`` is the recipient's own signed link to the delivery's page, when there is one;
     ``list_link`` their signed link to their own list of deliveries (``/me``; an
     administrator's: ``/admin``), shown after it when there is one. Every word is in
-    ``locale`` and every time in ``time_zone`` (``shared.wording.reading``; None: English,
-    UTC); the HTML part's ``lang`` says the locale.
+    ``locale`` and every time in ``time_zone`` (``shared.wording.reading``; both None: the
+    current reader's, English and UTC unless one was set); the HTML part's ``lang`` says the
+    locale.
 
     Raises ValueError for a locale or zone ``shared.domain.locales`` does not accept."""
-    with reading(locale, time_zone) as reader:
+    if locale is None and time_zone is None:
+        chosen = nullcontext(current_reader())
+    else:
+        chosen = reading(locale, time_zone)
+    with chosen as reader:
         return _render(event, recipient, public_url, now, link, list_link, reader.html_lang)
 
 

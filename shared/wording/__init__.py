@@ -46,7 +46,14 @@ from shared.wording.moments import (  # noqa: F401  (re-exported: import them fr
     when_relative,
     zone_words,
 )
-from shared.wording.reader import N_, Words, lazy_gettext
+from shared.wording.reader import (  # noqa: F401  (reading, reader: import them from here)
+    N_,
+    Reader,
+    Words,
+    lazy_gettext,
+    reader,
+    reading,
+)
 from shared.wording.scores import (  # noqa: F401  (re-exported: import them from here)
     COMPONENT_LABELS,
     FIGURE_LABELS,
