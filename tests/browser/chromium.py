@@ -7,6 +7,7 @@ CDN still runs the tests.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from tooling.provision import ProvisionError, apt_install, console, find_program
@@ -43,3 +44,28 @@ def ensure_chromium() -> Path:
     if found is None:
         raise ProvisionError("apt-get installed chromium but no chromium launcher was found")
     return found
+
+
+#: Debian's package of CJK fonts: without one, Chromium draws Chinese text as empty boxes.
+CJK_FONTS_PACKAGE = "fonts-noto-cjk"
+
+
+def has_chinese_font() -> bool:
+    """Whether fontconfig knows a font that covers Chinese (``fc-list :lang=zh``)."""
+    found = subprocess.run(
+        ["fc-list", ":lang=zh", "family"], capture_output=True, text=True, check=False
+    )
+    return found.returncode == 0 and bool(found.stdout.strip())
+
+
+def ensure_chinese_font() -> None:
+    """Installs Debian's ``fonts-noto-cjk`` with apt-get (as root) when no font covers Chinese,
+    as :func:`ensure_chromium` installs Chromium."""
+    if has_chinese_font():
+        return
+    console.print(f"No Chinese font: installing Debian's {CJK_FONTS_PACKAGE} for browser tests")
+    apt_install(CJK_FONTS_PACKAGE)
+    if not has_chinese_font():
+        raise ProvisionError(
+            f"apt-get installed {CJK_FONTS_PACKAGE} but fontconfig lists no Chinese font"
+        )

@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from shared.config import Settings
-from tests.browser.chromium import CHROMIUM_ARGS, ensure_chromium
+from tests.browser.chromium import CHROMIUM_ARGS, ensure_chinese_font, ensure_chromium
 from tests.integration.conftest import api, db, mail, parties  # noqa: F401  (fixtures)
 from tests.integration.system import ARTIFACTS, System, running_system
 from tests.integration.waiting import PATIENCE
@@ -52,6 +52,7 @@ def settings(system: System) -> Settings:
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     executable = ensure_chromium()
+    ensure_chinese_font()
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=str(executable), headless=True, args=list(CHROMIUM_ARGS)
