@@ -4,7 +4,8 @@
 Pure data, made once at import from two published databases, not from hand-made lists:
 
 - **Locales** are BCP 47 tags (RFC 5646) that Babel parses (CLDR's locale data) into a
-  language we have a translation catalog for (:data:`CATALOGS`): English in any region
+  language we have a translation catalog for (:data:`CATALOGS`, the catalog folders under
+  ``shared/wording/locales/``): English in any region
   (``en``, ``en-GB``, ``en-001``...) and Chinese in Simplified script (``zh``, ``zh-CN``,
   ``zh-Hans``, ``zh-Hans-SG``...). A tag is written as CLDR spells it (``zh-CN``, not
   ``zh-cn``): one spelling per locale keeps the published enum exact; the refusal names the
@@ -25,10 +26,8 @@ from babel import Locale, UnknownLocaleError
 from babel.localedata import locale_identifiers
 from pydantic import AfterValidator, WithJsonSchema
 
-#: The catalogs we ship, by (language, script) of the locales they serve, as the Babel
-#: identifier of their folder under ``shared/wording/locales/``. A locale of another language
-#: or script (``fr``, ``zh-TW`` in Traditional script) has no catalog, so it is refused.
-CATALOGS: dict[tuple[str, str | None], str] = {("en", None): "en", ("zh", "Hans"): "zh_Hans"}
+#: Where the catalogs are: one folder per language, named by its Babel identifier.
+CATALOG_FOLDERS = files("shared").joinpath("wording", "locales")
 
 
 def _catalog_key(locale: Locale) -> tuple[str, str | None]:
@@ -37,6 +36,29 @@ def _catalog_key(locale: Locale) -> tuple[str, str | None]:
     if locale.language == "zh":
         return ("zh", locale.script or "Hans")
     return (locale.language, locale.script)
+
+
+def _catalogs() -> dict[tuple[str, str | None], str]:
+    """Every catalog folder with a ``messages.po`` (``shared/wording/locales/zh_Hans/
+    LC_MESSAGES/messages.po``), by the (language, script) it serves: adding a language is
+    adding its catalog (README, "Adding a language")."""
+    found = {}
+    for folder in CATALOG_FOLDERS.iterdir():
+        if folder.joinpath("LC_MESSAGES", "messages.po").is_file():
+            found[_catalog_key(Locale.parse(folder.name))] = folder.name
+    return dict(sorted(found.items(), key=lambda item: item[1]))
+
+
+#: The catalogs we ship, by (language, script) of the locales they serve, as the Babel
+#: identifier of their folder. A locale of another language or script (``fr``, ``zh-TW`` in
+#: Traditional script) has no catalog, so it is refused.
+CATALOGS: dict[tuple[str, str | None], str] = _catalogs()
+#: The languages of the catalogs as people name them in English, for refusals:
+#: "English (en), Chinese (Simplified) (zh-Hans)".
+LANGUAGE_NAMES = ", ".join(
+    f"{Locale.parse(folder).english_name} ({folder.replace('_', '-')})"
+    for folder in CATALOGS.values()
+)
 
 
 def _parsed(tag: str) -> Locale | None:
@@ -98,8 +120,7 @@ def locale_tag(value: str) -> str:
             f"{value!r} is not a BCP 47 locale tag that CLDR knows (for example en, zh-CN)"
         )
     raise ValueError(
-        f"there is no translation for the locale {value!r}; use English (en, en-GB, ...) or "
-        "Simplified Chinese (zh-CN, zh-Hans, ...)"
+        f"there is no translation for the locale {value!r}; the languages are {LANGUAGE_NAMES}"
     )
 
 
@@ -115,8 +136,7 @@ def time_zone(value: str) -> str:
     if spelled is not None:
         raise ValueError(f"write the time zone {value!r} as {spelled!r}")
     raise ValueError(
-        f"{value!r} is not an IANA time zone name (for example UTC, Asia/Shanghai, "
-        "Europe/Berlin)"
+        f"{value!r} is not an IANA time zone name (for example UTC, Asia/Shanghai, Europe/Berlin)"
     )
 
 
@@ -146,8 +166,8 @@ LocaleTag = Annotated[
         {
             "type": "string",
             "enum": list(LOCALE_TAGS),
-            "description": "A BCP 47 locale tag of English or Simplified Chinese, as CLDR "
-            "spells it (en, en-GB, zh-CN, zh-Hans).",
+            "description": f"A BCP 47 locale tag of a language with a catalog ({LANGUAGE_NAMES}), "
+            "as CLDR spells it (en, en-GB, zh-CN, zh-Hans).",
         }
     ),
 ]

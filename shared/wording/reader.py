@@ -32,7 +32,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from io import BytesIO
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -43,6 +42,7 @@ from babel.messages.pofile import read_po
 from babel.support import LazyProxy, Translations
 
 from shared.domain.locales import (
+    CATALOG_FOLDERS,
     DEFAULT_LOCALE,
     DEFAULT_TIME_ZONE,
     babel_locale,
@@ -56,7 +56,7 @@ KEYWORDS = ("lazy_gettext", "plural:1,2", "counted:2,3")
 #: The gettext domain of every catalog.
 DOMAIN = "messages"
 #: Where the catalogs are, as a package resource.
-LOCALES = files("shared.wording").joinpath("locales")
+LOCALES = CATALOG_FOLDERS
 
 
 def catalog_path(catalog: str) -> Any:
