@@ -18,17 +18,19 @@ from services.gateway.pages.guard import (
     link_of,
     optional_query,
 )
+from services.gateway.pages.languages import admin_reader, reading_page
 from services.gateway.pages.routing import routes
 from services.gateway.pages.view import FormState, outcome_of
 from services.gateway.pages.words import action_view, available_actions, dispute_open
 from services.runtime.collections import DELIVERIES, DELIVERY_DAYS, LIST_PROJECTION
 from services.runtime.delivery_days import newest_first
-from services.runtime.links import page_path, scorecard_path, scorecards_path
+from services.runtime.links import Link, page_path, scorecard_path, scorecards_path
 from shared.domain.delivery import past_due
 from shared.domain.processes import moves_on_by_itself
 from shared.domain.roles import Role
 from shared.domain.states import TERMINAL_STATES, State
 from shared.wording import STATE_LABELS, duration, label, relative, when_relative
+from shared.wording.reader import _
 
 #: Deliveries the admin list shows at most.
 ADMIN_LIST_LIMIT = 500
@@ -48,12 +50,14 @@ def overdue(document: dict[str, Any], now: datetime, patience: timedelta) -> str
         return None
     for deadline in document.get("deadlines", []):
         if past_due(deadline, now):
-            return f"a deadline was due {relative(deadline['due_at'], now)} and has not fired"
+            return _("a deadline was due {when} and has not fired").format(
+                when=relative(deadline["due_at"], now)
+            )
     idle = now - document["updated_at"]
     if idle <= patience:
         return None
     if dispute_open(document):
-        return f"the dispute has waited for {duration(idle)}"
+        return _("the dispute has waited for {span}").format(span=duration(idle))
     if any(
         deadline.get("status") == "active"
         and deadline.get("due_at") is not None
@@ -61,7 +65,7 @@ def overdue(document: dict[str, Any], now: datetime, patience: timedelta) -> str
         for deadline in document.get("deadlines", [])
     ):
         return None  # not yet due (past due is above): the clock moves it on
-    return f"nothing has happened for {duration(idle)}"
+    return _("nothing has happened for {span}").format(span=duration(idle))
 
 
 async def recently_updated(
@@ -107,6 +111,14 @@ async def admin_page(request: web.Request) -> web.Response:
     token = request.query.get("t", "")
     link = link_of(request, token, None)
     gateway = gateway_of(request)
+    with reading_page(*admin_reader(request, gateway.settings)):
+        return await _admin_list(request, gateway, link, token)
+
+
+async def _admin_list(
+    request: web.Request, gateway: Gateway, link: Link, token: str
+) -> web.Response:
+    """The admin list's page (:func:`admin_page`), read in the current reader's language."""
     now = datetime.now(UTC)
     query: dict[str, Any] = {}
     state = request.query.get("state", "")
@@ -115,7 +127,7 @@ async def admin_page(request: web.Request) -> web.Response:
         if state in {s.value for s in State}:
             query["state"] = state
         else:
-            notice = f"There is no state “{state}”; showing every state."
+            notice = _("There is no state “{state}”; showing every state.").format(state=state)
             state = ""
     only_overdue = request.query.get("overdue") in ("1", "on", "yes", "true")
     rows = []
@@ -150,7 +162,7 @@ async def admin_page(request: web.Request) -> web.Response:
     outcome = await outcome_of(gateway, link, None, request.query.get("command"), now)
     return render(
         "admin.html",
-        title="Deliveries",
+        title=_("Deliveries"),
         rows=rows,
         states=[s.value for s in State],
         state_labels=STATE_LABELS,

@@ -19,6 +19,7 @@ from services.gateway.context import gateway_of
 from services.gateway.contracts import documented, parameter
 from services.gateway.pages.errors import PageError, html_errors, render
 from services.gateway.pages.guard import LINK_REFUSALS, LINK_TOKEN, html_answer, link_of
+from services.gateway.pages.languages import admin_reader, reading_page
 from services.gateway.pages.routing import routes
 from services.gateway.pages.scorecard import isv_scorecard, render_scorecard
 from services.gateway.scorecards import PERIOD_PARAMETERS, query_period
@@ -36,6 +37,7 @@ from shared.wording import (
     trend_words,
     when_relative,
 )
+from shared.wording.reader import _, lazy_gettext
 
 #: Rows the table shows at most (after sorting).
 TABLE_LIMIT = 1000
@@ -45,7 +47,7 @@ class Column(NamedTuple):
     """A sortable column of the table: its heading, what it sorts by (None sorts last in
     either order) and the order its first click asks for."""
 
-    heading: str
+    heading: Any  # a lazy msgid: the heading in the reader's language when shown
     key: Callable[[Mapping[str, Any]], Any]
     first_order: str = "desc"
 
@@ -56,18 +58,18 @@ def _difference(row: Mapping[str, Any]) -> float | None:
 
 #: The sortable columns by their ``?sort=`` name, in the table's order.
 COLUMNS: Mapping[str, Column] = {
-    "isv": Column("ISV", lambda row: row["isv_id"], "asc"),
-    "score": Column("Score", lambda row: row.get("score")),
-    "previous": Column("Previous", lambda row: row.get("previous_score")),
-    "trend": Column("Trend", _difference),
-    "opened": Column("Opened", lambda row: row.get("opened")),
-    "completed": Column("Completed", lambda row: row.get("completed")),
-    "terminated": Column("Terminated", lambda row: row.get("terminated")),
+    "isv": Column(lazy_gettext("ISV"), lambda row: row["isv_id"], "asc"),
+    "score": Column(lazy_gettext("Score"), lambda row: row.get("score")),
+    "previous": Column(lazy_gettext("Previous"), lambda row: row.get("previous_score")),
+    "trend": Column(lazy_gettext("Trend"), _difference),
+    "opened": Column(lazy_gettext("Opened"), lambda row: row.get("opened")),
+    "completed": Column(lazy_gettext("Completed"), lambda row: row.get("completed")),
+    "terminated": Column(lazy_gettext("Terminated"), lambda row: row.get("terminated")),
     "confirmation": Column(
-        "Confirmed by customer", lambda row: row.get("customer_confirmation_share")
+        lazy_gettext("Confirmed by customer"), lambda row: row.get("customer_confirmation_share")
     ),
-    "disputes": Column("Dispute rate", lambda row: row.get("dispute_rate")),
-    "overdue": Column("Overdue", lambda row: row.get("overdue_share")),
+    "disputes": Column(lazy_gettext("Dispute rate"), lambda row: row.get("dispute_rate")),
+    "overdue": Column(lazy_gettext("Overdue"), lambda row: row.get("overdue_share")),
 }
 DEFAULT_SORT = "score"
 ORDERS = ("asc", "desc")
@@ -116,7 +118,7 @@ def _headings(sort: str, order: str, token: str) -> list[dict[str, Any]]:
         headings.append(
             {
                 "name": name,
-                "heading": column.heading,
+                "heading": str(column.heading),
                 "href": scorecards_path(token, sort=name, order=next_order),
                 "aria_sort": ("ascending" if order == "asc" else "descending") if current else None,
                 "mark": ("▲" if order == "asc" else "▼") if current else "",
@@ -162,15 +164,28 @@ async def scorecards_page(request: web.Request) -> web.Response:
     token = request.query.get("t", "")
     link_of(request, token, None)
     gateway = gateway_of(request)
+    with reading_page(*admin_reader(request, gateway.settings)):
+        return await _scorecards_table(request, token)
+
+
+async def _scorecards_table(request: web.Request, token: str) -> web.Response:
+    """The table's page (:func:`scorecards_page`), in the current reader's language."""
+    gateway = gateway_of(request)
     now = datetime.now(UTC)
     sort = request.query.get("sort", DEFAULT_SORT)
     notices = []
     if sort not in COLUMNS:
-        notices.append(f"There is no column “{sort}” to sort by; sorted by score.")
+        notices.append(
+            _("There is no column “{column}” to sort by; sorted by score.").format(column=sort)
+        )
         sort = DEFAULT_SORT
     order = request.query.get("order", COLUMNS[sort].first_order)
     if order not in ORDERS:
-        notices.append(f"“{order}” is no order (asc or desc); sorted {COLUMNS[sort].first_order}.")
+        notices.append(
+            _("“{order}” is no order (asc or desc); sorted {default}.").format(
+                order=order, default=COLUMNS[sort].first_order
+            )
+        )
         order = COLUMNS[sort].first_order
     table = await ScorecardBook(gateway.db).latest_table()
     rows: list[dict[str, Any]] = []
@@ -188,7 +203,7 @@ async def scorecards_page(request: web.Request) -> web.Response:
         }
     return render(
         "admin_scorecards.html",
-        title="ISV scorecards",
+        title=_("ISV scorecards"),
         token=token,
         admin_href=admin_path(token),
         rows=rows,
@@ -232,16 +247,25 @@ async def scorecard_page(request: web.Request) -> web.Response:
     """
     token = request.query.get("t", "")
     link_of(request, token, None)
+    with reading_page(*admin_reader(request, gateway_of(request).settings)):
+        return await _one_scorecard(request, token)
+
+
+async def _one_scorecard(request: web.Request, token: str) -> web.Response:
+    """One ISV's page (:func:`scorecard_page`), in the current reader's language."""
     isv_id = request.match_info["isv_id"]
     refusal = isv_id_refusal(isv_id)
     if refusal is not None:
-        raise PageError(404, "No such ISV", f"{sentence_start(refusal)}.")
+        # The rule of ids is the API's, in English (``shared.domain.roles.ACTOR_ID_RULE``).
+        raise PageError(
+            404, _("No such ISV"), _("{refusal}.").format(refusal=sentence_start(refusal))
+        )
     now = datetime.now(UTC)
     period = query_period(request, now.date())
     data = await isv_scorecard(gateway_of(request), isv_id, now, period)
     return render(
         "admin_scorecard.html",
-        title=f"Scorecard of {isv_id}",
+        title=_("Scorecard of {isv}").format(isv=isv_id),
         isv_id=isv_id,
         token=token,
         admin_href=admin_path(token),

@@ -31,6 +31,7 @@ from typing import NamedTuple
 from markupsafe import Markup
 
 from shared.wording import NO_DATA, duration, score_words
+from shared.wording.reader import _
 
 #: The colours: the pages' accent (``base.html``), a muted grey, the grid's line.
 ACCENT = "#1d4ed8"
@@ -133,7 +134,11 @@ def trend_chart(points: Sequence[TrendPoint], *, chart_id: str, title: str) -> M
     plot_width = width - _TREND_LEFT - _TREND_RIGHT
     base = score_y(0)
     said = "; ".join(f"{p.name}: {score_words(p.score)}" for p in points)
-    description = f"Score from 0 to 100 per period, oldest first. {said}." if points else NO_DATA
+    description = (
+        _("Score from 0 to 100 per period, oldest first. {scores}.").format(scores=said)
+        if points
+        else str(NO_DATA)
+    )
     parts = [_open(chart_id, width, height, title, description)]
     for tick in SCORE_TICKS:
         y = score_y(tick)
@@ -227,7 +232,13 @@ def duration_bars(
         return NO_DATA if seconds is None else duration(timedelta(seconds=seconds))
 
     description = "; ".join(
-        f"{row.label}: {mine} {said(row.seconds)}, {theirs} {said(row.compared_seconds)}"
+        _("{state}: {mine} {time}, {theirs} {compared}").format(
+            state=row.label,
+            mine=mine,
+            time=said(row.seconds),
+            theirs=theirs,
+            compared=said(row.compared_seconds),
+        )
         for row in rows
     )
     parts = [_open(chart_id, width, height, title, f"{description}." if rows else NO_DATA)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from services.gateway.pages.guard import (
     html_answer,
     link_of,
 )
+from services.gateway.pages.languages import party_reader, reading_page, switch_base
 from services.gateway.pages.routing import log, routes
 from services.gateway.pages.view import FormState, page_context
 from services.gateway.pages.words import sendable
@@ -36,6 +38,7 @@ from shared.domain.addresses import AddressPolicy
 from shared.domain.commands import COMMAND_MODELS, address_context
 from shared.domain.ids import is_hex_id
 from shared.wording import ROLE_NAMES, size_words
+from shared.wording.reader import N_, Words, _
 
 #: Files one form may carry.
 MAX_FILES_PER_FORM = 10
@@ -57,10 +60,14 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
 #: The place in a command -> its form field, to put pydantic's complaints beside it.
 FIELD_OF_LOCATION = {loc: name for name, loc in FORM_FIELDS.items()}
 #: Messages in words for the checks whose pydantic wording is technical.
-FIELD_HINTS = {
-    "contact_phone": "write a phone number: digits, spaces and + ( ) . / - only, 3 to 40 of them",
-    "outcome": "choose whether the delivery continues or is terminated",
-}
+FIELD_HINTS: Mapping[str, str] = Words(
+    {
+        "contact_phone": N_(
+            "write a phone number: digits, spaces and + ( ) . / - only, 3 to 40 of them"
+        ),
+        "outcome": N_("choose whether the delivery continues or is terminated"),
+    }
+)
 
 
 def _text(form: Any, name: str) -> str:
@@ -106,15 +113,20 @@ def field_errors(error: ValidationError, typed: dict[str, str] | None = None) ->
             or (name in typed and not typed[name])
             or (kind == "string_too_short" and item.get("ctx", {}).get("min_length") == 1)
         ):
-            message = "required: please fill this in"
+            message = _("required: please fill this in")
         elif kind == "string_too_long":
-            message = f"too long: at most {item['ctx']['max_length']} characters"
+            message = _("too long: at most {count} characters").format(
+                count=item["ctx"]["max_length"]
+            )
         elif name in FIELD_HINTS:
             message = FIELD_HINTS[name]
-        elif kind == "value_error" and "email" in name:
-            message = "write a valid email address" + (
-                f" ({str(item['msg']).split(': ', 1)[-1]})" if ": " in item["msg"] else ""
+        elif kind == "value_error" and "email" in name and ": " in item["msg"]:
+            # pydantic's reason stays as it says it (English): the email checker's words.
+            message = _("write a valid email address ({reason})").format(
+                reason=str(item["msg"]).split(": ", 1)[-1]
             )
+        elif kind == "value_error" and "email" in name:
+            message = _("write a valid email address")
         else:
             message = str(item["msg"])
         found.setdefault(name, message[0].upper() + message[1:])
@@ -148,9 +160,11 @@ def _size_problem(name: str, size: int, limit: int) -> str | None:
     """What is wrong with a file ``name`` of ``size`` bytes, at most ``limit``: too large or
     empty; None when nothing."""
     if size > limit:
-        return f"The file {name} is too large: at most {size_words(limit)} each"
+        return _("The file {name} is too large: at most {size} each").format(
+            name=name, size=size_words(limit)
+        )
     if size == 0:
-        return f"The file {name} is empty"
+        return _("The file {name} is empty").format(name=name)
     return None
 
 
@@ -159,7 +173,7 @@ def uploaded_name(part: web.FileField) -> str:
     same rules as the API's uploads (``filenames.form_data_field``); aiohttp's ``filename``
     when the header cannot be read, which ``form_files`` refuses before anything is stored."""
     try:
-        _, name = form_data_field(part.headers.getall(hdrs.CONTENT_DISPOSITION, []))
+        _kind, name = form_data_field(part.headers.getall(hdrs.CONTENT_DISPOSITION, []))
     except DispositionError:
         return part.filename
     return name or part.filename
@@ -246,78 +260,91 @@ async def press(request: web.Request) -> web.StreamResponse:
         # The client's doing (a bad charset, encoding, framing or gzip): json_errors ends it.
         log.warning("unreadable form in %s %s: %s", request.method, request.path, reason_of(error))
         raise PageError(
-            400, "This form could not be read", "The browser sent a form we cannot read."
+            400, _("This form could not be read"), _("The browser sent a form we cannot read.")
         ) from error
     token = _text(form, "t")
     link = link_of(request, token, delivery_id)
     if not csrf_ok(gateway.settings, token, delivery_id, _text(form, "csrf")):
         raise PageError(
             403,
-            "This form cannot be sent",
-            "The form's security token is missing or wrong, so nothing was done. "
-            "Open the page from its link and press the button there.",
+            _("This form cannot be sent"),
+            _(
+                "The form's security token is missing or wrong, so nothing was done. "
+                "Open the page from its link and press the button there."
+            ),
         )
     kind = _text(form, "type")
     if kind not in sendable(link.role):
         raise PageError(
-            422, "Unknown action", f"{ROLE_NAMES[link.role]} cannot {kind or 'do that'} here."
+            422,
+            _("Unknown action"),
+            _("{role} cannot {action} here.").format(role=ROLE_NAMES[link.role], action=kind)
+            if kind
+            else _("{role} cannot do that here.").format(role=ROLE_NAMES[link.role]),
         )
     document = await delivery_for(gateway, link, delivery_id)
-    back = "admin" if _text(form, "back") == "admin" and link.is_admin else "page"
-    nonce = _text(form, "nonce")
-    # The same rendered form sent twice (a double click, a reload) is one command.
-    key = f"page-form:{nonce}" if is_hex_id(nonce) else None
-    command_id = command_id_for(link.actor, key)
-    if key and await gateway.db[COMMANDS].find_one({"_id": command_id}, {"_id": 1}):
-        raise web.HTTPSeeOther(_after(delivery_id, token, command_id, back))
+    # The rest is read as the delivery's page is, for this party (its refusals too).
+    with reading_page(*party_reader(request, gateway.settings, link.role.value, document)):
+        back = "admin" if _text(form, "back") == "admin" and link.is_admin else "page"
+        nonce = _text(form, "nonce")
+        # The same rendered form sent twice (a double click, a reload) is one command.
+        key = f"page-form:{nonce}" if is_hex_id(nonce) else None
+        command_id = command_id_for(link.actor, key)
+        if key and await gateway.db[COMMANDS].find_one({"_id": command_id}, {"_id": 1}):
+            raise web.HTTPSeeOther(_after(delivery_id, token, command_id, back))
 
-    body = command_body(kind, form)
-    uploads = _uploads(form)
-    problems: dict[str, str] = {}
-    if kind == "upload_contract":
-        if len(uploads) != 1:
-            problems["file"] = "Choose the one contract file to upload"
-    elif kind in ("submit_demand", "finish"):
-        if len(uploads) > MAX_FILES_PER_FORM:
-            problems["file"] = f"At most {MAX_FILES_PER_FORM} files at once"
-    elif uploads:
-        problems["file"] = "This action takes no files"
-    if kind != "upload_contract":
-        _, errors = _validate(kind, body, form, gateway.settings.address_policy)
-        problems = {**errors, **problems}
-    if not problems:
-        problems.update(upload_problems(uploads, gateway.settings.max_attachment_bytes))
-    if not problems and uploads:
-        stored = []
-        for part in uploads:
-            attachment_id, problem = await keep_upload(gateway, delivery_id, link, part)
-            if problem:
-                problems["file"] = problem
-                break
-            stored.append(attachment_id)
-        if kind == "upload_contract" and stored:
-            body["attachment"] = stored[0]
-        elif stored:
-            body["attachments"] = stored
-    command = None
-    if not problems:
-        command, problems = _validate(kind, body, form, gateway.settings.address_policy)
-    if problems:
-        if uploads and "file" not in problems:
-            problems["file"] = "Choose the files again: nothing was kept, because of the above"
-        values = {name: _text(form, name) for name in FORM_FIELDS}
-        context = await page_context(
-            request, link, token, document, form=FormState(kind, values, problems)
+        body = command_body(kind, form)
+        uploads = _uploads(form)
+        problems: dict[str, str] = {}
+        if kind == "upload_contract":
+            if len(uploads) != 1:
+                problems["file"] = _("Choose the one contract file to upload")
+        elif kind in ("submit_demand", "finish"):
+            if len(uploads) > MAX_FILES_PER_FORM:
+                problems["file"] = _("At most {count} files at once").format(
+                    count=MAX_FILES_PER_FORM
+                )
+        elif uploads:
+            problems["file"] = _("This action takes no files")
+        if kind != "upload_contract":
+            _command, errors = _validate(kind, body, form, gateway.settings.address_policy)
+            problems = {**errors, **problems}
+        if not problems:
+            problems.update(upload_problems(uploads, gateway.settings.max_attachment_bytes))
+        if not problems and uploads:
+            stored = []
+            for part in uploads:
+                attachment_id, problem = await keep_upload(gateway, delivery_id, link, part)
+                if problem:
+                    problems["file"] = problem
+                    break
+                stored.append(attachment_id)
+            if kind == "upload_contract" and stored:
+                body["attachment"] = stored[0]
+            elif stored:
+                body["attachments"] = stored
+        command = None
+        if not problems:
+            command, problems = _validate(kind, body, form, gateway.settings.address_policy)
+        if problems:
+            if uploads and "file" not in problems:
+                problems["file"] = _(
+                    "Choose the files again: nothing was kept, because of the above"
+                )
+            values = {name: _text(form, name) for name in FORM_FIELDS}
+            context = await page_context(
+                request, link, token, document, form=FormState(kind, values, problems)
+            )
+            with switch_base(page_path(delivery_id, token)):
+                return render("delivery.html", status=422, **context)
+
+        envelope = CommandEnvelope(
+            command_id=command_id,
+            delivery_id=delivery_id,
+            actor=link.actor,
+            issued_at=datetime.now(UTC),
+            command=command,
         )
-        return render("delivery.html", status=422, **context)
-
-    envelope = CommandEnvelope(
-        command_id=command_id,
-        delivery_id=delivery_id,
-        actor=link.actor,
-        issued_at=datetime.now(UTC),
-        command=command,
-    )
-    await accept(gateway, envelope, fingerprint(body, delivery_id))
-    await _briefly_wait_for_outcome(gateway, command_id)
-    raise web.HTTPSeeOther(_after(delivery_id, token, command_id, back))
+        await accept(gateway, envelope, fingerprint(body, delivery_id))
+        await _briefly_wait_for_outcome(gateway, command_id)
+        raise web.HTTPSeeOther(_after(delivery_id, token, command_id, back))

@@ -22,6 +22,7 @@ from services.runtime.list_links import ListLink, me_path, read_list_link
 from shared.clocks import CLOCK_LEEWAY
 from shared.config import Settings
 from shared.wording import ROLE_NAMES, duration, when
+from shared.wording.reader import N_, Words, _, lazy_gettext, ngettext
 
 
 def html_answer(description: str, headers: Mapping[str, dict[str, Any]] | None = None) -> Reply:
@@ -47,13 +48,13 @@ LINK_REFUSALS = {
     429: html_answer("too many requests from this link; see Retry-After"),
 }
 
-_NEW_LINK_HINT = (
+_NEW_LINK_HINT = lazy_gettext(
     "Open the most recent email about this delivery and follow its link: every email carries "
     "a fresh one."
 )
 
 
-_LIST_HINT = (
+_LIST_HINT = lazy_gettext(
     "Every email carries two links: one to the delivery's page and one to all your "
     "deliveries. Open the most recent email and follow the one you need."
 )
@@ -62,24 +63,30 @@ _LIST_HINT = (
 #: The pages a link may be followed to, as a refusal names them ("This link opens …, not
 #: <here>."): a delivery's page, a party's list (``/me``), the administrators' pages.
 PAGE, LIST, ADMIN = "page", "list", "admin"
-_HERE = {
-    PAGE: "a delivery's page",
-    LIST: "a list of deliveries",
-    ADMIN: "the administrators' pages",
-}
+_HERE: Mapping[str, str] = Words(
+    {
+        PAGE: N_("a delivery's page"),
+        LIST: N_("a list of deliveries"),
+        ADMIN: N_("the administrators' pages"),
+    }
+)
 
 
 def _where_it_leads(opens: Link | ListLink, token: str) -> tuple[str, str, str]:
     """What a valid link of another kind opens, in words, and where it leads: (what, the
     path with its token, the words of the link there)."""
     if isinstance(opens, ListLink):
-        return "a list of your deliveries", me_path(token), "Open your list of deliveries"
+        return _("a list of your deliveries"), me_path(token), _("Open your list of deliveries")
     if opens.is_admin:
-        return "the administrators' pages", admin_path(token), "Open the administrators' list"
+        return (
+            _("the administrators' pages"),
+            admin_path(token),
+            _("Open the administrators' list"),
+        )
     return (
-        "one delivery's page",
+        _("one delivery's page"),
         page_path(opens.delivery_id, token),
-        "Open that delivery's page",
+        _("Open that delivery's page"),
     )
 
 
@@ -90,9 +97,9 @@ def _elsewhere(opens: Link | ListLink, token: str, here: str) -> PageError:
     admin = isinstance(opens, Link) and opens.is_admin
     return PageError(
         403,
-        "This link opens another page",
-        f"This link opens {what}, not {_HERE[here]}.",
-        hint=None if admin else _LIST_HINT,
+        _("This link opens another page"),
+        _("This link opens {what}, not {here}.").format(what=what, here=_HERE[here]),
+        hint=None if admin else str(_LIST_HINT),
         elsewhere={"href": href, "words": words},
     )
 
@@ -102,27 +109,38 @@ def _refused(error: LinkError, settings: Settings, token: str, here: str) -> Pag
     long links are valid), signed ahead of this server's clock, for a page of another kind
     than ``here`` (:data:`PAGE`, :data:`LIST`, :data:`ADMIN`), or not valid at all."""
     if error.kind == "expired":
-        since = f" on {when(error.expired_at)}" if error.expired_at else ""
         valid = duration(settings.link_ttl)
-        message = f"This link expired{since}. Links are valid for {valid}."
-        return PageError(403, "This link has expired", message, hint=_NEW_LINK_HINT)
+        message = (
+            _("This link expired on {at}. Links are valid for {valid}.").format(
+                at=when(error.expired_at), valid=valid
+            )
+            if error.expired_at
+            else _("This link expired. Links are valid for {valid}.").format(valid=valid)
+        )
+        return PageError(403, _("This link has expired"), message, hint=str(_NEW_LINK_HINT))
     if error.kind == "not_yet_valid" and error.signed_at is not None:
         now = datetime.now(UTC)
-        message = (
-            f"This link says it was made on {when(error.signed_at)}, "
-            f"{duration(error.signed_at - now)} ahead of this server's clock ({when(now)}); "
-            f"a link is accepted at most {duration(CLOCK_LEEWAY)} early. It was not made by "
-            "this Delivery Center, or one of the two clocks is wrong."
+        message = _(
+            "This link says it was made on {signed}, {ahead} ahead of this server's clock "
+            "({now}); a link is accepted at most {leeway} early. It was not made by this "
+            "Delivery Center, or one of the two clocks is wrong."
+        ).format(
+            signed=when(error.signed_at),
+            ahead=duration(error.signed_at - now),
+            now=when(now),
+            leeway=duration(CLOCK_LEEWAY),
         )
-        return PageError(403, "This link is not valid yet", message, hint=_NEW_LINK_HINT)
+        return PageError(403, _("This link is not valid yet"), message, hint=str(_NEW_LINK_HINT))
     if error.kind == "other_page" and error.opens is not None:
         return _elsewhere(error.opens, token, here)
     return PageError(
         403,
-        "This link is not valid",
-        "This link is not valid: it was changed or cut short (for example when it was "
-        "copied), or it was not made by Delivery Center.",
-        hint=_NEW_LINK_HINT,
+        _("This link is not valid"),
+        _(
+            "This link is not valid: it was changed or cut short (for example when it was "
+            "copied), or it was not made by Delivery Center."
+        ),
+        hint=str(_NEW_LINK_HINT),
     )
 
 
@@ -132,8 +150,12 @@ def _within_rate(request: web.Request, role: str, party_id: str) -> None:
     if wait:
         raise PageError(
             429,
-            "Too many requests",
-            f"Too many requests from this link; wait {wait} seconds and try again.",
+            _("Too many requests"),
+            ngettext(
+                "Too many requests from this link; wait {count} second and try again.",
+                "Too many requests from this link; wait {count} seconds and try again.",
+                wait,
+            ).format(count=wait),
             retry_after=wait,
         )
 
@@ -155,9 +177,9 @@ def link_of(request: web.Request, token: str, delivery_id: str | None) -> Link:
     elif not link.opens(delivery_id):
         raise PageError(
             403,
-            "This link is for another delivery",
-            "This link opens another delivery's page, not this one.",
-            hint=_NEW_LINK_HINT,
+            _("This link is for another delivery"),
+            _("This link opens another delivery's page, not this one."),
+            hint=str(_NEW_LINK_HINT),
         )
     _within_rate(request, link.role.value, link.party_id)
     return link
@@ -188,16 +210,19 @@ async def delivery_for(gateway: Gateway, link: Link, delivery_id: str) -> dict[s
     if document is None:
         raise PageError(
             404,
-            "No such delivery",
-            f"There is no delivery {delivery_id} (yet): if it was opened just now, "
-            "reload this page in a moment.",
+            _("No such delivery"),
+            _(
+                "There is no delivery {delivery} (yet): if it was opened just now, "
+                "reload this page in a moment."
+            ).format(delivery=delivery_id),
         )
     if not is_party(link.actor, document):
         raise PageError(
             403,
-            "This link is not for this delivery",
-            f"This link was made for {ROLE_NAMES[link.role]} {link.party_id}, who is not "
-            "a party of this delivery.",
-            hint=_NEW_LINK_HINT,
+            _("This link is not for this delivery"),
+            _("This link was made for {role} {party}, who is not a party of this delivery.").format(
+                role=ROLE_NAMES[link.role], party=link.party_id
+            ),
+            hint=str(_NEW_LINK_HINT),
         )
     return document

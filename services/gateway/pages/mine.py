@@ -65,6 +65,7 @@ from shared.wording.lists import (
     SEARCH_STOPPED,
     counts_words,
 )
+from shared.wording.reader import reader
 
 #: Rows a page shows.
 PAGE_SIZE = 30
@@ -206,15 +207,21 @@ async def scorecard_section(gateway: Gateway, link: ListLink) -> Markup:
     A section read less than ``DC_SCORECARD_REFRESH`` ago (the table's own refresh, 5 minutes
     by default) is shown again, as of when it was read (it says so): reading and computing the
     big ISV's 3,000 deliveries costs about 70 ms, which the list's 100 ms cannot carry on every
-    page. The API and the admin's page of one ISV always compute afresh."""
+    page. The API and the admin's page of one ISV always compute afresh.
+
+    A section is kept per ISV and reader (locale and time zone): its words and times are the
+    reader's."""
     now = time.monotonic()
-    kept = gateway.isv_sections.get(link.party_id)
+    current = reader()
+    key = f"{link.party_id}\n{current.locale}\n{current.time_zone}"
+    kept = gateway.isv_sections.get(key)
     if kept is not None and now - kept[0] < gateway.settings.scorecard_refresh.total_seconds():
-        gateway.isv_sections.move_to_end(link.party_id)
+        gateway.isv_sections.move_to_end(key)
         return Markup(kept[1])
     html = render_scorecard(await isv_scorecard(gateway, link.party_id, datetime.now(UTC)))
-    gateway.isv_sections[link.party_id] = (now, str(html))
-    gateway.isv_sections.move_to_end(link.party_id)
+    if current.catalog is None:  # a test's own catalog is not kept
+        gateway.isv_sections[key] = (now, str(html))
+        gateway.isv_sections.move_to_end(key)
     while len(gateway.isv_sections) > RECENT_SECTIONS:
         gateway.isv_sections.popitem(last=False)
     return html

@@ -19,13 +19,14 @@ from services.runtime.party_lists import DONE, OTHERS, WALKED_GROUPS, YOURS, Pos
 from shared.domain.commands import ExternalId
 from shared.domain.states import TERMINAL_STATES, ProcessName, State
 from shared.wording.lists import NO_DELIVERIES, NO_MATCH, NO_MORE, NO_MORE_MATCH
+from shared.wording.reader import _, lazy_gettext, ngettext
 
 #: The query parameters the page reads, each at most once.
 PARAMETERS = ("t", "state", "process", "q", "after")
 _SEARCH = TypeAdapter(ExternalId)
 #: ``you.<offset>``, ``other`` / ``done`` (a group's start) or ``other.<millis>.<id>``.
 _CURSOR = re.compile(r"(you)\.([0-9]{1,9})|(other|done)(?:\.([0-9]{1,15})\.([0-9a-f]{32}))?")
-_BAD_QUERY = "This list cannot be shown"
+_BAD_QUERY = lazy_gettext("This list cannot be shown")
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,11 @@ def read_cursor(text: str) -> Cursor:
     """
     refused = PageError(
         400,
-        _BAD_QUERY,
-        f"The page position “{text[:60]}” (after=) is not one this list made. "
-        "Go back to the list's first page.",
+        str(_BAD_QUERY),
+        _(
+            "The page position “{position}” (after=) is not one this list made. "
+            "Go back to the list's first page."
+        ).format(position=text[:60]),
     )
     found = _CURSOR.fullmatch(text)
     if found is None:
@@ -116,7 +119,13 @@ def _one(request: web.Request, name: str) -> str:
     values = request.query.getall(name, [])
     if len(values) > 1:
         raise PageError(
-            400, _BAD_QUERY, f"The address gives “{name}” {len(values)} times; give it once."
+            400,
+            str(_BAD_QUERY),
+            ngettext(
+                "The address gives “{name}” {count} time; give it once.",
+                "The address gives “{name}” {count} times; give it once.",
+                len(values),
+            ).format(name=name, count=len(values)),
         )
     return values[0] if values else ""
 
@@ -135,14 +144,20 @@ def read_query(request: web.Request) -> tuple[Filters, Cursor | None]:
     if state and state not in {s.value for s in State}:
         states = ", ".join(s.value for s in State)
         raise PageError(
-            400, _BAD_QUERY, f"There is no state “{state[:60]}”. The states are: {states}."
+            400,
+            str(_BAD_QUERY),
+            _("There is no state “{state}”. The states are: {states}.").format(
+                state=state[:60], states=states
+            ),
         )
     if process and process not in {p.value for p in ProcessName}:
         processes = ", ".join(p.value for p in ProcessName)
         raise PageError(
             400,
-            _BAD_QUERY,
-            f"There is no process “{process[:60]}”. The processes are: {processes}.",
+            str(_BAD_QUERY),
+            _("There is no process “{process}”. The processes are: {processes}.").format(
+                process=process[:60], processes=processes
+            ),
         )
     search = search.strip()
     if search:
@@ -151,9 +166,11 @@ def read_query(request: web.Request) -> tuple[Filters, Cursor | None]:
         except ValidationError as error:
             raise PageError(
                 400,
-                _BAD_QUERY,
-                f"“{search[:60]}” is neither an order ID nor a product ID: search for one of "
-                "those, 1 to 128 letters, digits and . _ : @ -.",
+                str(_BAD_QUERY),
+                _(
+                    "“{search}” is neither an order ID nor a product ID: search for one of "
+                    "those, 1 to 128 letters, digits and . _ : @ -."
+                ).format(search=search[:60]),
             ) from error
     after = _one(request, "after")
     cursor = read_cursor(after) if after else None

@@ -83,7 +83,7 @@ def row_view(
         at = when_relative(request["at"], now)
         what = warranty_request_words(role, at, request["description"])
     else:
-        what, _ = turn_words(dict(document), role)
+        what, _mine = turn_words(dict(document), role)
     deadline = due_deadline(document)
     due = deadline_words(deadline, role, now) if deadline else None
     action = None

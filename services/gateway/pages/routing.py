@@ -15,9 +15,11 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from services.gateway.pages.languages import language_links
 from services.runtime.links import commands_path
 from shared.domain.files import CONTRACT_MAX_WORDS, CONTRACT_TYPE_WORDS, CONTRACT_TYPES
 from shared.wording import CONTRACT_HINT, DISPUTE_RULE, sentence_start
+from shared.wording.reader import _, ngettext, reader
 
 #: The pages' logger, named ``services.gateway.pages`` as before the pages became a package.
 log = logging.getLogger(__package__)
@@ -39,8 +41,26 @@ def shown(value: Any) -> Any:
     return Markup(cleaned) if isinstance(value, Markup) else cleaned
 
 
+def contract_hint() -> str:
+    """What the contract's file input takes, in the reader's language."""
+    return CONTRACT_HINT.format(types=CONTRACT_TYPE_WORDS, limit=CONTRACT_MAX_WORDS)
+
+
+def dispute_hint() -> str:
+    """What a dispute does, as a sentence in the reader's language."""
+    return sentence_start(str(DISPUTE_RULE))
+
+
+def html_lang() -> str:
+    """The page's ``<html lang>``: the current reader's BCP 47 tag."""
+    return reader().html_lang
+
+
 #: The pages' Jinja templates (``services/gateway/templates``), autoescaped; no value they
-#: write carries a raw control character (:func:`shown`).
+#: write carries a raw control character (:func:`shown`). Their words are gettext messages
+#: (``{% trans %}``, ``_()``; Jinja's i18n extension, new style: ``%`` placeholders by name,
+#: a literal ``%`` written ``%%``), translated when rendered for the current reader
+#: (``shared.wording.reader``): a page is rendered inside its ``reading`` block.
 templates = Environment(
     loader=PackageLoader("services.gateway", "templates"),
     autoescape=True,
@@ -48,11 +68,16 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     finalize=shown,
+    extensions=["jinja2.ext.i18n"],
 )
+templates.install_gettext_callables(gettext=_, ngettext=ngettext, newstyle=True)  # type: ignore[attr-defined]
 templates.globals.update(
     commands_path=commands_path,
     # What the contract's file input accepts (its ``accept``): the allowed types' extensions.
     contract_accept=",".join(f".{kind}" for kind in sorted(CONTRACT_TYPES)),
-    contract_hint=CONTRACT_HINT.format(types=CONTRACT_TYPE_WORDS, limit=CONTRACT_MAX_WORDS),
-    dispute_hint=sentence_start(DISPUTE_RULE),
+    # Words, made for each page in its reader's language: functions the templates call.
+    contract_hint=contract_hint,
+    dispute_hint=dispute_hint,
+    html_lang=html_lang,
+    language_links=language_links,
 )

@@ -43,6 +43,7 @@ from shared.wording import (
     trend_words,
     when,
 )
+from shared.wording.reader import _, ngettext
 
 #: The trend chart's periods: how many, of how many days each, the last ending today.
 TREND_PERIODS = 6
@@ -206,6 +207,11 @@ def scorecard_view(data: ScorecardData) -> dict[str, Any]:
         ("overdue_share", share_words(figures.overdue_share)),
     ]
     before = Period(card.first_day, card.last_day).previous()
+    trend_title = ngettext(
+        "Score per {days}-day period, the last {count}",
+        "Score per {days}-day period, the last {count}",
+        count,
+    ).format(days=days, count=count)
     return {
         "computed": when(data.computed_at),
         "isv_id": card.isv_id,
@@ -236,15 +242,13 @@ def scorecard_view(data: ScorecardData) -> dict[str, Any]:
         "states": states,
         "stages": stages,
         "trend_rows": [(p.name, score_words(p.score)) for p in points],
-        "trend_title": f"Score per {days}-day period, the last {count}",
-        "trend_chart": trend_chart(
-            points, chart_id="score-trend", title=f"Score per {days}-day period, the last {count}"
-        ),
+        "trend_title": trend_title,
+        "trend_chart": trend_chart(points, chart_id="score-trend", title=trend_title),
         "time_chart": duration_bars(
             [BarRow(r["label"], r["seconds"], r["market_seconds"]) for r in states],
             chart_id="time-in-state",
-            title="Median time in each of the ISV's states, against the marketplace's median",
-            legend=("This ISV", "Marketplace"),
+            title=_("Median time in each of the ISV's states, against the marketplace's median"),
+            legend=(_("This ISV"), _("Marketplace")),
         ),
         "market": table
         and {

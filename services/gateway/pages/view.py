@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from babel.support import LazyProxy
 from gridfs.errors import NoFile
 
 from services.gateway.attachments import FILE_ANSWER, UNREADABLE, files_by_id, stream_file
@@ -24,8 +25,10 @@ from services.gateway.pages.guard import (
     link_of,
     optional_query,
 )
+from services.gateway.pages.languages import party_reader, reading_page
 from services.gateway.pages.routing import routes
 from services.gateway.pages.words import (
+    DISPUTE_STATUSES,
     action_view,
     available_actions,
     deadline_words,
@@ -49,9 +52,14 @@ from shared.wording import (
     detail,
     label,
     named,
+    sentence_start,
     size_words,
     when,
 )
+from shared.wording.reader import _, lazy_gettext
+
+#: A stored file whose type could not be told.
+UNKNOWN_TYPE = lazy_gettext("unknown type")
 
 #: How long the page keeps refreshing for a command's outcome before it says so.
 PENDING_PATIENCE = timedelta(seconds=60)
@@ -83,7 +91,9 @@ async def outcome_of(
     if not sent_by(link.actor, command.sender):
         return None
     known, record, outcome = command.known, command.record, command.outcome
-    title = ACTIONS.get(known["type"], (known["type"], ""))[0]
+    kind = known["type"]
+    # Read when the page is rendered, in its reader's language (chosen after this is read).
+    title = LazyProxy(lambda: ACTIONS.get(kind, (kind, ""))[0], enable_cache=False)
     if outcome is None:
         accepted_at = record.get("accepted_at") if record else None
         late = accepted_at is not None and now - accepted_at > PENDING_PATIENCE
@@ -111,7 +121,7 @@ def _file_view(record: dict[str, Any] | None, attachment_id: str, delivery_id: s
         "name": record["filename"],
         "href": file_path(delivery_id, attachment_id, token),
         "size": size_words(record["size"]),
-        "type": record.get("detected_type") or "unknown type",
+        "type": record.get("detected_type") or UNKNOWN_TYPE,
         "by": label(ROLE_NAMES, (record.get("uploaded_by") or {}).get("role")),
     }
 
@@ -162,12 +172,14 @@ async def page_context(
         actions = [wanted] + [a for a in actions if a != wanted]
     unavailable = None
     if wanted and wanted not in actions:
-        asked = ACTIONS.get(wanted, (wanted, ""))[0].lower() if wanted in ACTIONS else None
+        asked = ACTIONS[wanted].title.lower() if wanted in ACTIONS else None
         unavailable = (
-            f"The link asked you to {asked}, which is not possible now: the delivery is at "
-            f"“{label(STATE_LABELS, document['state'])}”."
+            _(
+                "The link asked you to {action}, which is not possible now: the delivery is at "
+                "“{state}”."
+            ).format(action=asked, state=label(STATE_LABELS, document["state"]))
             if asked
-            else "The link asked for an action that does not exist."
+            else _("The link asked for an action that does not exist.")
         )
     turn, my_turn = turn_words(document, role)
     contact = document.get("contact") or {}
@@ -208,7 +220,7 @@ async def page_context(
             "files": [file(a) for a in s.get("attachments", [])],
             "reviews": [
                 {
-                    "outcome": label(REVIEW_OUTCOMES, r["outcome"]),
+                    "outcome": sentence_start(label(REVIEW_OUTCOMES, r["outcome"])),
                     "who": who(r.get("by"), link),
                     "at": when(r["at"]),
                     "reason": r.get("reason"),
@@ -220,7 +232,7 @@ async def page_context(
     ]
     dispute = document.get("dispute")
     return {
-        "title": f"Delivery {document['order_id']}",
+        "title": _("Delivery {order}").format(order=document["order_id"]),
         "delivery": document,
         "delivery_id": delivery_id,
         "viewer": {
@@ -231,19 +243,23 @@ async def page_context(
         },
         "process_label": label(PROCESS_LABELS, document["process"]),
         "state_label": label(STATE_LABELS, document["state"]),
+        # (key, name, value): the template finds a fact by its key, whatever its name reads.
         "facts": [
-            (FACT_LABELS["customer_name"], contact.get("name") or NOT_GIVEN),
-            (FACT_LABELS["phone"], contact.get("phone") or NOT_GIVEN),
-            (FACT_LABELS["email"], contact.get("email") or NOT_GIVEN),
-            (FACT_LABELS["order_id"], document["order_id"]),
-            (FACT_LABELS["order_spec"], document["order_spec"]),
-            (FACT_LABELS["delivery_id"], delivery_id),
-            (FACT_LABELS["product_id"], document["product_id"]),
-            (FACT_LABELS["process"], label(PROCESS_LABELS, document["process"])),
-            (FACT_LABELS["state"], named(STATE_LABELS, document["state"])),
-            (FACT_LABELS["customer_id"], document["customer_id"]),
-            (FACT_LABELS["isv_id"], document["isv_id"]),
-            (FACT_LABELS["version"], str(document["version"])),
+            (key, FACT_LABELS[key], value)
+            for key, value in (
+                ("customer_name", contact.get("name") or str(NOT_GIVEN)),
+                ("phone", contact.get("phone") or str(NOT_GIVEN)),
+                ("email", contact.get("email") or str(NOT_GIVEN)),
+                ("order_id", document["order_id"]),
+                ("order_spec", document["order_spec"]),
+                ("delivery_id", delivery_id),
+                ("product_id", document["product_id"]),
+                ("process", label(PROCESS_LABELS, document["process"])),
+                ("state", named(STATE_LABELS, document["state"])),
+                ("customer_id", document["customer_id"]),
+                ("isv_id", document["isv_id"]),
+                ("version", str(document["version"])),
+            )
         ],
         "steps": steps_of(document),
         "turn": turn,
@@ -260,6 +276,7 @@ async def page_context(
         "dispute": dispute
         and {
             "status": dispute["status"],
+            "status_label": label(DISPUTE_STATUSES, dispute["status"]),
             "opened_by": who(dispute.get("opened_by"), link),
             "reason": dispute["reason"],
             "opened_at": when(dispute["opened_at"]),
@@ -308,8 +325,9 @@ async def delivery_page(request: web.Request) -> web.Response:
         gateway, link, delivery_id, request.query.get("command"), datetime.now(UTC)
     )
     document = await delivery_for(gateway, link, delivery_id)
-    context = await page_context(request, link, token, document, outcome=outcome)
-    return render("delivery.html", **context)
+    with reading_page(*party_reader(request, gateway.settings, link.role.value, document)):
+        context = await page_context(request, link, token, document, outcome=outcome)
+        return render("delivery.html", **context)
 
 
 @routes.get("/d/{delivery_id}/files/{attachment_id}")
@@ -336,7 +354,7 @@ async def delivery_file(request: web.Request) -> web.StreamResponse:
     await delivery_for(gateway, link, delivery_id)
     record = await gateway.db[ATTACHMENTS].find_one({"_id": attachment_id})
     if record is None or record.get("delivery_id") != delivery_id:
-        raise PageError(404, "No such file", "This delivery has no such file.")
+        raise PageError(404, _("No such file"), _("This delivery has no such file."))
     try:
         return await stream_file(
             request,
@@ -345,4 +363,4 @@ async def delivery_file(request: web.Request) -> web.StreamResponse:
             **{"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
         )
     except NoFile as error:
-        raise PageError(404, "No such file", "This file's content is missing.") from error
+        raise PageError(404, _("No such file"), _("This file's content is missing.")) from error

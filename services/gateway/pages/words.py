@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,10 @@ from shared.wording import (
     task_words,
     your_turn,
 )
+from shared.wording.reader import N_, Words
+
+#: A dispute's status, in the heading of its section ("Dispute (open)").
+DISPUTE_STATUSES: Mapping[str, str] = Words({"open": N_("open"), "resolved": N_("resolved")})
 
 
 def deadline_words(deadline: dict[str, Any], role: str, now: datetime) -> str:
