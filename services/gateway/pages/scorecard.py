@@ -43,7 +43,19 @@ from shared.wording import (
     trend_words,
     when,
 )
-from shared.wording.reader import _, ngettext
+from shared.wording.reader import N_, Words, _, ngettext
+
+#: What each part of the score rewards, as the page says it (the API's ``rewards`` stay the
+#: English of ``shared.domain.scorecard``; a part without words here shows those).
+COMPONENT_REWARDS: Mapping[str, str] = Words(
+    {
+        "customer_confirmation": N_("completed deliveries the customer confirmed"),
+        "no_disputes": N_("deliveries without a dispute"),
+        "on_time": N_("deliveries that never waited on the ISV past the patience"),
+        "first_time_right": N_("few revision rounds and warranty service requests"),
+        "completion": N_("deliveries that completed rather than were terminated"),
+    }
+)
 
 #: The trend chart's periods: how many, of how many days each, the last ending today.
 TREND_PERIODS = 6
@@ -226,7 +238,7 @@ def scorecard_view(data: ScorecardData) -> dict[str, Any]:
             {
                 "name": c.name,
                 "label": label(COMPONENT_LABELS, c.name),
-                "rewards": c.rewards,
+                "rewards": COMPONENT_REWARDS.get(c.name, c.rewards),
                 "weight": c.weight,
                 "value": share_words(c.value),
                 "points": points_words(c.points, c.max_points),

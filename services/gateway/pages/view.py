@@ -116,7 +116,7 @@ async def outcome_of(
 
 def _file_view(record: dict[str, Any] | None, attachment_id: str, delivery_id: str, token: str):
     if record is None:
-        return {"name": attachment_id, "href": None, "size": "", "type": ""}
+        return {"name": attachment_id, "href": None, "size": "", "type": "", "by": None}
     return {
         "name": record["filename"],
         "href": file_path(delivery_id, attachment_id, token),
