@@ -349,7 +349,6 @@ class Notifier:
         message["From"] = header_address(self.settings.mail_from)
         message["To"] = header_address(recipient.email)
         message["Subject"] = subject_header(rendered.subject)
-        message["Content-Language"] = reader.locale
         message["Date"] = format_datetime(self.clock())
         message["Message-ID"] = message_id(event.event_id, recipient.email)
         message["References"] = thread_id(event.delivery_id)
@@ -359,6 +358,8 @@ class Notifier:
         message["X-Event-Type"] = one_line(event.type)
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
+        # After the content: set_content drops every Content-* header set before it.
+        message["Content-Language"] = reader.locale  # RFC 3282
         return message
 
     async def _smtp(self, message: EmailMessage, sender: str, to: Sequence[str]) -> None:

@@ -114,13 +114,13 @@ def _sent(role: Role) -> EmailMessage:
 def test_a_deadline_reads_in_each_partys_own_zone_and_language():
     [window] = [d for d in FINISHED.delivery.deadlines if d.kind == "confirmation_window"]
     due = window.due_at
-    assert due == datetime(2026, 1, 19, 10, 0, tzinfo=UTC)  # the ISV finished at 10:00 UTC
+    assert due == datetime(2026, 1, 19, 11, 0, tzinfo=UTC)  # the ISV finished at 11:00 UTC
     customer, isv = _sent(Role.CUSTOMER), _sent(Role.ISV)
     chinese = customer.get_body(("plain",)).get_content()
     english = isv.get_body(("plain",)).get_content()
-    # 10:00 UTC is 18:00 in Shanghai (UTC+8, no summer time) and 11:00 in Berlin in January.
-    assert "2026年1月19日 18:00 (中国标准时间)" in chinese
-    assert "Mon 19 Jan 2026, 11:00 Central European Standard Time" in english
+    # 11:00 UTC is 19:00 in Shanghai (UTC+8, no summer time) and 12:00 in Berlin in January.
+    assert "2026年1月19日 19:00 (中国标准时间)" in chinese
+    assert "Mon 19 Jan 2026, 12:00 Central European Standard Time" in english
     assert customer["Content-Language"] == "zh-CN" and isv["Content-Language"] == "en"
     assert 'lang="zh-CN"' in customer.get_body(("html",)).get_content()
     assert 'lang="en"' in isv.get_body(("html",)).get_content()
