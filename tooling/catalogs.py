@@ -8,6 +8,7 @@ as ``pybabel`` commands; the catalog tests call :func:`extract` to find untransl
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -62,7 +63,9 @@ def update() -> dict[str, int]:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             current = Catalog(locale=catalog, project="Delivery Center", fuzzy=False)
-        current.update(template, no_fuzzy_matching=True)
+        # A deep copy each: update() adopts the template's message objects, so filling one
+        # catalog's strings would fill every later one's.
+        current.update(copy.deepcopy(template), no_fuzzy_matching=True)
         if catalog == SOURCE:
             _words_are_their_ids(current)
         with path.open("wb") as out:

@@ -22,6 +22,14 @@ from tooling.catalogs import SOURCE, extract, po_path
 #: The msgids that are CLDR date patterns (Unicode TR35), not sentences.
 DATE_PATTERNS = {MOMENT_PATTERN._args[0], DAY._args[0], SHORT_DAY._args[0]}  # noqa: SLF001
 _PERCENT = re.compile(r"%\((\w+)\)[sd]|%%")
+_FIELDS = re.compile(r"\{[^{}]*\}|%\(\w+\)[sd]|<[^>]*>")
+#: Two ASCII letters in a row: a word that should have been translated.
+_ASCII_WORD = re.compile(r"[A-Za-z]{2}")
+
+
+def _without_placeholders(text: str) -> str:
+    """``text`` without its placeholders and markup, which stay as they are in any language."""
+    return _FIELDS.sub("", text)
 
 
 def _catalog(folder: str) -> Catalog:
@@ -68,6 +76,9 @@ def test_every_message_is_translated_with_the_same_placeholders(folder):
         for form in _forms(message):
             if not form.strip():
                 problems.append(f"untranslated: {message.id!r}")
+                continue
+            if form == _ids(message)[-1] and _ASCII_WORD.search(_without_placeholders(form)):
+                problems.append(f"left in English: {message.id!r}")
                 continue
             if message.id in DATE_PATTERNS:
                 continue
