@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain.addresses import DEFAULT_ALLOWED_SPECIAL_USE, AddressPolicy, domain_names
 from shared.domain.addresses import configured_address as _configured_address
+from shared.domain.locales import DEFAULT_LOCALE, DEFAULT_TIME_ZONE, LocaleTag, TimeZoneName
 from shared.domain.webhook_addresses import ADDRESS_KINDS
 from shared.durations import Duration
 
@@ -146,6 +147,14 @@ class Settings(BaseSettings):
     )
     mail_from: str = "Delivery Center <delivery-center@localhost>"
     admin_email: str = "admin@localhost"
+    #: The language a party reads in when the delivery names none (a BCP 47 tag of English
+    #: or Simplified Chinese as CLDR spells it, shared.domain.locales), and the time zone
+    #: (an IANA name): applied when read, so changing them changes what every such party reads.
+    default_locale: LocaleTag = DEFAULT_LOCALE
+    default_time_zone: TimeZoneName = DEFAULT_TIME_ZONE
+    #: The language and time zone of the admin's emails and pages; None: the defaults above.
+    admin_locale: LocaleTag | None = None
+    admin_time_zone: TimeZoneName | None = None
     #: Verifies the bearer tokens: JWTs (RFC 7519) signed HS256 (RFC 7518), per the brief.
     jwt_secret: str = "dev-only-secret-change-me-in-production"
     #: Signs the links in emails that open a delivery's page as one party; **change it outside
@@ -198,6 +207,26 @@ class Settings(BaseSettings):
         return AddressPolicy(
             smtputf8=self.smtp_utf8, allowed_special_use=self.email_special_use_domains
         )
+
+    @property
+    def admin_reader_locale(self) -> str:
+        """The locale the admin reads in: ``admin_locale``, else ``default_locale``."""
+        return self.admin_locale or self.default_locale
+
+    @property
+    def admin_reader_time_zone(self) -> str:
+        """The time zone the admin reads in: ``admin_time_zone``, else ``default_time_zone``."""
+        return self.admin_time_zone or self.default_time_zone
+
+    def reader_locale(self, locale: str | None) -> str:
+        """A party's locale as read: ``locale`` (a delivery's ``customer_locale`` or
+        ``isv_locale``), else ``default_locale``."""
+        return locale or self.default_locale
+
+    def reader_time_zone(self, time_zone: str | None) -> str:
+        """A party's time zone as read: ``time_zone`` (a delivery's ``customer_time_zone``
+        or ``isv_time_zone``), else ``default_time_zone``."""
+        return time_zone or self.default_time_zone
 
     @field_validator("mail_from", "admin_email")
     @classmethod

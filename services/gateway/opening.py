@@ -31,6 +31,7 @@ from services.gateway.requests import fingerprint, json_body, json_expect
 from services.runtime.collections import DELIVERIES
 from shared.contracts.messages import CommandEnvelope
 from shared.domain.commands import OpenDelivery, address_context
+from shared.domain.delivery import READER_FIELDS
 from shared.domain.engine import Reason, Refused, delivery_id_for
 from shared.domain.engine import open_delivery as decide_open
 from shared.domain.roles import Actor, Role
@@ -48,6 +49,7 @@ ORDER_FIELDS = (
     "customer_id",
     "customer_email",
     "isv_email",
+    *READER_FIELDS,
     "process",
     "warranty_period_seconds",
 )
@@ -81,7 +83,10 @@ def order_of(command: OpenDelivery, actor: Actor, now: datetime) -> dict[str, An
             f"{field}: {decision.message}" if field else decision.message,
             **({"fields": [{"field": field, "message": decision.message}]} if field else {}),
         )
-    return decision.delivery.model_dump(mode="json", include=set(ORDER_FIELDS))
+    order = decision.delivery.model_dump(mode="json", include=set(ORDER_FIELDS))
+    # A reader field left out is left out of the order, as opens accepted before the fields
+    # existed kept it: a retry of such an open has the same fingerprint.
+    return {k: v for k, v in order.items() if v is not None or k not in READER_FIELDS}
 
 
 def _already_open(order_id: str, delivery_id: str, differing: list[str] | None) -> HttpError:

@@ -24,6 +24,7 @@ from shared.domain import addresses
 from shared.domain.address_schema import POLICY_MARKER
 from shared.domain.addresses import AddressPolicy
 from shared.domain.ids import HEX_ID_PATTERN
+from shared.domain.locales import LocaleTag, TimeZoneName
 from shared.domain.roles import NOT_DOT_SEGMENT_SCHEMA, not_dot_segment
 from shared.domain.states import ProcessName
 from shared.durations import Duration
@@ -164,6 +165,17 @@ class OpenDelivery(_Command):
     process: ProcessName
     #: Required for ``double_check``: how long the warranty lasts after the first confirmation.
     warranty_period: WarrantyPeriod | None = None
+    #: The language the customer reads the emails and pages in: a BCP 47 tag of English or
+    #: Simplified Chinese as CLDR spells it (``en-GB``, ``zh-CN``); null or left out, the
+    #: installation's ``DC_DEFAULT_LOCALE`` when the customer is written to.
+    customer_locale: LocaleTag | None = None
+    #: The language the ISV reads in, as ``customer_locale``.
+    isv_locale: LocaleTag | None = None
+    #: The time zone the customer reads times and days in: an IANA name (``Asia/Shanghai``);
+    #: null or left out, the installation's ``DC_DEFAULT_TIME_ZONE`` when read.
+    customer_time_zone: TimeZoneName | None = None
+    #: The time zone the ISV reads in, as ``customer_time_zone``.
+    isv_time_zone: TimeZoneName | None = None
 
 
 class SubmitDemand(_Command):

@@ -9,12 +9,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.commands import Contact
+from shared.domain.locales import LocaleTag, TimeZoneName
 from shared.domain.roles import Actor, Role
 from shared.domain.states import DeadlineKind, ProcessName, State
 
 #: The field naming the party who acts as each role, in a delivery, its stored document and the
 #: summary an event carries.
 PARTY_ID_FIELDS: Mapping[Role, str] = {Role.CUSTOMER: "customer_id", Role.ISV: "isv_id"}
+
+#: The fields of a delivery (its stored document, the summary an event carries, the opening)
+#: saying which language and time zone each party reads in; None is the installation's default.
+READER_FIELDS = ("customer_locale", "isv_locale", "customer_time_zone", "isv_time_zone")
 
 #: A deadline's status: running (``active``), ``paused`` by an open dispute, ``cancelled`` (the
 #: customer acted first) or ``fired``.
@@ -135,6 +140,13 @@ class Delivery(_Record):
     customer_email: str
     isv_id: str
     isv_email: str
+    #: The languages and time zones the parties read in, as the opening gave them; None (also
+    #: for deliveries stored before they existed) is the installation's default, applied when
+    #: read (``DC_DEFAULT_LOCALE``, ``DC_DEFAULT_TIME_ZONE``), never stored.
+    customer_locale: LocaleTag | None = None
+    isv_locale: LocaleTag | None = None
+    customer_time_zone: TimeZoneName | None = None
+    isv_time_zone: TimeZoneName | None = None
     warranty_period_seconds: int | None = None
     contact: Contact | None = None
     demands: str | None = None

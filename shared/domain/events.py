@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.delivery import Deadline
+from shared.domain.locales import LocaleTag, TimeZoneName
 from shared.domain.roles import Actor
 from shared.domain.states import DeadlineKind, ProcessName, State
 
@@ -48,6 +49,12 @@ class DeliverySummary(BaseModel):
     customer_name: str | None = None
     isv_id: str
     isv_email: str
+    #: The delivery's ``customer_locale`` ... ``isv_time_zone``: None is the installation's
+    #: default (also in events published before they existed).
+    customer_locale: LocaleTag | None = None
+    isv_locale: LocaleTag | None = None
+    customer_time_zone: TimeZoneName | None = None
+    isv_time_zone: TimeZoneName | None = None
     deadlines: list[Deadline] = Field(default_factory=list)
 
 
