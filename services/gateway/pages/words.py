@@ -95,18 +95,18 @@ def sendable(role: Role) -> frozenset[str]:
 
 
 def turn_words(document: dict[str, Any], role: Role) -> tuple[str, bool]:
-    """What happens now, for this viewer; True when it is the viewer's turn
-    (``shared.domain.actions.whose_turn``)."""
+    """What happens now, for this viewer, in the reader's language (text, made now); True
+    when it is the viewer's turn (``shared.domain.actions.whose_turn``)."""
     situation = situation_of(document)
     if situation.state == State.COMPLETED:
-        return wording.COMPLETED_NOTE, False
+        return str(wording.COMPLETED_NOTE), False
     if situation.state == State.TERMINATED:
-        return wording.TERMINATED_NOTE, False
+        return str(wording.TERMINATED_NOTE), False
     actors = whose_turn(situation)
     if situation.dispute_open:
         if role in actors:
-            return wording.DISPUTE_NOTE, True
-        return wording.DISPUTE_WAIT_NOTE, False
+            return wording.DISPUTE_NOTE.format(task=wording.RESOLVE_DISPUTE_TASK), True
+        return wording.DISPUTE_WAIT_NOTE.format(rule=wording.DISPUTE_RULE), False
     service = situation.warranty_service_requested
     if role in actors:
         return your_turn(task_words(situation.state, warranty_service=service)), True
