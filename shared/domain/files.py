@@ -21,8 +21,10 @@ from defusedxml.ElementTree import fromstring
 CONTRACT_MAX_BYTES = 5 * 1024 * 1024
 #: Contract types the brief allows, by the name we detect them under.
 CONTRACT_TYPES = frozenset({"doc", "docx", "xlsx", "ppt", "pptx", "pdf", "png", "zip", "7z"})
-#: The two in words, as the refusal below and the page's upload form say them.
-CONTRACT_TYPE_WORDS = "DOC, DOCX, XLSX, PPT, PPTX, PDF, PNG, ZIP or 7z"
+#: The two in words, as the refusal below says them (the API's English; the page's upload
+#: form lists the names in its reader's language, ``shared.wording.contract_hint``).
+CONTRACT_TYPE_NAMES = ("DOC", "DOCX", "XLSX", "PPT", "PPTX", "PDF", "PNG", "ZIP", "7z")
+CONTRACT_TYPE_WORDS = f"{', '.join(CONTRACT_TYPE_NAMES[:-1])} or {CONTRACT_TYPE_NAMES[-1]}"
 CONTRACT_MAX_WORDS = f"{CONTRACT_MAX_BYTES // (1024 * 1024)} MB"
 #: Most bytes read of an OOXML package's ``[Content_Types].xml`` or ``_rels/.rels`` (each is a
 #: few KiB even in large documents); a larger one is not looked into, so the file is a zip.

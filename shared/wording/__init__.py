@@ -17,6 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from babel.lists import format_list
+
+from shared.domain.files import CONTRACT_MAX_WORDS, CONTRACT_TYPE_NAMES
+from shared.domain.refusals import Reason
 from shared.domain.roles import Role
 from shared.domain.states import ProcessName, State
 from shared.wording.moments import (  # noqa: F401  (re-exported: import them from here)
@@ -335,14 +339,21 @@ DISPUTE_RULE = lazy_gettext(
 )
 #: ``{rule}`` is :data:`DISPUTE_RULE`.
 DISPUTE_WAIT_NOTE = lazy_gettext("A dispute is open: {rule}")
-#: The contract upload's hint: ``{types}`` and ``{limit}`` in words
-#: (``shared.domain.files.CONTRACT_TYPE_WORDS``, ``CONTRACT_MAX_WORDS``).
+#: The contract upload's hint: ``{types}`` and ``{limit}`` in words (:func:`contract_hint`).
 CONTRACT_HINT = lazy_gettext("{types}, at most {limit}.")
 #: ``{who}``: the roles that must act, joined by ``OR``; ``{what}``: ``WAITING_FOR[state]``.
 WAITING_NOTE = lazy_gettext("Waiting for {who} {what}.")
 OR = lazy_gettext(" or ")
 #: An actor that was not recorded.
 SOMEONE = lazy_gettext("someone")
+
+
+def contract_hint() -> str:
+    """What the contract's upload takes, in the reader's language: the types as a list joined
+    by the language's "or" (CLDR's list patterns: "DOC, …, ZIP, or 7z", "DOC、…、ZIP或7z") and
+    the largest size (:data:`CONTRACT_HINT`)."""
+    types = format_list(list(CONTRACT_TYPE_NAMES), style="or", locale=reader().babel)
+    return CONTRACT_HINT.format(types=types, limit=CONTRACT_MAX_WORDS)
 
 
 def please(task: str) -> str:
@@ -370,3 +381,38 @@ def awaited_words(state: State, *, warranty_service: bool = False) -> str:
 
     Raises ``KeyError`` for a state nobody acts in."""
     return WAITING_FOR_WARRANTY_SERVICE if warranty_service else WAITING_FOR[state]
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+#: What each refusal's code means, for the pages (the API's ``message`` is English and says the
+#: particulars: "only the customer may confirm now"; the page shows it after these words).
+REFUSALS: Mapping[str, str] = Words(
+    {
+        Reason.TERMINAL_STATE: N_("The delivery is finished, so nothing more can be done."),
+        Reason.NOT_A_PARTY: N_("Only the delivery's own parties can do this."),
+        Reason.ROLE_NOT_ALLOWED: N_("This role cannot do this now."),
+        Reason.NOT_IN_PROCESS: N_("This step is not part of this delivery's process."),
+        Reason.WRONG_STATE: N_("This cannot be done at the delivery's current step."),
+        Reason.DISPUTE_OPEN: N_(
+            "A dispute is open: nothing else can be done until an administrator resolves it."
+        ),
+        Reason.DISPUTE_ALREADY_OPEN: N_("A dispute is already open on this delivery."),
+        Reason.NO_OPEN_DISPUTE: N_("There is no open dispute to resolve."),
+        Reason.DEADLINE_NOT_ACTIVE: N_("That deadline is no longer running."),
+        Reason.UNKNOWN_ATTACHMENT: N_("A file it names was not uploaded to this delivery."),
+        Reason.INVALID_CONTRACT_FILE: N_("The contract file is not one that can be accepted."),
+        Reason.WARRANTY_PERIOD_REQUIRED: N_(
+            "A delivery with double check needs a warranty period."
+        ),
+        Reason.ALREADY_OPEN: N_("This order already has a delivery."),
+    }
+)
+
+
+def refusal_words(code: str | None, message: str | None) -> str:
+    """A refusal in the reader's words: its code's sentence (:data:`REFUSALS`); for a code
+    without one, the recorded ``message`` (the API's English) as it is."""
+    if code in REFUSALS.msgids:  # type: ignore[attr-defined]
+        return REFUSALS[code]  # type: ignore[index]
+    return message or ""

@@ -46,11 +46,12 @@ from services.runtime.scorecards import table_of
 from shared.config import Settings
 from shared.domain.delivery_facts import DeliveryFacts
 from shared.domain.processes import PROCESSES
+from shared.domain.refusals import Reason
 from shared.domain.roles import Role
 from shared.domain.score_periods import Period
 from shared.domain.scorecard import score_trend, scorecard_of
 from shared.domain.states import DeadlineKind, ProcessName, State
-from shared.wording import ACTIONS, REVIEW_OUTCOMES, STATE_LABELS
+from shared.wording import ACTIONS, REVIEW_OUTCOMES, STATE_LABELS, refusal_words
 from shared.wording import DONE as DONE_WORDS
 from shared.wording.lists import GROUP_TITLES, LIST_TITLE, SEARCH_HINT, counts_words
 from shared.wording.reader import reading
@@ -142,10 +143,13 @@ def test_each_page_reads_in_its_readers_language_and_zone():
 def test_the_switch_links_to_the_same_page_with_lang_and_answers_with_a_cookie():
     with reading("zh-CN"), switch_base(URL("/d/abc?t=tok&action=confirm&lang=en")):
         links = language_links()
-    assert [(link["tag"], link["current"]) for link in links] == [("en", False), ("zh-CN", True)]
+    assert [(link["tag"], link["current"]) for link in links] == [
+        ("en", False),
+        ("zh-Hans", True),
+    ]
     assert links[0]["href"] == "/d/abc?t=tok&action=confirm&lang=en"
-    assert links[1]["href"] == "/d/abc?t=tok&action=confirm&lang=zh-CN"
-    assert [link["name"] for link in links] == [language_name("en"), language_name("zh-CN")]
+    assert links[1]["href"] == "/d/abc?t=tok&action=confirm&lang=zh-Hans"
+    assert [link["name"] for link in links] == [language_name("en"), language_name("zh-Hans")]
     assert language_name("en") == "English" and language_name("zh-CN").startswith("中文")
     with switch_base(None):
         assert language_links() == []
@@ -216,6 +220,8 @@ TYPED = (
     "TYPED-WARRANTY",
     "STORED-REFUSAL-MESSAGE",
     "STORED-CODE",
+    # A refusal's code, shown beside its words, is a machine value.
+    *(reason.value for reason in Reason),
     "ORDER-1",
     DELIVERY_ID,
     "file-missing",
@@ -342,8 +348,9 @@ def stored_delivery(process: ProcessName, state: State, *, dispute: str | None) 
                 "actor": _actor("isv"),
                 "command": "confirm",
                 "message": "STORED-REFUSAL-MESSAGE",
-                "code": "STORED-CODE",
+                "code": code,
             }
+            for code in ("STORED-CODE", "role_not_allowed")
         ],
         "updated_at": NOW - timedelta(days=30),
     }
@@ -383,12 +390,17 @@ def _outcomes() -> list[dict[str, Any] | None]:
         {**base, "status": "pending", "late": False},
         {**base, "status": "pending", "late": True},
         {**base, "status": "applied"},
-        {
-            **base,
-            "status": "rejected",
-            "reason": "STORED-CODE",
-            "message": "STORED-REFUSAL-MESSAGE",
-        },
+        *(
+            {
+                **base,
+                "status": "rejected",
+                "reason": code,
+                "message": "STORED-REFUSAL-MESSAGE",
+                "words": refusal_words(code, "STORED-REFUSAL-MESSAGE"),
+            }
+            # A code without words shows the API's message; one with words, its words.
+            for code in ("STORED-CODE", "wrong_state")
+        ),
     ]
 
 
@@ -696,7 +708,7 @@ def test_pages_declare_their_language_and_show_the_switch():
     assert 'href="/d/delivery-1?t=tok&amp;lang=en"' in chinese.text
     assert 'lang="en" hreflang="en" id="lang-en">English</a>' in chinese.text
     english = asyncio.run(page("en"))
-    assert '<html lang="en">' in english.text and 'id="lang-zh-CN"' in english.text
+    assert '<html lang="en">' in english.text and 'id="lang-zh-Hans"' in english.text
     assert 'id="lang-en"' not in english.text  # the language being read is no link
     assert page_path("delivery-1", "tok") in english.text
 

@@ -47,8 +47,9 @@ COOKIE = "dc_locale"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 #: The query parameter of the switch's links.
 SWITCH_PARAMETER = "lang"
-#: The languages the switch offers, as the tag its link sends: one per catalog.
-SWITCH_TAGS = ("en", "zh-CN")
+#: The languages the switch offers, as the tag its link sends: one per catalog, named as its
+#: folder is (``zh_Hans`` -> ``zh-Hans``), so a new catalog is offered without a change here.
+SWITCH_TAGS = tuple(folder.replace("_", "-") for folder in CATALOGS.values())
 
 _BY_FOLDED = {tag.casefold(): tag for tag in LOCALE_TAGS}
 

@@ -17,8 +17,8 @@ from markupsafe import Markup
 
 from services.gateway.pages.languages import language_links
 from services.runtime.links import commands_path
-from shared.domain.files import CONTRACT_MAX_WORDS, CONTRACT_TYPE_WORDS, CONTRACT_TYPES
-from shared.wording import CONTRACT_HINT, DISPUTE_RULE, sentence_start
+from shared.domain.files import CONTRACT_TYPES
+from shared.wording import DISPUTE_RULE, contract_hint, sentence_start
 from shared.wording.reader import _, ngettext, reader
 
 #: The pages' logger, named ``services.gateway.pages`` as before the pages became a package.
@@ -39,11 +39,6 @@ def shown(value: Any) -> Any:
         return value
     cleaned = _UNSHOWABLE.sub("\ufffd", value)
     return Markup(cleaned) if isinstance(value, Markup) else cleaned
-
-
-def contract_hint() -> str:
-    """What the contract's file input takes, in the reader's language."""
-    return CONTRACT_HINT.format(types=CONTRACT_TYPE_WORDS, limit=CONTRACT_MAX_WORDS)
 
 
 def dispute_hint() -> str:

@@ -52,6 +52,7 @@ from shared.wording import (
     detail,
     label,
     named,
+    refusal_words,
     sentence_start,
     size_words,
     when,
@@ -109,6 +110,10 @@ async def outcome_of(
         "title": title,
         "reason": outcome.get("reason"),
         "message": outcome.get("message"),
+        "words": LazyProxy(
+            lambda: refusal_words(outcome.get("reason"), outcome.get("message")),
+            enable_cache=False,
+        ),
         "command_id": command_id,
         "delivery_id": delivery_id,
     }
@@ -208,6 +213,7 @@ async def page_context(
             "who": who(r.get("actor"), link),
             "command": r["command"],
             "message": r["message"],
+            "words": refusal_words(r["code"], r["message"]),
             "code": r["code"],
         }
         for r in document.get("refusals", [])
