@@ -27,5 +27,5 @@ def recipient_reader(settings: Settings, event: Event, recipient: Recipient) -> 
     elif recipient.role == Role.ISV:
         locale, zone = summary.isv_locale, summary.isv_time_zone
     else:
-        locale, zone = settings.admin_locale, settings.admin_time_zone
-    return ReaderChoice(locale or settings.default_locale, zone or settings.default_time_zone)
+        return ReaderChoice(settings.admin_reader_locale, settings.admin_reader_time_zone)
+    return ReaderChoice(settings.reader_locale(locale), settings.reader_time_zone(zone))

@@ -31,11 +31,11 @@ from aiohttp import web
 from babel import Locale, UnknownLocaleError
 from yarl import URL
 
+from shared.config import Settings
 from shared.domain.locales import (
     CATALOGS,
-    DEFAULT_LOCALE,
-    DEFAULT_TIME_ZONE,
     LOCALE_TAGS,
+    catalog_of,
     locale_tag,
     time_zone,
 )
@@ -158,24 +158,14 @@ def cookie_locale(request: web.Request) -> str | None:
         return None
 
 
-def _setting(settings: Any, name: str, check: Any) -> str | None:
-    value = getattr(settings, name, None)
-    if not value:
-        return None
-    try:
-        return check(value)
-    except ValueError:
-        return None
+def default_locale(settings: Settings) -> str:
+    """``DC_DEFAULT_LOCALE``."""
+    return settings.default_locale
 
 
-def default_locale(settings: Any) -> str:
-    """``DC_DEFAULT_LOCALE``, else English."""
-    return _setting(settings, "default_locale", locale_tag) or DEFAULT_LOCALE
-
-
-def default_zone(settings: Any) -> str:
-    """``DC_DEFAULT_TIME_ZONE``, else UTC."""
-    return _setting(settings, "default_time_zone", time_zone) or DEFAULT_TIME_ZONE
+def default_zone(settings: Settings) -> str:
+    """``DC_DEFAULT_TIME_ZONE``."""
+    return settings.default_time_zone
 
 
 def browser_locale(request: web.Request) -> str | None:
@@ -183,25 +173,19 @@ def browser_locale(request: web.Request) -> str | None:
     return cookie_locale(request) or negotiate(request.headers.get("Accept-Language"))
 
 
-def request_reader(request: web.Request, settings: Any) -> tuple[str, str]:
+def request_reader(request: web.Request, settings: Settings) -> tuple[str, str]:
     """(locale, zone) of a page that knows no more than its request: a list, an error."""
     return browser_locale(request) or default_locale(settings), default_zone(settings)
 
 
-def admin_reader(request: web.Request, settings: Any) -> tuple[str, str]:
+def admin_reader(request: web.Request, settings: Settings) -> tuple[str, str]:
     """(locale, zone) of an administrators' page: the browser's, else ``DC_ADMIN_LOCALE``,
     else the default; ``DC_ADMIN_TIME_ZONE``, else the default zone."""
-    locale = (
-        browser_locale(request)
-        or _setting(settings, "admin_locale", locale_tag)
-        or default_locale(settings)
-    )
-    zone = _setting(settings, "admin_time_zone", time_zone) or default_zone(settings)
-    return locale, zone
+    return browser_locale(request) or settings.admin_reader_locale, settings.admin_reader_time_zone
 
 
 def party_reader(
-    request: web.Request, settings: Any, role: str, document: Mapping[str, Any]
+    request: web.Request, settings: Settings, role: str, document: Mapping[str, Any]
 ) -> tuple[str, str]:
     """(locale, zone) of a delivery's page for the link's ``role``: the customer's or the
     ISV's stored locale and zone (the cookie's locale first), an admin's :func:`admin_reader`.
@@ -211,8 +195,9 @@ def party_reader(
     stored_locale = document.get(f"{role}_locale")
     stored_zone = document.get(f"{role}_time_zone")
     locale = cookie_locale(request) or _checked(stored_locale, locale_tag)
-    zone = _checked(stored_zone, time_zone)
-    return locale or default_locale(settings), zone or default_zone(settings)
+    return settings.reader_locale(locale), settings.reader_time_zone(
+        _checked(stored_zone, time_zone)
+    )
 
 
 def _checked(value: Any, check: Any) -> str | None:
@@ -277,8 +262,6 @@ def language_links() -> list[dict[str, Any]]:
 
 
 def _catalog(tag: str) -> str | None:
-    from shared.domain.locales import catalog_of
-
     try:
         return catalog_of(tag)
     except (ValueError, KeyError):
