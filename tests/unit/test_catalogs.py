@@ -84,14 +84,20 @@ def test_every_message_is_translated_with_the_same_placeholders(folder):
                 continue
             wanted = placeholders(_ids(message)[-1])
             if placeholders(form) != wanted:
-                problems.append(f"placeholders of {message.id!r}: {form!r} has {placeholders(form)}")
+                problems.append(
+                    f"placeholders of {message.id!r}: {form!r} has {placeholders(form)}"
+                )
     assert not problems, "\n".join(problems)
 
 
 def test_the_source_catalog_says_each_msgid_as_written():
+    # Empty is gettext's "as written" too (what ``pybabel update`` adds for a new message).
     for message in _catalog(SOURCE):
         if message.id:
-            assert _forms(message) == _ids(message), message.id
+            assert all(
+                form in ("", wanted)
+                for form, wanted in zip(_forms(message), _ids(message), strict=True)
+            ), message.id
 
 
 @pytest.mark.parametrize("folder", TRANSLATIONS)
