@@ -13,6 +13,7 @@ from services.gateway.pages.languages import (
     chosen_language,
     request_reader,
     switch_base,
+    switch_languages,
     switched,
     without_switch,
 )
@@ -143,9 +144,8 @@ async def _answered(handler: Handler, request: web.Request, get: bool) -> web.St
                     400,
                     _("No such language"),
                     _(
-                        "This page cannot be shown in the language “{lang}”: choose "
-                        "English (en) or Simplified Chinese (zh-CN)."
-                    ).format(lang=request.query.get("lang", "")[:60]),
+                        "This page cannot be shown in the language “{lang}”: choose {languages}."
+                    ).format(lang=request.query.get("lang", "")[:60], languages=switch_languages()),
                 ) from error
             if tag is not None:
                 raise switched(request, tag, PAGE_HEADERS)

@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 from babel import Locale, UnknownLocaleError
+from babel.lists import format_list
 from yarl import URL
 
 from shared.config import Settings
@@ -231,6 +232,13 @@ def switch_base(url: URL | str | None) -> Iterator[None]:
         yield
     finally:
         _SWITCH_BASE.reset(token)
+
+
+def switch_languages() -> str:
+    """The switch's languages, each by its own name and tag, as a list in the reader's
+    language (CLDR's list patterns): "English (en) or 中文 (简体) (zh-Hans)"."""
+    names = [f"{language_name(tag)} ({tag})" for tag in SWITCH_TAGS]
+    return format_list(names, style="or", locale=reader().babel)
 
 
 def without_switch(url: URL) -> URL:
