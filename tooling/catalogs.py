@@ -1,9 +1,11 @@
 """The translation catalogs' upkeep, as ``pybabel extract`` and ``pybabel update`` do it, in
 one call: read every msgid from the code and the templates (``shared/wording/babel.cfg``,
 ``shared.wording.reader.KEYWORDS``), write ``messages.pot``, and bring each language's
-``messages.po`` up to date (new msgids added untranslated, changed ones marked fuzzy, gone
-ones kept as obsolete ``#~`` entries). The README's "Languages" section gives the same steps
-as ``pybabel`` commands; the catalog tests call :func:`extract` to find untranslated words.
+``messages.po`` up to date: a new or changed msgid is added untranslated (no fuzzy guesses: a
+guess would ship as a translation once its mark is removed by mistake), a gone one is kept as
+an obsolete ``#~`` entry, and the English catalog says each msgid as written. The README's
+"Adding a language" section gives the same steps as ``pybabel`` commands; the catalog tests
+call :func:`extract` to find what is missing.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ times UTC.
 
 The catalogs are GNU gettext ``.po`` files under ``shared/wording/locales/<catalog>/
 LC_MESSAGES/messages.po`` (one per :data:`shared.domain.locales.CATALOGS` entry), managed
-with Babel's ``pybabel extract/update/compile`` (README, "Languages"). They are read and
-compiled in memory once per process, so a ``.po`` edited by a translator is what runs.
+with Babel's ``pybabel extract/update/compile`` (README, "Adding a language"). They are read
+and compiled in memory once per process, so a ``.po`` edited by a translator is what runs.
 
 Marking, for ``pybabel extract`` (:data:`KEYWORDS`):
 

@@ -1,7 +1,7 @@
 """The translation catalogs are complete and current: every msgid in the code and templates
 is in every catalog, every Chinese message is translated with the same placeholders, no
 translation is fuzzy, and every translated date pattern formats; so a new English string
-cannot ship untranslated (README, "Languages": run the catalog steps, then translate)."""
+cannot ship untranslated (README, "Adding a language": run the catalog steps, then translate)."""
 
 from __future__ import annotations
 
