@@ -1,6 +1,7 @@
 """The pages in each party's language on the running system (issue 21): a delivery opened with
 ``customer_locale`` opens in it from the customer's link, the language switch sets the
-``dc_locale`` cookie (303) and the page follows it, and ``/admin`` follows ``Accept-Language``.
+``dc_locale`` cookie (303) and the page follows it, ``/admin`` follows ``Accept-Language``, and a
+party's list reads as its latest delivery's page.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 
 from services.runtime.links import admin_path, page_path, sign_admin_link, sign_link
+from services.runtime.list_links import me_path, sign_list_link
 from shared.config import Settings
 from tests.integration.client import Api
 from tests.integration.system import System
@@ -114,3 +116,20 @@ async def test_an_error_page_declares_its_language_too(opened):
     assert response.status == 403 and _lang(page) == "zh"
     response, page = await _get(base + "/admin?t=nonsense")
     assert response.status == 403 and _lang(page) == "en"
+
+
+async def test_a_partys_list_reads_as_its_latest_deliverys_page(opened):
+    settings, base, delivery_id, customer_id = opened
+    me = base + me_path(sign_list_link(settings, customer_id, "customer"))
+    # The customer opened in Chinese: their list, from the email's link, reads in Chinese
+    # whatever the browser asks, until they switch.
+    _, page = await _get(me, **{"Accept-Language": "en"})
+    assert _lang(page) == "zh-CN" and delivery_id in page
+    _, page = await _get(me, cookies={"dc_locale": "en-GB"})
+    assert _lang(page) == "en-GB"
+    # A party with no delivery yet: the browser's language.
+    stranger = base + me_path(sign_list_link(settings, "nobody-yet", "customer"))
+    _, page = await _get(stranger, **{"Accept-Language": "zh-CN"})
+    assert _lang(page) == "zh-CN"
+    _, page = await _get(stranger, **{"Accept-Language": "en"})
+    assert _lang(page) == "en"

@@ -27,6 +27,7 @@ from services.gateway.pages.languages import (
     chosen_language,
     language_links,
     language_name,
+    list_reader,
     match_tag,
     negotiate,
     party_reader,
@@ -138,6 +139,12 @@ def test_each_page_reads_in_its_readers_language_and_zone():
     assert party_reader(cookie, SETTINGS, "customer", stored) == ("en-GB", "Asia/Shanghai")
     assert party_reader(chinese, SETTINGS, "isv", {}) == ("en", "UTC")
     assert party_reader(chinese, SETTINGS, "admin", stored) == ("zh-CN", "UTC")
+    # A party's list reads as the page of its most recently changed delivery shown.
+    older = {**stored, "customer_locale": "en-GB", "updated_at": NOW - timedelta(days=1)}
+    latest = {**stored, "updated_at": NOW}
+    assert list_reader(plain, SETTINGS, "customer", [older, latest]) == ("zh-CN", "Asia/Shanghai")
+    assert list_reader(cookie, SETTINGS, "customer", [latest]) == ("en-GB", "Asia/Shanghai")
+    assert list_reader(chinese, SETTINGS, "customer", []) == ("zh-CN", "UTC")
 
 
 def test_the_switch_links_to_the_same_page_with_lang_and_answers_with_a_cookie():

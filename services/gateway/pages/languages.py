@@ -9,8 +9,10 @@ The reader of a page (``shared.wording.reader``) is chosen per request:
 - the administrators' pages (``/admin``, the scorecards, a delivery's page opened by an
   admin's link): the cookie, else the browser's ``Accept-Language`` (:func:`negotiate`), else
   ``DC_ADMIN_LOCALE``, else the default; their zone ``DC_ADMIN_TIME_ZONE``, else the default;
-- a party's list (``/me``) and any other page: the cookie, else ``Accept-Language``, else the
-  default locale, in the default zone;
+- a party's list (``/me``): as the party's page of its most recently changed delivery on the
+  list (:func:`list_reader`);
+- any other page: the cookie, else ``Accept-Language``, else the default locale, in the
+  default zone;
 - an error page: the reader of the page it stands for when that is known
   (:func:`reading_page`), else as the line above.
 
@@ -21,7 +23,7 @@ sending the browser (303) to the same address without ``lang``. No script is inv
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
@@ -199,6 +201,20 @@ def party_reader(
     return settings.reader_locale(locale), settings.reader_time_zone(
         _checked(stored_zone, time_zone)
     )
+
+
+def list_reader(
+    request: web.Request, settings: Settings, role: str, documents: Iterable[Mapping[str, Any]]
+) -> tuple[str, str]:
+    """(locale, zone) of a party's own list (``/me``, opened by the list link of an email):
+    the party's, as :func:`party_reader` reads it on the most recently changed of the
+    ``documents`` (the deliveries the page read: its rows and those waiting for the party),
+    so the list reads as that delivery's page and emails do; with none of them, the
+    request's (:func:`request_reader`)."""
+    latest = max(documents, key=lambda document: document["updated_at"], default=None)
+    if latest is None:
+        return request_reader(request, settings)
+    return party_reader(request, settings, role, latest)
 
 
 def _checked(value: Any, check: Any) -> str | None:

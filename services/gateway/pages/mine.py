@@ -17,7 +17,6 @@ This module reads a page and answers the request (with an ISV's scorecard sectio
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from services.gateway.pages.guard import (
     list_link_of,
     optional_query,
 )
+from services.gateway.pages.languages import list_reader, reading_page
 from services.gateway.pages.mine_query import Cursor, Filters, empty_words, read_query
 from services.gateway.pages.mine_rows import count_overdue, order_waiting, row_view
 from services.gateway.pages.routing import routes
@@ -227,10 +227,6 @@ async def scorecard_section(gateway: Gateway, link: ListLink) -> Markup:
     return html
 
 
-async def _nothing() -> Markup:
-    return Markup("")
-
-
 @routes.get(ME_PATH)
 @documented(
     "A party's own list of deliveries (a list link from an email)",
@@ -261,11 +257,28 @@ async def my_deliveries(request: web.Request) -> web.Response:
     filters, cursor = read_query(request)
     gateway = gateway_of(request)
     now = datetime.now(UTC)
-    # The list and the ISV's scorecard read the database apart: side by side.
-    page, scorecard_html = await asyncio.gather(
-        read_page(gateway, link, filters, cursor, now),
-        scorecard_section(gateway, link) if link.role == Role.ISV else _nothing(),
-    )
+    page = await read_page(gateway, link, filters, cursor, now)
+    shown = [document for _, document in page.rows] + page.waiting
+    # The party reads its list as it reads its deliveries' pages: the reader is known once
+    # they are read, so the ISV's scorecard section follows (it is kept a while per reader).
+    with reading_page(*list_reader(request, gateway.settings, link.role, shown)):
+        scorecard_html = (
+            await scorecard_section(gateway, link) if link.role == Role.ISV else Markup("")
+        )
+        return _list_page(page, link, gateway, now, token, filters, cursor, scorecard_html)
+
+
+def _list_page(
+    page: ListPage,
+    link: ListLink,
+    gateway: Gateway,
+    now: datetime,
+    token: str,
+    filters: Filters,
+    cursor: Cursor | None,
+    scorecard_html: Markup,
+) -> web.Response:
+    """The list's page, in the current reader's words."""
     patience = gateway.settings.confirm_window
     sections: list[dict[str, Any]] = []
     for group, document in page.rows:
