@@ -1,15 +1,17 @@
 """The words people read, in one place: the delivery pages, the emails and the CLI all say a
 fact through this package, so the same instant, state or action reads the same everywhere.
 
-Pure: no I/O, no clock (``now`` is always passed in). The words are data (tables and sentence
-templates with named ``{placeholders}``), not f-strings spread over the services, so another
-language is another set of these tables.
+Pure: no I/O but reading the catalogs once, no clock (``now`` is always passed in). The words
+are data (tables and sentence templates with named ``{placeholders}``), each an English
+gettext msgid read in the current reader's language and time zone
+(:mod:`shared.wording.reader`: ``reading``, the catalogs, the marks).
 
-Three modules, by idea: this one names things (states, processes, roles, actions, tasks, the
-facts of a delivery and the details of a command); :mod:`shared.wording.moments` says time
-(durations, moments, sizes, deadlines; its rules are in its docstring);
-:mod:`shared.wording.scores` says the delivery score (its parts, figures, shares, the trend).
-Every name of them is imported from here: ``from shared.wording import when, STATE_LABELS``.
+By idea: this module names things (states, processes, roles, actions, tasks, the facts of a
+delivery and the details of a command); :mod:`shared.wording.moments` says time (durations,
+moments, sizes, deadlines; its rules are in its docstring); :mod:`shared.wording.scores` says
+the delivery score (its parts, figures, shares, the trend); :mod:`shared.wording.refusals`
+says what a refusal's code means; :mod:`shared.wording.lists` words a party's own list. Every
+name but the lists' is imported from here: ``from shared.wording import when, STATE_LABELS``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from typing import NamedTuple
 from babel.lists import format_list
 
 from shared.domain.files import CONTRACT_MAX_WORDS, CONTRACT_TYPE_NAMES
-from shared.domain.refusals import Reason
 from shared.domain.roles import Role
 from shared.domain.states import ProcessName, State
 from shared.wording.moments import (  # noqa: F401  (re-exported: import them from here)
@@ -58,6 +59,7 @@ from shared.wording.reader import (  # noqa: F401  (reading, reader: import them
     reader,
     reading,
 )
+from shared.wording.refusals import REFUSALS, refusal_words  # noqa: F401  (re-exported)
 from shared.wording.scores import (  # noqa: F401  (re-exported: import them from here)
     COMPONENT_LABELS,
     FIGURE_LABELS,
@@ -381,38 +383,3 @@ def awaited_words(state: State, *, warranty_service: bool = False) -> str:
 
     Raises ``KeyError`` for a state nobody acts in."""
     return WAITING_FOR_WARRANTY_SERVICE if warranty_service else WAITING_FOR[state]
-
-
-# --- refusals ----------------------------------------------------------------------------------
-
-#: What each refusal's code means, for the pages (the API's ``message`` is English and says the
-#: particulars: "only the customer may confirm now"; the page shows it after these words).
-REFUSALS: Mapping[str, str] = Words(
-    {
-        Reason.TERMINAL_STATE: N_("The delivery is finished, so nothing more can be done."),
-        Reason.NOT_A_PARTY: N_("Only the delivery's own parties can do this."),
-        Reason.ROLE_NOT_ALLOWED: N_("This role cannot do this now."),
-        Reason.NOT_IN_PROCESS: N_("This step is not part of this delivery's process."),
-        Reason.WRONG_STATE: N_("This cannot be done at the delivery's current step."),
-        Reason.DISPUTE_OPEN: N_(
-            "A dispute is open: nothing else can be done until an administrator resolves it."
-        ),
-        Reason.DISPUTE_ALREADY_OPEN: N_("A dispute is already open on this delivery."),
-        Reason.NO_OPEN_DISPUTE: N_("There is no open dispute to resolve."),
-        Reason.DEADLINE_NOT_ACTIVE: N_("That deadline is no longer running."),
-        Reason.UNKNOWN_ATTACHMENT: N_("A file it names was not uploaded to this delivery."),
-        Reason.INVALID_CONTRACT_FILE: N_("The contract file is not one that can be accepted."),
-        Reason.WARRANTY_PERIOD_REQUIRED: N_(
-            "A delivery with double check needs a warranty period."
-        ),
-        Reason.ALREADY_OPEN: N_("This order already has a delivery."),
-    }
-)
-
-
-def refusal_words(code: str | None, message: str | None) -> str:
-    """A refusal in the reader's words: its code's sentence (:data:`REFUSALS`); for a code
-    without one, the recorded ``message`` (the API's English) as it is."""
-    if code in REFUSALS.msgids:  # type: ignore[attr-defined]
-        return REFUSALS[code]  # type: ignore[index]
-    return message or ""
