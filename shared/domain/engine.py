@@ -33,6 +33,7 @@ from shared.domain.deadline_changes import (
     resumed_deadline,
 )
 from shared.domain.delivery import (
+    READER_FIELDS,
     Deadline,
     Delivery,
     Dispute,
@@ -117,10 +118,7 @@ def open_delivery(
         customer_email=str(command.customer_email),
         isv_id=command.isv_id,
         isv_email=str(command.isv_email),
-        customer_locale=command.customer_locale,
-        isv_locale=command.isv_locale,
-        customer_time_zone=command.customer_time_zone,
-        isv_time_zone=command.isv_time_zone,
+        **{field: getattr(command, field) for field in READER_FIELDS},
         warranty_period_seconds=(
             int(command.warranty_period.total_seconds()) if command.warranty_period else None
         ),
@@ -380,10 +378,7 @@ def _event(
         customer_name=delivery.contact.name if delivery.contact else None,
         isv_id=delivery.isv_id,
         isv_email=delivery.isv_email,
-        customer_locale=delivery.customer_locale,
-        isv_locale=delivery.isv_locale,
-        customer_time_zone=delivery.customer_time_zone,
-        isv_time_zone=delivery.isv_time_zone,
+        **{field: getattr(delivery, field) for field in READER_FIELDS},
         deadlines=delivery.deadlines,
     )
     return Event(
