@@ -36,6 +36,11 @@ def address_kinds(value: object) -> frozenset[str]:
     return kinds
 
 
+def _empty_is_unset(value: object) -> object:
+    """None for an empty or blank setting, else ``value``."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 #: The schemes of an AMQP URI (RabbitMQ's URI spec).
 AMQP_SCHEMES = ("amqp", "amqps")
 
@@ -153,8 +158,9 @@ class Settings(BaseSettings):
     default_locale: LocaleTag = DEFAULT_LOCALE
     default_time_zone: TimeZoneName = DEFAULT_TIME_ZONE
     #: The language and time zone of the admin's emails and pages; None: the defaults above.
-    admin_locale: LocaleTag | None = None
-    admin_time_zone: TimeZoneName | None = None
+    # An empty variable (``DC_ADMIN_LOCALE=`` in an env file) is unset, as the README says.
+    admin_locale: Annotated[LocaleTag | None, BeforeValidator(_empty_is_unset)] = None
+    admin_time_zone: Annotated[TimeZoneName | None, BeforeValidator(_empty_is_unset)] = None
     #: Verifies the bearer tokens: JWTs (RFC 7519) signed HS256 (RFC 7518), per the brief.
     jwt_secret: str = "dev-only-secret-change-me-in-production"
     #: Signs the links in emails that open a delivery's page as one party; **change it outside

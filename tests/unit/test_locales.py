@@ -361,6 +361,14 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings_.admin_reader_locale == "en-GB"
     assert settings_.admin_reader_time_zone == "Europe/Berlin"
     assert settings_.reader_time_zone(None) == "Asia/Shanghai"
+    # Set but empty (an env file's ``DC_ADMIN_LOCALE=``) is unset: the defaults apply.
+    monkeypatch.setenv("DC_ADMIN_LOCALE", "")
+    monkeypatch.setenv("DC_ADMIN_TIME_ZONE", " ")
+    settings_ = Settings()
+    assert (settings_.admin_reader_locale, settings_.admin_reader_time_zone) == (
+        "zh-CN",
+        "Asia/Shanghai",
+    )
 
 
 @pytest.mark.parametrize(
