@@ -9,12 +9,14 @@ database; a developer's machine with both already running is left alone.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import logging
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -72,11 +74,49 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+#: Where :func:`free_port` hands out ports: below Linux's default ephemeral range
+#: (``net.ipv4.ip_local_port_range``, 32768-60999), from which the kernel takes the ports of
+#: outgoing connections and of ``bind(("", 0))``; above the fixed ports our servers use
+#: (RabbitMQ's 25672, MongoDB's 27017).
+PORT_BAND = range(28000, 32000)
+#: The last port handed out on this machine, shared by every process (pytest-xdist workers).
+PORT_COUNTER = Path(tempfile.gettempdir()) / "delivery-center-last-port"
+
+
 def free_port() -> int:
-    """A local TCP port nothing listens on now (bound for a moment, then let go)."""
+    """A local TCP port for a server about to start: the next port of :data:`PORT_BAND` that
+    nothing listens on, after the last one any process on this machine was handed.
+
+    The kernel's ``bind(0)`` may give one port to two callers a moment apart (the port is
+    free again once the probe closes), so two servers started together could race for it;
+    a machine-wide counter under a file lock (``flock``) hands each port out once per pass
+    through the band.
+
+    Raises:
+      OSError: No port of the band is free, or the counter's file cannot be written.
+    """
+    with open(PORT_COUNTER, "a+", encoding="ascii") as counter:
+        fcntl.flock(counter, fcntl.LOCK_EX)  # released when the file closes
+        counter.seek(0)
+        text = counter.read().strip()
+        last = int(text) if text.isdigit() else PORT_BAND.start - 1
+        for step in range(1, len(PORT_BAND) + 1):
+            port = PORT_BAND.start + (last + step - PORT_BAND.start) % len(PORT_BAND)
+            if _bindable(port):
+                counter.seek(0)
+                counter.truncate()
+                counter.write(str(port))
+                return port
+    raise OSError(f"no free TCP port in {PORT_BAND.start}-{PORT_BAND.stop - 1}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 # --- probes ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -122,10 +123,12 @@ class System:
         raise TimeoutError(f"services not ready within {timeout} s; logs in {self.log_dir}")
 
     def _gateway_up(self) -> bool:
+        # The gateway's own answer, not any server's 200: another server on its port (a
+        # metrics endpoint answers every path) must not pass for it.
         try:
             with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=1) as response:
-                return response.status == 200
-        except OSError:
+                return response.status == 200 and json.loads(response.read()) == {"status": "ok"}
+        except (OSError, ValueError):
             return False
 
 
