@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 import typer
 
 from services.ops.commands import register_operations
+from services.ops.terminal import load_settings
 
 app = typer.Typer(
     help="Delivery Center: after-sales delivery of marketplace service products.",
@@ -31,6 +32,7 @@ COMMAND_PLUGINS = "delivery_center.commands"
 def _run_service(name: str) -> None:
     # By name: this command line starts a service; it never imports one's code at start-up.
     module = importlib.import_module(f"services.{name}.main")
+    load_settings()  # a bad DC_ variable ends the command with its name, not a traceback
     module.main()
 
 

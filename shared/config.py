@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain.addresses import DEFAULT_ALLOWED_SPECIAL_USE, AddressPolicy, domain_names
@@ -17,6 +17,7 @@ from shared.domain.addresses import configured_address as _configured_address
 from shared.domain.locales import DEFAULT_LOCALE, DEFAULT_TIME_ZONE, LocaleTag, TimeZoneName
 from shared.domain.webhook_addresses import ADDRESS_KINDS
 from shared.durations import Duration
+from shared.validation_errors import error_message
 
 #: Bounds of the duration settings (grammar: shared.durations): beyond them a value is a typo.
 UpToAYear = Annotated[timedelta, Duration(at_most=timedelta(days=365))]
@@ -248,11 +249,34 @@ class Settings(BaseSettings):
         return _configured_address(value, policy, display_name=info.field_name == "mail_from")
 
 
+class ConfigurationError(ValueError):
+    """``DC_`` variables are malformed; the message has a line per bad variable, its name and
+    the rule it breaks (pydantic's input is hidden: URLs and secrets hold credentials)."""
+
+
+def read_settings() -> Settings:
+    """The settings from the environment as it is now (uncached: tests change it).
+
+    Raises:
+      ConfigurationError: A ``DC_`` variable is malformed or out of bounds.
+    """
+    try:
+        return Settings()
+    except ValidationError as error:
+        prefix = Settings.model_config["env_prefix"]
+        problems = [
+            (f"{prefix}{str(item['loc'][0]).upper()}: " if item["loc"] else "")
+            + error_message(item)
+            for item in error.errors(include_url=False)
+        ]
+        raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings from the environment, read once per process and cached.
 
     Raises:
-      pydantic.ValidationError: A ``DC_`` variable is malformed.
+      ConfigurationError: A ``DC_`` variable is malformed or out of bounds.
     """
-    return Settings()
+    return read_settings()

@@ -23,6 +23,7 @@ from services.gateway.models import Error, json_answer
 from services.runtime.bootstrap import is_transient_db_error
 from services.runtime.links import ADMIN_PATH, PAGE_PREFIX
 from services.runtime.list_links import ME_PATH
+from shared.validation_errors import error_message
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,10 @@ def validation_error(error: ValidationError, *, prefix: str = "") -> HttpError:
       ``{field, message}`` (:class:`~services.gateway.models.FieldError`).
     """
     fields = [
-        {"field": prefix + ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
+        {
+            "field": prefix + ".".join(str(part) for part in item["loc"]),
+            "message": error_message(item),
+        }
         for item in error.errors(include_url=False)
     ]
     summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields)

@@ -18,12 +18,12 @@ def _link_settings():
     or :func:`fail` naming the invalid variable. Not ``terminal.load_settings``: its read is
     cached for the process, and ``link_main`` runs in processes that change the environment
     between runs (tests/unit/test_links.py)."""
-    from shared.config import Settings
+    from shared.config import ConfigurationError, read_settings
 
     try:
-        return Settings()
-    except Exception as error:  # a pydantic ValidationError names the bad variable
-        fail(f"invalid configuration: {error}")
+        return read_settings()
+    except ConfigurationError as error:
+        fail(str(error))
 
 
 @link_app.command("admin")

@@ -8,7 +8,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
-from shared.config import Settings, get_settings
+from shared.config import ConfigurationError, Settings, get_settings
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -28,5 +28,5 @@ def load_settings() -> Settings:
     """The ``DC_`` settings, or :func:`fail` naming the invalid variable."""
     try:
         return get_settings()
-    except Exception as error:  # a pydantic ValidationError names the bad variable
-        fail(f"invalid configuration: {error}")
+    except ConfigurationError as error:
+        fail(str(error))

@@ -26,6 +26,8 @@ from babel import Locale, UnknownLocaleError
 from babel.localedata import locale_identifiers
 from pydantic import AfterValidator, WithJsonSchema
 
+from shared.validation_errors import quoted
+
 #: Where the catalogs are: one folder per language, named by its Babel identifier.
 CATALOG_FOLDERS = files("shared").joinpath("wording", "locales")
 
@@ -107,20 +109,22 @@ def locale_tag(value: str) -> str:
 
     Raises:
       ValueError: Not a tag Babel knows, a language without a catalog, or the right tag
-        in another case; the message says which and what to send instead.
+        spelled otherwise (another case, or POSIX's ``_`` for BCP 47's ``-``); the message
+        says which and what to send instead.
     """
     if value in LOCALE_TAGS:
         return value
-    spelled = _BY_FOLDED.get(value.casefold())
+    spelled = _BY_FOLDED.get(value.replace("_", "-").casefold())
     if spelled is not None:
-        raise ValueError(f"write the locale {value!r} as {spelled!r}")
+        raise ValueError(f"write the locale {quoted(value)} as {spelled!r}")
     parsed = _parsed(value)
     if parsed is None:
         raise ValueError(
-            f"{value!r} is not a BCP 47 locale tag that CLDR knows (for example en, zh-CN)"
+            f"{quoted(value)} is not a BCP 47 locale tag that CLDR knows (for example en, zh-CN)"
         )
     raise ValueError(
-        f"there is no translation for the locale {value!r}; the languages are {LANGUAGE_NAMES}"
+        f"there is no translation for the locale {quoted(value)}; "
+        f"the languages are {LANGUAGE_NAMES}"
     )
 
 
@@ -134,9 +138,10 @@ def time_zone(value: str) -> str:
         return value
     spelled = _ZONES_BY_FOLDED.get(value.casefold())
     if spelled is not None:
-        raise ValueError(f"write the time zone {value!r} as {spelled!r}")
+        raise ValueError(f"write the time zone {quoted(value)} as {spelled!r}")
     raise ValueError(
-        f"{value!r} is not an IANA time zone name (for example UTC, Asia/Shanghai, Europe/Berlin)"
+        f"{quoted(value)} is not an IANA time zone name "
+        "(for example UTC, Asia/Shanghai, Europe/Berlin)"
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from shared.domain.roles import ACTOR_ID_RULE, actor_id_problem
+from shared.validation_errors import quoted
 
 #: The period a scorecard covers when none is asked for: the last 90 days, today included.
 DEFAULT_PERIOD_DAYS = 90
@@ -160,8 +161,7 @@ def isv_id_refusal(isv_id: str) -> str | None:
     (``repr``) and cut at 60 characters."""
     if actor_id_problem(isv_id) is None:
         return None
-    shown = repr(isv_id[:60]) + ("…" if len(isv_id) > 60 else "")
-    return f"no ISV can have the id {shown}: an ISV id is {ACTOR_ID_RULE}"
+    return f"no ISV can have the id {quoted(isv_id)}: an ISV id is {ACTOR_ID_RULE}"
 
 
 def day_key(moment: datetime) -> str:

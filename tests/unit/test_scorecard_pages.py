@@ -372,8 +372,13 @@ def test_a_period_in_words():
 
 def test_counts_say_one_or_many_from_one_rule():
     assert [days_words(n) for n in (0, 1, 2, 90)] == ["0 days", "1 day", "2 days", "90 days"]
-    assert counted(1, "{count} ISV", "{count} ISVs") == "1 ISV" and counted(3, "{count} ISV", "{count} ISVs") == "3 ISVs"
-    assert counted(2500, "{count} delivery", "{count} deliveries", grouped=True) == "2,500 deliveries"
+    assert (
+        counted(1, "{count} ISV", "{count} ISVs") == "1 ISV"
+        and counted(3, "{count} ISV", "{count} ISVs") == "3 ISVs"
+    )
+    assert (
+        counted(2500, "{count} delivery", "{count} deliveries", grouped=True) == "2,500 deliveries"
+    )
     assert duration(timedelta(days=1)) == "1 day" and duration(timedelta(hours=2)) == "2 hours"
     day = date(2026, 11, 30)
     assert period_and_length_words(day, day) == "30 Nov 2026 – 30 Nov 2026 (1 day)"

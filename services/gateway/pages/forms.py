@@ -37,6 +37,7 @@ from shared.contracts.messages import CommandEnvelope
 from shared.domain.addresses import AddressPolicy
 from shared.domain.commands import COMMAND_MODELS, address_context
 from shared.domain.ids import is_hex_id
+from shared.validation_errors import error_message
 from shared.wording import ROLE_NAMES, size_words
 from shared.wording.reader import N_, Words, _
 
@@ -123,12 +124,12 @@ def field_errors(error: ValidationError, typed: dict[str, str] | None = None) ->
         elif kind == "value_error" and "email" in name and ": " in item["msg"]:
             # pydantic's reason stays as it says it (English): the email checker's words.
             message = _("write a valid email address ({reason})").format(
-                reason=str(item["msg"]).split(": ", 1)[-1]
+                reason=error_message(item).split(": ", 1)[-1]
             )
         elif kind == "value_error" and "email" in name:
             message = _("write a valid email address")
         else:
-            message = str(item["msg"])
+            message = error_message(item)
         found.setdefault(name, message[0].upper() + message[1:])
     return found
 
