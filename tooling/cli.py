@@ -268,7 +268,8 @@ def _parallel(args: list[str]) -> list[str]:
     if any(a.startswith(("-n", "--numprocesses", "--dist")) for a in args):
         return []
     # loadfile: a module's tests share a module-scoped system, so they stay on one worker.
-    return ["-n", str(TEST_WORKERS), "--dist", "loadfile"]
+    # In the collection's order (long files first: tests/conftest.py), not xdist's by size.
+    return ["-n", str(TEST_WORKERS), "--dist", "loadfile", "--no-loadscope-reorder"]
 
 
 def register(app: typer.Typer) -> None:

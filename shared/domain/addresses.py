@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from email.errors import MessageError, NonASCIILocalPartDefect
 from email.headerregistry import Address
 from email.policy import default as _email_policy
+from functools import lru_cache
 
 import idna
 from email_validator import EmailNotValidError, validate_email
@@ -103,6 +104,14 @@ def _parse(address: str) -> _Parsed:
     """Raises ValueError saying what is wrong."""
     if not isinstance(address, str):
         raise ValueError("an email address is a string")
+    return _parse_text(address)
+
+
+#: Parsing runs email-validator and IDNA for every address of every email and opening; the
+#: same few addresses come back again and again, and the answer depends on the text alone.
+#: A refusal is not kept: the next call parses again.
+@lru_cache(maxsize=4096)
+def _parse_text(address: str) -> _Parsed:
     text = unicodedata.normalize("NFC", address.strip().lower())
     # email-validator refuses special-use names by a list of its own, whereas ours are the
     # policy's: such a name is checked as a stand-in of the same shape, then put back.
@@ -181,6 +190,7 @@ def _reserved_suffix(domain: str) -> tuple[str | None, int, str]:
     return reserved, cut, stand_in
 
 
+@lru_cache(maxsize=4096)
 def header_problem(addr_spec: str) -> str | None:
     """Why ``addr_spec`` (local part ``@`` ASCII domain, as sent) cannot be written in an email
     header as itself, or None. The header is read back as the notifier's headers are written

@@ -61,6 +61,11 @@ EXPECTED = {
         "earlier requests",
     ),
 }
+#: Operations whose coverage phase runs for one role only, with the reason. The phase sends
+#: every value of every enum: for an opening, the 136 locale tags and 598 time zones of its
+#: four reader fields, about 1,470 requests a role. One run shows the validator takes every
+#: value the document lists; the other roles' would repeat it (admin) or get 403 for each.
+COVERAGE_BY_ONE_ROLE = {"POST /v1/deliveries": "marketplace"}
 #: The statuses ``positive_data_acceptance`` expects of every schema-valid request.
 ACCEPTED_ANYWAY = ["2xx", 401, 403, 404, 409, 429]
 
@@ -146,14 +151,23 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def config_text(authorization: str, known: dict[str, str]) -> str:
-    """schemathesis.toml for one role's run: its token, the known ids and :data:`EXPECTED`."""
+def config_text(role: str, authorization: str, known: dict[str, str]) -> str:
+    """schemathesis.toml for one role's run: its token, the known ids, :data:`EXPECTED` and
+    :data:`COVERAGE_BY_ONE_ROLE`."""
     lines = [
         f"headers = {{ Authorization = {_quoted(authorization)} }}",
         "",
         "[parameters]",
         *(f"{name} = {_quoted(value)}" for name, value in known.items()),
     ]
+    for name, covering_role in COVERAGE_BY_ONE_ROLE.items():
+        if role != covering_role:
+            lines += [
+                "",
+                "[[operations]]",
+                f"include-name = {_quoted(name)}",
+                "phases.coverage.enabled = false",
+            ]
     for name, (statuses, reason) in EXPECTED.items():
         expected = ", ".join(_quoted(s) if isinstance(s, str) else str(s) for s in ACCEPTED_ANYWAY)
         lines += [
@@ -187,7 +201,7 @@ def run_schemathesis(
     """``st run`` against ``system``'s /openapi.json as ``role``, every check and phase,
     positive and negative data, ``max_examples`` per operation and phase, seeded."""
     config = folder / f"schemathesis-{role}.toml"
-    config.write_text(config_text(bearer(system, role), known))
+    config.write_text(config_text(role, bearer(system, role), known))
     command = [
         sys.executable,
         "-m",

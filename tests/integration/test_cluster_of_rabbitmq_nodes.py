@@ -79,6 +79,7 @@ async def test_three_workflow_processes_on_the_cluster_keep_each_delivery_in_one
     report_figures(request, "3 workflow processes on a 3-node cluster", figures)
 
 
+@pytest.mark.long(100)
 @pytest.mark.timeout(work_timeout(DELIVERIES))
 async def test_killing_the_node_that_leads_dc_commands_loses_and_duplicates_nothing(
     cluster: list[RabbitNode],

@@ -42,6 +42,7 @@ def conformance_system(mail: MailSink) -> Iterator[System]:
         yield running
 
 
+@pytest.mark.long(40)
 @pytest.mark.timeout(300 + EXAMPLES * 60)
 def test_every_role_finds_the_api_as_its_document_says(
     conformance_system: System, tmp_path: Path, request: pytest.FixtureRequest

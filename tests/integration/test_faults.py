@@ -51,6 +51,7 @@ def fault_system(mail: MailSink, request) -> Iterator[System]:
         yield system
 
 
+@pytest.mark.long(40)
 @pytest.mark.timeout(work_timeout(KILL_DELIVERIES))
 async def test_killing_the_workflow_loses_and_duplicates_nothing(
     fault_system: System, mail: MailSink, request: pytest.FixtureRequest
@@ -102,6 +103,7 @@ async def _each_event_once(tap: EventTap, delivery_ids: list[str]) -> int:
     return len(tap.received)
 
 
+@pytest.mark.long(40)
 @pytest.mark.timeout(work_timeout(RESTART_DELIVERIES))
 async def test_sigterm_during_load_loses_nothing(
     fault_system: System, mail: MailSink, request: pytest.FixtureRequest

@@ -680,6 +680,7 @@ async def _accept_email(message: EmailMessage, sender: str, recipients: Any) -> 
 # --- the checks ---------------------------------------------------------------------------
 
 
+@pytest.mark.long(45)
 async def test_every_query_of_the_product_is_served_by_an_index(exercised: Exercised):
     recorder = exercised.recorder
     assert not recorder.errors, "\n".join(recorder.errors)
@@ -721,6 +722,7 @@ async def test_gridfs_chunks_have_an_index_led_by_files_id(exercised: Exercised)
     assert any(spec["key"][0][0] == "files_id" for spec in indexes.values()), indexes
 
 
+@pytest.mark.long(25)
 async def test_newest_first_lists_are_one_sort_of_every_delivery(exercised: Exercised):
     """The day-by-day walks give the rows, in the order, that one sort of the whole
     collection gave before them."""

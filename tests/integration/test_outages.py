@@ -65,6 +65,7 @@ def system_on_own_database(mail: MailSink, request, own_database: OwnFerretDB) -
         yield system
 
 
+@pytest.mark.long(40)
 @pytest.mark.timeout(work_timeout(RESTART_DELIVERIES))
 async def test_a_rabbitmq_restart_loses_nothing_accepted(
     own_broker: RabbitNode,
@@ -98,6 +99,7 @@ async def test_a_rabbitmq_restart_loses_nothing_accepted(
     report_figures(request, "RabbitMQ restart", f"{figures}; answers {dict(report.answers)}")
 
 
+@pytest.mark.long(50)
 @pytest.mark.timeout(work_timeout(OUTAGE_DELIVERIES))
 async def test_a_database_outage_loses_and_duplicates_nothing(
     own_database: OwnFerretDB,
