@@ -9,8 +9,18 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pymongo.errors import ConfigurationError as ConfigurationErrorOfPyMongo
+from pymongo.errors import InvalidURI
+from pymongo.uri_parser import parse_uri
 
 from shared.domain.addresses import DEFAULT_ALLOWED_SPECIAL_USE, AddressPolicy, domain_names
 from shared.domain.addresses import configured_address as _configured_address
@@ -42,6 +52,44 @@ def _empty_is_unset(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+#: The shortest secret key: RFC 7518 §3.2 asks HS256 keys of at least 256 bits.
+SECRET_KEY_BYTES = 32
+
+
+def _secret_key(value: str) -> str:
+    """A signing secret (``DC_JWT_SECRET``, ``DC_LINK_SECRET``): at least
+    :data:`SECRET_KEY_BYTES` bytes, not counting spaces around it; never quoted back."""
+    if len(value.strip().encode()) < SECRET_KEY_BYTES:
+        raise ValueError(
+            f"a signing secret needs at least {SECRET_KEY_BYTES} bytes (RFC 7518 §3.2: 256 "
+            "bits for HS256); make one with: openssl rand -hex 32"
+        )
+    return value
+
+
+def _mongo_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a MongoDB connection string PyMongo can use, or None; the reason is
+    PyMongo's, found without the user and password, so it cannot quote them. A
+    ``mongodb+srv://`` URL is only checked for a host (its records are looked up when
+    connecting)."""
+    scheme, _, rest = url.partition("://")
+    if scheme == "mongodb+srv":
+        return None if urlsplit(url).hostname else "a mongodb+srv:// URL needs a host name"
+    if scheme != "mongodb":
+        return "not a MongoDB URL: use mongodb://user:password@host:port/ (or mongodb+srv://)"
+    hosts = rest.partition("/")[0]
+    userinfo, at, _ = hosts.rpartition("@")
+    without_secrets = url.replace(userinfo + at, "user:password@" if at else "", 1)
+    for candidate, blame in ((without_secrets, ""), (url, "the user or password: ")):
+        try:
+            parse_uri(candidate)
+        except (InvalidURI, ConfigurationErrorOfPyMongo, ValueError) as error:
+            if blame:  # the text may quote them
+                return f"{blame}escape them as RFC 3986 says (urllib.parse.quote_plus)"
+            return f"not a MongoDB connection string PyMongo accepts: {error}"
+    return None
+
+
 #: The schemes of an AMQP URI (RabbitMQ's URI spec).
 AMQP_SCHEMES = ("amqp", "amqps")
 
@@ -62,13 +110,15 @@ def amqp_urls(value: str) -> tuple[str, ...]:
 
     Raises:
       ValueError: An item is empty, holds a ``;``, or is not an ``amqp://`` or ``amqps://``
-        URI with a host; the message names it by position, credentials left out.
+        URI with a host; the message names it by position and never quotes it (credentials).
     """
     urls: list[str] = []
     items = value.split(",")
     for position, raw in enumerate(items, 1):
         url = raw.strip()
-        where = f"DC_AMQP_URL item {position} of {len(items)}"
+        # Never the item itself: a malformed one (a ',' in a password splits it) has no
+        # sure place where its credentials end.
+        where = "the URL" if len(items) == 1 else f"URL {position} of {len(items)}"
         if not url:
             raise ValueError(f"{where} is empty; separate AMQP URLs with single commas")
         try:
@@ -76,16 +126,18 @@ def amqp_urls(value: str) -> tuple[str, ...]:
             parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
         except ValueError:  # its text may quote the netloc, so it is not shown
             raise ValueError(
-                f"{where} ({redacted_amqp_url(url)!r}) is malformed: a bad port or IPv6 address"
+                f"{where} is malformed: a bad port or IPv6 address, or a ',' in a password "
+                "(percent-encode it as %2C)"
             ) from None
         if ";" in url:  # dramatiq would split there; percent-encode a ';' in a password
             raise ValueError(
-                f"{where} ({redacted_amqp_url(url)!r}) holds ';': separate AMQP URLs with commas"
+                f"{where} holds ';': separate AMQP URLs with commas, and percent-encode a ';' "
+                "in a password as %3B"
             )
         if parts.scheme.lower() not in AMQP_SCHEMES or not parts.hostname:
             raise ValueError(
-                f"{where} ({redacted_amqp_url(url)!r}) is not an AMQP URL: use "
-                "amqp://user:password@host:port/vhost (or amqps://)"
+                f"{where} is not an AMQP URL: use amqp://user:password@host:port/vhost "
+                "(or amqps://)"
             )
         if url not in urls:
             urls.append(url)
@@ -163,14 +215,18 @@ class Settings(BaseSettings):
     admin_locale: Annotated[LocaleTag | None, BeforeValidator(_empty_is_unset)] = None
     admin_time_zone: Annotated[TimeZoneName | None, BeforeValidator(_empty_is_unset)] = None
     #: Verifies the bearer tokens: JWTs (RFC 7519) signed HS256 (RFC 7518), per the brief.
-    jwt_secret: str = "dev-only-secret-change-me-in-production"
+    jwt_secret: Annotated[str, AfterValidator(_secret_key)] = (
+        "dev-only-secret-change-me-in-production"
+    )
     #: Signs the links in emails that open a delivery's page as one party; **change it outside
     #: development** (a leaked secret lets anyone forge such links).
-    link_secret: str = "dev-only-link-secret-change-me-in-production"
+    link_secret: Annotated[str, AfterValidator(_secret_key)] = (
+        "dev-only-link-secret-change-me-in-production"
+    )
     #: How long a link from an email stays valid.
     link_ttl: UpToAYear = timedelta(days=30)
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = Field(default=8080, ge=1, lt=65536)
     public_url: str = "http://127.0.0.1:8080"
     #: The customer's time to confirm before the system does (the brief: 14 days by default).
     confirm_window: UpToAYear = timedelta(days=14)
@@ -185,7 +241,7 @@ class Settings(BaseSettings):
     #: Largest attachment the gateway accepts, in bytes (contracts have their own 5 MB rule).
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     #: Requests per second each caller (a token's ``sub`` and role) may make on average.
-    rate_limit_per_second: float = Field(default=50.0, gt=0)
+    rate_limit_per_second: float = Field(default=50.0, ge=0.001)
     #: Requests a caller may make at once before the average rate applies.
     rate_limit_burst: int = Field(default=100, ge=1)
     #: Ports of the workers' Prometheus endpoints (``/metrics``); 0 turns one off.
@@ -195,12 +251,24 @@ class Settings(BaseSettings):
     notifier_metrics_port: int = Field(default=9103, ge=0, lt=65536)
     #: Where locally provisioned RabbitMQ/FerretDB data, binaries and caught mail live.
     state_dir: Path = Path.home() / ".local" / "share" / "delivery-center"
-    log_level: str = "INFO"
+    #: The services' log level (Python's ``logging`` names; any case).
+    log_level: Annotated[
+        Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"],
+        BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
+    ] = "INFO"
 
     @field_validator("amqp_url")
     @classmethod
     def _amqp_urls(cls, value: str) -> str:
         amqp_urls(value)
+        return value
+
+    @field_validator("mongo_url")
+    @classmethod
+    def _mongo_url(cls, value: str) -> str:
+        mongo_url_problem = _mongo_url_problem(value)
+        if mongo_url_problem is not None:
+            raise ValueError(mongo_url_problem)
         return value
 
     @property
@@ -270,6 +338,15 @@ def read_settings() -> Settings:
             for item in error.errors(include_url=False)
         ]
         raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def settings_or_exit() -> Settings:
+    """:func:`get_settings` for a program's start: a :class:`ConfigurationError` ends the
+    process with exit status 1 and its lines on stderr, not a traceback."""
+    try:
+        return get_settings()
+    except ConfigurationError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 @lru_cache(maxsize=1)

@@ -30,6 +30,8 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from shared.validation_errors import quoted
+
 _NUMBER = r"(?:0|[1-9][0-9]*)"
 #: The grammar of a duration written as text (JSON Schema ``pattern``, ECMA-262 and Python).
 #: ``(?=.*[1-9])`` refuses zero: a duration is zero exactly when it has no non-zero digit.
@@ -293,12 +295,12 @@ def parse_duration(value: object, *, at_most: timedelta) -> timedelta:
     longest = int(at_most.total_seconds())
     if seconds > longest:
         raise DurationError(
-            f"{str(value)[:40]!r} is too long here: at most {format_duration(at_most)} "
+            f"{quoted(value)} is too long here: at most {format_duration(at_most)} "
             f"({longest} seconds)"
         )
     if isinstance(value, str) and not _bounded(at_most).match(value):
         raise _refuse(
-            f"{value[:40]!r} has several parts and one after the first of them is not below "
+            f"{quoted(value)} has several parts and one after the first of them is not below "
             "one of the unit before it (hours under 24, minutes and seconds under 60); "
             "write one unit alone (PT36H) or carry over (P1DT12H)"
         )

@@ -23,7 +23,7 @@ from services.gateway.models import Error, json_answer
 from services.runtime.bootstrap import is_transient_db_error
 from services.runtime.links import ADMIN_PATH, PAGE_PREFIX
 from services.runtime.list_links import ME_PATH
-from shared.validation_errors import error_message
+from shared.validation_errors import error_message, field_path
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,11 @@ class ResponseAborted(Exception):
     where it happened; no error handler may answer it."""
 
 
+#: At most this many problems are listed in one 422: a body of ten thousand unknown keys
+#: gets a short answer that counts the rest.
+FIELDS_LISTED = 20
+
+
 def validation_error(error: ValidationError, *, prefix: str = "") -> HttpError:
     """A pydantic validation failure as 422 ``invalid_input``, each field at fault named.
 
@@ -134,16 +139,18 @@ def validation_error(error: ValidationError, *, prefix: str = "") -> HttpError:
 
     Returns:
       HttpError: 422, ``message`` every problem in one line, ``fields`` a list of
-      ``{field, message}`` (:class:`~services.gateway.models.FieldError`).
+      ``{field, message}`` (:class:`~services.gateway.models.FieldError`): the first
+      :data:`FIELDS_LISTED` problems, each cut short (``shared.validation_errors``), and the
+      message counts the others.
     """
+    problems = error.errors(include_url=False)
     fields = [
-        {
-            "field": prefix + ".".join(str(part) for part in item["loc"]),
-            "message": error_message(item),
-        }
-        for item in error.errors(include_url=False)
+        {"field": field_path(item["loc"], prefix), "message": error_message(item)}
+        for item in problems[:FIELDS_LISTED]
     ]
     summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields)
+    if len(problems) > FIELDS_LISTED:
+        summary += f"; and {len(problems) - FIELDS_LISTED} more problems"
     return HttpError(422, "invalid_input", summary, fields=fields)
 
 

@@ -7,12 +7,12 @@ import asyncio
 from services.gateway.app import create_app
 from services.gateway.serving import serve
 from services.runtime.logs import configure_logging
-from shared.config import get_settings
+from shared.config import settings_or_exit
 
 
 def main() -> None:
     """Serve the gateway with the ``DC_`` settings until SIGTERM or SIGINT (``serving.serve``)."""
-    settings = get_settings()
+    settings = settings_or_exit()
     configure_logging(settings, "gateway")
     asyncio.run(
         serve(

@@ -41,7 +41,7 @@ from services.runtime.collections import (
 )
 from services.runtime.logs import bind_ids, configure_logging
 from services.runtime.worker_metrics import serve_metrics
-from shared.config import Settings, get_settings
+from shared.config import Settings, settings_or_exit
 from shared.contracts.queues import NOTIFICATIONS_QUEUE, SEND_NOTIFICATIONS_ACTOR
 from shared.domain.events import Event
 
@@ -179,7 +179,7 @@ def wait_out_claim(broker: Broker, busy: EmailInFlight, budget: SendingBudget) -
 def main() -> None:
     """Run the notifier's worker on ``dc.notifications`` with the ``DC_`` settings, its metrics
     on ``DC_NOTIFIER_METRICS_PORT``, until SIGTERM or SIGINT."""
-    settings = get_settings()
+    settings = settings_or_exit()
     configure_logging(settings, "notifier")
     broker = make_broker(settings)
     register(broker, settings)

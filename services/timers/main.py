@@ -16,7 +16,7 @@ from services.runtime.logs import configure_logging
 from services.runtime.worker_metrics import serve_metrics
 from services.timers.firing import DeadlineFirer
 from services.timers.scorecards import refresh_periodically
-from shared.config import Settings, get_settings
+from shared.config import Settings, settings_or_exit
 from shared.contracts.messages import CommandEnvelope
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     """Run the timer worker (``delivery-center timers``) until SIGTERM or SIGINT."""
-    settings = get_settings()
+    settings = settings_or_exit()
     configure_logging(settings, "timers")
 
     async def serve() -> None:

@@ -11,7 +11,7 @@ from services.runtime.bootstrap import make_broker, run_worker_until_signalled
 from services.runtime.logs import configure_logging
 from services.runtime.worker_metrics import serve_metrics
 from services.workflow.actors import SWEEP_INTERVAL_SECONDS, Workflow, register
-from shared.config import get_settings
+from shared.config import settings_or_exit
 from shared.contracts.queues import COMMANDS_QUEUE
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def main() -> None:
     outboxes every ``SWEEP_INTERVAL_SECONDS``; metrics are served on
     ``DC_WORKFLOW_METRICS_PORT`` (0: none).
     """
-    settings = get_settings()
+    settings = settings_or_exit()
     configure_logging(settings, "workflow")
     broker = make_broker(settings)
     workflow = register(broker, settings)

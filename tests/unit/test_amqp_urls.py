@@ -41,22 +41,27 @@ def test_amqps_and_percent_encoded_vhosts_are_kept_as_written():
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("", "item 1 of 1 is empty"),
-        ("   ", "item 1 of 1 is empty"),
-        (f"{NODES[0]},,{NODES[1]}", "item 2 of 3 is empty"),
-        (f"{NODES[0]},", "item 2 of 2 is empty"),
-        (f"{NODES[0]};{NODES[1]}", "item 1 of 1 ('amqp://***@rabbit-2:5672/%2F') holds ';'"),
-        ("http://dc:s3cret@rabbit-1:15672/", "item 1 of 1 ('http://***@rabbit-1:15672/') is not"),
-        (f"{NODES[0]},redis://dc:s3cret@cache:6379", "item 2 of 2 ('redis://***@cache:6379')"),
-        ("rabbit-1:5672", "is not an AMQP URL"),
-        ("amqp://dc:s3cret@:5672/%2F", "is not an AMQP URL"),
-        ("amqp://dc:s3cret@rabbit-1:99999/%2F", "is malformed"),
+        ("", "the URL is empty"),
+        ("   ", "the URL is empty"),
+        (f"{NODES[0]},,{NODES[1]}", "URL 2 of 3 is empty"),
+        (f"{NODES[0]},", "URL 2 of 2 is empty"),
+        (f"{NODES[0]};{NODES[1]}", "the URL holds ';'"),
+        ("http://dc:s3cret@rabbit-1:15672/", "the URL is not an AMQP URL"),
+        (f"{NODES[0]},redis://dc:s3cret@cache:6379", "URL 2 of 2 is not an AMQP URL"),
+        ("rabbit-1:5672", "the URL is not an AMQP URL"),
+        ("amqp://dc:s3cret@:5672/%2F", "the URL is not an AMQP URL"),
+        ("amqp://dc:s3cret@rabbit-1:99999/%2F", "the URL is malformed"),
+        # Malformed so that no redaction could find where the credentials end:
+        ("amqp://dc:s3cret,x@rabbit-1:5672/%2F", "URL 1 of 2 is malformed"),
+        ("amqp:/dc:s3cret@rabbit-1", "the URL is not an AMQP URL"),
+        ("dc:s3cret@rabbit-1:5672", "the URL is not an AMQP URL"),
+        ("amqp://dc:s3cret", "the URL is malformed"),
     ],
 )
-def test_a_bad_item_is_named_without_its_credentials(value: str, problem: str):
-    with pytest.raises(ValueError, match="DC_AMQP_URL") as refused:
+def test_a_bad_item_is_named_by_position_never_quoted(value: str, problem: str):
+    with pytest.raises(ValueError) as refused:
         amqp_urls(value)
-    assert problem in str(refused.value)
+    assert str(refused.value).startswith(problem)
     assert "s3cret" not in str(refused.value)
     with pytest.raises(ValidationError) as invalid:
         Settings(amqp_url=value)

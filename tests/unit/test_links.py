@@ -28,7 +28,7 @@ from shared.domain.roles import Role
 DELIVERY = "0123456789abcdef0123456789abcdef"
 OTHER = "fedcba9876543210fedcba9876543210"
 SETTINGS = Settings(
-    link_secret="unit-test-link-secret", public_url="https://dc.example.com/", link_ttl=3600
+    link_secret="unit-test-link-secret-at-least-32-bytes", public_url="https://dc.example.com/", link_ttl=3600
 )
 
 
@@ -94,7 +94,7 @@ def test_a_changed_token_is_refused():
 
 
 def test_a_token_signed_with_another_secret_is_refused():
-    theirs = Settings(link_secret="someone-else", link_ttl=3600)
+    theirs = Settings(link_secret="someone-else-with-a-32-byte-secret", link_ttl=3600)
     with pytest.raises(LinkError) as refused:
         read_link(SETTINGS, sign_link(theirs, DELIVERY, "c-1", "customer"))
     assert refused.value.kind == "tampered"
@@ -209,10 +209,10 @@ def test_the_settings_have_safe_defaults_and_read_the_environment(monkeypatch):
     defaults = Settings()
     assert defaults.link_ttl == timedelta(days=30)
     assert defaults.link_secret != defaults.jwt_secret
-    monkeypatch.setenv("DC_LINK_SECRET", "from-the-environment")
+    monkeypatch.setenv("DC_LINK_SECRET", "from-the-environment-32-bytes-long")
     monkeypatch.setenv("DC_LINK_TTL", "P7D")
     configured = Settings()
-    assert configured.link_secret == "from-the-environment"
+    assert configured.link_secret == "from-the-environment-32-bytes-long"
     assert configured.link_ttl == timedelta(days=7)
 
 
