@@ -28,7 +28,9 @@ from shared.domain.roles import Role
 DELIVERY = "0123456789abcdef0123456789abcdef"
 OTHER = "fedcba9876543210fedcba9876543210"
 SETTINGS = Settings(
-    link_secret="unit-test-link-secret-at-least-32-bytes", public_url="https://dc.example.com/", link_ttl=3600
+    link_secret="unit-test-link-secret-at-least-32-bytes",
+    public_url="https://dc.example.com/",
+    link_ttl=3600,
 )
 
 

@@ -26,7 +26,9 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 PATIENCE = timedelta(days=14)
 DELIVERY = "0123456789abcdef0123456789abcdef"
 SETTINGS = Settings(
-    link_secret="unit-test-link-secret-at-least-32-bytes", public_url="https://dc.example.com/", link_ttl=3600
+    link_secret="unit-test-link-secret-at-least-32-bytes",
+    public_url="https://dc.example.com/",
+    link_ttl=3600,
 )
 
 
