@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from pymongo.errors import ConfigurationError as ConfigurationErrorOfPyMongo
+from pymongo.errors import ConfigurationError as PyMongoConfigurationError
 from pymongo.errors import InvalidURI
 from pymongo.uri_parser import parse_uri
 
@@ -83,7 +83,7 @@ def _mongo_url_problem(url: str) -> str | None:
     for candidate, blame in ((without_secrets, ""), (url, "the user or password: ")):
         try:
             parse_uri(candidate)
-        except (InvalidURI, ConfigurationErrorOfPyMongo, ValueError) as error:
+        except (InvalidURI, PyMongoConfigurationError, ValueError) as error:
             if blame:  # the text may quote them
                 return f"{blame}escape them as RFC 3986 says (urllib.parse.quote_plus)"
             return f"not a MongoDB connection string PyMongo accepts: {error}"
@@ -266,9 +266,9 @@ class Settings(BaseSettings):
     @field_validator("mongo_url")
     @classmethod
     def _mongo_url(cls, value: str) -> str:
-        mongo_url_problem = _mongo_url_problem(value)
-        if mongo_url_problem is not None:
-            raise ValueError(mongo_url_problem)
+        problem = _mongo_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @property
