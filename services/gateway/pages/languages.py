@@ -161,16 +161,6 @@ def cookie_locale(request: web.Request) -> str | None:
         return None
 
 
-def default_locale(settings: Settings) -> str:
-    """``DC_DEFAULT_LOCALE``."""
-    return settings.default_locale
-
-
-def default_zone(settings: Settings) -> str:
-    """``DC_DEFAULT_TIME_ZONE``."""
-    return settings.default_time_zone
-
-
 def browser_locale(request: web.Request) -> str | None:
     """The cookie's locale, else the one ``Accept-Language`` asks for, else None."""
     return cookie_locale(request) or negotiate(request.headers.get("Accept-Language"))
@@ -178,7 +168,7 @@ def browser_locale(request: web.Request) -> str | None:
 
 def request_reader(request: web.Request, settings: Settings) -> tuple[str, str]:
     """(locale, zone) of a page that knows no more than its request: a list, an error."""
-    return browser_locale(request) or default_locale(settings), default_zone(settings)
+    return settings.reader_locale(browser_locale(request)), settings.reader_time_zone(None)
 
 
 def admin_reader(request: web.Request, settings: Settings) -> tuple[str, str]:
